@@ -1,0 +1,73 @@
+# collbench. `make run` and `make test` install what they need first (Debian).
+# SANITIZE=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-san/.
+
+CC      := mpicc
+PKGS    := hwloc libibverbs librdmacm
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
+# baseline x86-64 only: the Soft-RoCE test VM's CPU has no SSE4/AVX
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-san
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   := build
+endif
+
+ENGINE_SRC := $(wildcard src/*.c src/*/*.c) $(wildcard bench/*.c)
+ENGINE_SRC := $(filter-out src/main.c,$(ENGINE_SRC))
+ENGINE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(ENGINE_SRC))
+MAIN_OBJ   := $(BUILD)/obj/src/main.o
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BIN        := $(BUILD)/collbench
+ALIASES    := all_reduce_perf all_gather_perf reduce_scatter_perf alltoall_perf \
+              broadcast_perf reduce_perf sendrecv_perf
+
+.PHONY: all deps run test unit bench bench-verbs clean
+all: $(BIN) $(addprefix $(BUILD)/,$(ALIASES)) $(UNIT_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BIN): $(ENGINE_OBJ) $(MAIN_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# nccl-tests' binary names: the subcommand is taken from the name
+$(addprefix $(BUILD)/,$(ALIASES)): $(BIN)
+	ln -sf collbench $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+deps:
+	@scripts/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-default
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@tests/run-all $(if $(filter 1,$(SANITIZE)),--sanitize)
+
+unit: all
+	@tests/run-all --unit-only $(if $(filter 1,$(SANITIZE)),--sanitize)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/bench-shm
+
+bench-verbs: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/bench-verbs
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

@@ -1,0 +1,43 @@
+/* Waiting on one connection, with the timeout that names the peer, and the
+ * data-moving primitives every algorithm is written with. Each primitive
+ * moves `bytes` through the FIFO slice by slice (a slice is at most one slot),
+ * so the wire, the copy and the reduction of consecutive slices overlap. */
+#ifndef CB_CHANNEL_H
+#define CB_CHANNEL_H
+
+#include "comm.h"
+#include "types.h"
+
+/* Blocking slot waits: progress the transport, yield the CPU when spinning
+ * long, give up after the channel's timeout with a message naming the peer. */
+cb_status cb_chan_wait_send(struct cb_send_chan *s, void **slot);
+cb_status cb_chan_wait_recv(struct cb_recv_chan *r, const void **slot, size_t *nbytes);
+
+/* What the reduction does in a primitive that reduces. */
+struct cb_redop {
+    cb_type type;
+    cb_op op;
+    int nranks;   /* divisor for avg when `last` */
+    int last;     /* this reduction makes the final value */
+};
+
+cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes);
+cb_status cb_prim_recv(struct cb_recv_chan *r, void *dst, size_t bytes);
+/* out-slot = in-slot OP local */
+cb_status cb_prim_recv_reduce_send(struct cb_recv_chan *r, struct cb_send_chan *s,
+                                   const void *local, size_t bytes, const struct cb_redop *op);
+/* dst = in-slot OP local */
+cb_status cb_prim_recv_reduce_copy(struct cb_recv_chan *r, const void *local, void *dst,
+                                   size_t bytes, const struct cb_redop *op);
+/* dst = in-slot OP local; out-slot = dst */
+cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
+                                        const void *local, void *dst, size_t bytes,
+                                        const struct cb_redop *op);
+/* dst = in-slot; out-slot = in-slot */
+cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes);
+/* Send src to s while receiving into dst from r, interleaved so that neither
+ * side's FIFO can fill up and deadlock (pairwise exchange). */
+cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,
+                           struct cb_recv_chan *r, void *dst, size_t rbytes);
+
+#endif

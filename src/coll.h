@@ -1,0 +1,44 @@
+/* The collectives. Buffers are host memory; sendbuf == recvbuf means in place.
+ * Counts are per rank, as in NCCL: all_gather sends `count` and receives
+ * count*nranks; reduce_scatter sends count*nranks and receives `count`;
+ * alltoall sends and receives count*nranks, `count` to and from each rank. */
+#ifndef CB_COLL_H
+#define CB_COLL_H
+
+#include <stddef.h>
+#include "comm.h"
+#include "types.h"
+
+typedef enum cb_coll {
+    CB_ALL_REDUCE, CB_ALL_GATHER, CB_REDUCE_SCATTER, CB_ALLTOALL,
+    CB_BROADCAST, CB_REDUCE, CB_SENDRECV, CB_NCOLLS
+} cb_coll;
+
+typedef enum cb_algo {
+    CB_ALGO_AUTO, CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_PAIRWISE, CB_NALGOS
+} cb_algo;
+
+const char *cb_coll_name(cb_coll c);
+const char *cb_algo_name(cb_algo a);
+int cb_algo_parse(const char *name);   /* -1 if unknown */
+
+struct cb_coll_args {
+    cb_coll coll;
+    const void *sendbuf;
+    void *recvbuf;
+    size_t count;
+    cb_type type;
+    cb_op op;
+    int root;
+    cb_algo algo;
+};
+
+/* Connect what the algorithm needs and size the scratch space for `max_count`
+ * elements; collective, outside the timed loop. */
+cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t max_count, cb_type type);
+/* The algorithm `auto` would run (or `algo` itself when not auto). */
+cb_algo cb_coll_choose(const struct cb_comm *c, const struct cb_coll_args *a);
+/* Run one collective on every rank; returns when this rank's part is done. */
+cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a);
+
+#endif

@@ -1,0 +1,55 @@
+/* A communicator: the ranks, the transport they talk through, and the
+ * connections (channels) made so far. Algorithms use only this and channel.h. */
+#ifndef CB_COMM_H
+#define CB_COMM_H
+
+#include "bootstrap.h"
+#include "transport/transport.h"
+
+struct cb_send_chan {
+    const struct cb_transport_ops *ops;
+    void *tctx;
+    void *conn;
+    struct cb_peer peer;
+    size_t slot_bytes;
+    int timeout_ms;
+};
+
+struct cb_recv_chan {
+    const struct cb_transport_ops *ops;
+    void *tctx;
+    void *conn;
+    struct cb_peer peer;
+    size_t slot_bytes;
+    int timeout_ms;
+};
+
+struct cb_comm {
+    int rank, nranks;
+    struct cb_boot *boot;
+    const struct cb_transport_ops *ops;
+    void *tctx;
+    struct cb_transport_config cfg;
+    struct cb_peer *peers;          /* [nranks] */
+    struct cb_send_chan *send;      /* [nranks], conn NULL until connected */
+    struct cb_recv_chan *recv;      /* [nranks] */
+    void *scratch;                  /* algorithms' scratch space */
+    size_t scratch_bytes;
+};
+
+/* Pick the transport by name ("shm", "tcp", "verbs", "auto") and init it. */
+cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
+                       const struct cb_transport_config *cfg, struct cb_comm **out);
+/* Collective: make sure this rank can send to every rank in to[] and
+ * receive from every rank in from[] (already connected ones are skipped).
+ * Every rank must call it with matching lists. */
+cb_status cb_comm_connect(struct cb_comm *c, const int *to, int nto, const int *from, int nfrom);
+/* Collective: connections for a ring (prev, next) and for all pairs. */
+cb_status cb_comm_connect_ring(struct cb_comm *c);
+cb_status cb_comm_connect_all(struct cb_comm *c);
+/* Grow the scratch buffer to at least `bytes` (outside the timed loop). */
+cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes);
+/* Collective: wait until every send has been consumed, then close everything. */
+void cb_comm_destroy(struct cb_comm *c);
+
+#endif

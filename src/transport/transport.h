@@ -1,0 +1,99 @@
+/* The transport contract: one interface, three implementations (shm, tcp, verbs).
+ *
+ * Modelled on NCCL's network plugin: init, properties, listen / connect /
+ * accept with opaque handles that the bootstrap carries between ranks,
+ * non-blocking data calls, close. The data calls are a FIFO of registered
+ * slots per connection instead of isend/irecv on user buffers:
+ *   sender:   cb_send_slot() gives the next free slot (NULL while the receiver
+ *             holds them all), the caller writes or reduces straight into it,
+ *             cb_send_post() hands it over;
+ *   receiver: cb_recv_slot() gives the next filled slot (NULL while none),
+ *             the caller reads or reduces from it, cb_recv_release() frees it.
+ * This lets shm write directly into the receiver's memory and lets verbs
+ * RDMA-write a registered staging slot into a registered receive slot; the
+ * slots are registered once, when the connection is made, never in the timed loop.
+ * Slots are delivered in order. Every call returns a cb_status and logs the
+ * error itself, naming the peer. Algorithms never see this header's
+ * implementations, only struct cb_transport through src/channel.h. */
+#ifndef CB_TRANSPORT_H
+#define CB_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../status.h"
+
+#define CB_HANDLE_BYTES 256   /* opaque connection handle, sent by the bootstrap */
+#define CB_TOKEN_BYTES 16     /* job-unique secret, same on every rank */
+#define CB_PROPS_MAX 16
+
+/* Who is at the other end: used in every message about a connection. */
+struct cb_peer {
+    int rank;
+    char host[64];
+};
+
+/* Everything a transport may need, filled from the command line. */
+struct cb_transport_config {
+    int rank, nranks;
+    char host[64];
+    uint8_t token[CB_TOKEN_BYTES];
+    size_t slot_bytes;   /* bytes per FIFO slot */
+    int nslots;          /* slots per connection */
+    int timeout_ms;      /* every wait gives up after this, naming the peer */
+    /* tcp */
+    char tcp_if[64];     /* interface name or address to listen on; "" = auto */
+    /* verbs */
+    char hca[256];       /* "dev:port,dev:port" or "" = auto */
+    int gid_index;       /* -1 = auto (RoCE v2, IPv4-mapped, not link-local) */
+    char gid_family[16]; /* "", "ipv4", "ipv6" */
+    char gid_subnet[64]; /* "" or "a.b.c.d/len" */
+    int roce_version;    /* 0 = prefer v2, 1 or 2 = require */
+    int traffic_class, service_level;
+    int path_mtu;        /* 0 = port's active MTU */
+    int qps_per_conn;
+    int ib_timeout, ib_retry_cnt;
+    int local_rank, local_size;  /* for picking the NIC of this rank */
+};
+
+/* Properties for the run header and the JSON: ordered key/value pairs
+ * (device, port, link_layer, rate, mtu, gid_index, gid_type, ...). */
+struct cb_props {
+    int n;
+    struct { char key[24]; char val[96]; } kv[CB_PROPS_MAX];
+};
+
+struct cb_transport_ops {
+    const char *name;
+    /* Whether this transport can run here; CB_EDEVICE (logged) if not. Allocates *tctx. */
+    cb_status (*init)(const struct cb_transport_config *cfg, void **tctx);
+    /* What this rank uses (device, link layer, rate, MTU, GID...). */
+    void (*properties)(void *tctx, struct cb_props *props);
+    /* Receiver side: start listening for `peer`; fill `handle` for the bootstrap. */
+    cb_status (*listen)(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm);
+    /* Sender side, non-blocking: call until *sconn is non-NULL. */
+    cb_status (*connect)(void *tctx, const struct cb_peer *peer, const void *handle, void **sconn);
+    /* Receiver side, non-blocking: call until *rconn is non-NULL. */
+    cb_status (*accept)(void *lcomm, void **rconn);
+    cb_status (*close_listen)(void *lcomm);
+
+    cb_status (*send_slot)(void *sconn, void **slot);
+    cb_status (*send_post)(void *sconn, size_t nbytes);
+    cb_status (*recv_slot)(void *rconn, const void **slot, size_t *nbytes);
+    cb_status (*recv_release)(void *rconn);
+    /* Drive every connection of the context (socket I/O, CQ polling). Called
+     * by every wait loop, so data posted to one peer moves while we wait for another. */
+    cb_status (*progress)(void *tctx);
+    /* Sender: *idle = 1 when everything posted has left this rank's buffers
+     * and been consumed by the receiver (safe to close). */
+    cb_status (*send_idle)(void *sconn, int *idle);
+
+    cb_status (*close_send)(void *sconn);
+    cb_status (*close_recv)(void *rconn);
+    void (*finalize)(void *tctx);
+};
+
+extern const struct cb_transport_ops cb_transport_shm;
+extern const struct cb_transport_ops cb_transport_tcp;
+extern const struct cb_transport_ops cb_transport_verbs;
+
+#endif
