@@ -9,6 +9,10 @@
 
 struct cb_boot;
 
+/* This process's rank as the launcher's environment tells it, before MPI
+ * starts; -1 when no launcher set one. */
+int cb_boot_launcher_rank(void);
+
 /* MPI_Init. Refuses (CB_EUSAGE, logged) when no launcher started us, or when
  * the launcher's process count differs from MPI's (a binary built against
  * another MPI runs as N one-rank jobs). */

@@ -1,0 +1,43 @@
+/* Pairwise exchange: alltoall in n-1 rounds, and the ring neighbour sendrecv. */
+#include "algo.h"
+
+static int mod(int a, int n) { return ((a % n) + n) % n; }
+
+/* In place, a block we still have to send could be overwritten by one we
+ * receive: send from a copy in the scratch space (sized by cb_coll_prepare). */
+static const char *stable_source(struct cb_comm *c, const struct cb_coll_args *a, size_t bytes)
+{
+    if (a->sendbuf != a->recvbuf)
+        return a->sendbuf;
+    cb_algo_copy(c->scratch, a->sendbuf, bytes);
+    return c->scratch;
+}
+
+cb_status cb_pairwise_alltoall(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    int n = c->nranks, r = c->rank;
+    size_t block = a->count * cb_type_size(a->type);
+    const char *src = stable_source(c, a, block * (size_t)n);
+    char *dst = a->recvbuf;
+    cb_algo_copy(dst + (size_t)r * block, src + (size_t)r * block, block);
+    for (int k = 1; k < n; k++) {
+        int to = mod(r + k, n), from = mod(r - k, n);
+        cb_status st = cb_prim_sendrecv(&c->send[to], src + (size_t)to * block, block,
+                                        &c->recv[from], dst + (size_t)from * block, block);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+cb_status cb_ring_sendrecv(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    int n = c->nranks, r = c->rank;
+    size_t bytes = a->count * cb_type_size(a->type);
+    const char *src = stable_source(c, a, bytes);
+    if (n == 1) {
+        cb_algo_copy(a->recvbuf, src, bytes);
+        return CB_OK;
+    }
+    return cb_prim_sendrecv(&c->send[mod(r + 1, n)], src, bytes, &c->recv[mod(r - 1, n)], a->recvbuf, bytes);
+}

@@ -1,0 +1,182 @@
+/* Ring algorithms (all-reduce, all-gather, reduce-scatter) and chains
+ * (broadcast, reduce). The buffer is cut into rounds; in each round every
+ * rank's piece is at most cb_algo_chunk_elems, moved slice by slice, so the
+ * copy or reduction of one slice overlaps the transfer of the next. */
+#include "algo.h"
+
+#include <string.h>
+
+size_t cb_algo_chunk_elems(const struct cb_comm *c, cb_type t)
+{
+    int half = c->cfg.nslots / 2 > 0 ? c->cfg.nslots / 2 : 1;
+    size_t e = c->cfg.slot_bytes * (size_t)half / cb_type_size(t);
+    return e > 0 ? e : 1;
+}
+
+void cb_algo_copy(void *dst, const void *src, size_t bytes)
+{
+    if (dst != src && bytes > 0)
+        memcpy(dst, src, bytes);
+}
+
+static int mod(int a, int n) { return ((a % n) + n) % n; }
+
+/* Piece i of a round of `len` elements split over n ranks, balanced. */
+struct piece { size_t off, len; };
+static struct piece piece_of(size_t base, size_t len, int n, int i)
+{
+    size_t lo = len * (size_t)i / (size_t)n, hi = len * (size_t)(i + 1) / (size_t)n;
+    return (struct piece){base + lo, hi - lo};
+}
+
+static cb_status all_reduce_round(struct cb_comm *c, const struct cb_coll_args *a, size_t base, size_t len)
+{
+    int n = c->nranks, r = c->rank;
+    size_t ts = cb_type_size(a->type);
+    const char *src = a->sendbuf;
+    char *dst = a->recvbuf;
+    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
+    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
+    struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
+    struct piece p = piece_of(base, len, n, r);
+    cb_status st = cb_prim_send(next, src + p.off * ts, p.len * ts);
+    for (int s = 1; s < n - 1 && st == CB_OK; s++) {
+        p = piece_of(base, len, n, mod(r - s, n));
+        st = cb_prim_recv_reduce_send(prev, next, src + p.off * ts, p.len * ts, &partial);
+    }
+    if (st != CB_OK)
+        return st;
+    p = piece_of(base, len, n, mod(r + 1, n));
+    st = cb_prim_recv_reduce_copy_send(prev, next, src + p.off * ts, dst + p.off * ts, p.len * ts, &last);
+    for (int s = 1; s < n - 1 && st == CB_OK; s++) {
+        p = piece_of(base, len, n, mod(r - s + 1, n));
+        st = cb_prim_recv_copy_send(prev, next, dst + p.off * ts, p.len * ts);
+    }
+    if (st != CB_OK)
+        return st;
+    p = piece_of(base, len, n, mod(r + 2, n));
+    return cb_prim_recv(prev, dst + p.off * ts, p.len * ts);
+}
+
+cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    size_t ts = cb_type_size(a->type);
+    if (c->nranks == 1) {
+        cb_algo_copy(a->recvbuf, a->sendbuf, a->count * ts);
+        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
+        return CB_OK;
+    }
+    size_t round = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks;
+    for (size_t base = 0; base < a->count; base += round) {
+        size_t len = a->count - base < round ? a->count - base : round;
+        cb_status st = all_reduce_round(c, a, base, len);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+static cb_status all_gather_round(struct cb_comm *c, const struct cb_coll_args *a, size_t base, size_t len)
+{
+    int n = c->nranks, r = c->rank;
+    size_t ts = cb_type_size(a->type), block = a->count * ts;
+    char *dst = a->recvbuf;
+    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
+    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
+    cb_status st = cb_prim_send(next, (const char *)a->sendbuf + base * ts, len * ts);
+    for (int s = 1; s < n - 1 && st == CB_OK; s++)
+        st = cb_prim_recv_copy_send(prev, next, dst + (size_t)mod(r - s, n) * block + base * ts, len * ts);
+    if (st != CB_OK)
+        return st;
+    return cb_prim_recv(prev, dst + (size_t)mod(r + 1, n) * block + base * ts, len * ts);
+}
+
+cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    size_t ts = cb_type_size(a->type);
+    cb_algo_copy((char *)a->recvbuf + (size_t)c->rank * a->count * ts, a->sendbuf, a->count * ts);
+    if (c->nranks == 1)
+        return CB_OK;
+    size_t chunk = cb_algo_chunk_elems(c, a->type);
+    for (size_t base = 0; base < a->count; base += chunk) {
+        size_t len = a->count - base < chunk ? a->count - base : chunk;
+        cb_status st = all_gather_round(c, a, base, len);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+static cb_status reduce_scatter_round(struct cb_comm *c, const struct cb_coll_args *a, size_t base, size_t len)
+{
+    int n = c->nranks, r = c->rank;
+    size_t ts = cb_type_size(a->type), block = a->count * ts;
+    const char *src = a->sendbuf;
+    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
+    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
+    struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
+    cb_status st = cb_prim_send(next, src + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
+    for (int s = 1; s < n - 1 && st == CB_OK; s++)
+        st = cb_prim_recv_reduce_send(prev, next, src + (size_t)mod(r - 1 - s, n) * block + base * ts,
+                                      len * ts, &partial);
+    if (st != CB_OK)
+        return st;
+    return cb_prim_recv_reduce_copy(prev, src + (size_t)r * block + base * ts,
+                                    (char *)a->recvbuf + base * ts, len * ts, &last);
+}
+
+cb_status cb_ring_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    size_t ts = cb_type_size(a->type);
+    if (c->nranks == 1) {
+        cb_algo_copy(a->recvbuf, a->sendbuf, a->count * ts);
+        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
+        return CB_OK;
+    }
+    size_t chunk = cb_algo_chunk_elems(c, a->type);
+    for (size_t base = 0; base < a->count; base += chunk) {
+        size_t len = a->count - base < chunk ? a->count - base : chunk;
+        cb_status st = reduce_scatter_round(c, a, base, len);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+/* A chain has no cycle, so a whole buffer can stream through it in one go. */
+cb_status cb_chain_broadcast(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    int n = c->nranks, r = c->rank, pos = mod(r - a->root, n);
+    size_t bytes = a->count * cb_type_size(a->type);
+    if (pos == 0)
+        cb_algo_copy(a->recvbuf, a->sendbuf, bytes);
+    if (n == 1)
+        return CB_OK;
+    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
+    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
+    if (pos == 0)
+        return cb_prim_send(next, a->recvbuf, bytes);
+    if (pos < n - 1)
+        return cb_prim_recv_copy_send(prev, next, a->recvbuf, bytes);
+    return cb_prim_recv(prev, a->recvbuf, bytes);
+}
+
+/* The chain starts after the root and ends at it. */
+cb_status cb_chain_reduce(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    int n = c->nranks, r = c->rank, pos = mod(r - a->root - 1, n);
+    size_t bytes = a->count * cb_type_size(a->type);
+    if (n == 1) {
+        cb_algo_copy(a->recvbuf, a->sendbuf, bytes);
+        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
+        return CB_OK;
+    }
+    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
+    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
+    struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
+    if (pos == 0)
+        return cb_prim_send(next, a->sendbuf, bytes);
+    if (pos < n - 1)
+        return cb_prim_recv_reduce_send(prev, next, a->sendbuf, bytes, &partial);
+    return cb_prim_recv_reduce_copy(prev, a->sendbuf, a->recvbuf, bytes, &last);
+}

@@ -1,0 +1,283 @@
+/* Slot waits with a timeout, and the data-moving primitives. */
+#include "channel.h"
+
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+
+#define SPINS_BEFORE_YIELD 256   /* oversubscribed ranks must give the CPU away */
+#define SPINS_PER_CLOCK 1024     /* read the clock rarely: it costs more than a poll */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct waiter {
+    long spins;
+    double deadline;
+};
+
+/* Returns 1 when the deadline passed. */
+static int waiter_tick(struct waiter *w, int timeout_ms)
+{
+    w->spins++;
+    if (w->spins % SPINS_BEFORE_YIELD == 0)
+        sched_yield();
+    if (w->spins % SPINS_PER_CLOCK != 0)
+        return 0;
+    double t = now_s();
+    if (w->deadline == 0)
+        w->deadline = t + timeout_ms / 1000.0;
+    return t > w->deadline;
+}
+
+cb_status cb_chan_wait_send(struct cb_send_chan *s, void **slot)
+{
+    struct waiter w = {0, 0};
+    for (;;) {
+        cb_status st = s->ops->send_slot(s->conn, slot);
+        if (st != CB_OK || *slot)
+            return st;
+        st = s->ops->progress(s->tctx);
+        if (st != CB_OK)
+            return st;
+        if (waiter_tick(&w, s->timeout_ms)) {
+            cb_log_error("timed out after %d s waiting for rank %d (host %s) to take data we sent; "
+                         "is it alive? raise -T if it is just slow",
+                         s->timeout_ms / 1000, s->peer.rank, s->peer.host);
+            return CB_ETIMEOUT;
+        }
+    }
+}
+
+cb_status cb_chan_wait_recv(struct cb_recv_chan *r, const void **slot, size_t *nbytes)
+{
+    struct waiter w = {0, 0};
+    for (;;) {
+        cb_status st = r->ops->recv_slot(r->conn, slot, nbytes);
+        if (st != CB_OK || *slot)
+            return st;
+        st = r->ops->progress(r->tctx);
+        if (st != CB_OK)
+            return st;
+        if (waiter_tick(&w, r->timeout_ms)) {
+            cb_log_error("timed out after %d s waiting for data from rank %d (host %s); "
+                         "is it alive? raise -T if it is just slow",
+                         r->timeout_ms / 1000, r->peer.rank, r->peer.host);
+            return CB_ETIMEOUT;
+        }
+    }
+}
+
+static size_t slice_len(size_t done, size_t bytes, size_t slot_bytes)
+{
+    size_t left = bytes - done;
+    return left < slot_bytes ? left : slot_bytes;
+}
+
+/* A slot that holds less than the sender and receiver agreed is a protocol bug. */
+static cb_status check_len(const struct cb_recv_chan *r, size_t got, size_t want)
+{
+    if (got == want)
+        return CB_OK;
+    cb_log_error("rank %d (host %s) sent %zu bytes where %zu were expected: the ranks disagree on "
+                 "the operation (different command lines?)", r->peer.rank, r->peer.host, got, want);
+    return CB_EPEER;
+}
+
+static void reduce_slice(void *dst, const void *in, const void *local, size_t bytes,
+                         const struct cb_redop *op)
+{
+    size_t count = bytes / cb_type_size(op->type);
+    if (op->last)
+        cb_reduce_last(dst, in, local, count, op->type, op->op, op->nranks);
+    else
+        cb_reduce(dst, in, local, count, op->type, op->op);
+}
+
+cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes)
+{
+    for (size_t done = 0; done < bytes;) {
+        size_t n = slice_len(done, bytes, s->slot_bytes);
+        void *out;
+        cb_status st = cb_chan_wait_send(s, &out);
+        if (st != CB_OK)
+            return st;
+        memcpy(out, (const char *)src + done, n);
+        if ((st = s->ops->send_post(s->conn, n)) != CB_OK)
+            return st;
+        done += n;
+    }
+    return CB_OK;
+}
+
+cb_status cb_prim_recv(struct cb_recv_chan *r, void *dst, size_t bytes)
+{
+    for (size_t done = 0; done < bytes;) {
+        size_t n = slice_len(done, bytes, r->slot_bytes), got;
+        const void *in;
+        cb_status st = cb_chan_wait_recv(r, &in, &got);
+        if (st == CB_OK)
+            st = check_len(r, got, n);
+        if (st != CB_OK)
+            return st;
+        memcpy((char *)dst + done, in, n);
+        if ((st = r->ops->recv_release(r->conn)) != CB_OK)
+            return st;
+        done += n;
+    }
+    return CB_OK;
+}
+
+cb_status cb_prim_recv_reduce_send(struct cb_recv_chan *r, struct cb_send_chan *s,
+                                   const void *local, size_t bytes, const struct cb_redop *op)
+{
+    for (size_t done = 0; done < bytes;) {
+        size_t n = slice_len(done, bytes, s->slot_bytes), got;
+        const void *in;
+        void *out;
+        cb_status st = cb_chan_wait_recv(r, &in, &got);
+        if (st == CB_OK)
+            st = check_len(r, got, n);
+        if (st == CB_OK)
+            st = cb_chan_wait_send(s, &out);
+        if (st != CB_OK)
+            return st;
+        reduce_slice(out, in, (const char *)local + done, n, op);
+        if ((st = s->ops->send_post(s->conn, n)) != CB_OK || (st = r->ops->recv_release(r->conn)) != CB_OK)
+            return st;
+        done += n;
+    }
+    return CB_OK;
+}
+
+cb_status cb_prim_recv_reduce_copy(struct cb_recv_chan *r, const void *local, void *dst,
+                                   size_t bytes, const struct cb_redop *op)
+{
+    for (size_t done = 0; done < bytes;) {
+        size_t n = slice_len(done, bytes, r->slot_bytes), got;
+        const void *in;
+        cb_status st = cb_chan_wait_recv(r, &in, &got);
+        if (st == CB_OK)
+            st = check_len(r, got, n);
+        if (st != CB_OK)
+            return st;
+        reduce_slice((char *)dst + done, in, (const char *)local + done, n, op);
+        if ((st = r->ops->recv_release(r->conn)) != CB_OK)
+            return st;
+        done += n;
+    }
+    return CB_OK;
+}
+
+cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
+                                        const void *local, void *dst, size_t bytes,
+                                        const struct cb_redop *op)
+{
+    for (size_t done = 0; done < bytes;) {
+        size_t n = slice_len(done, bytes, s->slot_bytes), got;
+        const void *in;
+        void *out;
+        cb_status st = cb_chan_wait_recv(r, &in, &got);
+        if (st == CB_OK)
+            st = check_len(r, got, n);
+        if (st == CB_OK)
+            st = cb_chan_wait_send(s, &out);
+        if (st != CB_OK)
+            return st;
+        /* reduce once, into the slot the next rank reads; copy the result home */
+        reduce_slice(out, in, (const char *)local + done, n, op);
+        memcpy((char *)dst + done, out, n);
+        if ((st = s->ops->send_post(s->conn, n)) != CB_OK || (st = r->ops->recv_release(r->conn)) != CB_OK)
+            return st;
+        done += n;
+    }
+    return CB_OK;
+}
+
+cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes)
+{
+    for (size_t done = 0; done < bytes;) {
+        size_t n = slice_len(done, bytes, s->slot_bytes), got;
+        const void *in;
+        void *out;
+        cb_status st = cb_chan_wait_recv(r, &in, &got);
+        if (st == CB_OK)
+            st = check_len(r, got, n);
+        if (st == CB_OK)
+            st = cb_chan_wait_send(s, &out);
+        if (st != CB_OK)
+            return st;
+        memcpy(out, in, n);
+        memcpy((char *)dst + done, in, n);
+        if ((st = s->ops->send_post(s->conn, n)) != CB_OK || (st = r->ops->recv_release(r->conn)) != CB_OK)
+            return st;
+        done += n;
+    }
+    return CB_OK;
+}
+
+/* One step of the send side: post a slice if a slot is free. */
+static cb_status try_send_slice(struct cb_send_chan *s, const void *src, size_t bytes, size_t *done, int *moved)
+{
+    void *out;
+    cb_status st = s->ops->send_slot(s->conn, &out);
+    if (st != CB_OK || !out)
+        return st;
+    size_t n = slice_len(*done, bytes, s->slot_bytes);
+    memcpy(out, (const char *)src + *done, n);
+    *done += n;
+    *moved = 1;
+    return s->ops->send_post(s->conn, n);
+}
+
+static cb_status try_recv_slice(struct cb_recv_chan *r, void *dst, size_t bytes, size_t *done, int *moved)
+{
+    const void *in;
+    size_t got;
+    cb_status st = r->ops->recv_slot(r->conn, &in, &got);
+    if (st != CB_OK || !in)
+        return st;
+    size_t n = slice_len(*done, bytes, r->slot_bytes);
+    if ((st = check_len(r, got, n)) != CB_OK)
+        return st;
+    memcpy((char *)dst + *done, in, n);
+    *done += n;
+    *moved = 1;
+    return r->ops->recv_release(r->conn);
+}
+
+cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,
+                           struct cb_recv_chan *r, void *dst, size_t rbytes)
+{
+    size_t sent = 0, received = 0;
+    struct waiter w = {0, 0};
+    while (sent < sbytes || received < rbytes) {
+        int moved = 0;
+        cb_status st = CB_OK;
+        if (sent < sbytes)
+            st = try_send_slice(s, src, sbytes, &sent, &moved);
+        if (st == CB_OK && received < rbytes)
+            st = try_recv_slice(r, dst, rbytes, &received, &moved);
+        if (st == CB_OK && !moved)
+            st = (sent < sbytes ? s->ops->progress(s->tctx) : r->ops->progress(r->tctx));
+        if (st != CB_OK)
+            return st;
+        if (moved) {
+            w.spins = 0;
+            w.deadline = 0;
+        } else if (waiter_tick(&w, s->timeout_ms)) {
+            if (received < rbytes)
+                cb_log_error("timed out after %d s waiting for data from rank %d (host %s)",
+                             r->timeout_ms / 1000, r->peer.rank, r->peer.host);
+            else
+                cb_log_error("timed out after %d s waiting for rank %d (host %s) to take data we sent",
+                             s->timeout_ms / 1000, s->peer.rank, s->peer.host);
+            return CB_ETIMEOUT;
+        }
+    }
+    return CB_OK;
+}

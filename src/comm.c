@@ -1,0 +1,308 @@
+/* Communicator set-up: transport choice, connections, teardown. */
+#include "comm.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct cb_transport_ops *transport_by_name(const char *name)
+{
+    if (strcmp(name, "shm") == 0)
+        return &cb_transport_shm;
+    if (strcmp(name, "tcp") == 0)
+        return &cb_transport_tcp;
+    if (strcmp(name, "verbs") == 0)
+        return &cb_transport_verbs;
+    return NULL;
+}
+
+static int all_on_one_machine(struct cb_boot *boot)
+{
+    for (int r = 1; r < cb_boot_size(boot); r++)
+        if (!cb_boot_same_machine(boot, 0, r))
+            return 0;
+    return 1;
+}
+
+/* auto: shm when every rank shares one machine, else verbs when an RDMA port
+ * is usable on every rank, else tcp. All ranks must agree, so the verbs probe
+ * is combined over ranks. */
+static cb_status choose_auto(struct cb_boot *boot, const struct cb_transport_config *cfg,
+                             const struct cb_transport_ops **ops, void **tctx)
+{
+    if (all_on_one_machine(boot)) {
+        *ops = &cb_transport_shm;
+        return cb_transport_shm.init(cfg, tctx);
+    }
+    double verbs_failed = cb_transport_verbs.init(cfg, tctx) != CB_OK;
+    cb_status st = cb_boot_allreduce_max(boot, &verbs_failed, 1, cfg->timeout_ms, "choosing the transport");
+    if (st != CB_OK)
+        return st;
+    if (verbs_failed == 0) {
+        *ops = &cb_transport_verbs;
+        return CB_OK;
+    }
+    if (*tctx)
+        cb_transport_verbs.finalize(*tctx);
+    *tctx = NULL;
+    if (cb_boot_rank(boot) == 0)
+        cb_log_info("auto: no usable RDMA port on every rank, using tcp");
+    *ops = &cb_transport_tcp;
+    return cb_transport_tcp.init(cfg, tctx);
+}
+
+static cb_status alloc_arrays(struct cb_comm *c)
+{
+    int n = c->nranks;
+    c->peers = calloc((size_t)n, sizeof *c->peers);
+    c->send = calloc((size_t)n, sizeof *c->send);
+    c->recv = calloc((size_t)n, sizeof *c->recv);
+    if (!c->peers || !c->send || !c->recv)
+        return CB_ENOMEM;
+    for (int r = 0; r < n; r++) {
+        c->peers[r].rank = r;
+        strncpy(c->peers[r].host, cb_boot_host(c->boot, r), sizeof c->peers[r].host - 1);
+    }
+    return CB_OK;
+}
+
+cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
+                       const struct cb_transport_config *cfg, struct cb_comm **out)
+{
+    struct cb_comm *c = calloc(1, sizeof *c);
+    cb_status st = CB_ENOMEM;
+    if (!c)
+        return CB_ENOMEM;
+    c->boot = boot;
+    c->rank = cb_boot_rank(boot);
+    c->nranks = cb_boot_size(boot);
+    c->cfg = *cfg;
+    st = alloc_arrays(c);
+    if (st != CB_OK)
+        goto free_comm;
+    if (strcmp(transport, "auto") == 0) {
+        st = choose_auto(boot, &c->cfg, &c->ops, &c->tctx);
+    } else {
+        c->ops = transport_by_name(transport);
+        if (!c->ops) {
+            cb_log_error("unknown transport '%s': use shm, tcp, verbs or auto", transport);
+            st = CB_EUSAGE;
+            goto free_comm;
+        }
+        if (c->ops == &cb_transport_shm && !all_on_one_machine(boot)) {
+            cb_log_error("--transport shm needs every rank on one machine, but rank 0 is on %s "
+                         "and others are elsewhere: use tcp, verbs or auto", cb_boot_host(boot, 0));
+            st = CB_EUSAGE;
+            goto free_comm;
+        }
+        st = c->ops->init(&c->cfg, &c->tctx);
+    }
+    if (st != CB_OK)
+        goto free_comm;
+    *out = c;
+    return CB_OK;
+free_comm:
+    free(c->peers);
+    free(c->send);
+    free(c->recv);
+    free(c);
+    return st;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void init_chan_fields(struct cb_comm *c, int peer, const struct cb_transport_ops **ops,
+                             void **tctx, struct cb_peer *p, size_t *slot_bytes, int *timeout_ms)
+{
+    *ops = c->ops;
+    *tctx = c->tctx;
+    *p = c->peers[peer];
+    *slot_bytes = c->cfg.slot_bytes;
+    *timeout_ms = c->cfg.timeout_ms;
+}
+
+/* Drive connects and accepts together until all are done: a rank may be
+ * connecting to its next while its previous is connecting to it. */
+static cb_status finish_connections(struct cb_comm *c, const int *to, int nto, char *handles_in,
+                                    const int *from, int nfrom, void **lcomms)
+{
+    double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
+    int pending = 1;
+    while (pending) {
+        pending = 0;
+        for (int i = 0; i < nto; i++) {
+            struct cb_send_chan *s = &c->send[to[i]];
+            if (s->conn)
+                continue;
+            cb_status st = c->ops->connect(c->tctx, &c->peers[to[i]], handles_in + (size_t)i * CB_HANDLE_BYTES, &s->conn);
+            if (st != CB_OK)
+                return st;
+            if (!s->conn)
+                pending = 1;
+            else
+                init_chan_fields(c, to[i], &s->ops, &s->tctx, &s->peer, &s->slot_bytes, &s->timeout_ms);
+        }
+        for (int j = 0; j < nfrom; j++) {
+            struct cb_recv_chan *r = &c->recv[from[j]];
+            if (r->conn)
+                continue;
+            cb_status st = c->ops->accept(lcomms[j], &r->conn);
+            if (st != CB_OK)
+                return st;
+            if (!r->conn) {
+                pending = 1;
+                continue;
+            }
+            init_chan_fields(c, from[j], &r->ops, &r->tctx, &r->peer, &r->slot_bytes, &r->timeout_ms);
+            c->ops->close_listen(lcomms[j]);
+            lcomms[j] = NULL;
+        }
+        cb_status st = c->ops->progress(c->tctx);
+        if (st != CB_OK)
+            return st;
+        if (pending && now_s() > deadline) {
+            for (int j = 0; j < nfrom; j++)
+                if (!c->recv[from[j]].conn)
+                    cb_log_error("timed out after %d s waiting for rank %d (host %s) to connect",
+                                 c->cfg.timeout_ms / 1000, from[j], c->peers[from[j]].host);
+            for (int i = 0; i < nto; i++)
+                if (!c->send[to[i]].conn)
+                    cb_log_error("timed out after %d s connecting to rank %d (host %s)",
+                                 c->cfg.timeout_ms / 1000, to[i], c->peers[to[i]].host);
+            return CB_ETIMEOUT;
+        }
+        if (pending)
+            sched_yield();
+    }
+    return CB_OK;
+}
+
+/* Only the peers not yet connected. */
+static int missing_peers(const int *in, int n, int *out, int is_send, struct cb_comm *c)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        void *conn = is_send ? c->send[in[i]].conn : c->recv[in[i]].conn;
+        int dup = 0;
+        for (int k = 0; k < m; k++)
+            dup |= out[k] == in[i];
+        if (!conn && !dup)
+            out[m++] = in[i];
+    }
+    return m;
+}
+
+cb_status cb_comm_connect(struct cb_comm *c, const int *to_all, int nto_all, const int *from_all, int nfrom_all)
+{
+    int *to = calloc((size_t)nto_all + 1, sizeof *to);
+    int *from = calloc((size_t)nfrom_all + 1, sizeof *from);
+    char *handles_out = calloc((size_t)nfrom_all + 1, CB_HANDLE_BYTES);
+    char *handles_in = calloc((size_t)nto_all + 1, CB_HANDLE_BYTES);
+    void **lcomms = calloc((size_t)nfrom_all + 1, sizeof *lcomms);
+    cb_status st = CB_ENOMEM;
+    if (!to || !from || !handles_out || !handles_in || !lcomms)
+        goto free_arrays;
+    int nto = missing_peers(to_all, nto_all, to, 1, c);
+    int nfrom = missing_peers(from_all, nfrom_all, from, 0, c);
+    st = CB_OK;
+    for (int j = 0; j < nfrom && st == CB_OK; j++)
+        st = c->ops->listen(c->tctx, &c->peers[from[j]], handles_out + (size_t)j * CB_HANDLE_BYTES, &lcomms[j]);
+    if (st != CB_OK)
+        goto close_listens;
+    /* the receiver sends its handle to the sender */
+    st = cb_boot_exchange(c->boot, from, handles_out, nfrom, to, handles_in, nto, CB_HANDLE_BYTES,
+                          c->cfg.timeout_ms, "exchanging connection handles");
+    if (st == CB_OK)
+        st = finish_connections(c, to, nto, handles_in, from, nfrom, lcomms);
+    if (st == CB_OK)
+        st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "after connecting");
+close_listens:
+    for (int j = 0; j < nfrom; j++)
+        if (lcomms[j])
+            c->ops->close_listen(lcomms[j]);
+free_arrays:
+    free(lcomms);
+    free(handles_in);
+    free(handles_out);
+    free(from);
+    free(to);
+    return st;
+}
+
+cb_status cb_comm_connect_ring(struct cb_comm *c)
+{
+    if (c->nranks == 1)
+        return CB_OK;
+    int next = (c->rank + 1) % c->nranks, prev = (c->rank + c->nranks - 1) % c->nranks;
+    return cb_comm_connect(c, &next, 1, &prev, 1);
+}
+
+cb_status cb_comm_connect_all(struct cb_comm *c)
+{
+    int n = c->nranks - 1;
+    int *peers = calloc((size_t)n + 1, sizeof *peers);
+    if (!peers)
+        return CB_ENOMEM;
+    for (int k = 1; k <= n; k++)
+        peers[k - 1] = (c->rank + k) % c->nranks;
+    cb_status st = cb_comm_connect(c, peers, n, peers, n);
+    free(peers);
+    return st;
+}
+
+cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)
+{
+    if (bytes <= c->scratch_bytes)
+        return CB_OK;
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, bytes) != 0) {
+        cb_log_error("cannot allocate %zu bytes of scratch space; use a smaller -e", bytes);
+        return CB_ENOMEM;
+    }
+    free(c->scratch);
+    c->scratch = p;
+    c->scratch_bytes = bytes;
+    return CB_OK;
+}
+
+/* Wait (bounded) until every peer consumed what we sent: closing a verbs QP
+ * while the peer still writes into it can hang the device. */
+static void drain_sends(struct cb_comm *c)
+{
+    double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
+    for (int r = 0; r < c->nranks; r++) {
+        int idle = 0;
+        while (c->send[r].conn && !idle && now_s() < deadline) {
+            if (c->ops->send_idle(c->send[r].conn, &idle) != CB_OK || c->ops->progress(c->tctx) != CB_OK)
+                break;
+            if (!idle)
+                sched_yield();
+        }
+    }
+}
+
+void cb_comm_destroy(struct cb_comm *c)
+{
+    if (!c)
+        return;
+    drain_sends(c);
+    cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before closing connections");
+    for (int r = 0; r < c->nranks; r++) {
+        if (c->send[r].conn)
+            c->ops->close_send(c->send[r].conn);
+        if (c->recv[r].conn)
+            c->ops->close_recv(c->recv[r].conn);
+    }
+    c->ops->finalize(c->tctx);
+    free(c->scratch);
+    free(c->peers);
+    free(c->send);
+    free(c->recv);
+    free(c);
+}

@@ -1,0 +1,25 @@
+/* The bench harness: the sweep over types, ops and sizes; warm-up, timing
+ * both ways (throughput and per iteration), checking, and handing every
+ * figure to the reporters (rank 0). */
+#ifndef CB_HARNESS_H
+#define CB_HARNESS_H
+
+#include "comm.h"
+#include "options.h"
+#include "report/report.h"
+
+struct cb_sweep {
+    struct cb_result *results;   /* rank 0 only */
+    int nresults, cap;
+    struct cb_summary summary;
+    long long wrong;             /* total wrong elements, every rank knows */
+};
+
+/* Run the whole sweep (-N cycles). Rows go to `table` (rank 0) as they are
+ * measured; `on_cycle` is called on rank 0 after every cycle. */
+cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *table,
+                           struct cb_sweep *sweep,
+                           void (*on_cycle)(const struct cb_sweep *sweep, void *arg), void *arg);
+void cb_harness_free(struct cb_sweep *sweep);
+
+#endif

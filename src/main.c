@@ -1,0 +1,202 @@
+/* collbench: collectives over our own transports, measured like nccl-tests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bootstrap.h"
+#include "comm.h"
+#include "harness.h"
+#include "options.h"
+#include "report/report.h"
+
+#define COLLBENCH_VERSION "0.1.0"
+
+struct outputs {
+    const char *json_path, *csv_path;
+    struct cb_run_info *info;
+    int nranks;
+};
+
+/* Rank 0 checks up front that -J and --csv can be written, so a bad path
+ * fails before the run instead of after it. */
+static cb_status probe_outputs(const struct cb_options *o)
+{
+    struct cb_json *j;
+    struct cb_csv *c;
+    if (o->json_path) {
+        if (cb_json_open(o->json_path, &j) != CB_OK)
+            return CB_EUSAGE;
+        cb_json_abort(j);
+    }
+    if (o->csv_path) {
+        if (cb_csv_open(o->csv_path, &c) != CB_OK)
+            return CB_EUSAGE;
+        cb_csv_abort(c);
+    }
+    return CB_OK;
+}
+
+/* Every rank learns whether any rank failed, so all exit the same way. */
+static cb_status agree(struct cb_boot *b, cb_status mine, int timeout_ms)
+{
+    double worst = (double)mine;
+    cb_status st = cb_boot_allreduce_max(b, &worst, 1, timeout_ms, "agreeing on start-up");
+    return st != CB_OK ? st : (cb_status)(int)worst;
+}
+
+static cb_status validate_job(const struct cb_options *o, int nranks, int rank)
+{
+    if (o->root >= nranks) {
+        if (rank == 0)
+            cb_log_error("-r %d is not a rank of this job of %d ranks: give -r from 0 to %d",
+                         o->root, nranks, nranks - 1);
+        return CB_EUSAGE;
+    }
+    return rank == 0 ? probe_outputs(o) : CB_OK;
+}
+
+static cb_status make_token(struct cb_boot *b, struct cb_transport_config *t)
+{
+    if (cb_boot_rank(b) == 0 && getrandom(t->token, CB_TOKEN_BYTES, 0) != CB_TOKEN_BYTES) {
+        cb_log_error("getrandom failed: cannot make the job's connection token");
+        return CB_ESYS;
+    }
+    return cb_boot_bcast(b, t->token, CB_TOKEN_BYTES, t->timeout_ms, "sharing the job token");
+}
+
+static void fill_run_info(const struct cb_options *o, int argc, char **argv, struct cb_comm *c,
+                          struct cb_run_info *info)
+{
+    time_t now = time(NULL);
+    memset(info, 0, sizeof *info);
+    info->version = COLLBENCH_VERSION;
+    info->argc = argc;
+    info->argv = argv;
+    info->collective = cb_coll_name(o->coll);
+    info->transport = c->ops->name;
+    info->nranks = c->nranks;
+    info->min_bytes = o->min_bytes;
+    info->max_bytes = o->max_bytes;
+    info->step_bytes = o->step_bytes;
+    info->step_factor = o->step_factor;
+    info->iters = o->iters;
+    info->warmup = o->warmup;
+    info->agg_iters = o->agg_iters;
+    info->check_iters = o->check_iters;
+    info->cycles = o->cycles;
+    info->average = o->average;
+    info->blocking = o->blocking;
+    info->unalign = o->unalign;
+    info->per_iter = o->per_iter;
+    info->timeout_s = o->timeout_s;
+    info->slot_bytes = o->tcfg.slot_bytes;
+    info->nslots = o->tcfg.nslots;
+    info->algo = cb_algo_name(o->algo);
+    strftime(info->start_time, sizeof info->start_time, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+}
+
+static cb_status gather_ranks(struct cb_comm *c, struct cb_run_info *info)
+{
+    struct cb_rank_info mine;
+    memset(&mine, 0, sizeof mine);
+    mine.rank = c->rank;
+    mine.pid = getpid();
+    snprintf(mine.host, sizeof mine.host, "%s", c->peers[c->rank].host);
+    c->ops->properties(c->tctx, &mine.props);
+    info->ranks = calloc((size_t)c->nranks, sizeof *info->ranks);
+    if (!info->ranks)
+        return CB_ENOMEM;
+    return cb_boot_gather(c->boot, &mine, info->ranks, sizeof mine, c->cfg.timeout_ms, "collecting rank info");
+}
+
+static void write_outputs(const struct cb_sweep *s, void *arg)
+{
+    const struct outputs *out = arg;
+    struct cb_json *j;
+    struct cb_csv *c;
+    if (out->json_path && cb_json_open(out->json_path, &j) == CB_OK) {
+        cb_json_begin(j, out->info);
+        for (int i = 0; i < s->nresults; i++)
+            cb_json_result(j, &s->results[i], out->nranks);
+        cb_json_finish(j, &s->summary);
+    }
+    if (out->csv_path && cb_csv_open(out->csv_path, &c) == CB_OK) {
+        for (int i = 0; i < s->nresults; i++)
+            cb_csv_result(c, &s->results[i]);
+        cb_csv_finish(c);
+    }
+}
+
+static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char **argv, long long *wrong)
+{
+    struct cb_comm *comm = NULL;
+    struct cb_run_info info;
+    struct cb_sweep sweep;
+    memset(&sweep, 0, sizeof sweep);
+    o->tcfg.rank = cb_boot_rank(boot);
+    o->tcfg.nranks = cb_boot_size(boot);
+    o->tcfg.local_rank = cb_boot_local_rank(boot);
+    o->tcfg.local_size = cb_boot_local_size(boot);
+    snprintf(o->tcfg.host, sizeof o->tcfg.host, "%s", cb_boot_host(boot, o->tcfg.rank));
+    cb_status st = agree(boot, validate_job(o, o->tcfg.nranks, o->tcfg.rank), o->tcfg.timeout_ms);
+    if (st == CB_OK)
+        st = make_token(boot, &o->tcfg);
+    if (st != CB_OK)
+        return st;
+    cb_status mine = cb_comm_init(boot, o->transport, &o->tcfg, &comm);
+    if ((st = agree(boot, mine, o->tcfg.timeout_ms)) != CB_OK)
+        goto destroy_comm;
+    fill_run_info(o, argc, argv, comm, &info);
+    if ((st = gather_ranks(comm, &info)) != CB_OK)
+        goto free_info;
+    if (comm->rank == 0)
+        cb_table_header(stdout, &info);
+    fflush(stdout);
+    struct outputs out = {o->json_path, o->csv_path, &info, comm->nranks};
+    st = cb_harness_sweep(comm, o, stdout, &sweep, write_outputs, &out);
+    if (st == CB_OK && comm->rank == 0)
+        cb_table_footer(stdout, &sweep.summary);
+    fflush(stdout);
+    *wrong = sweep.wrong;
+    cb_harness_free(&sweep);
+free_info:
+    free(info.ranks);
+destroy_comm:
+    /* after a failure a peer may be gone: the caller aborts the job instead */
+    if (st == CB_OK && comm)
+        cb_comm_destroy(comm);
+    return st;
+}
+
+int main(int argc, char **argv)
+{
+    struct cb_options o;
+    struct cb_boot *boot;
+    long long wrong = 0;
+    int report = cb_boot_launcher_rank() <= 0;
+    if (cb_options_parse(argc, argv, &o, report) != CB_OK)
+        return 2;
+    if (o.show_help) {
+        if (report)
+            cb_options_usage(stdout);
+        return 0;
+    }
+    cb_status st = cb_boot_init(&argc, &argv, &boot);
+    if (st != CB_OK)
+        return cb_status_exit_code(st);
+    st = run(boot, &o, argc, argv, &wrong);
+    if (st == CB_ETIMEOUT || st == CB_EPEER || st == CB_ESYS || st == CB_ENOMEM || st == CB_EINTERNAL) {
+        fflush(stdout);
+        cb_boot_abort(boot, cb_status_exit_code(st));
+    }
+    cb_boot_finalize(boot);
+    if (st == CB_OK && wrong > 0) {
+        if (report)
+            cb_log_error("%lld wrong elements: the run FAILED (the lines above name rank, size, type and op)", wrong);
+        return 1;
+    }
+    return cb_status_exit_code(st);
+}

@@ -1,0 +1,405 @@
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_SLOT_BYTES (512 * 1024)
+#define DEFAULT_NSLOTS 8
+#define DEFAULT_TIMEOUT_S 60
+
+enum long_only {
+    OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_SLOT_BYTES, OPT_SLOTS, OPT_TCP_IF,
+    OPT_HCA, OPT_GID_INDEX, OPT_GID_FAMILY, OPT_GID_SUBNET, OPT_ROCE_VERSION, OPT_TC, OPT_SL,
+    OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY,
+};
+
+static const struct option long_opts[] = {
+    {"minbytes", required_argument, 0, 'b'}, {"maxbytes", required_argument, 0, 'e'},
+    {"stepbytes", required_argument, 0, 'i'}, {"stepfactor", required_argument, 0, 'f'},
+    {"iters", required_argument, 0, 'n'}, {"warmup_iters", required_argument, 0, 'w'},
+    {"agg_iters", required_argument, 0, 'm'}, {"run_cycles", required_argument, 0, 'N'},
+    {"check", required_argument, 0, 'c'}, {"op", required_argument, 0, 'o'},
+    {"datatype", required_argument, 0, 'd'}, {"root", required_argument, 0, 'r'},
+    {"blocking", required_argument, 0, 'z'}, {"average", required_argument, 0, 'a'},
+    {"timeout", required_argument, 0, 'T'}, {"output_file", required_argument, 0, 'J'},
+    {"json", required_argument, 0, 'J'}, {"per_iter", required_argument, 0, 'I'},
+    {"unalign", required_argument, 0, 'u'}, {"help", no_argument, 0, 'h'},
+    {"csv", required_argument, 0, OPT_CSV}, {"transport", required_argument, 0, OPT_TRANSPORT},
+    {"algo", required_argument, 0, OPT_ALGO}, {"seed", required_argument, 0, OPT_SEED},
+    {"slot-bytes", required_argument, 0, OPT_SLOT_BYTES}, {"slots", required_argument, 0, OPT_SLOTS},
+    {"tcp-if", required_argument, 0, OPT_TCP_IF}, {"hca", required_argument, 0, OPT_HCA},
+    {"gid-index", required_argument, 0, OPT_GID_INDEX}, {"gid-family", required_argument, 0, OPT_GID_FAMILY},
+    {"gid-subnet", required_argument, 0, OPT_GID_SUBNET}, {"roce-version", required_argument, 0, OPT_ROCE_VERSION},
+    {"tc", required_argument, 0, OPT_TC}, {"sl", required_argument, 0, OPT_SL},
+    {"mtu", required_argument, 0, OPT_MTU}, {"qps", required_argument, 0, OPT_QPS},
+    {"ib-timeout", required_argument, 0, OPT_IB_TIMEOUT}, {"ib-retry", required_argument, 0, OPT_IB_RETRY},
+    {0, 0, 0, 0},
+};
+
+void cb_options_usage(FILE *out)
+{
+    fputs(
+"usage: mpirun -np N collbench COLLECTIVE [options]\n"
+"       mpirun -np N all_reduce_perf [options]     (nccl-tests' binary names work too)\n"
+"COLLECTIVE: all_reduce all_gather reduce_scatter alltoall broadcast reduce sendrecv\n"
+"Sizes (suffixes K M G are binary; for all_gather, reduce_scatter, alltoall the size is the total buffer):\n"
+"  -b, --minbytes SIZE      smallest size (default 32M)\n"
+"  -e, --maxbytes SIZE      largest size (default 32M)\n"
+"  -f, --stepfactor F       multiply the size by F (geometric sweep)\n"
+"  -i, --stepbytes SIZE     add SIZE (linear sweep, default 1M; ignored with -f)\n"
+"Timing:\n"
+"  -n, --iters N            timed iterations (default 20)\n"
+"  -w, --warmup_iters N     untimed warm-up iterations (default 1)\n"
+"  -m, --agg_iters N        operations per iteration (default 1)\n"
+"  -N, --run_cycles N       repeat the whole sweep N times, 0 = until interrupted (default 1)\n"
+"  -a, --average N          combine ranks' times: 0 rank 0, 1 mean, 2 min, 3 max (default 1)\n"
+"  -I, --per_iter 0/1       per-iteration pass with percentiles (default 1)\n"
+"  -z, --blocking 0/1       accepted for nccl-tests compatibility: calls are always blocking\n"
+"  -T, --timeout SECONDS    give up on a peer after this long, naming it (default 60)\n"
+"Data:\n"
+"  -d, --datatype TYPE      int8 uint8 int32 uint32 int64 uint64 half float double bfloat16\n"
+"                           f8e4m3 f8e5m2, or all (default float)\n"
+"  -o, --op OP              sum prod min max avg, or all (default sum)\n"
+"  -r, --root N             root of broadcast and reduce (default 0)\n"
+"  -c, --check N            checked iterations per size, 0 = none (default 1)\n"
+"  -u, --unalign 0/1        offset buffers by one element from page alignment (default 0)\n"
+"      --seed N             seed of the data pattern (default 1)\n"
+"Output:\n"
+"  -J, --json FILE          write every figure as JSON (also --output_file)\n"
+"      --csv FILE           write CSV\n"
+"Engine:\n"
+"      --transport T        shm, tcp, verbs or auto (default auto: shm on one machine, else\n"
+"                           verbs when every rank has an active RDMA port, else tcp)\n"
+"      --algo A             ring, tree, rd, pairwise or auto (default auto)\n"
+"      --slot-bytes SIZE    bytes per FIFO slot (default 512K)\n"
+"      --slots N            FIFO slots per connection (default 8)\n"
+"      --tcp-if NAME|ADDR   interface or address for tcp (default: first non-loopback)\n"
+"Verbs (IB, RoCE):\n"
+"      --hca DEV:PORT[,..]  NICs to use (env COLLBENCH_HCA; default: first active port)\n"
+"      --gid-index N        GID index (default: RoCE v2, IPv4-mapped, not link-local)\n"
+"      --gid-family ipv4|ipv6, --gid-subnet A.B.C.D/LEN   filter the automatic GID choice\n"
+"      --roce-version 1|2   require this RoCE version\n"
+"      --tc N, --sl N       traffic class and service level (default 0)\n"
+"      --mtu BYTES          path MTU (default: the port's active MTU)\n"
+"      --qps N              QPs per connection (default 1)\n"
+"      --ib-timeout N       QP timeout exponent (default 20), --ib-retry N  retry count (default 7)\n"
+"  -h, --help               this text\n", out);
+}
+
+static int say(int report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int say(int report, const char *fmt, ...)
+{
+    if (report) {
+        char line[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        cb_log_error("%s", line);
+    }
+    return -1;
+}
+
+int cb_parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    unsigned shift = 0;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end != 0 || (shift && v > (~0ULL >> shift)))
+        return -1;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int coll_by_name(const char *name)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", name);
+    size_t n = strlen(buf);
+    if (n > 5 && strcmp(buf + n - 5, "_perf") == 0)
+        buf[n - 5] = 0;
+    for (int c = 0; c < CB_NCOLLS; c++)
+        if (strcmp(buf, cb_coll_name((cb_coll)c)) == 0)
+            return c;
+    return -1;
+}
+
+static void set_defaults(struct cb_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->min_bytes = o->max_bytes = 32u << 20;
+    o->step_bytes = 1u << 20;
+    o->iters = 20;
+    o->warmup = 1;
+    o->agg_iters = 1;
+    o->cycles = 1;
+    o->check_iters = 1;
+    o->average = 1;
+    o->per_iter = 1;
+    o->timeout_s = DEFAULT_TIMEOUT_S;
+    o->types[0] = CB_FLOAT;
+    o->ntypes = 1;
+    o->ops[0] = CB_SUM;
+    o->nops = 1;
+    snprintf(o->transport, sizeof o->transport, "auto");
+    o->algo = CB_ALGO_AUTO;
+    o->seed = 1;
+    o->tcfg.slot_bytes = DEFAULT_SLOT_BYTES;
+    o->tcfg.nslots = DEFAULT_NSLOTS;
+    o->tcfg.gid_index = -1;
+    o->tcfg.qps_per_conn = 1;
+    o->tcfg.ib_timeout = 20;
+    o->tcfg.ib_retry_cnt = 7;
+    const char *hca = getenv("COLLBENCH_HCA");
+    if (hca)
+        snprintf(o->tcfg.hca, sizeof o->tcfg.hca, "%s", hca);
+}
+
+/* -d and -o take one name, "all", or a comma-separated list. */
+static int parse_types(const char *s, struct cb_options *o, int report)
+{
+    char buf[256], *save = NULL;
+    if (strcmp(s, "all") == 0) {
+        for (int t = 0; t < CB_NTYPES; t++)
+            o->types[t] = (cb_type)t;
+        o->ntypes = CB_NTYPES;
+        return 0;
+    }
+    snprintf(buf, sizeof buf, "%s", s);
+    o->ntypes = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int t = cb_type_parse(tok);
+        if (t < 0 || o->ntypes == CB_NTYPES)
+            return say(report, "unknown type '%s' for -d: use int8 uint8 int32 uint32 int64 uint64 half "
+                               "float double bfloat16 f8e4m3 f8e5m2, a comma list of them, or all", tok);
+        o->types[o->ntypes++] = (cb_type)t;
+    }
+    return o->ntypes ? 0 : say(report, "-d needs a type: see --help");
+}
+
+static int parse_ops(const char *s, struct cb_options *o, int report)
+{
+    char buf[256], *save = NULL;
+    o->op_given = 1;
+    if (strcmp(s, "all") == 0) {
+        for (int p = 0; p < CB_NOPS; p++)
+            o->ops[p] = (cb_op)p;
+        o->nops = CB_NOPS;
+        return 0;
+    }
+    snprintf(buf, sizeof buf, "%s", s);
+    o->nops = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int p = cb_op_parse(tok);
+        if (p < 0 || o->nops == CB_NOPS)
+            return say(report, "unknown op '%s' for -o: use sum prod min max avg, a comma list, or all", tok);
+        o->ops[o->nops++] = (cb_op)p;
+    }
+    return o->nops ? 0 : say(report, "-o needs an op: see --help");
+}
+
+static int size_arg(const char *flag, const char *s, size_t *out, int report)
+{
+    if (cb_parse_size(s, out) != 0)
+        return say(report, "bad size '%s' for %s: give bytes with an optional K, M or G suffix, e.g. 8, 64K, 256M", s, flag);
+    return 0;
+}
+
+static int int_arg(const char *flag, const char *s, int lo, int hi, int *out, int report)
+{
+    if (parse_int(s, lo, hi, out) != 0)
+        return say(report, "bad value '%s' for %s: give an integer from %d to %d", s, flag, lo, hi);
+    return 0;
+}
+
+static int copy_arg(const char *flag, const char *s, char *dst, size_t len, int report)
+{
+    if (strlen(s) >= len)
+        return say(report, "value of %s is too long (at most %zu characters)", flag, len - 1);
+    memcpy(dst, s, strlen(s) + 1);
+    return 0;
+}
+
+/* The nccl-tests flags. */
+static int parse_short(int ch, const char *arg, struct cb_options *o, int report)
+{
+    char flag[3] = {'-', (char)ch, 0};
+    switch (ch) {
+    case 'b': return size_arg(flag, arg, &o->min_bytes, report);
+    case 'e': return size_arg(flag, arg, &o->max_bytes, report);
+    case 'i': return size_arg(flag, arg, &o->step_bytes, report);
+    case 'f': {
+        char *end;
+        o->step_factor = strtod(arg, &end);
+        if (*end || end == arg || !(o->step_factor > 1.0))
+            return say(report, "bad factor '%s' for -f: give a number greater than 1, e.g. -f 2", arg);
+        return 0;
+    }
+    case 'n': return int_arg(flag, arg, 1, 100000000, &o->iters, report);
+    case 'w': return int_arg(flag, arg, 0, 100000000, &o->warmup, report);
+    case 'm': return int_arg(flag, arg, 1, 1000000, &o->agg_iters, report);
+    case 'N': return int_arg(flag, arg, 0, 1000000000, &o->cycles, report);
+    case 'c': return int_arg(flag, arg, 0, 1000000, &o->check_iters, report);
+    case 'o': return parse_ops(arg, o, report);
+    case 'd': return parse_types(arg, o, report);
+    case 'r': return int_arg(flag, arg, 0, 1 << 30, &o->root, report);
+    case 'z': return int_arg(flag, arg, 0, 1, &o->blocking, report);
+    case 'a': return int_arg(flag, arg, 0, 3, &o->average, report);
+    case 'I': return int_arg(flag, arg, 0, 1, &o->per_iter, report);
+    case 'u': return int_arg(flag, arg, 0, 1, &o->unalign, report);
+    case 'T':
+        if (parse_int(arg, 1, 86400 * 7, &o->timeout_s) != 0)
+            return say(report, "bad timeout '%s' for -T: give seconds from 1 to 604800 (collbench never "
+                               "waits without a limit)", arg);
+        return 0;
+    case 'J': o->json_path = arg; return 0;
+    case 'h': o->show_help = 1; return 0;
+    }
+    return say(report, "unknown option; see --help");
+}
+
+static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
+{
+    struct cb_transport_config *t = &o->tcfg;
+    switch (ch) {
+    case OPT_CSV: o->csv_path = arg; return 0;
+    case OPT_TRANSPORT:
+        if (strcmp(arg, "shm") && strcmp(arg, "tcp") && strcmp(arg, "verbs") && strcmp(arg, "auto"))
+            return say(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
+        return copy_arg("--transport", arg, o->transport, sizeof o->transport, report);
+    case OPT_ALGO: {
+        int a = cb_algo_parse(arg);
+        if (a < 0)
+            return say(report, "unknown algorithm '%s': use ring, tree, rd, pairwise or auto", arg);
+        o->algo = (cb_algo)a;
+        return 0;
+    }
+    case OPT_SEED: {
+        char *end;
+        o->seed = strtoull(arg, &end, 0);
+        return *end || end == arg ? say(report, "bad seed '%s': give an integer", arg) : 0;
+    }
+    case OPT_SLOT_BYTES:
+        if (size_arg("--slot-bytes", arg, &t->slot_bytes, report))
+            return -1;
+        if (t->slot_bytes < 4096 || t->slot_bytes % 4096 || t->slot_bytes > (64u << 20))
+            return say(report, "--slot-bytes must be a multiple of 4K from 4K to 64M (got %s)", arg);
+        return 0;
+    case OPT_SLOTS: return int_arg("--slots", arg, 2, 1024, &t->nslots, report);
+    case OPT_TCP_IF: return copy_arg("--tcp-if", arg, t->tcp_if, sizeof t->tcp_if, report);
+    case OPT_HCA: return copy_arg("--hca", arg, t->hca, sizeof t->hca, report);
+    case OPT_GID_INDEX: return int_arg("--gid-index", arg, 0, 65535, &t->gid_index, report);
+    case OPT_GID_FAMILY:
+        if (strcmp(arg, "ipv4") && strcmp(arg, "ipv6"))
+            return say(report, "--gid-family must be ipv4 or ipv6 (got '%s')", arg);
+        return copy_arg("--gid-family", arg, t->gid_family, sizeof t->gid_family, report);
+    case OPT_GID_SUBNET: return copy_arg("--gid-subnet", arg, t->gid_subnet, sizeof t->gid_subnet, report);
+    case OPT_ROCE_VERSION: return int_arg("--roce-version", arg, 1, 2, &t->roce_version, report);
+    case OPT_TC: return int_arg("--tc", arg, 0, 255, &t->traffic_class, report);
+    case OPT_SL: return int_arg("--sl", arg, 0, 15, &t->service_level, report);
+    case OPT_MTU:
+        if (int_arg("--mtu", arg, 256, 4096, &t->path_mtu, report))
+            return -1;
+        if (t->path_mtu & (t->path_mtu - 1))
+            return say(report, "--mtu must be 256, 512, 1024, 2048 or 4096 (got %s)", arg);
+        return 0;
+    case OPT_QPS: return int_arg("--qps", arg, 1, 64, &t->qps_per_conn, report);
+    case OPT_IB_TIMEOUT: return int_arg("--ib-timeout", arg, 1, 31, &t->ib_timeout, report);
+    case OPT_IB_RETRY: return int_arg("--ib-retry", arg, 0, 7, &t->ib_retry_cnt, report);
+    }
+    return say(report, "unknown option; see --help");
+}
+
+static int pick_collective(int argc, char **argv, struct cb_options *o, int report, int *first_arg)
+{
+    char prog[256];
+    snprintf(prog, sizeof prog, "%s", argv[0]);
+    int c = coll_by_name(basename(prog));
+    *first_arg = 1;
+    if (c < 0 && argc > 1 && argv[1][0] != '-') {
+        c = coll_by_name(argv[1]);
+        if (c < 0)
+            return say(report, "unknown collective '%s': use all_reduce, all_gather, reduce_scatter, "
+                               "alltoall, broadcast, reduce or sendrecv", argv[1]);
+        *first_arg = 2;
+    }
+    o->coll = c < 0 ? CB_ALL_REDUCE : (cb_coll)c;
+    return 0;
+}
+
+static int check_consistency(struct cb_options *o, int report)
+{
+    if (o->min_bytes > o->max_bytes)
+        return say(report, "-b %zu is larger than -e %zu: the smallest size must not exceed the largest",
+                   o->min_bytes, o->max_bytes);
+    if (o->step_factor == 0 && o->step_bytes == 0 && o->min_bytes != o->max_bytes)
+        return say(report, "-i 0 with -b < -e would never reach -e: give -i > 0 or -f > 1");
+    int reduces = o->coll == CB_ALL_REDUCE || o->coll == CB_REDUCE_SCATTER || o->coll == CB_REDUCE;
+    if (!reduces && o->op_given && !(o->nops == CB_NOPS || (o->nops == 1 && o->ops[0] == CB_SUM)))
+        return say(report, "-o %s makes no sense for %s, which does not reduce: drop -o",
+                   cb_op_name(o->ops[0]), cb_coll_name(o->coll));
+    if (!reduces) {
+        o->ops[0] = CB_SUM;
+        o->nops = 1;
+    }
+    o->tcfg.timeout_ms = o->timeout_s * 1000;
+    return 0;
+}
+
+cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int report)
+{
+    int first, ch;
+    set_defaults(o);
+    if (pick_collective(argc, argv, o, report, &first) != 0)
+        return CB_EUSAGE;
+    optind = first;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":b:e:i:f:n:w:m:N:c:o:d:r:z:a:T:J:I:u:h", long_opts, NULL)) != -1) {
+        int bad;
+        if (ch == '?') {
+            say(report, "unknown option '%s': see --help", argv[optind - 1]);
+            return CB_EUSAGE;
+        }
+        if (ch == ':') {
+            say(report, "option '%s' needs a value: see --help", argv[optind - 1]);
+            return CB_EUSAGE;
+        }
+        bad = ch >= OPT_TRANSPORT ? parse_long(ch, optarg, o, report) : parse_short(ch, optarg, o, report);
+        if (bad)
+            return CB_EUSAGE;
+    }
+    if (optind < argc) {
+        say(report, "unexpected argument '%s': the collective comes first, then options; see --help", argv[optind]);
+        return CB_EUSAGE;
+    }
+    return check_consistency(o, report) ? CB_EUSAGE : CB_OK;
+}

@@ -1,0 +1,41 @@
+/* The command line: nccl-tests' flags with nccl-tests' meanings, plus ours. */
+#ifndef CB_OPTIONS_H
+#define CB_OPTIONS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "coll.h"
+#include "types.h"
+#include "transport/transport.h"
+
+struct cb_options {
+    cb_coll coll;
+    size_t min_bytes, max_bytes, step_bytes;
+    double step_factor;          /* > 1: geometric sizes; 0: linear by step_bytes */
+    int iters, warmup, agg_iters, cycles, check_iters;
+    int blocking, average, per_iter, unalign;
+    int timeout_s;
+    int root;
+    int op_given;                /* -o was on the command line */
+    cb_type types[CB_NTYPES];
+    int ntypes;
+    cb_op ops[CB_NOPS];
+    int nops;
+    const char *json_path, *csv_path;
+    char transport[16];
+    cb_algo algo;
+    uint64_t seed;
+    struct cb_transport_config tcfg;   /* slot geometry and transport tunables */
+    int show_help;
+};
+
+/* Parse argv (argv[0]'s basename may be an nccl-tests binary name such as
+ * all_reduce_perf; else argv[1] is the collective). On a bad command line
+ * returns CB_EUSAGE after writing one line that says what was wrong and
+ * what to do, to stderr, when `report` is set. */
+cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int report);
+void cb_options_usage(FILE *out);
+/* Parse "64", "8K", "256M", "1G" (binary). Returns 0 on success. */
+int cb_parse_size(const char *s, size_t *out);
+
+#endif

@@ -1,0 +1,342 @@
+/* Shared-memory transport for ranks on one machine.
+ *
+ * The receiver owns each connection's FIFO: a memfd holding a small control
+ * block and nslots slots. The sender maps the receiver's memfd through
+ * /proc/PID/fd/N, so it writes (or reduces) straight into the receiver's
+ * slots: one pass over the data per hop. A memfd has no name in /dev/shm and
+ * is freed when the last mapping goes, so nothing is left behind on any exit
+ * path, even when a peer is killed. */
+#include "transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHELINE 64
+#define LIVENESS_PERIOD_NS 200000000LL   /* check that peers still exist every 0.2 s */
+
+struct shm_ctrl {
+    _Alignas(CACHELINE) _Atomic uint64_t head;   /* slots posted by the sender */
+    _Alignas(CACHELINE) _Atomic uint64_t tail;   /* slots released by the receiver */
+    _Alignas(CACHELINE) _Atomic int sender_attached;
+    int sender_pid;
+    uint8_t token[CB_TOKEN_BYTES];
+    uint64_t nslots, slot_bytes;
+    _Alignas(CACHELINE) uint64_t sizes[];        /* [nslots], written before head moves */
+};
+
+struct shm_handle {
+    int pid, fd;
+    uint64_t map_bytes;
+};
+
+struct shm_conn {
+    struct shm_ctx *ctx;
+    struct cb_peer peer;
+    int peer_pid;
+    int fd;                  /* receiver: until the sender attached */
+    struct shm_ctrl *ctrl;
+    size_t map_bytes;
+    char *slots;
+    uint64_t nslots, slot_bytes;
+    uint64_t head, tail;     /* local copies of our own counter */
+    struct shm_conn *next_live;
+};
+
+struct shm_ctx {
+    struct cb_transport_config cfg;
+    struct shm_conn *conns;  /* every open connection, for liveness checks */
+    long long next_check_ns;
+};
+
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static size_t ctrl_bytes(uint64_t nslots)
+{
+    size_t b = sizeof(struct shm_ctrl) + nslots * sizeof(uint64_t);
+    return (b + 4095) & ~(size_t)4095;
+}
+
+static cb_status shm_init(const struct cb_transport_config *cfg, void **tctx)
+{
+    if (cfg->slot_bytes % CACHELINE != 0 || cfg->nslots < 2) {
+        cb_log_error("shm: slot size must be a multiple of %d bytes and there must be at least 2 slots",
+                     CACHELINE);
+        return CB_EUSAGE;
+    }
+    struct shm_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return CB_ENOMEM;
+    ctx->cfg = *cfg;
+    *tctx = ctx;
+    return CB_OK;
+}
+
+static void shm_properties(void *tctx, struct cb_props *props)
+{
+    struct shm_ctx *ctx = tctx;
+    props->n = 0;
+    snprintf(props->kv[props->n].key, sizeof props->kv[0].key, "transport");
+    snprintf(props->kv[props->n++].val, sizeof props->kv[0].val, "shm");
+    snprintf(props->kv[props->n].key, sizeof props->kv[0].key, "fifo");
+    snprintf(props->kv[props->n++].val, sizeof props->kv[0].val, "%d x %zu B",
+             ctx->cfg.nslots, ctx->cfg.slot_bytes);
+}
+
+static void track(struct shm_ctx *ctx, struct shm_conn *c)
+{
+    c->next_live = ctx->conns;
+    ctx->conns = c;
+}
+
+static void untrack(struct shm_ctx *ctx, struct shm_conn *c)
+{
+    for (struct shm_conn **p = &ctx->conns; *p; p = &(*p)->next_live)
+        if (*p == c) {
+            *p = c->next_live;
+            return;
+        }
+}
+
+static cb_status map_fifo(struct shm_conn *c, int fd, int create)
+{
+    size_t data = (size_t)(c->nslots * c->slot_bytes);
+    c->map_bytes = ctrl_bytes(c->nslots) + data;
+    if (create && ftruncate(fd, (off_t)c->map_bytes) != 0) {
+        cb_log_error("shm: cannot size a %zu-byte FIFO for rank %d (host %s): %s; is /dev/shm or memory full?",
+                     c->map_bytes, c->peer.rank, c->peer.host, strerror(errno));
+        return CB_ENOMEM;
+    }
+    void *p = mmap(NULL, c->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        cb_log_error("shm: cannot map the FIFO shared with rank %d (host %s): %s",
+                     c->peer.rank, c->peer.host, strerror(errno));
+        return CB_ENOMEM;
+    }
+    c->ctrl = p;
+    c->slots = (char *)p + ctrl_bytes(c->nslots);
+    return CB_OK;
+}
+
+static cb_status shm_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm)
+{
+    struct shm_ctx *ctx = tctx;
+    struct shm_conn *c = calloc(1, sizeof *c);
+    char name[64];
+    cb_status st = CB_ENOMEM;
+    if (!c)
+        return CB_ENOMEM;
+    c->ctx = ctx;
+    c->peer = *peer;
+    c->nslots = (uint64_t)ctx->cfg.nslots;
+    c->slot_bytes = ctx->cfg.slot_bytes;
+    snprintf(name, sizeof name, "collbench-%d-from-%d", ctx->cfg.rank, peer->rank);
+    c->fd = memfd_create(name, MFD_CLOEXEC);
+    if (c->fd < 0) {
+        cb_log_error("shm: memfd_create failed: %s; use --transport tcp", strerror(errno));
+        st = CB_ESYS;
+        goto free_conn;
+    }
+    fchmod(c->fd, 0600);
+    st = map_fifo(c, c->fd, 1);
+    if (st != CB_OK)
+        goto close_fd;
+    memcpy(c->ctrl->token, ctx->cfg.token, CB_TOKEN_BYTES);
+    c->ctrl->nslots = c->nslots;
+    c->ctrl->slot_bytes = c->slot_bytes;
+    struct shm_handle h = {.pid = getpid(), .fd = c->fd, .map_bytes = c->map_bytes};
+    memset(handle, 0, CB_HANDLE_BYTES);
+    memcpy(handle, &h, sizeof h);
+    *lcomm = c;
+    return CB_OK;
+close_fd:
+    close(c->fd);
+free_conn:
+    free(c);
+    return st;
+}
+
+static cb_status shm_connect(void *tctx, const struct cb_peer *peer, const void *handle, void **sconn)
+{
+    struct shm_ctx *ctx = tctx;
+    struct shm_handle h;
+    char path[64];
+    cb_status st = CB_ENOMEM;
+    memcpy(&h, handle, sizeof h);
+    struct shm_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return CB_ENOMEM;
+    c->ctx = ctx;
+    c->peer = *peer;
+    c->peer_pid = h.pid;
+    c->nslots = (uint64_t)ctx->cfg.nslots;
+    c->slot_bytes = ctx->cfg.slot_bytes;
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", h.pid, h.fd);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        cb_log_error("shm: cannot open rank %d's shared memory (%s): %s; are both ranks on one "
+                     "machine and the same user? use --transport tcp otherwise",
+                     peer->rank, path, strerror(errno));
+        st = CB_EDEVICE;
+        goto free_conn;
+    }
+    st = map_fifo(c, fd, 0);
+    close(fd);
+    if (st != CB_OK)
+        goto free_conn;
+    if (memcmp(c->ctrl->token, ctx->cfg.token, CB_TOKEN_BYTES) != 0 ||
+        c->ctrl->nslots != c->nslots || c->ctrl->slot_bytes != c->slot_bytes) {
+        cb_log_error("shm: the memory offered by rank %d (host %s) belongs to another job or "
+                     "another FIFO geometry", peer->rank, peer->host);
+        st = CB_EPEER;
+        goto unmap;
+    }
+    c->ctrl->sender_pid = getpid();
+    atomic_store_explicit(&c->ctrl->sender_attached, 1, memory_order_release);
+    track(ctx, c);
+    *sconn = c;
+    return CB_OK;
+unmap:
+    munmap(c->ctrl, c->map_bytes);
+free_conn:
+    free(c);
+    return st;
+}
+
+/* Done once the sender has mapped the FIFO: then our fd can go. */
+static cb_status shm_accept(void *lcomm, void **rconn)
+{
+    struct shm_conn *c = lcomm;
+    *rconn = NULL;
+    if (!atomic_load_explicit(&c->ctrl->sender_attached, memory_order_acquire))
+        return CB_OK;
+    c->peer_pid = c->ctrl->sender_pid;
+    close(c->fd);
+    c->fd = -1;
+    track(c->ctx, c);
+    *rconn = c;
+    return CB_OK;
+}
+
+/* A listen that never got its sender; an accepted one is closed by close_recv. */
+static cb_status shm_close_listen(void *lcomm)
+{
+    struct shm_conn *c = lcomm;
+    if (c->fd < 0)
+        return CB_OK;
+    close(c->fd);
+    munmap(c->ctrl, c->map_bytes);
+    free(c);
+    return CB_OK;
+}
+
+static cb_status shm_send_slot(void *sconn, void **slot)
+{
+    struct shm_conn *c = sconn;
+    uint64_t tail = atomic_load_explicit(&c->ctrl->tail, memory_order_acquire);
+    *slot = c->head - tail < c->nslots ? c->slots + (c->head % c->nslots) * c->slot_bytes : NULL;
+    return CB_OK;
+}
+
+static cb_status shm_send_post(void *sconn, size_t nbytes)
+{
+    struct shm_conn *c = sconn;
+    c->ctrl->sizes[c->head % c->nslots] = nbytes;
+    c->head++;
+    atomic_store_explicit(&c->ctrl->head, c->head, memory_order_release);
+    return CB_OK;
+}
+
+static cb_status shm_recv_slot(void *rconn, const void **slot, size_t *nbytes)
+{
+    struct shm_conn *c = rconn;
+    uint64_t head = atomic_load_explicit(&c->ctrl->head, memory_order_acquire);
+    if (head == c->tail) {
+        *slot = NULL;
+        return CB_OK;
+    }
+    *slot = c->slots + (c->tail % c->nslots) * c->slot_bytes;
+    *nbytes = c->ctrl->sizes[c->tail % c->nslots];
+    return CB_OK;
+}
+
+static cb_status shm_recv_release(void *rconn)
+{
+    struct shm_conn *c = rconn;
+    c->tail++;
+    atomic_store_explicit(&c->ctrl->tail, c->tail, memory_order_release);
+    return CB_OK;
+}
+
+/* Nothing moves by itself in shared memory; progress only notices dead peers. */
+static cb_status shm_progress(void *tctx)
+{
+    struct shm_ctx *ctx = tctx;
+    long long now = mono_ns();
+    if (now < ctx->next_check_ns)
+        return CB_OK;
+    ctx->next_check_ns = now + LIVENESS_PERIOD_NS;
+    for (struct shm_conn *c = ctx->conns; c; c = c->next_live) {
+        if (c->peer_pid > 0 && kill(c->peer_pid, 0) != 0 && errno == ESRCH) {
+            cb_log_error("shm: rank %d (host %s, pid %d) has exited; it probably crashed or was killed",
+                         c->peer.rank, c->peer.host, c->peer_pid);
+            return CB_EPEER;
+        }
+    }
+    return CB_OK;
+}
+
+static cb_status shm_send_idle(void *sconn, int *idle)
+{
+    struct shm_conn *c = sconn;
+    *idle = atomic_load_explicit(&c->ctrl->tail, memory_order_acquire) == c->head;
+    return CB_OK;
+}
+
+static cb_status close_conn(void *conn)
+{
+    struct shm_conn *c = conn;
+    if (!c)
+        return CB_OK;
+    untrack(c->ctx, c);
+    munmap(c->ctrl, c->map_bytes);
+    free(c);
+    return CB_OK;
+}
+
+static void shm_finalize(void *tctx)
+{
+    free(tctx);
+}
+
+const struct cb_transport_ops cb_transport_shm = {
+    .name = "shm",
+    .init = shm_init,
+    .properties = shm_properties,
+    .listen = shm_listen,
+    .connect = shm_connect,
+    .accept = shm_accept,
+    .close_listen = shm_close_listen,
+    .send_slot = shm_send_slot,
+    .send_post = shm_send_post,
+    .recv_slot = shm_recv_slot,
+    .recv_release = shm_recv_release,
+    .progress = shm_progress,
+    .send_idle = shm_send_idle,
+    .close_send = close_conn,
+    .close_recv = close_conn,
+    .finalize = shm_finalize,
+};

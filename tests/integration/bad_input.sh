@@ -1,0 +1,56 @@
+#!/bin/bash
+# Every mistake a user can make on the command line: one line that says what
+# was wrong, exit status 2, no crash, no partial output file.
+source "$(dirname "$0")/../lib.sh"
+
+# case NAME EXPECTED_TEXT ARGS... (run under mpirun with 2 ranks)
+bad() {
+    local name=$1 text=$2; shift 2
+    if expect_rc 2 "$name" mpi 2 "$@"; then
+        if ! grep -qi -- "$text" "$TMP/err"; then
+            fail "$name: message lacks '$text'"; head -3 "$TMP/err"; return
+        fi
+        if grep -qiE 'segmentation|sanitizer|core dumped' "$TMP/err"; then
+            fail "$name: crashed"; return
+        fi
+        pass "$name"
+    fi
+}
+
+bad "unknown flag" "unknown option '--frobnicate'" all_reduce --frobnicate
+bad "bad size suffix" "bad size '8X'" all_reduce -b 8X
+bad "bad size text" "bad size 'lots'" all_reduce -e lots
+bad "min above max" "larger than -e" all_reduce -b 1M -e 1K
+bad "unknown type" "unknown type 'float7'" all_reduce -d float7
+bad "unknown op" "unknown op 'xor'" all_reduce -o xor
+bad "op for a non-reducing collective" "makes no sense for all_gather" all_gather -o prod
+bad "root beyond the job" "not a rank of this job of 2" broadcast -r 5
+bad "unknown collective" "unknown collective 'all_reduse'" all_reduse
+bad "missing value" "needs a value" all_reduce -b
+bad "zero timeout" "bad timeout '0'" all_reduce -T 0
+bad "bad factor" "bad factor '1'" all_reduce -f 1
+bad "unknown transport" "unknown transport 'carrier-pigeon'" all_reduce --transport carrier-pigeon
+bad "unknown algorithm" "unknown algorithm 'magic'" all_reduce --algo magic
+bad "JSON path not writable" "cannot write JSON file" all_reduce -b 8 -e 8 -J /nonexistent-dir/out.json
+bad "CSV path not writable" "csv" all_reduce -b 8 -e 8 --csv /nonexistent-dir/out.csv
+
+# no partial JSON after a refused run
+if [ ! -e /nonexistent-dir ]; then pass "no JSON left behind"; else fail "no JSON left behind"; fi
+
+# not started by a launcher
+name="started without mpirun"
+if env -u OMPI_COMM_WORLD_SIZE -u OMPI_COMM_WORLD_RANK timeout 30 "$CB" all_reduce -b 8 -e 8 \
+        > "$TMP/out" 2> "$TMP/err"; then
+    fail "$name: exit 0"
+else
+    rc=$?
+    if [ $rc = 2 ] && grep -q "mpirun -np N" "$TMP/err"; then pass "$name"; else fail "$name: exit $rc"; cat "$TMP/err"; fi
+fi
+
+# --help works anywhere and exits 0
+if timeout 10 "$CB" --help | grep -q -- '--transport'; then pass "--help"; else fail "--help"; fi
+# nccl-tests' binary names
+if expect_rc 0 "all_reduce_perf alias" timeout 120 mpirun -np 2 "$ROOT/$BUILD/all_reduce_perf" -b 8 -e 64 -f 2 -n 2 &&
+   grep -q 'all_reduce' "$TMP/out"; then
+    pass "all_reduce_perf alias"
+fi

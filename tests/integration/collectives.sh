@@ -1,0 +1,42 @@
+#!/bin/bash
+# Every collective x {shm, tcp} x ranks {1,2,3,5,7,16 (oversubscribed)},
+# out-of-place and in-place, several types and ops, every element checked.
+# Small FIFO slots (4 KiB x 4) so that even these sizes need many rounds and
+# slices; sizes that do not divide by the rank count.
+source "$(dirname "$0")/../lib.sh"
+
+COLLS="all_reduce all_gather reduce_scatter alltoall broadcast reduce sendrecv"
+SIZES=(-b 1000 -e 120K -f 11)          # 1000, 11000, 121000 -> 1000 11000
+SMALL_FIFO=(--slot-bytes 4K --slots 4)
+
+types_for() {   # rank count -> the types and ops to cover (all of them over the matrix)
+    case $1 in
+        1) echo "-d all -o all" ;;
+        2) echo "-d all -o all" ;;
+        3) echo "-d all -o all" ;;
+        5) echo "-d float,half,int32,uint8 -o sum,prod,avg" ;;
+        7) echo "-d bfloat16,f8e4m3,double,int64 -o sum,min,max,avg" ;;
+        16) echo "-d f8e5m2,float,uint64 -o sum,avg" ;;
+    esac
+}
+
+for transport in shm tcp; do
+    for n in 1 2 3 5 7 16; do
+        for coll in $COLLS; do
+            name="$coll $transport np=$n"
+            # shellcheck disable=SC2046
+            if expect_rc 0 "$name" mpi "$n" "$coll" --transport "$transport" "${SIZES[@]}" \
+                "${SMALL_FIFO[@]}" $(types_for "$n") -n 2 -w 1 -c 2 -I 0 -r $((n - 1)); then
+                no_wrong "$name" && pass "$name"
+            fi
+        done
+    done
+done
+
+# Large enough for the default FIFO (512 KiB x 8) to need several rounds.
+for transport in shm tcp; do
+    name="all_reduce 8M default FIFO $transport np=3"
+    if expect_rc 0 "$name" mpi 3 all_reduce --transport "$transport" -b 8M -e 8M -n 2 -c 1; then
+        no_wrong "$name" && pass "$name"
+    fi
+done

@@ -1,0 +1,43 @@
+# Shared by the integration tests. Each case prints one "PASS: name",
+# "FAIL: name: why" or "SKIP: name: why" line.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${COLLBENCH_BUILD:-build}
+CB=$ROOT/$BUILD/collbench
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# keep MPI off the verbs stack and quiet about the missing fabric
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader,tcp OMPI_MCA_osc=^ucx
+export OMPI_MCA_btl_base_warn_component_unused=0 OMPI_MCA_rmaps_base_oversubscribe=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+TMP=$(mktemp -d /tmp/collbench-it.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; }
+skip() { echo "SKIP: $*"; }
+
+# mpi N ARGS... : run collbench on N ranks of this machine, with a time limit
+mpi() {
+    local n=$1; shift
+    timeout -k 5 "${MPI_TIMEOUT:-300}" mpirun --oversubscribe -np "$n" "$CB" "$@"
+}
+
+# expect_rc WANT NAME CMD... : run, compare the exit status, keep output in $TMP/out
+expect_rc() {
+    local want=$1 name=$2; shift 2
+    "$@" > "$TMP/out" 2> "$TMP/err"
+    local rc=$?
+    if [ "$rc" = "$want" ]; then return 0; fi
+    fail "$name: exit $rc, expected $want"; tail -5 "$TMP/err"; tail -3 "$TMP/out"
+    return 1
+}
+
+# no_wrong NAME: the last run's table says 0 wrong and has rows
+no_wrong() {
+    local name=$1 rows
+    rows=$(grep -cvE '^#|^$' "$TMP/out")
+    if [ "$rows" -lt 1 ]; then fail "$name: no result rows"; return 1; fi
+    if ! grep -q '^# Out of bounds values : 0 OK' "$TMP/out"; then
+        fail "$name: wrong results"; grep -E 'wrong|error' "$TMP/err" | head -5; return 1
+    fi
+    return 0
+}
