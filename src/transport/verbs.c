@@ -1323,12 +1323,6 @@ static cb_status send_issue(struct vconn *c)
             conn_fail(c, CB_EUSAGE);
             return CB_EUSAGE;
         }
-        if (c->peer_gone) {
-            cb_log_error("verbs: rank %d (%s) closed the connection while %" PRIu64 " slots were still to be sent",
-                         c->peer.rank, c->peer.host, c->posted - c->issued);
-            conn_fail(c, CB_EPEER);
-            return CB_EPEER;
-        }
         int signal = (s + 1 == c->posted) || c->q[0].unsig + 1 >= c->sig_every;
         uint32_t imm = c->seq_imm ? (uint32_t)((s & 0xff) << 24) | (uint32_t)n : (uint32_t)n;
         for (int i = 0; i < c->nq; i++) {
@@ -1418,6 +1412,12 @@ static cb_status conn_progress(struct vconn *c)
     cb_status st = poll_cq(c);
     if (st)
         return st;
+    if (c->is_send && c->peer_gone && c->issued < c->posted) {
+        cb_log_error("verbs: rank %d (%s) closed the connection while %" PRIu64 " slots were still to be sent "
+                     "to it: see its log", c->peer.rank, c->peer.host, c->posted - c->issued);
+        conn_fail(c, CB_EPEER);
+        return CB_EPEER;
+    }
     return c->is_send ? send_issue(c) : cts_issue(c);
 }
 

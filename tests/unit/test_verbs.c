@@ -15,6 +15,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,7 +86,10 @@ static void make_cfg(struct cb_transport_config *c, int rank, int qps, size_t sl
         snprintf(c->hca, sizeof c->hca, "%s", hca);
     c->gid_index = -1;
     c->qps_per_conn = qps;
-    c->ib_timeout = 14;
+    const char *mtu = getenv("CB_TEST_MTU");
+    if (mtu)
+        c->path_mtu = atoi(mtu);
+    c->ib_timeout = 20;
     c->ib_retry_cnt = 7;
     c->local_rank = rank;
     c->local_size = 2;
@@ -496,6 +500,160 @@ static void test_bandwidth_2proc(void **state)
     bandwidth_2proc(2, 524288, 8, 400);
 }
 
+/* ------------------------------------------------------- two VMs on a wire */
+
+static int wait_file(const char *path, void *t, double limit_s)
+{
+    double t0 = now_s();
+    while (access(path, F_OK)) {
+        if (t && V->progress(t))
+            return -1;
+        if (now_s() - t0 > limit_s)
+            return -1;
+        usleep(t ? 1000 : 50000);
+    }
+    return 0;
+}
+
+/* tests/vm/run-verbs-wire boots two VMs joined by a virtual Ethernet wire and
+ * runs this test in both: CB_TEST_WIRE_ROLE=recv (rank 1) listens and writes
+ * its handle into CB_TEST_WIRE_DIR, =send (rank 0) reads it and connects.
+ * 1000 messages of varying sizes with content checks, then full-slot bandwidth. */
+static void test_wire(void **state)
+{
+    (void)state;
+    const char *role = getenv("CB_TEST_WIRE_ROLE"), *dir = getenv("CB_TEST_WIRE_DIR");
+    if (!role || !dir) {
+        print_message("[  SKIP    ] runs only in the two-VM setup of tests/vm/run-verbs-wire\n");
+        skip();
+    }
+    NEED_DEVICE();
+    const char *sbs = getenv("CB_TEST_WIRE_SLOT");
+    const size_t sb = sbs ? (size_t)atol(sbs) : 524288;
+    const int nslots = 8, qps = 2;
+    const uint64_t nchecked = 1000, nbulk = 300, count = nchecked + nbulk;
+    int recv = !strcmp(role, "recv");
+    char hpath[512], tmp[512], done[512];
+    snprintf(hpath, sizeof hpath, "%s/handle", dir);
+    snprintf(tmp, sizeof tmp, "%s/handle.tmp", dir);
+    snprintf(done, sizeof done, "%s/done", dir);
+    struct cb_transport_config cfg;
+    struct cb_peer peer = {.rank = recv ? 0 : 1};
+    snprintf(peer.host, sizeof peer.host, "%s", recv ? "nodea" : "nodeb");
+    make_cfg(&cfg, recv ? 1 : 0, qps, sb, nslots);
+    cfg.timeout_ms = 60000;
+    void *t;
+    assert_int_equal(V->init(&cfg, &t), CB_OK);
+    struct cb_props props;
+    V->properties(t, &props);
+    for (int i = 0; i < props.n; i++)
+        print_message("[ INFO     ] %-12s %s\n", props.kv[i].key, props.kv[i].val);
+    uint8_t handle[CB_HANDLE_BYTES];
+    uint8_t *scratch = malloc(sb);
+    assert_non_null(scratch);
+    double t0 = now_s();
+    if (recv) {
+        void *l, *r = NULL;
+        assert_int_equal(V->listen(t, &peer, handle, &l), CB_OK);
+        FILE *f = fopen(tmp, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(handle, 1, sizeof handle, f), sizeof handle);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(rename(tmp, hpath), 0);
+        while (!r) {
+            assert_int_equal(V->accept(l, &r), CB_OK);
+            if (now_s() - t0 > 120)
+                fail_msg("the sender VM never connected");
+        }
+        assert_int_equal(V->close_listen(l), CB_OK);
+        for (uint64_t got = 0; got < count;) {
+            const void *slot;
+            size_t n;
+            assert_int_equal(V->recv_slot(r, &slot, &n), CB_OK);
+            if (!slot) {
+                assert_int_equal(V->progress(t), CB_OK);
+                sched_yield();
+                if (now_s() - t0 > 240)
+                    fail_msg("stalled at message %llu", (unsigned long long)got);
+                continue;
+            }
+            if (got < nchecked) {
+                assert_int_equal(n, msg_size(got, 0, sb));
+                if (!check(slot, n, got, 0, scratch))
+                    fail_msg("message %llu (%zu bytes): content differs", (unsigned long long)got, n);
+            } else {
+                uint64_t seq;
+                memcpy(&seq, slot, sizeof seq);
+                assert_int_equal(n, sb);
+                assert_int_equal(seq, got);
+            }
+            assert_int_equal(V->recv_release(r), CB_OK);
+            got++;
+        }
+        print_message("[ INFO     ] received %llu messages from the other VM, %llu content-checked\n",
+                      (unsigned long long)count, (unsigned long long)nchecked);
+        if (wait_file(done, t, 120))
+            fail_msg("the sender never said it was idle");
+        assert_int_equal(V->close_recv(r), CB_OK);
+    } else {
+        void *s = NULL;
+        if (wait_file(hpath, NULL, 180))
+            fail_msg("no handle from the receiver VM in %s", hpath);
+        FILE *f = fopen(hpath, "rb");
+        assert_non_null(f);
+        assert_int_equal(fread(handle, 1, sizeof handle, f), sizeof handle);
+        fclose(f);
+        t0 = now_s();
+        while (!s) {
+            assert_int_equal(V->connect(t, &peer, handle, &s), CB_OK);
+            if (now_s() - t0 > 60)
+                fail_msg("no connection to the receiver VM");
+        }
+        double tc = now_s();
+        print_message("[ INFO     ] connected across the wire in %.3f s\n", tc - t0);
+        uint64_t sent = 0;
+        double tb = 0;
+        int idle = 0;
+        while (sent < count || !idle) {
+            void *slot = NULL;
+            if (sent < count)
+                assert_int_equal(V->send_slot(s, &slot), CB_OK);
+            if (slot) {
+                if (sent < nchecked) {
+                    size_t n = msg_size(sent, 0, sb);
+                    fill(slot, n, sent, 0);
+                    assert_int_equal(V->send_post(s, n), CB_OK);
+                } else {
+                    if (sent == nchecked)
+                        tb = now_s();
+                    memcpy(slot, &sent, sizeof sent);
+                    assert_int_equal(V->send_post(s, sb), CB_OK);
+                }
+                sent++;
+                continue;
+            }
+            assert_int_equal(V->progress(t), CB_OK);
+            if (sent == count)
+                assert_int_equal(V->send_idle(s, &idle), CB_OK);
+            sched_yield();
+            if (now_s() - t0 > 240)
+                fail_msg("stalled at message %llu", (unsigned long long)sent);
+        }
+        double te = now_s();
+        double mb = (double)nbulk * (double)sb / 1e6;
+        print_message("[ INFO     ] sent %llu messages (%llu checked by the receiver) in %.2f s; bulk: %.1f MB of "
+                      "%zu-byte slots in %.3f s = %.1f MB/s (%.2f Gbit/s) over the wire, qps=%d\n",
+                      (unsigned long long)count, (unsigned long long)nchecked, te - tc, mb, sb, te - tb,
+                      mb / (te - tb), mb * 8e-3 / (te - tb), qps);
+        f = fopen(done, "w");
+        assert_non_null(f);
+        fclose(f);
+        assert_int_equal(V->close_send(s), CB_OK);
+    }
+    free(scratch);
+    V->finalize(t);
+}
+
 /* --------------------------------------------------------------- errors */
 
 static cb_status init_with(void (*tweak)(struct cb_transport_config *))
@@ -577,6 +735,46 @@ static void test_err_mtu(void **state)
     assert_int_equal(init_with(tw_mtu_ok), CB_OK);
 }
 
+static int have_cap_ipc_lock(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long caps = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "CapEff: %llx", &caps) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (caps >> 14) & 1;
+}
+
+/* A memlock limit below what a connection registers: refused at init, before
+ * any timing, with the `ulimit -l` advice. Root has CAP_IPC_LOCK, which lifts
+ * the limit; tests/vm/run-verbs-unit runs this test once more without it. */
+static void test_err_memlock(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    if (have_cap_ipc_lock()) {
+        print_message("[  SKIP    ] CAP_IPC_LOCK lifts the memlock limit here; run-verbs-unit runs this test "
+                      "again under setpriv --bounding-set=-ipc_lock\n");
+        skip();
+    }
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_MEMLOCK, &old), 0);
+    low.rlim_cur = 64 * 1024;
+    low.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_MEMLOCK, &low), 0);
+    struct cb_transport_config cfg;
+    void *t = NULL;
+    make_cfg(&cfg, 0, 1, 1 << 20, 8);
+    cb_status st = V->init(&cfg, &t);
+    assert_int_equal(setrlimit(RLIMIT_MEMLOCK, &old), 0);
+    if (st == CB_OK)
+        V->finalize(t);
+    assert_int_equal(st, CB_EDEVICE);
+}
+
 /* Soft-RoCE only makes RoCE v2 GIDs: asking for v1 must fail cleanly. */
 static void tw_v1(struct cb_transport_config *c) { c->roce_version = 1; }
 static void test_err_roce_v1_on_rxe(void **state)
@@ -637,6 +835,10 @@ static void test_err_connect_refused(void **state)
 
 int main(void)
 {
+    /* CB_TEST_FILTER: run only the tests matching this cmocka pattern */
+    const char *filter = getenv("CB_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_and_properties),
         cmocka_unit_test(test_err_bad_device),
@@ -644,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_err_gid_range),
         cmocka_unit_test(test_err_mtu),
         cmocka_unit_test(test_err_roce_v1_on_rxe),
+        cmocka_unit_test(test_err_memlock),
         cmocka_unit_test(test_err_connect_refused),
         cmocka_unit_test(test_exchange_1qp),
         cmocka_unit_test(test_exchange_3qp),
@@ -651,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_flow_control),
         cmocka_unit_test(test_bandwidth),
         cmocka_unit_test(test_bandwidth_2proc),
+        cmocka_unit_test(test_wire),
     };
     return cmocka_run_group_tests_name("verbs transport", tests, NULL, NULL);
 }
