@@ -672,7 +672,7 @@ static cb_status choose_mtu(struct vctx *t)
         return CB_EUSAGE;
     }
     if (want > max) {
-        cb_log_error("verbs: path MTU %d is larger than %s port %d's maximum %d (active %d): use --ib-mtu %d or less",
+        cb_log_error("verbs: path MTU %d is larger than %s port %d's maximum %d (active %d): use --mtu %d or less",
                      want, t->dev, t->port, max, act, max);
         return CB_EDEVICE;
     }

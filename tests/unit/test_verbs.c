@@ -374,6 +374,16 @@ static void test_bandwidth(void **state)
     bandwidth(2, 524288, 8, 200);
 }
 
+/* Nothing to do: yield, or sleep CB_TEST_IDLE_US microseconds if set. */
+static void idle_wait(void)
+{
+    const char *us = getenv("CB_TEST_IDLE_US");
+    if (us && atoi(us) > 0)
+        usleep((useconds_t)atoi(us));
+    else
+        sched_yield();
+}
+
 /* Two processes (rank 0 sends, rank 1 receives), as the engine will run:
  * the handle goes through a pipe. The child checks every message's sequence
  * number and size and exits non-zero on any error. */
@@ -402,7 +412,7 @@ static int child_receiver(int hfd, int dfd, int qps, size_t sb, int nslots, uint
         if (!slot) {
             if (V->progress(t) || now_s() - t0 > 60)
                 return 6;
-            sched_yield();   /* as the channel's waits do: leave the CPU to rxe */
+            idle_wait();   /* as the channel's waits do: leave the CPU to rxe */
             continue;
         }
         uint64_t seq;
@@ -472,7 +482,7 @@ static void bandwidth_2proc(int qps, size_t sb, int nslots, uint64_t count)
         assert_int_equal(V->progress(t), CB_OK);
         if (sent == count)
             assert_int_equal(V->send_idle(s, &idle), CB_OK);
-        sched_yield();
+        idle_wait();
         if (now_s() - t0 > 60)
             fail_msg("2-process run stalled at %llu/%llu", (unsigned long long)sent, (unsigned long long)count);
     }
@@ -496,8 +506,10 @@ static void test_bandwidth_2proc(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    bandwidth_2proc(1, 65536, 8, 2000);
-    bandwidth_2proc(2, 524288, 8, 400);
+    const char *ns = getenv("CB_TEST_BW_NSLOTS");   /* to see what the pipeline depth buys */
+    int nslots = ns && atoi(ns) > 0 ? atoi(ns) : 8;
+    bandwidth_2proc(1, 65536, nslots, 2000);
+    bandwidth_2proc(2, 524288, nslots, 400);
 }
 
 /* ------------------------------------------------------- two VMs on a wire */
@@ -833,6 +845,74 @@ static void test_err_connect_refused(void **state)
     V->finalize(t[1]);
 }
 
+/* The async-event thread: taking the rxe netdev down makes the port report
+ * IBV_EVENT_PORT_ERR, and the next progress() must return CB_EDEVICE; a new
+ * init on the down port must refuse it as not ACTIVE. Then the link comes back.
+ * Only where CB_TEST_NETDEV names the netdev under the device (the VM). */
+static int port_state(void)
+{
+    char hca[128];
+    int n = 0, state = -1;
+    struct ibv_device **list = ibv_get_device_list(&n);
+    const char *want = getenv("CB_TEST_HCA");
+    snprintf(hca, sizeof hca, "%s", want ? want : "rxe0:1");
+    char *colon = strchr(hca, ':');
+    int port = colon ? atoi(colon + 1) : 1;
+    if (colon)
+        *colon = '\0';
+    for (int i = 0; list && i < n; i++) {
+        if (strcmp(ibv_get_device_name(list[i]), hca))
+            continue;
+        struct ibv_context *ctx = ibv_open_device(list[i]);
+        struct ibv_port_attr pa;
+        if (ctx && !ibv_query_port(ctx, (uint8_t)port, &pa))
+            state = pa.state;
+        if (ctx)
+            ibv_close_device(ctx);
+    }
+    if (list)
+        ibv_free_device_list(list);
+    return state;
+}
+
+static void test_async_port_down(void **state)
+{
+    (void)state;
+    const char *nd = getenv("CB_TEST_NETDEV");
+    if (!nd || !*nd) {
+        print_message("[  SKIP    ] needs CB_TEST_NETDEV (the device's netdev, taken down and up: VM only)\n");
+        skip();
+    }
+    NEED_DEVICE();
+    char cmd[256];
+    struct cb_transport_config cfg;
+    void *t;
+    make_cfg(&cfg, 0, 1, 4096, 2);
+    assert_int_equal(V->init(&cfg, &t), CB_OK);
+    snprintf(cmd, sizeof cmd, "ip link set %s down", nd);
+    assert_int_equal(system(cmd), 0);
+    cb_status st = CB_OK;
+    double t0 = now_s();
+    while (st == CB_OK && now_s() - t0 < 10) {
+        st = V->progress(t);
+        usleep(10000);
+    }
+    print_message("[ INFO     ] progress after the port went down: %s\n", cb_status_str(st));
+    V->finalize(t);
+    assert_int_equal(st, CB_EDEVICE);
+    t = NULL;
+    st = V->init(&cfg, &t);
+    if (st == CB_OK)
+        V->finalize(t);
+    snprintf(cmd, sizeof cmd, "ip link set %s up", nd);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(st, CB_EDEVICE);
+    t0 = now_s();
+    while (port_state() != IBV_PORT_ACTIVE && now_s() - t0 < 10)
+        usleep(50000);
+    assert_int_equal(port_state(), IBV_PORT_ACTIVE);
+}
+
 int main(void)
 {
     /* CB_TEST_FILTER: run only the tests matching this cmocka pattern */
@@ -855,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_bandwidth),
         cmocka_unit_test(test_bandwidth_2proc),
         cmocka_unit_test(test_wire),
+        cmocka_unit_test(test_async_port_down),   /* last: it takes the link down */
     };
     return cmocka_run_group_tests_name("verbs transport", tests, NULL, NULL);
 }
