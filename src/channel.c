@@ -5,8 +5,10 @@
 #include <string.h>
 #include <time.h>
 
-#define SPINS_BEFORE_YIELD 256   /* oversubscribed ranks must give the CPU away */
-#define SPINS_PER_CLOCK 1024     /* read the clock rarely: it costs more than a poll */
+#define SPINS_BEFORE_YIELD 256   /* a rank alone on its core spins: fastest */
+#define SPINS_PER_CLOCK 256      /* read the clock rarely: it costs more than a poll */
+#define POLITE_NAP_AFTER 2048    /* oversubscribed: yield first, then nap */
+#define POLITE_SLEEP_NS 20000    /* oversubscribed: sleep so the rank we wait for can run */
 
 static double now_s(void)
 {
@@ -20,12 +22,18 @@ struct waiter {
     double deadline;
 };
 
-/* Returns 1 when the deadline passed. */
-static int waiter_tick(struct waiter *w, int timeout_ms)
+/* Returns 1 when the deadline passed. With more ranks than cores, a spinning
+ * rank steals the time slice of the rank it waits for (sched_yield does not
+ * hand it over under CFS), so such ranks sleep between polls. */
+static int waiter_tick(struct waiter *w, int timeout_ms, int oversubscribed)
 {
     w->spins++;
-    if (w->spins % SPINS_BEFORE_YIELD == 0)
+    if (oversubscribed && w->spins > POLITE_NAP_AFTER) {
+        struct timespec nap = {0, POLITE_SLEEP_NS};
+        nanosleep(&nap, NULL);
+    } else if (oversubscribed || w->spins % SPINS_BEFORE_YIELD == 0) {
         sched_yield();
+    }
     if (w->spins % SPINS_PER_CLOCK != 0)
         return 0;
     double t = now_s();
@@ -44,7 +52,7 @@ cb_status cb_chan_wait_send(struct cb_send_chan *s, void **slot)
         st = s->ops->progress(s->tctx);
         if (st != CB_OK)
             return st;
-        if (waiter_tick(&w, s->timeout_ms)) {
+        if (waiter_tick(&w, s->timeout_ms, s->oversubscribed)) {
             cb_log_error("timed out after %d s waiting for rank %d (host %s) to take data we sent; "
                          "is it alive? raise -T if it is just slow",
                          s->timeout_ms / 1000, s->peer.rank, s->peer.host);
@@ -63,7 +71,7 @@ cb_status cb_chan_wait_recv(struct cb_recv_chan *r, const void **slot, size_t *n
         st = r->ops->progress(r->tctx);
         if (st != CB_OK)
             return st;
-        if (waiter_tick(&w, r->timeout_ms)) {
+        if (waiter_tick(&w, r->timeout_ms, r->oversubscribed)) {
             cb_log_error("timed out after %d s waiting for data from rank %d (host %s); "
                          "is it alive? raise -T if it is just slow",
                          r->timeout_ms / 1000, r->peer.rank, r->peer.host);
@@ -269,7 +277,7 @@ cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbyte
         if (moved) {
             w.spins = 0;
             w.deadline = 0;
-        } else if (waiter_tick(&w, s->timeout_ms)) {
+        } else if (waiter_tick(&w, s->timeout_ms, s->oversubscribed)) {
             if (received < rbytes)
                 cb_log_error("timed out after %d s waiting for data from rank %d (host %s)",
                              r->timeout_ms / 1000, r->peer.rank, r->peer.host);

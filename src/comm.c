@@ -117,15 +117,15 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void init_chan_fields(struct cb_comm *c, int peer, const struct cb_transport_ops **ops,
-                             void **tctx, struct cb_peer *p, size_t *slot_bytes, int *timeout_ms)
-{
-    *ops = c->ops;
-    *tctx = c->tctx;
-    *p = c->peers[peer];
-    *slot_bytes = c->cfg.slot_bytes;
-    *timeout_ms = c->cfg.timeout_ms;
-}
+#define INIT_CHAN(ch, c, peer_rank)                     \
+    do {                                                \
+        (ch)->ops = (c)->ops;                           \
+        (ch)->tctx = (c)->tctx;                         \
+        (ch)->peer = (c)->peers[peer_rank];             \
+        (ch)->slot_bytes = (c)->cfg.slot_bytes;         \
+        (ch)->timeout_ms = (c)->cfg.timeout_ms;         \
+        (ch)->oversubscribed = (c)->cfg.oversubscribed; \
+    } while (0)
 
 /* Drive connects and accepts together until all are done: a rank may be
  * connecting to its next while its previous is connecting to it. */
@@ -146,7 +146,7 @@ static cb_status finish_connections(struct cb_comm *c, const int *to, int nto, c
             if (!s->conn)
                 pending = 1;
             else
-                init_chan_fields(c, to[i], &s->ops, &s->tctx, &s->peer, &s->slot_bytes, &s->timeout_ms);
+                INIT_CHAN(s, c, to[i]);
         }
         for (int j = 0; j < nfrom; j++) {
             struct cb_recv_chan *r = &c->recv[from[j]];
@@ -159,7 +159,7 @@ static cb_status finish_connections(struct cb_comm *c, const int *to, int nto, c
                 pending = 1;
                 continue;
             }
-            init_chan_fields(c, from[j], &r->ops, &r->tctx, &r->peer, &r->slot_bytes, &r->timeout_ms);
+            INIT_CHAN(r, c, from[j]);
             c->ops->close_listen(lcomms[j]);
             lcomms[j] = NULL;
         }

@@ -13,6 +13,7 @@ struct cb_send_chan {
     struct cb_peer peer;
     size_t slot_bytes;
     int timeout_ms;
+    int oversubscribed;   /* more ranks than cores here: wait by sleeping, not spinning */
 };
 
 struct cb_recv_chan {
@@ -22,6 +23,7 @@ struct cb_recv_chan {
     struct cb_peer peer;
     size_t slot_bytes;
     int timeout_ms;
+    int oversubscribed;   /* more ranks than cores here: wait by sleeping, not spinning */
 };
 
 struct cb_comm {

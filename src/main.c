@@ -1,7 +1,9 @@
 /* collbench: collectives over our own transports, measured like nccl-tests. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,6 +132,15 @@ static void write_outputs(const struct cb_sweep *s, void *arg)
     }
 }
 
+/* CPUs this process may run on (its affinity mask, as the launcher set it). */
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return CPU_COUNT(&set);
+}
+
 static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char **argv, long long *wrong)
 {
     struct cb_comm *comm = NULL;
@@ -140,6 +151,9 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     o->tcfg.nranks = cb_boot_size(boot);
     o->tcfg.local_rank = cb_boot_local_rank(boot);
     o->tcfg.local_size = cb_boot_local_size(boot);
+    o->tcfg.oversubscribed = o->tcfg.local_size > usable_cpus();
+    if (o->tcfg.oversubscribed)
+        prctl(PR_SET_TIMERSLACK, 1UL);   /* naps of waiting ranks stay short */
     snprintf(o->tcfg.host, sizeof o->tcfg.host, "%s", cb_boot_host(boot, o->tcfg.rank));
     cb_status st = agree(boot, validate_job(o, o->tcfg.nranks, o->tcfg.rank), o->tcfg.timeout_ms);
     if (st == CB_OK)
@@ -171,8 +185,29 @@ destroy_comm:
     return st;
 }
 
+/* Subcommands other than the collectives: name -> entry taking argv from the name on. */
+struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+};
+
+static const struct subcommand subcommands[] = {
+    {NULL, NULL},
+};
+
+static const struct subcommand *find_subcommand(int argc, char **argv)
+{
+    for (const struct subcommand *s = subcommands; argc > 1 && s->name; s++)
+        if (strcmp(argv[1], s->name) == 0)
+            return s;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
+    const struct subcommand *sub = find_subcommand(argc, argv);
+    if (sub)
+        return sub->run(argc - 1, argv + 1);
     struct cb_options o;
     struct cb_boot *boot;
     long long wrong = 0;

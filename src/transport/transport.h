@@ -53,6 +53,7 @@ struct cb_transport_config {
     int qps_per_conn;
     int ib_timeout, ib_retry_cnt;
     int local_rank, local_size;  /* for picking the NIC of this rank */
+    int oversubscribed;          /* more ranks on this machine than cores */
 };
 
 /* Properties for the run header and the JSON: ordered key/value pairs

@@ -9,15 +9,15 @@ COLLS="all_reduce all_gather reduce_scatter alltoall broadcast reduce sendrecv"
 SIZES=(-b 1000 -e 120K -f 11)          # 1000, 11000, 121000 -> 1000 11000
 SMALL_FIFO=(--slot-bytes 4K --slots 4)
 
-types_for() {   # rank count -> the types and ops to cover (all of them over the matrix)
+types_for() {   # rank count, collective -> the types and ops to cover (all of them over the matrix)
+    local ops
     case $1 in
-        1) echo "-d all -o all" ;;
-        2) echo "-d all -o all" ;;
-        3) echo "-d all -o all" ;;
-        5) echo "-d float,half,int32,uint8 -o sum,prod,avg" ;;
-        7) echo "-d bfloat16,f8e4m3,double,int64 -o sum,min,max,avg" ;;
-        16) echo "-d f8e5m2,float,uint64 -o sum,avg" ;;
+        1|2|3) echo -n "-d all"; ops="-o all" ;;
+        5) echo -n "-d float,half,int32,uint8"; ops="-o sum,prod,avg" ;;
+        7) echo -n "-d bfloat16,f8e4m3,double,int64"; ops="-o sum,min,max,avg" ;;
+        16) echo -n "-d f8e5m2,float,uint64"; ops="-o sum,avg" ;;
     esac
+    case $2 in all_reduce|reduce_scatter|reduce) echo " $ops" ;; *) echo ;; esac
 }
 
 for transport in shm tcp; do
@@ -26,7 +26,7 @@ for transport in shm tcp; do
             name="$coll $transport np=$n"
             # shellcheck disable=SC2046
             if expect_rc 0 "$name" mpi "$n" "$coll" --transport "$transport" "${SIZES[@]}" \
-                "${SMALL_FIFO[@]}" $(types_for "$n") -n 2 -w 1 -c 2 -I 0 -r $((n - 1)); then
+                "${SMALL_FIFO[@]}" $(types_for "$n" "$coll") -n 2 -w 1 -c 2 -I 0 -r $((n - 1)); then
                 no_wrong "$name" && pass "$name"
             fi
         done
