@@ -15,7 +15,9 @@ typedef enum cb_coll {
 } cb_coll;
 
 typedef enum cb_algo {
-    CB_ALGO_AUTO, CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_PAIRWISE, CB_NALGOS
+    CB_ALGO_AUTO, CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_PAIRWISE,
+    CB_ALGO_MPI,   /* not ours: MPI's own collective, for comparison (--mpi-reference) */
+    CB_NALGOS
 } cb_algo;
 
 const char *cb_coll_name(cb_coll c);

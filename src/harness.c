@@ -5,6 +5,7 @@
 #include <time.h>
 #include "../bench/bench.h"
 #include "data.h"
+#include "mpi_ref.h"
 
 struct buffers {
     char *send, *recv, *expected;
@@ -87,10 +88,16 @@ static void fill_input(const struct cb_bench *bench, const struct placement *p, 
     bench->fill(p->send, d);
 }
 
-static cb_status run_ops(struct cb_comm *c, const struct cb_coll_args *a, int n)
+/* Ours, or MPI's own collective for comparison. */
+static cb_status run_one(struct cb_comm *c, const struct cb_options *o, const struct cb_coll_args *a)
+{
+    return o->mpi_reference ? cb_mpi_ref_run(c, a) : cb_coll_run(c, a);
+}
+
+static cb_status run_ops(struct cb_comm *c, const struct cb_options *o, const struct cb_coll_args *a, int n)
 {
     for (int i = 0; i < n; i++) {
-        cb_status st = cb_coll_run(c, a);
+        cb_status st = run_one(c, o, a);
         if (st != CB_OK)
             return st;
     }
@@ -123,13 +130,13 @@ static cb_status combine_time(struct cb_comm *c, int average, double *t)
 static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, const struct cb_coll_args *a,
                                  double *us)
 {
-    cb_status st = run_ops(c, a, o->warmup * o->agg_iters);
+    cb_status st = run_ops(c, o, a, o->warmup * o->agg_iters);
     if (st == CB_OK)
         st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before timing");
     if (st != CB_OK)
         return st;
     double t0 = now_s();
-    st = run_ops(c, a, o->iters * o->agg_iters);
+    st = run_ops(c, o, a, o->iters * o->agg_iters);
     double t = (now_s() - t0) / ((double)o->iters * o->agg_iters);
     if (st == CB_OK)
         st = combine_time(c, o->average, &t);
@@ -153,7 +160,7 @@ static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *
         if (st != CB_OK)
             goto free_samples;
         double t0 = now_s();
-        st = run_ops(c, a, o->agg_iters);
+        st = run_ops(c, o, a, o->agg_iters);
         mine[i] = (now_s() - t0) / o->agg_iters * 1e6;
         if (st != CB_OK)
             goto free_samples;
@@ -178,14 +185,15 @@ free_samples:
     return st;
 }
 
-static cb_status check_once(struct cb_comm *c, const struct cb_bench *bench, const struct buffers *b,
+static cb_status check_once(struct cb_comm *c, const struct cb_options *o, const struct cb_bench *bench,
+                            const struct buffers *b,
                             const struct placement *p, struct cb_coll_args *a,
                             struct cb_bench_data d, long long *wrong)
 {
     size_t ts = cb_type_size(d.type);
     cb_data_poison(b->recv, b->bytes, d.seed);
     fill_input(bench, p, &d);
-    cb_status st = cb_coll_run(c, a);
+    cb_status st = run_one(c, o, a);
     if (st != CB_OK)
         return st;
     size_t n = bench->expected(b->expected, &d), first = 0;
@@ -209,7 +217,7 @@ static cb_status check_placement(struct cb_comm *c, const struct cb_options *o, 
     long long wrong = 0;
     for (int k = 0; k < o->check_iters; k++) {
         d.seed = o->seed + 1000003ull * (uint64_t)(k + 1);
-        cb_status st = check_once(c, bench, b, p, a, d, &wrong);
+        cb_status st = check_once(c, o, bench, b, p, a, d, &wrong);
         if (st != CB_OK)
             return st;
     }
@@ -252,9 +260,9 @@ static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, con
     r->type = t;
     r->op = op;
     r->root = bench->has_root ? o->root : -1;
-    r->algo = cb_coll_choose(c, &a);
+    r->algo = o->mpi_reference ? CB_ALGO_MPI : cb_coll_choose(c, &a);
     cb_status st = measure_placement(c, o, bench, b, &a, &d, 0, &r->oop);
-    if (st == CB_OK)
+    if (st == CB_OK && (!o->mpi_reference || cb_mpi_ref_in_place(o->coll)))
         st = measure_placement(c, o, bench, b, &a, &d, 1, &r->ip);
     double factor = bench->busbw_factor(c->nranks);
     struct cb_result_half *halves[2] = {&r->oop, &r->ip};
@@ -316,7 +324,7 @@ static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, cons
 
 static cb_status prepare(struct cb_comm *c, const struct cb_options *o)
 {
-    for (int t = 0; t < o->ntypes; t++) {
+    for (int t = 0; t < o->ntypes && !o->mpi_reference; t++) {
         struct cb_bench_counts k;
         cb_bench_for(o->coll)->counts(o->max_bytes, cb_type_size(o->types[t]), c->nranks, &k);
         cb_status st = cb_coll_prepare(c, o->coll, o->algo, k.count, o->types[t]);

@@ -78,7 +78,7 @@ static void fill_run_info(const struct cb_options *o, int argc, char **argv, str
     info->argc = argc;
     info->argv = argv;
     info->collective = cb_coll_name(o->coll);
-    info->transport = c->ops->name;
+    info->transport = o->mpi_reference ? "mpi" : c->ops->name;
     info->nranks = c->nranks;
     info->min_bytes = o->min_bytes;
     info->max_bytes = o->max_bytes;

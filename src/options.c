@@ -1,4 +1,5 @@
 #include "options.h"
+#include "mpi_ref.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,7 +16,7 @@
 enum long_only {
     OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_SLOT_BYTES, OPT_SLOTS, OPT_TCP_IF,
     OPT_HCA, OPT_GID_INDEX, OPT_GID_FAMILY, OPT_GID_SUBNET, OPT_ROCE_VERSION, OPT_TC, OPT_SL,
-    OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY,
+    OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY, OPT_MPI_REFERENCE,
 };
 
 static const struct option long_opts[] = {
@@ -38,6 +39,7 @@ static const struct option long_opts[] = {
     {"tc", required_argument, 0, OPT_TC}, {"sl", required_argument, 0, OPT_SL},
     {"mtu", required_argument, 0, OPT_MTU}, {"qps", required_argument, 0, OPT_QPS},
     {"ib-timeout", required_argument, 0, OPT_IB_TIMEOUT}, {"ib-retry", required_argument, 0, OPT_IB_RETRY},
+    {"mpi-reference", no_argument, 0, OPT_MPI_REFERENCE},
     {0, 0, 0, 0},
 };
 
@@ -76,6 +78,8 @@ void cb_options_usage(FILE *out)
 "      --transport T        shm, tcp, verbs or auto (default auto: shm on one machine, else\n"
 "                           verbs when every rank has an active RDMA port, else tcp)\n"
 "      --algo A             ring, tree, rd, pairwise or auto (default auto)\n"
+"      --mpi-reference      run MPI's own collective (MPI_Allreduce, ...) in the same harness,\n"
+"                           for comparison; types and ops MPI has only\n"
 "      --slot-bytes SIZE    bytes per FIFO slot (default 512K)\n"
 "      --slots N            FIFO slots per connection (default 8)\n"
 "      --tcp-if NAME|ADDR   interface or address for tcp (default: first non-loopback)\n"
@@ -292,6 +296,7 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
     struct cb_transport_config *t = &o->tcfg;
     switch (ch) {
     case OPT_CSV: o->csv_path = arg; return 0;
+    case OPT_MPI_REFERENCE: o->mpi_reference = 1; return 0;
     case OPT_TRANSPORT:
         if (strcmp(arg, "shm") && strcmp(arg, "tcp") && strcmp(arg, "verbs") && strcmp(arg, "auto"))
             return say(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
@@ -371,6 +376,10 @@ static int check_consistency(struct cb_options *o, int report)
         o->ops[0] = CB_SUM;
         o->nops = 1;
     }
+    for (int t = 0; o->mpi_reference && t < o->ntypes; t++)
+        for (int p = 0; p < o->nops; p++)
+            if (cb_mpi_ref_supported(o->coll, o->types[t], o->ops[p], report) != CB_OK)
+                return -1;
     o->tcfg.timeout_ms = o->timeout_s * 1000;
     return 0;
 }

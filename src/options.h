@@ -24,6 +24,7 @@ struct cb_options {
     const char *json_path, *csv_path;
     char transport[16];
     cb_algo algo;
+    int mpi_reference;           /* run MPI's own collective instead of ours */
     uint64_t seed;
     struct cb_transport_config tcfg;   /* slot geometry and transport tunables */
     int show_help;
