@@ -634,6 +634,11 @@ static cb_status choose_cm_addr(struct vctx *t)
             while (!found && (e = readdir(d))) {
                 if (e->d_name[0] == '.')
                     continue;
+                /* multi-port HCAs: the netdev of our port (dev_port is 0-based) */
+                char dp[320], val[16];
+                snprintf(dp, sizeof dp, "/sys/class/net/%s/dev_port", e->d_name);
+                if (!read_sysfs(dp, val, sizeof val) && atoi(val) != t->port - 1)
+                    continue;
                 for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
                     if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && !strcmp(i->ifa_name, e->d_name)) {
                         memcpy(&t->addr, i->ifa_addr, sizeof(struct sockaddr_in));
@@ -1628,12 +1633,14 @@ static cb_status cm_pump(struct vctx *t)
         }
         struct rdma_cm_id *reject = NULL;
         if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
-            struct vlisten *l = ev->listen_id ? ev->listen_id->context : NULL;
-            if (!l || l->own != OWN_LISTEN || on_connect_request(l, ev))
+            /* every id's context starts with its owner kind (struct vlisten / struct vqp) */
+            void *ctx = ev->listen_id ? ev->listen_id->context : NULL;
+            if (!ctx || *(int *)ctx != OWN_LISTEN || on_connect_request(ctx, ev))
                 reject = ev->id;
         } else {
-            struct vqp *q = ev->id ? ev->id->context : NULL;
-            if (q && q->own == OWN_QP) {
+            void *ctx = ev->id ? ev->id->context : NULL;
+            if (ctx && *(int *)ctx == OWN_QP) {
+                struct vqp *q = ctx;
                 struct vconn *c = q->c;
                 switch (ev->event) {
                 case RDMA_CM_EVENT_ADDR_RESOLVED:
