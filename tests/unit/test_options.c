@@ -1,0 +1,168 @@
+/* The flag parser: nccl-tests' flags mean what they mean there; every bad
+ * command line is refused with CB_EUSAGE. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "../../src/options.h"
+
+#define ARGV(...) ((char *[]){__VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
+#define PARSE(o, ...) cb_options_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (o), 0)
+
+static void defaults_are_nccl_tests(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce"), CB_OK);
+    assert_int_equal(o.coll, CB_ALL_REDUCE);
+    assert_int_equal(o.min_bytes, 32u << 20);
+    assert_int_equal(o.max_bytes, 32u << 20);
+    assert_int_equal(o.step_bytes, 1u << 20);
+    assert_int_equal(o.iters, 20);
+    assert_int_equal(o.warmup, 1);
+    assert_int_equal(o.agg_iters, 1);
+    assert_int_equal(o.check_iters, 1);
+    assert_int_equal(o.average, 1);
+    assert_int_equal(o.ntypes, 1);
+    assert_int_equal(o.types[0], CB_FLOAT);
+    assert_int_equal(o.ops[0], CB_SUM);
+    assert_int_equal(o.timeout_s, 60);
+    assert_int_equal(o.tcfg.timeout_ms, 60000);
+    assert_string_equal(o.transport, "auto");
+}
+
+static void every_short_flag(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "reduce", "-b", "8", "-e", "128M", "-f", "2", "-n", "7", "-w", "3",
+                           "-m", "2", "-N", "4", "-c", "5", "-o", "max", "-d", "bfloat16", "-r", "1", "-z", "1",
+                           "-a", "3", "-T", "9", "-J", "x.json", "-I", "0", "-u", "1"), CB_OK);
+    assert_int_equal(o.coll, CB_REDUCE);
+    assert_int_equal(o.min_bytes, 8);
+    assert_int_equal(o.max_bytes, 128u << 20);
+    assert_true(o.step_factor == 2.0);
+    assert_int_equal(o.iters, 7);
+    assert_int_equal(o.warmup, 3);
+    assert_int_equal(o.agg_iters, 2);
+    assert_int_equal(o.cycles, 4);
+    assert_int_equal(o.check_iters, 5);
+    assert_int_equal(o.ops[0], CB_MAX);
+    assert_int_equal(o.types[0], CB_BFLOAT16);
+    assert_int_equal(o.root, 1);
+    assert_int_equal(o.blocking, 1);
+    assert_int_equal(o.average, 3);
+    assert_int_equal(o.timeout_s, 9);
+    assert_string_equal(o.json_path, "x.json");
+    assert_int_equal(o.per_iter, 0);
+    assert_int_equal(o.unalign, 1);
+}
+
+static void sizes_are_binary(void **state)
+{
+    (void)state;
+    size_t v;
+    assert_int_equal(cb_parse_size("0", &v), 0); assert_int_equal(v, 0);
+    assert_int_equal(cb_parse_size("8", &v), 0); assert_int_equal(v, 8);
+    assert_int_equal(cb_parse_size("64K", &v), 0); assert_int_equal(v, 65536);
+    assert_int_equal(cb_parse_size("1m", &v), 0); assert_int_equal(v, 1u << 20);
+    assert_int_equal(cb_parse_size("2G", &v), 0); assert_int_equal(v, (size_t)2 << 30);
+    assert_int_equal(cb_parse_size("4KB", &v), 0); assert_int_equal(v, 4096);
+    assert_int_equal(cb_parse_size("8X", &v), -1);
+    assert_int_equal(cb_parse_size("K", &v), -1);
+    assert_int_equal(cb_parse_size("-1", &v), -1);
+    assert_int_equal(cb_parse_size("", &v), -1);
+    assert_int_equal(cb_parse_size("99999999999999999999", &v), -1);
+    assert_int_equal(cb_parse_size("99999999999G", &v), -1);
+}
+
+static void all_types_and_ops_and_lists(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-d", "all", "-o", "all"), CB_OK);
+    assert_int_equal(o.ntypes, CB_NTYPES);
+    assert_int_equal(o.nops, CB_NOPS);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-d", "half,int8", "-o", "prod,avg"), CB_OK);
+    assert_int_equal(o.ntypes, 2);
+    assert_int_equal(o.types[0], CB_HALF);
+    assert_int_equal(o.types[1], CB_INT8);
+    assert_int_equal(o.nops, 2);
+    assert_int_equal(o.ops[1], CB_AVG);
+}
+
+static void binary_names_pick_the_collective(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "/opt/x/alltoall_perf", "-b", "1K"), CB_OK);
+    assert_int_equal(o.coll, CB_ALLTOALL);
+    assert_int_equal(PARSE(&o, "collbench", "reduce_scatter_perf"), CB_OK);
+    assert_int_equal(o.coll, CB_REDUCE_SCATTER);
+    assert_int_equal(PARSE(&o, "collbench", "--help"), CB_OK);
+    assert_int_equal(o.show_help, 1);
+}
+
+static void long_options(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "all_gather", "--transport", "tcp", "--slot-bytes", "64K",
+                           "--slots", "16", "--tcp-if", "eth0", "--hca", "mlx5_0:1", "--gid-index", "3",
+                           "--mtu", "2048", "--qps", "4", "--tc", "106", "--sl", "3", "--csv", "o.csv",
+                           "--minbytes", "1K", "--maxbytes", "2K", "--stepbytes", "512"), CB_OK);
+    assert_string_equal(o.transport, "tcp");
+    assert_int_equal(o.tcfg.slot_bytes, 65536);
+    assert_int_equal(o.tcfg.nslots, 16);
+    assert_string_equal(o.tcfg.tcp_if, "eth0");
+    assert_string_equal(o.tcfg.hca, "mlx5_0:1");
+    assert_int_equal(o.tcfg.gid_index, 3);
+    assert_int_equal(o.tcfg.path_mtu, 2048);
+    assert_int_equal(o.tcfg.qps_per_conn, 4);
+    assert_int_equal(o.tcfg.traffic_class, 106);
+    assert_int_equal(o.tcfg.service_level, 3);
+    assert_string_equal(o.csv_path, "o.csv");
+    assert_int_equal(o.min_bytes, 1024);
+    assert_int_equal(o.step_bytes, 512);
+}
+
+static void bad_command_lines(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--frobnicate"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "2M", "-e", "1M"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-d", "float7"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-o", "xor"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_gather", "-o", "prod"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-T", "0"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-f", "1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-n", "0"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-a", "4"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--slot-bytes", "1000"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mtu", "1500"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--transport", "ucx"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduse"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "stray"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-d", "half"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-o", "avg"), CB_EUSAGE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_are_nccl_tests),
+        cmocka_unit_test(every_short_flag),
+        cmocka_unit_test(sizes_are_binary),
+        cmocka_unit_test(all_types_and_ops_and_lists),
+        cmocka_unit_test(binary_names_pick_the_collective),
+        cmocka_unit_test(long_options),
+        cmocka_unit_test(bad_command_lines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
