@@ -384,6 +384,19 @@ static cb_status check_memlock(struct vctx *t, size_t more, const char *what, co
     return CB_EDEVICE;
 }
 
+/* Queue sizes of a receive connection (the larger side) against the device's limits. */
+static cb_status check_queue_limits(const struct vctx *t)
+{
+    int nq = t->cfg.qps_per_conn, sq = 2 * t->cfg.nslots + 4, rq = t->cfg.nslots + 2;
+    int cqe = nq * (sq + rq) + 8;
+    if (cqe <= t->dattr.max_cqe && sq <= t->dattr.max_qp_wr)
+        return CB_OK;
+    cb_log_error("verbs: %s:%d: %d QPs x %d slots need a %d-entry CQ and %d-deep send queues, more than the "
+                 "device allows (max CQ %d, max WRs %d): use fewer --qps or --slots", t->dev, t->port, nq,
+                 t->cfg.nslots, cqe, sq, t->dattr.max_cqe, t->dattr.max_qp_wr);
+    return CB_EUSAGE;
+}
+
 /* ------------------------------------------------------------ device choice */
 
 static void list_devices(struct ibv_device **list, int n, char *buf, size_t len)
@@ -854,6 +867,9 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
     st = choose_cm_addr(t);
     if (st)
         goto undo_open;
+    st = check_queue_limits(t);
+    if (st)
+        goto undo_open;
     struct rlimit rl;
     t->memlock_limit = SIZE_MAX;
     if (!getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY && !have_cap_ipc_lock())
@@ -1063,6 +1079,9 @@ static cb_status conn_create(struct vctx *t, int is_send, const struct cb_peer *
     c->reg_bytes = fifo_bytes + cts_bytes;
     t->registered += c->reg_bytes;
     int cqe = c->nq * (c->sq_depth + c->rq_depth) + 8;
+    st = check_queue_limits(t);
+    if (st)
+        goto undo_reg;
     c->cq = ibv_create_cq(t->ctx, cqe, NULL, NULL, 0);
     if (!c->cq) {
         cb_log_error("verbs: %s:%d: ibv_create_cq(%d) for the connection %s rank %d (%s) failed: %s", t->dev,

@@ -787,6 +787,37 @@ static void test_err_memlock(void **state)
     assert_int_equal(st, CB_EDEVICE);
 }
 
+/* 64 QPs x 1024 slots: more CQ entries than rxe allows -> CB_EUSAGE at init. */
+static void tw_huge_queues(struct cb_transport_config *c)
+{
+    c->qps_per_conn = 64;
+    c->nslots = 1024;
+}
+static void test_err_queue_limits(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    char hca[128];
+    find_device(hca, sizeof hca);
+    int need = 64 * (2 * 1024 + 4 + 1024 + 2) + 8, max_cqe = 0;
+    int n = 0;
+    struct ibv_device **list = ibv_get_device_list(&n);
+    *strchr(hca, ':') = '\0';
+    for (int i = 0; i < n; i++) {
+        if (strcmp(ibv_get_device_name(list[i]), hca))
+            continue;
+        struct ibv_context *ctx = ibv_open_device(list[i]);
+        struct ibv_device_attr da;
+        if (ctx && !ibv_query_device(ctx, &da))
+            max_cqe = da.max_cqe;
+        if (ctx)
+            ibv_close_device(ctx);
+    }
+    ibv_free_device_list(list);
+    print_message("[ INFO     ] %s: max_cqe %d, 64 QPs x 1024 slots need %d\n", hca, max_cqe, need);
+    assert_int_equal(init_with(tw_huge_queues), need > max_cqe ? CB_EUSAGE : CB_OK);
+}
+
 /* Soft-RoCE only makes RoCE v2 GIDs: asking for v1 must fail cleanly. */
 static void tw_v1(struct cb_transport_config *c) { c->roce_version = 1; }
 static void test_err_roce_v1_on_rxe(void **state)
@@ -927,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_err_mtu),
         cmocka_unit_test(test_err_roce_v1_on_rxe),
         cmocka_unit_test(test_err_memlock),
+        cmocka_unit_test(test_err_queue_limits),
         cmocka_unit_test(test_err_connect_refused),
         cmocka_unit_test(test_exchange_1qp),
         cmocka_unit_test(test_exchange_3qp),
