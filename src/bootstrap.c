@@ -251,9 +251,9 @@ static void count_local_ranks(struct cb_boot *b)
     }
 }
 
-/* Who is where: host labels and machine ids of every rank. MPI's own
- * collective is fine here: nothing can time out before everyone is in MPI_Init. */
-static cb_status learn_hosts(struct cb_boot *b)
+/* Who is where: host labels and machine ids of every rank. A rank that
+ * passed MPI_Init but never gets here is named by the timed gather. */
+static cb_status learn_hosts(struct cb_boot *b, int timeout_ms)
 {
     char host[HOST_BYTES], name[48] = "", addr[INET_ADDRSTRLEN];
     char machine[MACHINE_BYTES];
@@ -265,13 +265,18 @@ static cb_status learn_hosts(struct cb_boot *b)
     b->machines = calloc((size_t)b->size, MACHINE_BYTES);
     if (!b->hosts || !b->machines)
         return CB_ENOMEM;
-    MPI_Allgather(host, HOST_BYTES, MPI_CHAR, b->hosts, HOST_BYTES, MPI_CHAR, MPI_COMM_WORLD);
-    MPI_Allgather(machine, MACHINE_BYTES, MPI_CHAR, b->machines, MACHINE_BYTES, MPI_CHAR, MPI_COMM_WORLD);
-    count_local_ranks(b);
-    return CB_OK;
+    char (*hosts)[HOST_BYTES] = b->hosts;
+    b->hosts = NULL;   /* not known yet: messages say "?" */
+    cb_status st = cb_boot_allgather(b, host, hosts, HOST_BYTES, timeout_ms, "learning host names");
+    b->hosts = hosts;
+    if (st == CB_OK)
+        st = cb_boot_allgather(b, machine, b->machines, MACHINE_BYTES, timeout_ms, "learning host names");
+    if (st == CB_OK)
+        count_local_ranks(b);
+    return st;
 }
 
-cb_status cb_boot_init(int *argc, char ***argv, struct cb_boot **out)
+cb_status cb_boot_init(int *argc, char ***argv, int timeout_ms, struct cb_boot **out)
 {
     int expected = launcher_size();
     if (expected == 0) {
@@ -293,7 +298,7 @@ cb_status cb_boot_init(int *argc, char ***argv, struct cb_boot **out)
         free(b);
         return CB_EUSAGE;
     }
-    cb_status st = learn_hosts(b);
+    cb_status st = learn_hosts(b, timeout_ms);
     if (st != CB_OK) {
         cb_boot_finalize(b);
         return st;

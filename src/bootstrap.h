@@ -16,7 +16,7 @@ int cb_boot_launcher_rank(void);
 /* MPI_Init. Refuses (CB_EUSAGE, logged) when no launcher started us, or when
  * the launcher's process count differs from MPI's (a binary built against
  * another MPI runs as N one-rank jobs). */
-cb_status cb_boot_init(int *argc, char ***argv, struct cb_boot **out);
+cb_status cb_boot_init(int *argc, char ***argv, int timeout_ms, struct cb_boot **out);
 void cb_boot_finalize(struct cb_boot *b);
 /* Abort the whole job (after an error was logged) so no rank waits forever. */
 void cb_boot_abort(struct cb_boot *b, int exit_code);

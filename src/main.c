@@ -12,6 +12,7 @@
 #include "comm.h"
 #include "harness.h"
 #include "options.h"
+#include "pairs.h"
 #include "report/report.h"
 
 #define COLLBENCH_VERSION "0.1.0"
@@ -192,6 +193,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"pairs", cb_cmd_pairs},
     {NULL, NULL},
 };
 
@@ -219,7 +221,7 @@ int main(int argc, char **argv)
             cb_options_usage(stdout);
         return 0;
     }
-    cb_status st = cb_boot_init(&argc, &argv, &boot);
+    cb_status st = cb_boot_init(&argc, &argv, o.tcfg.timeout_ms, &boot);
     if (st != CB_OK)
         return cb_status_exit_code(st);
     st = run(boot, &o, argc, argv, &wrong);
