@@ -2,15 +2,12 @@
  * document. Written to "<path>.tmp.<pid>" and renamed over <path> only when
  * complete, so readers never see a partial file. */
 #include "report.h"
+#include "outfile.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define JSON_MAX_DEPTH 16
 
@@ -21,8 +18,7 @@ struct json_level {
 };
 
 struct cb_json {
-    FILE *f;
-    char *path, *tmp_path;
+    struct cb_outfile out;
     int depth;
     struct json_level level[JSON_MAX_DEPTH];
     int after_key;   /* the next value completes a "key": pair */
@@ -33,7 +29,7 @@ struct cb_json {
 
 static void newline_indent(struct cb_json *j)
 {
-    fprintf(j->f, "\n%*s", 2 * j->depth, "");
+    fprintf(j->out.f, "\n%*s", 2 * j->depth, "");
 }
 
 /* Separator and layout before a value; `block` says the value is an object. */
@@ -51,7 +47,7 @@ static void before_value(struct cb_json *j, int block)
         return;
     }
     if (l->count++ > 0)
-        fputc(',', j->f);
+        fputc(',', j->out.f);
     if (block)
         l->multiline = 1;
     if (l->multiline)
@@ -68,10 +64,10 @@ static void jw_key(struct cb_json *j, const char *key)
         return;
     }
     if (l->count++ > 0)
-        fputc(',', j->f);
+        fputc(',', j->out.f);
     newline_indent(j);
-    put_escaped(j->f, key);
-    fputs(": ", j->f);
+    put_escaped(j->out.f, key);
+    fputs(": ", j->out.f);
     j->after_key = 1;
 }
 
@@ -84,7 +80,7 @@ static void jw_open(struct cb_json *j, char open)
         j->broken = 1;
         return;
     }
-    fputc(open, j->f);
+    fputc(open, j->out.f);
     j->level[j->depth++] = (struct json_level){open == '{' ? '}' : ']', 0, open == '{'};
 }
 
@@ -97,7 +93,7 @@ static void jw_close(struct cb_json *j)
     struct json_level l = j->level[--j->depth];
     if (l.multiline && l.count > 0)
         newline_indent(j);
-    fputc(l.close, j->f);
+    fputc(l.close, j->out.f);
 }
 
 /* Length of the valid UTF-8 sequence at s, 0 if invalid (overlongs,
@@ -171,7 +167,7 @@ static void put_escaped(FILE *f, const char *s)
 static void jw_null(struct cb_json *j)
 {
     before_value(j, 0);
-    fputs("null", j->f);
+    fputs("null", j->out.f);
 }
 
 static void jw_string(struct cb_json *j, const char *s)
@@ -181,25 +177,25 @@ static void jw_string(struct cb_json *j, const char *s)
         return;
     }
     before_value(j, 0);
-    put_escaped(j->f, s);
+    put_escaped(j->out.f, s);
 }
 
 static void jw_int(struct cb_json *j, long long v)
 {
     before_value(j, 0);
-    fprintf(j->f, "%lld", v);
+    fprintf(j->out.f, "%lld", v);
 }
 
 static void jw_size(struct cb_json *j, size_t v)
 {
     before_value(j, 0);
-    fprintf(j->f, "%zu", v);
+    fprintf(j->out.f, "%zu", v);
 }
 
 static void jw_bool(struct cb_json *j, int v)
 {
     before_value(j, 0);
-    fputs(v ? "true" : "false", j->f);
+    fputs(v ? "true" : "false", j->out.f);
 }
 
 /* The shortest of %.15g..%.17g that reads back exactly; JSON has no NaN or Inf. */
@@ -216,7 +212,7 @@ static void jw_double(struct cb_json *j, double v)
             break;
     }
     before_value(j, 0);
-    fputs(buf, j->f);
+    fputs(buf, j->out.f);
 }
 
 static void jw_doubles(struct cb_json *j, const double *v, size_t n)
@@ -236,66 +232,17 @@ static void kv_bool(struct cb_json *j, const char *k, int v) { jw_key(j, k); jw_
 
 /* ---- the file ---- */
 
-static void cannot_write(const char *path, int err)
-{
-    cb_log_error("cannot write JSON file %s: %s; pick a writable path with -J", path, strerror(err));
-}
-
-static void free_json(struct cb_json *j)
-{
-    free(j->path);
-    free(j->tmp_path);
-    free(j);
-}
-
-static cb_status create_tmp(struct cb_json *j)
-{
-    struct stat st;
-    if (stat(j->path, &st) == 0 && S_ISDIR(st.st_mode)) {   /* rename would fail only at the end */
-        cannot_write(j->path, EISDIR);
-        return CB_EUSAGE;
-    }
-    int fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        cannot_write(j->path, errno);
-        return CB_EUSAGE;
-    }
-    j->f = fdopen(fd, "w");
-    if (!j->f) {
-        cannot_write(j->path, errno);
-        close(fd);
-        unlink(j->tmp_path);
-        return CB_ESYS;
-    }
-    return CB_OK;
-}
-
-static char *tmp_name_for(const char *path)
-{
-    size_t cap = strlen(path) + 32;
-    char *name = malloc(cap);
-    if (name)
-        snprintf(name, cap, "%s.tmp.%ld", path, (long)getpid());
-    return name;
-}
-
 cb_status cb_json_open(const char *path, struct cb_json **out)
 {
     *out = NULL;
     struct cb_json *j = calloc(1, sizeof *j);
-    if (j) {
-        j->path = strdup(path);
-        j->tmp_path = tmp_name_for(path);
-    }
-    if (!j || !j->path || !j->tmp_path) {
+    if (!j) {
         cb_log_error("out of memory opening JSON file %s", path);
-        if (j)
-            free_json(j);
         return CB_ENOMEM;
     }
-    cb_status st = create_tmp(j);
+    cb_status st = cb_outfile_open(path, "JSON", "-J", &j->out);
     if (st != CB_OK) {
-        free_json(j);
+        free(j);
         return st;
     }
     *out = j;
@@ -306,31 +253,8 @@ void cb_json_abort(struct cb_json *j)
 {
     if (!j)
         return;
-    fclose(j->f);
-    unlink(j->tmp_path);
-    free_json(j);
-}
-
-/* Flush to disk, then rename: the file appears complete or not at all. */
-static cb_status commit_file(struct cb_json *j)
-{
-    errno = 0;
-    int failed = fflush(j->f) != 0 || ferror(j->f) || fsync(fileno(j->f)) != 0;
-    int err = errno ? errno : EIO;   /* an earlier failed write may have left no errno */
-    if (fclose(j->f) != 0 && !failed) {
-        failed = 1;
-        err = errno;
-    }
-    if (!failed && rename(j->tmp_path, j->path) != 0) {
-        failed = 1;
-        err = errno;
-    }
-    if (failed) {
-        cannot_write(j->path, err);
-        unlink(j->tmp_path);
-        return CB_ESYS;
-    }
-    return CB_OK;
+    cb_outfile_abort(&j->out);
+    free(j);
 }
 
 /* ---- the document ---- */
@@ -515,13 +439,13 @@ cb_status cb_json_finish(struct cb_json *j, const struct cb_summary *s)
     utc_now(end, sizeof end);
     kv_string(j, "end_time", end);
     jw_close(j);
-    fputc('\n', j->f);
+    fputc('\n', j->out.f);
     if (j->broken || j->depth != 0) {
-        cb_log_error("internal error: JSON nesting broken writing %s; file not written", j->path);
+        cb_log_error("internal error: JSON nesting broken writing %s; file not written", j->out.path);
         cb_json_abort(j);
         return CB_EINTERNAL;
     }
-    cb_status st = commit_file(j);
-    free_json(j);
+    cb_status st = cb_outfile_commit(&j->out);
+    free(j);
     return st;
 }
