@@ -14,8 +14,14 @@ typedef enum cb_coll {
     CB_BROADCAST, CB_REDUCE, CB_SENDRECV, CB_NCOLLS
 } cb_coll;
 
+/* ring: rings (all_reduce = reduce-scatter + all-gather), chains for the rooted ones.
+ * tree: double binary tree (all_reduce). rd: recursive doubling (all_reduce),
+ * doubling/halving (all_gather, reduce_scatter). rabenseifner: recursive
+ * halving + doubling (all_reduce). pairwise / linear: alltoall in n-1 rounds /
+ * all at once. auto: the cost model's choice per size (docs/algorithms.md). */
 typedef enum cb_algo {
     CB_ALGO_AUTO, CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_PAIRWISE,
+    CB_ALGO_RABENSEIFNER, CB_ALGO_LINEAR,
     CB_ALGO_MPI,   /* not ours: MPI's own collective, for comparison (--mpi-reference) */
     CB_NALGOS
 } cb_algo;
@@ -36,11 +42,19 @@ struct cb_coll_args {
 };
 
 /* Connect what the algorithm needs and size the scratch space for `max_count`
- * elements; collective, outside the timed loop. */
+ * elements; collective, outside the timed loop. For auto, also measures the
+ * cost model's terms (or loads them from $COLLBENCH_TUNE_FILE, written by
+ * `collbench tune`), the same on every rank, and connects every candidate. */
 cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t max_count, cb_type type);
-/* The algorithm `auto` would run (or `algo` itself when not auto). */
+/* The algorithm `auto` would run (or `algo` itself when not auto); the same
+ * on every rank. */
 cb_algo cb_coll_choose(const struct cb_comm *c, const struct cb_coll_args *a);
 /* Run one collective on every rank; returns when this rank's part is done. */
 cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a);
+
+/* The `model` and `tune` subcommands (src/cmd_model.c), for main's table;
+ * argv[0] is the subcommand's name. */
+int cb_cmd_model(int argc, char **argv);
+int cb_cmd_tune(int argc, char **argv);
 
 #endif

@@ -55,9 +55,10 @@ static cb_status choose_auto(struct cb_boot *boot, const struct cb_transport_con
 static cb_status alloc_arrays(struct cb_comm *c)
 {
     int n = c->nranks;
+    size_t nconn = (size_t)n * (size_t)c->nchannels;
     c->peers = calloc((size_t)n, sizeof *c->peers);
-    c->send = calloc((size_t)n, sizeof *c->send);
-    c->recv = calloc((size_t)n, sizeof *c->recv);
+    c->send = calloc(nconn, sizeof *c->send);
+    c->recv = calloc(nconn, sizeof *c->recv);
     if (!c->peers || !c->send || !c->recv)
         return CB_ENOMEM;
     for (int r = 0; r < n; r++) {
@@ -78,6 +79,7 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
     c->rank = cb_boot_rank(boot);
     c->nranks = cb_boot_size(boot);
     c->cfg = *cfg;
+    c->nchannels = cfg->channels > 0 ? cfg->channels : 1;
     st = alloc_arrays(c);
     if (st != CB_OK)
         goto free_comm;
@@ -129,15 +131,17 @@ static double now_s(void)
 
 /* Drive connects and accepts together until all are done: a rank may be
  * connecting to its next while its previous is connecting to it. */
-static cb_status finish_connections(struct cb_comm *c, const int *to, int nto, char *handles_in,
+static cb_status finish_connections(struct cb_comm *c, int ch, const int *to, int nto, char *handles_in,
                                     const int *from, int nfrom, void **lcomms)
 {
+    struct cb_send_chan *send = c->send + (size_t)ch * (size_t)c->nranks;
+    struct cb_recv_chan *recv = c->recv + (size_t)ch * (size_t)c->nranks;
     double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
     int pending = 1;
     while (pending) {
         pending = 0;
         for (int i = 0; i < nto; i++) {
-            struct cb_send_chan *s = &c->send[to[i]];
+            struct cb_send_chan *s = &send[to[i]];
             if (s->conn)
                 continue;
             cb_status st = c->ops->connect(c->tctx, &c->peers[to[i]], handles_in + (size_t)i * CB_HANDLE_BYTES, &s->conn);
@@ -149,7 +153,7 @@ static cb_status finish_connections(struct cb_comm *c, const int *to, int nto, c
                 INIT_CHAN(s, c, to[i]);
         }
         for (int j = 0; j < nfrom; j++) {
-            struct cb_recv_chan *r = &c->recv[from[j]];
+            struct cb_recv_chan *r = &recv[from[j]];
             if (r->conn)
                 continue;
             cb_status st = c->ops->accept(lcomms[j], &r->conn);
@@ -168,11 +172,11 @@ static cb_status finish_connections(struct cb_comm *c, const int *to, int nto, c
             return st;
         if (pending && now_s() > deadline) {
             for (int j = 0; j < nfrom; j++)
-                if (!c->recv[from[j]].conn)
+                if (!recv[from[j]].conn)
                     cb_log_error("timed out after %d s waiting for rank %d (host %s) to connect",
                                  c->cfg.timeout_ms / 1000, from[j], c->peers[from[j]].host);
             for (int i = 0; i < nto; i++)
-                if (!c->send[to[i]].conn)
+                if (!send[to[i]].conn)
                     cb_log_error("timed out after %d s connecting to rank %d (host %s)",
                                  c->cfg.timeout_ms / 1000, to[i], c->peers[to[i]].host);
             return CB_ETIMEOUT;
@@ -184,11 +188,12 @@ static cb_status finish_connections(struct cb_comm *c, const int *to, int nto, c
 }
 
 /* Only the peers not yet connected. */
-static int missing_peers(const int *in, int n, int *out, int is_send, struct cb_comm *c)
+static int missing_peers(const int *in, int n, int *out, int is_send, struct cb_comm *c, int ch)
 {
     int m = 0;
+    size_t at = (size_t)ch * (size_t)c->nranks;
     for (int i = 0; i < n; i++) {
-        void *conn = is_send ? c->send[in[i]].conn : c->recv[in[i]].conn;
+        void *conn = is_send ? c->send[at + in[i]].conn : c->recv[at + in[i]].conn;
         int dup = 0;
         for (int k = 0; k < m; k++)
             dup |= out[k] == in[i];
@@ -198,7 +203,13 @@ static int missing_peers(const int *in, int n, int *out, int is_send, struct cb_
     return m;
 }
 
-cb_status cb_comm_connect(struct cb_comm *c, const int *to_all, int nto_all, const int *from_all, int nfrom_all)
+cb_status cb_comm_connect(struct cb_comm *c, const int *to, int nto, const int *from, int nfrom)
+{
+    return cb_comm_connect_on(c, 0, to, nto, from, nfrom);
+}
+
+cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to_all, int nto_all, const int *from_all,
+                             int nfrom_all)
 {
     int *to = calloc((size_t)nto_all + 1, sizeof *to);
     int *from = calloc((size_t)nfrom_all + 1, sizeof *from);
@@ -208,8 +219,8 @@ cb_status cb_comm_connect(struct cb_comm *c, const int *to_all, int nto_all, con
     cb_status st = CB_ENOMEM;
     if (!to || !from || !handles_out || !handles_in || !lcomms)
         goto free_arrays;
-    int nto = missing_peers(to_all, nto_all, to, 1, c);
-    int nfrom = missing_peers(from_all, nfrom_all, from, 0, c);
+    int nto = missing_peers(to_all, nto_all, to, 1, c, ch);
+    int nfrom = missing_peers(from_all, nfrom_all, from, 0, c, ch);
     st = CB_OK;
     for (int j = 0; j < nfrom && st == CB_OK; j++)
         st = c->ops->listen(c->tctx, &c->peers[from[j]], handles_out + (size_t)j * CB_HANDLE_BYTES, &lcomms[j]);
@@ -219,7 +230,7 @@ cb_status cb_comm_connect(struct cb_comm *c, const int *to_all, int nto_all, con
     st = cb_boot_exchange(c->boot, from, handles_out, nfrom, to, handles_in, nto, CB_HANDLE_BYTES,
                           c->cfg.timeout_ms, "exchanging connection handles");
     if (st == CB_OK)
-        st = finish_connections(c, to, nto, handles_in, from, nfrom, lcomms);
+        st = finish_connections(c, ch, to, nto, handles_in, from, nfrom, lcomms);
     if (st == CB_OK)
         st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "after connecting");
 close_listens:
@@ -240,7 +251,10 @@ cb_status cb_comm_connect_ring(struct cb_comm *c)
     if (c->nranks == 1)
         return CB_OK;
     int next = (c->rank + 1) % c->nranks, prev = (c->rank + c->nranks - 1) % c->nranks;
-    return cb_comm_connect(c, &next, 1, &prev, 1);
+    cb_status st = CB_OK;
+    for (int ch = 0; ch < c->nchannels && st == CB_OK; ch++)
+        st = cb_comm_connect_on(c, ch, &next, 1, &prev, 1);
+    return st;
 }
 
 cb_status cb_comm_connect_all(struct cb_comm *c)
@@ -276,7 +290,7 @@ cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)
 static void drain_sends(struct cb_comm *c)
 {
     double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
-    for (int r = 0; r < c->nranks; r++) {
+    for (int r = 0; r < c->nranks * c->nchannels; r++) {
         int idle = 0;
         while (c->send[r].conn && !idle && now_s() < deadline) {
             if (c->ops->send_idle(c->send[r].conn, &idle) != CB_OK || c->ops->progress(c->tctx) != CB_OK)
@@ -293,7 +307,7 @@ void cb_comm_destroy(struct cb_comm *c)
         return;
     drain_sends(c);
     cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before closing connections");
-    for (int r = 0; r < c->nranks; r++) {
+    for (int r = 0; r < c->nranks * c->nchannels; r++) {
         if (c->send[r].conn)
             c->ops->close_send(c->send[r].conn);
         if (c->recv[r].conn)

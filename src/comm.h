@@ -4,6 +4,7 @@
 #define CB_COMM_H
 
 #include "bootstrap.h"
+#include "cost.h"
 #include "transport/transport.h"
 
 struct cb_send_chan {
@@ -33,10 +34,14 @@ struct cb_comm {
     void *tctx;
     struct cb_transport_config cfg;
     struct cb_peer *peers;          /* [nranks] */
-    struct cb_send_chan *send;      /* [nranks], conn NULL until connected */
-    struct cb_recv_chan *recv;      /* [nranks] */
+    int nchannels;                  /* independent sets of connections (--channels) */
+    /* [nchannels * nranks], conn NULL until connected: channel ch's connection
+     * with rank p is at ch * nranks + p, so channel 0 is send[p] / recv[p]. */
+    struct cb_send_chan *send;
+    struct cb_recv_chan *recv;
     void *scratch;                  /* algorithms' scratch space */
     size_t scratch_bytes;
+    struct cb_cost cost;            /* cost-model terms for --algo auto (src/model.h) */
 };
 
 /* Pick the transport by name ("shm", "tcp", "verbs", "auto") and init it. */
@@ -46,7 +51,10 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
  * receive from every rank in from[] (already connected ones are skipped).
  * Every rank must call it with matching lists. */
 cb_status cb_comm_connect(struct cb_comm *c, const int *to, int nto, const int *from, int nfrom);
-/* Collective: connections for a ring (prev, next) and for all pairs. */
+/* The same on channel `ch` (its own connections, FIFOs and QPs). */
+cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to, int nto, const int *from, int nfrom);
+/* Collective: connections for a ring (prev, next) on every channel, and for
+ * all pairs on channel 0. */
 cb_status cb_comm_connect_ring(struct cb_comm *c);
 cb_status cb_comm_connect_all(struct cb_comm *c);
 /* Grow the scratch buffer to at least `bytes` (outside the timed loop). */

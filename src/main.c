@@ -194,6 +194,8 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"pairs", cb_cmd_pairs},
+    {"model", cb_cmd_model},
+    {"tune", cb_cmd_tune},
     {NULL, NULL},
 };
 

@@ -16,7 +16,7 @@
 enum long_only {
     OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_SLOT_BYTES, OPT_SLOTS, OPT_TCP_IF,
     OPT_HCA, OPT_GID_INDEX, OPT_GID_FAMILY, OPT_GID_SUBNET, OPT_ROCE_VERSION, OPT_TC, OPT_SL,
-    OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY, OPT_MPI_REFERENCE,
+    OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY, OPT_MPI_REFERENCE, OPT_CHANNELS,
 };
 
 static const struct option long_opts[] = {
@@ -32,6 +32,7 @@ static const struct option long_opts[] = {
     {"unalign", required_argument, 0, 'u'}, {"help", no_argument, 0, 'h'},
     {"csv", required_argument, 0, OPT_CSV}, {"transport", required_argument, 0, OPT_TRANSPORT},
     {"algo", required_argument, 0, OPT_ALGO}, {"seed", required_argument, 0, OPT_SEED},
+    {"channels", required_argument, 0, OPT_CHANNELS},
     {"slot-bytes", required_argument, 0, OPT_SLOT_BYTES}, {"slots", required_argument, 0, OPT_SLOTS},
     {"tcp-if", required_argument, 0, OPT_TCP_IF}, {"hca", required_argument, 0, OPT_HCA},
     {"gid-index", required_argument, 0, OPT_GID_INDEX}, {"gid-family", required_argument, 0, OPT_GID_FAMILY},
@@ -77,7 +78,10 @@ void cb_options_usage(FILE *out)
 "Engine:\n"
 "      --transport T        shm, tcp, verbs or auto (default auto: shm on one machine, else\n"
 "                           verbs when every rank has an active RDMA port, else tcp)\n"
-"      --algo A             ring, tree, rd, pairwise or auto (default auto)\n"
+"      --algo A             auto (default: the cost model picks per size), ring, tree, rd,\n"
+"                           rabenseifner, pairwise or linear (docs/algorithms.md)\n"
+"      --channels N         split the data over N rings/trees, each with its own\n"
+"                           connections (default 1)\n"
 "      --mpi-reference      run MPI's own collective (MPI_Allreduce, ...) in the same harness,\n"
 "                           for comparison; types and ops MPI has only\n"
 "      --slot-bytes SIZE    bytes per FIFO slot (default 512K)\n"
@@ -181,6 +185,7 @@ static void set_defaults(struct cb_options *o)
     o->tcfg.nslots = DEFAULT_NSLOTS;
     o->tcfg.gid_index = -1;
     o->tcfg.qps_per_conn = 1;
+    o->tcfg.channels = 1;
     o->tcfg.ib_timeout = 20;
     o->tcfg.ib_retry_cnt = 7;
     const char *hca = getenv("COLLBENCH_HCA");
@@ -304,7 +309,8 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
     case OPT_ALGO: {
         int a = cb_algo_parse(arg);
         if (a < 0)
-            return say(report, "unknown algorithm '%s': use ring, tree, rd, pairwise or auto", arg);
+            return say(report, "unknown algorithm '%s': use auto, ring, tree, rd, rabenseifner, pairwise or "
+                               "linear", arg);
         o->algo = (cb_algo)a;
         return 0;
     }
@@ -338,6 +344,7 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
             return say(report, "--mtu must be 256, 512, 1024, 2048 or 4096 (got %s)", arg);
         return 0;
     case OPT_QPS: return int_arg("--qps", arg, 1, 64, &t->qps_per_conn, report);
+    case OPT_CHANNELS: return int_arg("--channels", arg, 1, 32, &t->channels, report);
     case OPT_IB_TIMEOUT: return int_arg("--ib-timeout", arg, 1, 31, &t->ib_timeout, report);
     case OPT_IB_RETRY: return int_arg("--ib-retry", arg, 0, 7, &t->ib_retry_cnt, report);
     }

@@ -1,4 +1,12 @@
-/* Algorithms: written against channels only (src/channel.h), never against a transport. */
+/* Algorithms: written against channels only (src/channel.h), never against a transport.
+ *
+ * Deadlock freedom, the rule every algorithm here follows: each rank runs the
+ * same sequence of phases in the same order. A phase whose data flow is
+ * acyclic (a tree, a chain, one direction of a fold) completes whatever its
+ * size, because a sender only waits for a receiver that needs nothing more
+ * from it. A phase with a cycle (a ring step, a pairwise exchange) moves at
+ * most cb_algo_chunk_elems per peer per primitive, or uses cb_prim_sendrecv,
+ * which interleaves both directions. */
 #ifndef CB_ALGO_H
 #define CB_ALGO_H
 
@@ -10,6 +18,44 @@
 size_t cb_algo_chunk_elems(const struct cb_comm *c, cb_type t);
 /* Copy src to dst unless they are the same buffer. */
 void cb_algo_copy(void *dst, const void *src, size_t bytes);
+int cb_algo_mod(int a, int n);
+
+/* Channel ch's connections with rank p (channel 0 is c->send[p]). */
+static inline struct cb_send_chan *cb_send_on(struct cb_comm *c, int ch, int p)
+{
+    return &c->send[(size_t)ch * (size_t)c->nranks + (size_t)p];
+}
+static inline struct cb_recv_chan *cb_recv_on(struct cb_comm *c, int ch, int p)
+{
+    return &c->recv[(size_t)ch * (size_t)c->nranks + (size_t)p];
+}
+
+/* Recursive doubling/halving on any rank count. The largest power of two
+ * p <= n ranks take part ("participants" v = 0..p-1); each of the first
+ * rem = n - p even ranks folds into the odd rank after it, which then stands
+ * for both. Participant v covers ranks [cb_fold_first(v), cb_fold_first(v+1)). */
+struct cb_fold {
+    int n, p, rem;
+    int v;              /* this rank's participant, or -1 when it folds into rank + 1 */
+};
+void cb_fold_init(struct cb_fold *f, int n, int rank);
+int cb_fold_rank(const struct cb_fold *f, int v);    /* the rank that is participant v */
+int cb_fold_first(const struct cb_fold *f, int v);   /* first rank covered by v; v = p gives n */
+/* This rank stands for rank - 1 too. */
+static inline int cb_fold_absorbs(const struct cb_fold *f, int rank) { return f->v >= 0 && rank < 2 * f->rem; }
+
+/* The binary trees of the double binary tree (NCCL's construction). */
+struct cb_tree {
+    int parent;         /* -1 at the root */
+    int child[2];
+    int nchild;
+};
+/* Tree `which` (0 or 1) of the double binary tree over n ranks, seen from `rank`. */
+void cb_tree_build(int n, int rank, int which, struct cb_tree *t);
+
+/* Collective connection set-up each algorithm needs (see cb_coll_prepare). */
+cb_status cb_tree_connect(struct cb_comm *c);
+cb_status cb_rd_connect(struct cb_comm *c);
 
 cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a);
@@ -17,6 +63,15 @@ cb_status cb_ring_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a
 cb_status cb_chain_broadcast(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_chain_reduce(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_pairwise_alltoall(struct cb_comm *c, const struct cb_coll_args *a);
+cb_status cb_linear_alltoall(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_ring_sendrecv(struct cb_comm *c, const struct cb_coll_args *a);
+cb_status cb_tree_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
+cb_status cb_rd_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
+cb_status cb_rabenseifner_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
+cb_status cb_rd_all_gather(struct cb_comm *c, const struct cb_coll_args *a);
+cb_status cb_rd_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a);
+
+/* Start-up measurement of the cost-model terms (collective). */
+cb_status cb_probe_cost(struct cb_comm *c, cb_type t, cb_op op, struct cb_cost *out);
 
 #endif

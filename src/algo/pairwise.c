@@ -1,4 +1,6 @@
-/* Pairwise exchange: alltoall in n-1 rounds, and the ring neighbour sendrecv. */
+/* Pairwise exchange: alltoall in n-1 rounds, and the ring neighbour sendrecv.
+ * Linear alltoall for small messages: every block is sent at once, then every
+ * block received, so the n-1 latencies overlap instead of adding up. */
 #include "algo.h"
 
 static int mod(int a, int n) { return ((a % n) + n) % n; }
@@ -40,4 +42,31 @@ cb_status cb_ring_sendrecv(struct cb_comm *c, const struct cb_coll_args *a)
         return CB_OK;
     }
     return cb_prim_sendrecv(&c->send[mod(r + 1, n)], src, bytes, &c->recv[mod(r - 1, n)], a->recvbuf, bytes);
+}
+
+/* Rounds of at most one chunk per peer: a round's sends fit in the FIFOs
+ * (half of each) even when the peer is still a round behind, and a rank
+ * cannot get two rounds ahead of anyone, since it waits for everyone's data. */
+cb_status cb_linear_alltoall(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    int n = c->nranks, r = c->rank;
+    size_t ts = cb_type_size(a->type), block = a->count * ts, chunk = cb_algo_chunk_elems(c, a->type) * ts;
+    const char *src = stable_source(c, a, block * (size_t)n);
+    char *dst = a->recvbuf;
+    cb_algo_copy(dst + (size_t)r * block, src + (size_t)r * block, block);
+    for (size_t base = 0; base < block; base += chunk) {
+        size_t len = block - base < chunk ? block - base : chunk;
+        cb_status st = CB_OK;
+        for (int k = 1; k < n && st == CB_OK; k++) {
+            int to = mod(r + k, n);
+            st = cb_prim_send(&c->send[to], src + (size_t)to * block + base, len);
+        }
+        for (int k = 1; k < n && st == CB_OK; k++) {
+            int from = mod(r - k, n);
+            st = cb_prim_recv(&c->recv[from], dst + (size_t)from * block + base, len);
+        }
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
 }

@@ -1,7 +1,10 @@
 /* Ring algorithms (all-reduce, all-gather, reduce-scatter) and chains
  * (broadcast, reduce). The buffer is cut into rounds; in each round every
  * rank's piece is at most cb_algo_chunk_elems, moved slice by slice, so the
- * copy or reduction of one slice overlaps the transfer of the next. */
+ * copy or reduction of one slice overlaps the transfer of the next.
+ * With --channels C, each round is split over C rings, each on its own
+ * connections, run one after the other in the same order on every rank:
+ * what one ring posted keeps moving (tcp, verbs) while the next one runs. */
 #include "algo.h"
 
 #include <string.h>
@@ -19,7 +22,8 @@ void cb_algo_copy(void *dst, const void *src, size_t bytes)
         memcpy(dst, src, bytes);
 }
 
-static int mod(int a, int n) { return ((a % n) + n) % n; }
+int cb_algo_mod(int a, int n) { return ((a % n) + n) % n; }
+#define mod cb_algo_mod
 
 /* Piece i of a round of `len` elements split over n ranks, balanced. */
 struct piece { size_t off, len; };
@@ -29,14 +33,14 @@ static struct piece piece_of(size_t base, size_t len, int n, int i)
     return (struct piece){base + lo, hi - lo};
 }
 
-static cb_status all_reduce_round(struct cb_comm *c, const struct cb_coll_args *a, size_t base, size_t len)
+static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base, size_t len)
 {
     int n = c->nranks, r = c->rank;
     size_t ts = cb_type_size(a->type);
     const char *src = a->sendbuf;
     char *dst = a->recvbuf;
-    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
-    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
+    struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
+    struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     struct piece p = piece_of(base, len, n, r);
     cb_status st = cb_prim_send(next, src + p.off * ts, p.len * ts);
@@ -66,23 +70,44 @@ cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
         cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
         return CB_OK;
     }
-    size_t round = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks;
+    size_t round = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks * (size_t)c->nchannels;
     for (size_t base = 0; base < a->count; base += round) {
         size_t len = a->count - base < round ? a->count - base : round;
-        cb_status st = all_reduce_round(c, a, base, len);
-        if (st != CB_OK)
-            return st;
+        for (int ch = 0; ch < c->nchannels; ch++) {
+            struct piece p = piece_of(base, len, c->nchannels, ch);
+            cb_status st = all_reduce_round(c, ch, a, p.off, p.len);
+            if (st != CB_OK)
+                return st;
+        }
     }
     return CB_OK;
 }
 
-static cb_status all_gather_round(struct cb_comm *c, const struct cb_coll_args *a, size_t base, size_t len)
+typedef cb_status (*round_fn)(struct cb_comm *, int, const struct cb_coll_args *, size_t, size_t);
+
+/* Rounds of at most one chunk per channel, each channel's share in turn. */
+static cb_status by_channel(struct cb_comm *c, const struct cb_coll_args *a, round_fn round)
+{
+    size_t chunk = cb_algo_chunk_elems(c, a->type) * (size_t)c->nchannels;
+    for (size_t base = 0; base < a->count; base += chunk) {
+        size_t len = a->count - base < chunk ? a->count - base : chunk;
+        for (int ch = 0; ch < c->nchannels; ch++) {
+            struct piece p = piece_of(base, len, c->nchannels, ch);
+            cb_status st = round(c, ch, a, p.off, p.len);
+            if (st != CB_OK)
+                return st;
+        }
+    }
+    return CB_OK;
+}
+
+static cb_status all_gather_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base, size_t len)
 {
     int n = c->nranks, r = c->rank;
     size_t ts = cb_type_size(a->type), block = a->count * ts;
     char *dst = a->recvbuf;
-    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
-    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
+    struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
+    struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     cb_status st = cb_prim_send(next, (const char *)a->sendbuf + base * ts, len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++)
         st = cb_prim_recv_copy_send(prev, next, dst + (size_t)mod(r - s, n) * block + base * ts, len * ts);
@@ -97,23 +122,17 @@ cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a)
     cb_algo_copy((char *)a->recvbuf + (size_t)c->rank * a->count * ts, a->sendbuf, a->count * ts);
     if (c->nranks == 1)
         return CB_OK;
-    size_t chunk = cb_algo_chunk_elems(c, a->type);
-    for (size_t base = 0; base < a->count; base += chunk) {
-        size_t len = a->count - base < chunk ? a->count - base : chunk;
-        cb_status st = all_gather_round(c, a, base, len);
-        if (st != CB_OK)
-            return st;
-    }
-    return CB_OK;
+    return by_channel(c, a, all_gather_round);
 }
 
-static cb_status reduce_scatter_round(struct cb_comm *c, const struct cb_coll_args *a, size_t base, size_t len)
+static cb_status reduce_scatter_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base,
+                                      size_t len)
 {
     int n = c->nranks, r = c->rank;
     size_t ts = cb_type_size(a->type), block = a->count * ts;
     const char *src = a->sendbuf;
-    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
-    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
+    struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
+    struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     cb_status st = cb_prim_send(next, src + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++)
@@ -133,14 +152,7 @@ cb_status cb_ring_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a
         cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
         return CB_OK;
     }
-    size_t chunk = cb_algo_chunk_elems(c, a->type);
-    for (size_t base = 0; base < a->count; base += chunk) {
-        size_t len = a->count - base < chunk ? a->count - base : chunk;
-        cb_status st = reduce_scatter_round(c, a, base, len);
-        if (st != CB_OK)
-            return st;
-    }
-    return CB_OK;
+    return by_channel(c, a, reduce_scatter_round);
 }
 
 /* A chain has no cycle, so a whole buffer can stream through it in one go. */

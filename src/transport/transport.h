@@ -39,6 +39,7 @@ struct cb_transport_config {
     uint8_t token[CB_TOKEN_BYTES];
     size_t slot_bytes;   /* bytes per FIFO slot */
     int nslots;          /* slots per connection */
+    int channels;        /* independent connection sets per peer (--channels); 0 = 1 */
     int timeout_ms;      /* every wait gives up after this, naming the peer */
     /* tcp */
     char tcp_if[64];     /* interface name or address to listen on; "" = auto */

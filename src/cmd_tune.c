@@ -1,0 +1,108 @@
+/* `mpirun -np N collbench tune [-o FILE] [collbench options]`: measure the
+ * cost model's terms on this job's ranks, transport and FIFO geometry (the
+ * same measurement `--algo auto` makes at start-up) and write them to FILE,
+ * for COLLBENCH_TUNE_FILE=FILE (auto without the start-up measurement) and
+ * `collbench model --params FILE`. Rank 0 writes the file and prints it. */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "algo/algo.h"
+#include "model.h"
+#include "options.h"
+
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return CPU_COUNT(&set);
+}
+
+/* Split off -o FILE; the rest is parsed as collbench's own options. */
+static const char *take_output(int *argc, char **argv)
+{
+    const char *out = "collbench-tune.txt";
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "-o") != 0 || i + 1 >= *argc)
+            continue;
+        out = argv[i + 1];
+        memmove(&argv[i], &argv[i + 2], sizeof *argv * (size_t)(*argc - i - 2));
+        *argc -= 2;
+        break;
+    }
+    return out;
+}
+
+static cb_status setup(struct cb_boot *boot, struct cb_options *o, struct cb_comm **comm)
+{
+    struct cb_transport_config *t = &o->tcfg;
+    t->rank = cb_boot_rank(boot);
+    t->nranks = cb_boot_size(boot);
+    t->local_rank = cb_boot_local_rank(boot);
+    t->local_size = cb_boot_local_size(boot);
+    t->oversubscribed = t->local_size > usable_cpus();
+    snprintf(t->host, sizeof t->host, "%s", cb_boot_host(boot, t->rank));
+    if (t->rank == 0 && getrandom(t->token, CB_TOKEN_BYTES, 0) != CB_TOKEN_BYTES) {
+        cb_log_error("getrandom failed: cannot make the job's connection token");
+        return CB_ESYS;
+    }
+    cb_status st = cb_boot_bcast(boot, t->token, CB_TOKEN_BYTES, t->timeout_ms, "sharing the job token");
+    return st == CB_OK ? cb_comm_init(boot, o->transport, t, comm) : st;
+}
+
+static cb_status measure_and_write(struct cb_comm *c, const struct cb_options *o, const char *path)
+{
+    struct cb_cost cost;
+    memset(&cost, 0, sizeof cost);
+    cb_status st = CB_OK;
+    for (int i = 0; i < o->ntypes && st == CB_OK; i++)
+        st = cb_probe_cost(c, o->types[i], CB_SUM, &cost);
+    if (st != CB_OK || c->rank != 0)
+        return st;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        cb_log_error("tune: cannot write %s: give a writable path with -o", path);
+        return CB_EUSAGE;
+    }
+    st = cb_cost_save(f, &cost, c->ops->name);
+    if (fclose(f) != 0 || st != CB_OK) {
+        cb_log_error("tune: writing %s failed (disk full?)", path);
+        return CB_ESYS;
+    }
+    printf("# collbench tune: %d ranks over %s: alpha %.3f us, beta %.4f ns/B (%.2f GB/s) -> %s\n", c->nranks,
+           c->ops->name, cost.alpha_s * 1e6, cost.beta_s * 1e9, cost.beta_s > 0 ? 1e-9 / cost.beta_s : 0, path);
+    return CB_OK;
+}
+
+int cb_cmd_tune(int argc, char **argv)
+{
+    struct cb_options o;
+    struct cb_boot *boot;
+    struct cb_comm *comm = NULL;
+    const char *path = take_output(&argc, argv);
+    int report = cb_boot_launcher_rank() <= 0;
+    if (cb_options_parse(argc, argv, &o, report) != CB_OK)
+        return 2;
+    if (o.show_help) {
+        if (report)
+            printf("Usage: mpirun -np N collbench tune [-o FILE] [--transport T] [--slot-bytes S] [--slots N]\n"
+                   "         [-d TYPES]\nMeasures the cost model's terms (docs/algorithms.md) into FILE "
+                   "(default collbench-tune.txt).\n");
+        return 0;
+    }
+    cb_status st = cb_boot_init(&argc, &argv, o.tcfg.timeout_ms, &boot);
+    if (st != CB_OK)
+        return cb_status_exit_code(st);
+    st = setup(boot, &o, &comm);
+    if (st == CB_OK)
+        st = measure_and_write(comm, &o, path);
+    if (st == CB_OK)
+        cb_comm_destroy(comm);
+    else
+        cb_boot_abort(boot, cb_status_exit_code(st));
+    cb_boot_finalize(boot);
+    return cb_status_exit_code(st);
+}

@@ -1,0 +1,40 @@
+/* The alpha-beta-gamma cost model: predicted time of each algorithm of a
+ * collective, from per-step latency (alpha), per-byte transfer (beta) and
+ * per-byte reduction (gamma) terms. `--algo auto` picks with it per size on
+ * the terms measured at start-up; `collbench model` predicts at scales we
+ * cannot run. Assumptions: docs/algorithms.md. */
+#ifndef CB_MODEL_H
+#define CB_MODEL_H
+
+#include <stdio.h>
+#include "coll.h"
+#include "cost.h"
+
+/* A machine: nodes of ranks_per_node ranks (ranks numbered node by node),
+ * under leaf switches of nodes_per_leaf nodes whose uplinks are
+ * oversubscribed by `oversub` (>= 1). One level when nodes == 1. */
+struct cb_machine {
+    int nranks, nodes, nodes_per_leaf, channels;
+    double oversub;
+    struct cb_cost intra, inter;   /* within a node, between nodes */
+};
+
+/* Predicted seconds of `algo` running `coll` on `bytes` (the size column:
+ * all_reduce's vector, the whole buffer of the others), or -1 when algo does
+ * not implement coll. */
+double cb_model_time(const struct cb_machine *m, cb_coll coll, cb_algo algo, size_t bytes, cb_type t);
+/* The algorithms of coll that the model ranks, in order; returns how many. */
+int cb_model_algos(cb_coll coll, cb_algo *out, int max);
+/* The algorithm with the least predicted time. */
+cb_algo cb_model_best(const struct cb_machine *m, cb_coll coll, size_t bytes, cb_type t);
+/* busbw factor of nccl-tests for coll on n ranks. */
+double cb_model_busbw_factor(cb_coll coll, int n);
+/* One machine level from one set of terms (what auto uses). */
+void cb_machine_flat(struct cb_machine *m, int nranks, int channels, const struct cb_cost *c);
+
+/* `collbench tune`'s file: "key value" lines. Load returns CB_EUSAGE with a
+ * message naming the file and line when it cannot be read. */
+cb_status cb_cost_save(FILE *f, const struct cb_cost *c, const char *transport);
+cb_status cb_cost_load(const char *path, struct cb_cost *c);
+
+#endif

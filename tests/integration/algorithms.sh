@@ -1,0 +1,126 @@
+#!/bin/bash
+# Every algorithm of every collective, checked bit-exactly: rank counts 1..9
+# and 16 (oversubscribed on small machines), out-of-place and in-place (the
+# harness runs both), sizes 0, 1, 11, 121, 1331, 14641, 161051 B (most not
+# divisible by the rank count), types and ops rotated over the matrix, over
+# shm and tcp. Small FIFO slots (4 KiB x 4) so that these sizes take many
+# rounds and slices. Then --channels, auto, the tune file, and the model
+# against measured times.
+source "$(dirname "$0")/../lib.sh"
+export OMPI_MCA_mpi_yield_when_idle=1   # MPI's own waits in the harness yield to oversubscribed ranks
+
+SIZES=(-b 0 -e 160K -f 11)
+SMALL_FIFO=(--slot-bytes 4K --slots 4)
+CASES=("all_reduce ring" "all_reduce tree" "all_reduce rd" "all_reduce rabenseifner"
+       "all_gather ring" "all_gather rd" "reduce_scatter ring" "reduce_scatter rd"
+       "alltoall pairwise" "alltoall linear")
+
+types_for() {   # rank count, collective -> types (and ops for reductions), all covered over the matrix
+    local t o
+    case $1 in
+        1|6) t=float,int8,f8e5m2; o=sum,avg ;;
+        2) t=half,uint64,double; o=prod,max,avg ;;
+        3) t=bfloat16,int32,f8e4m3; o=sum,min,avg ;;
+        4) t=float,uint8,half; o=sum,prod ;;
+        5) t=double,int64,bfloat16; o=avg,max ;;
+        7) t=f8e4m3,uint32,float; o=sum,prod,min ;;
+        8) t=half,int8,double; o=sum,avg ;;
+        9) t=f8e5m2,float,int32; o=sum,max,avg ;;
+        16) t=bfloat16; o=avg ;;
+    esac
+    case $2 in all_reduce|reduce_scatter) echo "-d $t -o $o" ;; *) echo "-d $t" ;; esac
+}
+
+# check NAME ARGS... : one checked run
+check() {
+    local name=$1; shift
+    if expect_rc 0 "$name" mpi "$@"; then no_wrong "$name" && pass "$name"; fi
+}
+
+# shm at every count; tcp at 3, 6 and 9 (folds onto 2, 4 and 8 participants,
+# odd and even trees), which keeps the script within minutes on 2 cores.
+# 16 ranks (8 per core): sizes to 16K and one type, to bound the time.
+for transport in shm tcp; do
+    for n in 1 2 3 4 5 6 7 8 9 16; do
+        if [ "$transport" = tcp ] && [[ " 3 6 9 " != *" $n "* ]]; then continue; fi
+        sizes=("${SIZES[@]}")
+        [ "$n" = 16 ] && sizes=(-b 0 -e 16K -f 11)
+        for c in "${CASES[@]}"; do
+            set -- $c
+            # shellcheck disable=SC2046
+            check "$1 --algo $2 $transport np=$n" "$n" "$1" --algo "$2" --transport "$transport" \
+                "${sizes[@]}" "${SMALL_FIFO[@]}" $(types_for "$n" "$1") -n 1 -w 0 -c 1 -I 0
+        done
+    done
+done
+
+# Several channels: the data split over independent rings/trees, own connections each.
+for spec in "all_reduce ring 3" "all_reduce tree 2" "all_gather ring 2" "reduce_scatter ring 4"; do
+    set -- $spec
+    ops=(-o sum,avg)
+    [ "$1" = all_gather ] && ops=()
+    for n in 3 4; do
+        check "$1 --algo $2 --channels $3 shm np=$n" "$n" "$1" --algo "$2" --channels "$3" --transport shm \
+            "${SIZES[@]}" "${SMALL_FIFO[@]}" -d float,half "${ops[@]}" -n 1 -w 0 -c 1 -I 0
+    done
+done
+check "all_reduce tree --channels 2 tcp np=5" 5 all_reduce --algo tree --channels 2 --transport tcp \
+    "${SIZES[@]}" "${SMALL_FIFO[@]}" -n 1 -w 0 -c 2 -I 0
+
+# auto: every rank must take the same algorithm per size, and the result must be exact.
+for coll in all_reduce all_gather reduce_scatter alltoall; do
+    check "$coll --algo auto shm np=5" 5 "$coll" --transport shm -b 0 -e 4M -f 16 "${SMALL_FIFO[@]}" -n 1 -w 0 -c 1 -I 0
+done
+
+# auto names the algorithm it ran: latency algorithms for small sizes, ring for large.
+name="auto picks per size (all_reduce np=4)"
+if expect_rc 0 "$name" mpi 4 all_reduce --transport shm -b 8 -e 32M -f 2048 -n 5 -w 1 -c 1 -I 0; then
+    small=$(awk '!/^#/ && $1 == 8 {print $14}' "$TMP/out"); large=$(awk '!/^#/ && $1 == 33554432 {print $14}' "$TMP/out")
+    if [[ $small =~ ^(rd|tree)$ ]] && [[ $large =~ ^(ring|rabenseifner|tree)$ ]]; then pass "$name: $small at 8 B, $large at 32 MiB"
+    else fail "$name: got '$small' at 8 B and '$large' at 32 MiB"; cat "$TMP/out"; fi
+fi
+
+# tune writes the terms; auto and model read them back.
+name="tune, then auto from COLLBENCH_TUNE_FILE"
+if expect_rc 0 "$name" mpi 3 tune --transport shm -o "$TMP/tune.txt" -d float,half; then
+    if grep -q '^alpha_us [0-9]' "$TMP/tune.txt" && grep -q '^gamma_ns_per_byte.half ' "$TMP/tune.txt" &&
+        COLLBENCH_TUNE_FILE=$TMP/tune.txt expect_rc 0 "$name" mpi 3 all_reduce --transport shm -b 8 -e 1M -f 64 -n 2 -c 1 -I 0 &&
+        no_wrong "$name"; then pass "$name"; else fail "$name: $(cat "$TMP/tune.txt")"; fi
+fi
+name="a bad tune file is refused, naming the file"
+echo "alpha_us fast" > "$TMP/bad.txt"
+if COLLBENCH_TUNE_FILE=$TMP/bad.txt expect_rc 2 "$name" mpi 2 all_reduce --transport shm -b 8 -e 8 -n 1; then
+    grep -q "bad.txt:1" "$TMP/err" && pass "$name" || { fail "$name: message"; cat "$TMP/err"; }
+fi
+
+# The model against measured times: tune at n ranks, run each all_reduce
+# algorithm, predict the same sizes from the tune file; every prediction must
+# be within MODEL_FACTOR of the measured p50 (docs/algorithms.md
+# states the error we see on an idle machine; the bound here leaves room for
+# a loaded one).
+MODEL_FACTOR=${MODEL_FACTOR:-4}
+for n in 2 4; do
+    name="model within ${MODEL_FACTOR}x of measured all_reduce times np=$n"
+    expect_rc 0 "$name" mpi "$n" tune --transport shm -o "$TMP/tune$n.txt" || continue
+    ok=1
+    for algo in ring tree rd rabenseifner; do
+        expect_rc 0 "$name" mpi "$n" all_reduce --transport shm --algo "$algo" -b 64 -e 4M -f 16 -n 20 -w 3 \
+            -c 0 -J "$TMP/m$n.$algo.json" || { ok=0; break; }
+    done
+    [ $ok = 1 ] || continue
+    "$CB" model --params "$TMP/tune$n.txt" --ranks "$n" -b 64 -e 4M -f 16 --csv > "$TMP/model$n.csv"
+    if /usr/bin/python3 - "$TMP" "$n" "$MODEL_FACTOR" > "$TMP/cmp" <<'PY'
+import csv, json, sys
+d, n, factor = sys.argv[1], sys.argv[2], float(sys.argv[3])
+pred = {int(r["size"]): r for r in csv.DictReader(open(f"{d}/model{n}.csv"))}
+bad = 0
+for algo in ("ring", "tree", "rd", "rabenseifner"):
+    for r in json.load(open(f"{d}/m{n}.{algo}.json"))["results"]:
+        meas, p = r["out_of_place"]["per_iter"]["p50_us"], float(pred[r["size"]][f"{algo}_us"])
+        ratio = p / meas
+        print(f"{algo} {r['size']} measured {meas:.2f} us predicted {p:.2f} us ratio {ratio:.2f}")
+        bad += not (1 / factor <= ratio <= factor)
+sys.exit(1 if bad else 0)
+PY
+    then pass "$name"; else fail "$name"; cat "$TMP/cmp"; fi
+done

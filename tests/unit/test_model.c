@@ -1,0 +1,191 @@
+/* The double binary tree's shape, the fold of recursive doubling, the cost
+ * model's rankings and the tune file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../src/algo/algo.h"
+#include "../../src/model.h"
+
+/* Parent and children agree, one root, every rank reached, depth ~log2 n. */
+static void check_tree(int n, int which, int *inner)
+{
+    int roots = 0, edges = 0;
+    for (int r = 0; r < n; r++) {
+        struct cb_tree t;
+        cb_tree_build(n, r, which, &t);
+        assert_true(t.nchild >= 0 && t.nchild <= 2);
+        if (t.nchild > 0)
+            inner[r]++;
+        if (t.parent < 0) {
+            roots++;
+            continue;
+        }
+        struct cb_tree p;
+        cb_tree_build(n, t.parent, which, &p);
+        int found = 0;
+        for (int i = 0; i < p.nchild; i++)
+            found += p.child[i] == r;
+        assert_int_equal(found, 1);
+        edges++;
+        int depth = 0;
+        for (int x = r; x >= 0 && depth <= n; depth++) {
+            struct cb_tree u;
+            cb_tree_build(n, x, which, &u);
+            x = u.parent;
+        }
+        assert_true(depth <= 2 + 2 * (int)(sizeof(int) * 8 - __builtin_clz((unsigned)n)));
+    }
+    assert_int_equal(roots, 1);
+    assert_int_equal(edges, n - 1);
+}
+
+static void test_double_tree_shapes(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 300; n++) {
+        int inner[300] = {0};
+        check_tree(n, 0, inner);
+        check_tree(n, 1, inner);
+        int both = 0;
+        for (int r = 0; r < n; r++)
+            both += inner[r] == 2;
+        /* NCCL's property: each rank forwards in at most one tree (odd n: rank 0
+         * is the root of tree 0 with one child and inner in tree 1) */
+        assert_true(both <= (n % 2 ? 1 : 0));
+    }
+}
+
+static void test_tree_matches_nccl_small(void **state)
+{
+    (void)state;
+    struct cb_tree t;
+    cb_tree_build(8, 0, 0, &t);
+    assert_true(t.parent == -1 && t.nchild == 1 && t.child[0] == 4);
+    cb_tree_build(8, 4, 0, &t);
+    assert_true(t.parent == 0 && t.nchild == 2 && t.child[0] == 2 && t.child[1] == 6);
+    cb_tree_build(8, 6, 0, &t);
+    assert_true(t.parent == 4 && t.nchild == 2 && t.child[0] == 5 && t.child[1] == 7);
+    cb_tree_build(8, 7, 1, &t);   /* mirror: 7 is tree 1's root */
+    assert_true(t.parent == -1 && t.nchild == 1 && t.child[0] == 3);
+    cb_tree_build(5, 1, 1, &t);   /* shift: 1 is tree 1's root */
+    assert_true(t.parent == -1 && t.nchild == 1 && t.child[0] == 0);
+}
+
+static void test_fold_covers_every_rank_once(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 70; n++) {
+        struct cb_fold f;
+        cb_fold_init(&f, n, 0);
+        assert_true(f.p <= n && 2 * f.p > n && f.rem == n - f.p);
+        assert_int_equal(cb_fold_first(&f, 0), 0);
+        assert_int_equal(cb_fold_first(&f, f.p), n);
+        for (int v = 0; v < f.p; v++) {
+            int r = cb_fold_rank(&f, v);
+            struct cb_fold g;
+            cb_fold_init(&g, n, r);
+            assert_int_equal(g.v, v);
+            assert_true(cb_fold_first(&f, v) <= r && r < cb_fold_first(&f, v + 1));
+        }
+        for (int r = 0; r < n; r++) {
+            struct cb_fold g;
+            cb_fold_init(&g, n, r);
+            assert_true(g.v >= 0 || (r % 2 == 0 && r + 1 < 2 * g.rem + 1));
+        }
+    }
+}
+
+static void flat(struct cb_machine *m, int n)
+{
+    struct cb_cost c;
+    memset(&c, 0, sizeof c);
+    c.valid = 1;
+    c.alpha_s = 1e-6;
+    c.beta_s = 1e-10;
+    c.gamma_s[CB_FLOAT] = 5e-11;
+    c.chunk_bytes = 1 << 20;
+    cb_machine_flat(m, n, 1, &c);
+}
+
+static void test_model_picks_latency_then_bandwidth(void **state)
+{
+    (void)state;
+    struct cb_machine m;
+    flat(&m, 8);
+    cb_algo small = cb_model_best(&m, CB_ALL_REDUCE, 8, CB_FLOAT);
+    assert_true(small == CB_ALGO_RD);
+    /* bandwidth-optimal at 256 MiB: not recursive doubling, which sends S log2 n */
+    assert_true(cb_model_best(&m, CB_ALL_REDUCE, 256u << 20, CB_FLOAT) != CB_ALGO_RD);
+    /* ring: 2(n-1) steps of alpha at 8 B */
+    double ring = cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_RING, 8, CB_FLOAT);
+    assert_true(ring > 14e-6 && ring < 14.1e-6);
+    assert_true(cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_RD, 8, CB_FLOAT) < ring / 4);
+    assert_true(cb_model_time(&m, CB_ALL_GATHER, CB_ALGO_PAIRWISE, 8, CB_FLOAT) < 0);
+    assert_true(cb_model_best(&m, CB_ALLTOALL, 64, CB_FLOAT) == CB_ALGO_LINEAR);
+    assert_true(cb_model_best(&m, CB_ALL_GATHER, 64, CB_FLOAT) == CB_ALGO_RD);
+    assert_true(cb_model_best(&m, CB_REDUCE_SCATTER, 1u << 30, CB_FLOAT) != CB_ALGO_AUTO);
+}
+
+static void test_model_oversubscription_hurts_rd_not_ring(void **state)
+{
+    (void)state;
+    struct cb_machine m;
+    flat(&m, 4096);
+    m.nodes = 512;
+    m.nodes_per_leaf = 16;
+    m.inter = m.intra;
+    double rd1 = cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_RABENSEIFNER, 64u << 20, CB_FLOAT);
+    double ring1 = cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_RING, 64u << 20, CB_FLOAT);
+    m.oversub = 4;
+    assert_true(cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_RABENSEIFNER, 64u << 20, CB_FLOAT) > rd1 * 1.2);
+    assert_true(cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_RING, 64u << 20, CB_FLOAT) == ring1);
+}
+
+static void test_tune_file_round_trip(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/collbench-tune-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    struct cb_cost c, back;
+    memset(&c, 0, sizeof c);
+    c.alpha_s = 1.5e-6;
+    c.beta_s = 2.5e-10;
+    c.gamma_s[CB_HALF] = 3e-10;
+    c.chunk_bytes = 8192;
+    c.nranks = 4;
+    assert_int_equal(cb_cost_save(f, &c, "shm"), CB_OK);
+    fclose(f);
+    assert_int_equal(cb_cost_load(path, &back), CB_OK);
+    assert_true(back.valid && back.nranks == 4 && back.chunk_bytes == 8192);
+    assert_true(back.alpha_s > 1.49e-6 && back.alpha_s < 1.51e-6);
+    assert_true(back.gamma_s[CB_HALF] > 2.9e-10 && back.gamma_s[CB_FLOAT] == 0);
+    f = fopen(path, "w");
+    fputs("alpha_us 1\nbogus 2\n", f);
+    fclose(f);
+    assert_int_equal(cb_cost_load(path, &back), CB_EUSAGE);
+    unlink(path);
+    assert_int_equal(cb_cost_load(path, &back), CB_EUSAGE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_double_tree_shapes),
+        cmocka_unit_test(test_tree_matches_nccl_small),
+        cmocka_unit_test(test_fold_covers_every_rank_once),
+        cmocka_unit_test(test_model_picks_latency_then_bandwidth),
+        cmocka_unit_test(test_model_oversubscription_hurts_rd_not_ring),
+        cmocka_unit_test(test_tune_file_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
