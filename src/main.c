@@ -14,6 +14,7 @@
 #include "options.h"
 #include "pairs.h"
 #include "report/report.h"
+#include "topo.h"
 
 #define COLLBENCH_VERSION "0.1.0"
 
@@ -194,6 +195,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"pairs", cb_cmd_pairs},
+    {"topo", cb_cmd_topo},
     {"model", cb_cmd_model},
     {"tune", cb_cmd_tune},
     {NULL, NULL},

@@ -1,5 +1,6 @@
 #include "options.h"
 #include "mpi_ref.h"
+#include "topo.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,6 +18,7 @@ enum long_only {
     OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_SLOT_BYTES, OPT_SLOTS, OPT_TCP_IF,
     OPT_HCA, OPT_GID_INDEX, OPT_GID_FAMILY, OPT_GID_SUBNET, OPT_ROCE_VERSION, OPT_TC, OPT_SL,
     OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY, OPT_MPI_REFERENCE, OPT_CHANNELS,
+    OPT_BIND, OPT_TOPO_XML,
 };
 
 static const struct option long_opts[] = {
@@ -41,6 +43,7 @@ static const struct option long_opts[] = {
     {"mtu", required_argument, 0, OPT_MTU}, {"qps", required_argument, 0, OPT_QPS},
     {"ib-timeout", required_argument, 0, OPT_IB_TIMEOUT}, {"ib-retry", required_argument, 0, OPT_IB_RETRY},
     {"mpi-reference", no_argument, 0, OPT_MPI_REFERENCE},
+    {"bind", required_argument, 0, OPT_BIND}, {"topo-xml", required_argument, 0, OPT_TOPO_XML},
     {0, 0, 0, 0},
 };
 
@@ -87,6 +90,10 @@ void cb_options_usage(FILE *out)
 "      --slot-bytes SIZE    bytes per FIFO slot (default 512K)\n"
 "      --slots N            FIFO slots per connection (default 8)\n"
 "      --tcp-if NAME|ADDR   interface or address for tcp (default: first non-loopback)\n"
+"Placement (docs/topology.md):\n"
+"      --bind MODE          none, core or numa: bind each rank near its NIC (default: core; none\n"
+"                           when ranks outnumber cpus or the launcher bound them)\n"
+"      --topo-xml FILE      place ranks on this hwloc XML topology instead of the machine's\n"
 "Verbs (IB, RoCE):\n"
 "      --hca DEV:PORT[,..]  NICs to use (env COLLBENCH_HCA; default: first active port)\n"
 "      --gid-index N        GID index (default: RoCE v2, IPv4-mapped, not link-local)\n"
@@ -347,6 +354,11 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
     case OPT_CHANNELS: return int_arg("--channels", arg, 1, 32, &t->channels, report);
     case OPT_IB_TIMEOUT: return int_arg("--ib-timeout", arg, 1, 31, &t->ib_timeout, report);
     case OPT_IB_RETRY: return int_arg("--ib-retry", arg, 0, 7, &t->ib_retry_cnt, report);
+    case OPT_BIND:
+        if ((o->bind = cb_bind_parse(arg)) < 0)
+            return say(report, "unknown --bind '%s': use none, core, numa or auto", arg);
+        return 0;
+    case OPT_TOPO_XML: o->topo_xml = arg; return 0;
     }
     return say(report, "unknown option; see --help");
 }

@@ -27,6 +27,8 @@ struct cb_options {
     int mpi_reference;           /* run MPI's own collective instead of ours */
     uint64_t seed;
     struct cb_transport_config tcfg;   /* slot geometry and transport tunables */
+    int bind;                    /* --bind: enum cb_bind of topo.h, 0 = auto */
+    const char *topo_xml;        /* --topo-xml: an hwloc XML topology instead of this machine's */
     int show_help;
 };
 

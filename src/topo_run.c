@@ -1,0 +1,122 @@
+/* The topology in a run: every rank places the ranks of its machine the same
+ * way, binds itself and tells the verbs transport which NIC to open. */
+#include "topo_impl.h"
+#include "bootstrap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The CPUs this process started on, as a list ("" = unknown or too long: taken as all). */
+static void my_start_cpus(const struct cb_topo *t, char *buf, size_t len)
+{
+    memset(buf, 0, len);
+    if (!t || t->from_xml)
+        return;
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    if (set && hwloc_get_cpubind(t->topo, set, HWLOC_CPUBIND_PROCESS) == 0 &&
+        hwloc_bitmap_list_snprintf(buf, len, set) >= (int)len)
+        memset(buf, 0, len);
+    hwloc_bitmap_free(set);
+}
+
+struct local_cpus {
+    char *all;                /* [nranks][CB_TOPO_CPUS_LEN] */
+    const char **list;        /* [nlocal] into all, in rank order */
+    int nlocal, me;
+};
+
+/* Every rank's start CPUs; keep those of this machine. */
+static cb_status gather_local(struct cb_boot *b, const struct cb_transport_config *cfg, const char *mine,
+                              struct local_cpus *lc)
+{
+    int n = cb_boot_size(b);
+    lc->all = calloc((size_t)n, CB_TOPO_CPUS_LEN);
+    lc->list = calloc((size_t)n, sizeof *lc->list);
+    if (!lc->all || !lc->list) {
+        cb_log_error("out of memory gathering the CPU sets of %d ranks", n);
+        return CB_ENOMEM;
+    }
+    cb_status st = cb_boot_allgather(b, mine, lc->all, CB_TOPO_CPUS_LEN, cfg->timeout_ms,
+                                     "exchanging the ranks' CPU sets for placement");
+    for (int r = 0; st == CB_OK && r < n; r++) {
+        lc->all[(size_t)r * CB_TOPO_CPUS_LEN + CB_TOPO_CPUS_LEN - 1] = 0;
+        if (r != cfg->rank && !cb_boot_same_machine(b, cfg->rank, r))
+            continue;
+        if (r == cfg->rank)
+            lc->me = lc->nlocal;
+        lc->list[lc->nlocal++] = lc->all + (size_t)r * CB_TOPO_CPUS_LEN;
+    }
+    return st;
+}
+
+static cb_status place_me(const struct cb_topo *t, int bind, struct cb_transport_config *cfg,
+                          const struct local_cpus *lc, struct cb_topo_rank *mine)
+{
+    struct cb_topo_request req = {lc->nlocal, bind, cfg->hca, t->from_xml ? NULL : lc->list};
+    struct cb_topo_plan plan;
+    cb_status st = cb_topo_plan(t, &req, &plan);
+    if (st != CB_OK)
+        return st;
+    *mine = plan.ranks[lc->me];
+    cb_topo_bind_self(t, &plan, lc->me);
+    for (int i = 0; i < mine->nwarn; i++)
+        cb_log_warn("rank %d (local rank %d) on %s: %s", cfg->rank, lc->me, cfg->host, mine->warn[i]);
+    if (!t->from_xml && !cfg->hca[0] && mine->nic[0])
+        snprintf(cfg->hca, sizeof cfg->hca, "%s:%d", mine->nic, mine->port);
+    cb_topo_plan_free(&plan);
+    return CB_OK;
+}
+
+cb_status cb_topo_setup(struct cb_boot *b, const char *xml_path, int bind, struct cb_transport_config *cfg,
+                        struct cb_topo_rank *mine)
+{
+    struct cb_topo *t = NULL;
+    struct local_cpus lc = {0};
+    char start[CB_TOPO_CPUS_LEN];
+    memset(mine, 0, sizeof *mine);
+    mine->dist = CB_DIST_UNKNOWN;
+    cb_status loaded = cb_topo_load(xml_path, &t);
+    my_start_cpus(t, start, sizeof start);
+    cb_status st = gather_local(b, cfg, start, &lc);   /* every rank takes part, loaded or not */
+    if (st == CB_OK && loaded == CB_OK)
+        st = place_me(t, bind, cfg, &lc, mine);
+    else if (st == CB_OK && !(loaded == CB_EDEVICE && !xml_path))
+        st = loaded;
+    else if (st == CB_OK)
+        cb_log_warn("rank %d on %s: no topology, so no placement: the rank runs where the launcher put it "
+                    "and the transport picks its own NIC", cfg->rank, cfg->host);
+    free(lc.all);
+    free(lc.list);
+    cb_topo_free(t);
+    return st;
+}
+
+static void add_prop(struct cb_props *p, const char *key, const char *val)
+{
+    size_t cap = sizeof p->kv[0].val;
+    snprintf(p->kv[p->n].key, sizeof p->kv[0].key, "%s", key);
+    snprintf(p->kv[p->n].val, cap, "%s", val);
+    if (strlen(val) >= cap)
+        memcpy(p->kv[p->n].val + cap - 4, "...", 4);
+    p->n++;
+}
+
+void cb_topo_describe(const struct cb_topo_rank *mine, struct cb_props *props)
+{
+    char nic[48], all[CB_TOPO_CPUS_LEN + 128];
+    if (!mine->cpus[0] || props->n >= CB_PROPS_MAX)
+        return;   /* no placement, or no room */
+    if (props->n + 4 > CB_PROPS_MAX) {
+        cb_topo_format_rank(mine, all, sizeof all);
+        add_prop(props, "topo", all);
+        return;
+    }
+    if (mine->nic[0])
+        snprintf(nic, sizeof nic, "%s:%d", mine->nic, mine->port);
+    else
+        snprintf(nic, sizeof nic, "none");
+    add_prop(props, "cpus", mine->cpus);
+    add_prop(props, "numa", mine->numa);
+    add_prop(props, "nic", nic);
+    add_prop(props, "nic_dist", mine->nic[0] ? cb_topo_dist_name(mine->dist) : "-");
+}

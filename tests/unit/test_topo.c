@@ -1,0 +1,345 @@
+/* Placement on synthetic hwloc topologies (tests/topo/, see make-topos.sh):
+ * 2s4n = 2 packages x 4 cores, NICs mlx5_0,1 on package 0 and mlx5_2,3 on
+ * package 1, a GPU beside mlx5_0 and mlx5_2; 2s0n = the same with no I/O. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/topo.h"
+
+#define TOPO_DIR "tests/topo/"   /* the tests run from the repository's top */
+
+struct fixture {
+    struct cb_topo *t;
+    struct cb_topo_plan plan;
+};
+
+static int load(void **state, const char *file)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    if (!f || cb_topo_load(file, &f->t) != CB_OK) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int setup_2s4n(void **state) { return load(state, TOPO_DIR "2s4n.xml"); }
+static int setup_2s0n(void **state) { return load(state, TOPO_DIR "2s0n.xml"); }
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    cb_topo_plan_free(&f->plan);
+    cb_topo_free(f->t);
+    free(f);
+    return 0;
+}
+
+static cb_status place(struct fixture *f, int n, int bind, const char *hca, const char *const *cpus)
+{
+    struct cb_topo_request req = {n, bind, hca, cpus};
+    cb_topo_plan_free(&f->plan);
+    return cb_topo_plan(f->t, &req, &f->plan);
+}
+
+static int total_warnings(const struct cb_topo_plan *p)
+{
+    int n = 0;
+    for (int r = 0; r < p->n; r++)
+        n += p->ranks[r].nwarn;
+    return n;
+}
+
+/* The package (0 or 1) of a single cpu list of 2s4n: cpus 0-3 or 4-7. */
+static int package_of_cpus(const char *cpus)
+{
+    return atoi(cpus) >= 4;
+}
+
+static int package_of_nic(const char *nic)
+{
+    return strcmp(nic, "mlx5_2") == 0 || strcmp(nic, "mlx5_3") == 0;
+}
+
+static void four_ranks_get_distinct_local_nics(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 4, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    assert_int_equal(f->plan.bind, CB_BIND_CORE);
+    static const char *const want[] = {"mlx5_0", "mlx5_1", "mlx5_2", "mlx5_3"};
+    for (int r = 0; r < 4; r++) {
+        const struct cb_topo_rank *x = &f->plan.ranks[r];
+        assert_string_equal(x->nic, want[r]);
+        assert_int_equal(x->port, 1);
+        assert_int_equal(x->dist, CB_DIST_NUMA);
+        assert_int_equal(package_of_cpus(x->cpus), package_of_nic(x->nic));
+        assert_true(x->bound_here);
+        for (int q = 0; q < r; q++)
+            assert_string_not_equal(x->cpus, f->plan.ranks[q].cpus);
+    }
+    assert_string_equal(f->plan.ranks[0].netdev, "ib0");
+    assert_int_equal(total_warnings(&f->plan), 0);
+}
+
+static void eight_ranks_two_per_nic_without_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 8, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    int per_nic[4] = {0};
+    for (int r = 0; r < 8; r++) {
+        const struct cb_topo_rank *x = &f->plan.ranks[r];
+        char want[8];
+        snprintf(want, sizeof want, "%d", r);   /* one core each, in order */
+        assert_string_equal(x->cpus, want);
+        assert_int_equal(x->dist, CB_DIST_NUMA);
+        per_nic[x->nic[5] - '0']++;
+    }
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(per_nic[k], 2);
+    assert_int_equal(total_warnings(&f->plan), 0);
+}
+
+static void two_ranks_use_both_sockets(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 2, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    assert_string_equal(f->plan.ranks[0].nic, "mlx5_0");
+    assert_string_equal(f->plan.ranks[0].cpus, "0");
+    assert_string_equal(f->plan.ranks[1].nic, "mlx5_2");
+    assert_string_equal(f->plan.ranks[1].cpus, "4");
+    assert_int_equal(total_warnings(&f->plan), 0);
+}
+
+static void hca_on_the_other_socket_warns_remote(void **state)
+{
+    struct fixture *f = *state;
+    const char *const cpus[] = {"0-3", "0-3"};   /* the launcher bound both to socket 0 */
+    assert_int_equal(place(f, 2, CB_BIND_AUTO, "mlx5_2,mlx5_3", cpus), CB_OK);
+    assert_int_equal(f->plan.bind, CB_BIND_NONE);
+    for (int r = 0; r < 2; r++) {
+        const struct cb_topo_rank *x = &f->plan.ranks[r];
+        assert_string_equal(x->nic, r ? "mlx5_3" : "mlx5_2");
+        assert_string_equal(x->cpus, "0-3");
+        assert_int_equal(x->dist, CB_DIST_REMOTE);
+        assert_int_equal(x->nwarn, 1);
+        assert_non_null(strstr(x->warn[0], "is on package 1 but the rank's cpus 0-3 are on package 0"));
+        assert_non_null(strstr(x->warn[0], "inter-socket"));
+        assert_non_null(strstr(x->warn[0], "--hca"));
+        assert_non_null(strstr(x->warn[0], "mlx5_0, mlx5_1"));   /* what to use instead */
+    }
+}
+
+static void launcher_bound_ranks_take_the_closest_nics(void **state)
+{
+    struct fixture *f = *state;
+    const char *const cpus[] = {"4", "5"};
+    assert_int_equal(place(f, 2, CB_BIND_AUTO, NULL, cpus), CB_OK);
+    assert_string_equal(f->plan.ranks[0].nic, "mlx5_2");
+    assert_string_equal(f->plan.ranks[1].nic, "mlx5_3");
+    assert_false(f->plan.ranks[0].bound_here);
+    assert_int_equal(total_warnings(&f->plan), 0);
+}
+
+static void forced_shared_nic_warns_while_others_idle(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 2, CB_BIND_AUTO, "mlx5_0", NULL), CB_OK);
+    for (int r = 0; r < 2; r++) {
+        const struct cb_topo_rank *x = &f->plan.ranks[r];
+        assert_string_equal(x->nic, "mlx5_0");
+        assert_int_equal(x->dist, CB_DIST_NUMA);   /* bound near it: no remote warning */
+        assert_int_equal(x->nwarn, 1);
+        assert_non_null(strstr(x->warn[0], "shares NIC mlx5_0 with local rank"));
+        assert_non_null(strstr(x->warn[0], "mlx5_1, mlx5_2, mlx5_3 are idle"));
+        assert_non_null(strstr(x->warn[0], "--hca mlx5_0,mlx5_1,mlx5_2,mlx5_3"));
+    }
+    assert_non_null(strstr(f->plan.ranks[0].warn[0], "local rank 1 "));
+}
+
+static void launcher_packing_one_socket_warns_sharing(void **state)
+{
+    struct fixture *f = *state;
+    const char *const cpus[] = {"0-3", "0-3", "0-3", "0-3"};
+    assert_int_equal(place(f, 4, CB_BIND_AUTO, NULL, cpus), CB_OK);
+    for (int r = 0; r < 4; r++) {
+        assert_string_equal(f->plan.ranks[r].nic, r < 2 ? "mlx5_0" : "mlx5_1");
+        assert_int_equal(f->plan.ranks[r].nwarn, 1);
+        assert_non_null(strstr(f->plan.ranks[r].warn[0], "mlx5_2, mlx5_3 are idle"));
+        assert_non_null(strstr(f->plan.ranks[r].warn[0], "--bind core"));
+    }
+    /* letting collbench bind spreads them and the warning goes away */
+    assert_int_equal(place(f, 4, CB_BIND_CORE, NULL, cpus), CB_OK);
+    assert_int_equal(total_warnings(&f->plan), 0);
+}
+
+static void sharing_every_nic_is_no_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 8, CB_BIND_AUTO, "mlx5_0,mlx5_1,mlx5_2,mlx5_3", NULL), CB_OK);
+    assert_int_equal(total_warnings(&f->plan), 0);
+    assert_string_equal(f->plan.ranks[5].nic, "mlx5_1");   /* entry 5 mod 4, as verbs does */
+}
+
+static void no_nic_at_all_places_cpus_only(void **state)
+{
+    struct fixture *f = *state;
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(cb_topo_nnics(f->t), 0);
+    assert_int_equal(place(f, 4, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    for (int r = 0; r < 4; r++) {
+        assert_string_equal(f->plan.ranks[r].nic, "");
+        assert_int_equal(f->plan.ranks[r].dist, CB_DIST_UNKNOWN);
+    }
+    assert_int_equal(total_warnings(&f->plan), 0);
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    cb_topo_print_machine(f->t, out);
+    cb_topo_print_plan(&f->plan, cb_topo_host(f->t), out);
+    fclose(out);
+    assert_non_null(strstr(text, "no RDMA NIC"));
+    assert_non_null(strstr(text, "#   local rank 3 on 2s0n: cpus=3 numa=0 nic=none dist=-"));
+    free(text);
+}
+
+static void numa_binding_takes_the_nics_node(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 3, CB_BIND_NUMA, NULL, NULL), CB_OK);
+    assert_string_equal(f->plan.ranks[0].cpus, "0-3");
+    assert_string_equal(f->plan.ranks[1].cpus, "0-3");
+    assert_string_equal(f->plan.ranks[2].cpus, "4-7");
+    assert_string_equal(f->plan.ranks[2].numa, "1");
+    assert_string_equal(f->plan.ranks[2].nic, "mlx5_2");
+}
+
+static void oversubscribed_ranks_stay_unbound(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 12, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    assert_int_equal(f->plan.bind, CB_BIND_NONE);
+    assert_non_null(strstr(f->plan.why, "oversubscribed"));
+    for (int r = 0; r < 12; r++) {
+        assert_false(f->plan.ranks[r].bound_here);
+        assert_string_equal(f->plan.ranks[r].cpus, "0-7");
+        assert_int_equal(f->plan.ranks[r].dist, CB_DIST_UNBOUND);
+    }
+    assert_int_equal(total_warnings(&f->plan), 0);
+}
+
+static void map_names_devices_and_gpus(void **state)
+{
+    struct fixture *f = *state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    cb_topo_print_machine(f->t, out);
+    fclose(out);
+    assert_non_null(strstr(text, "2 package(s), 2 NUMA node(s), 8 core(s), 8 cpu(s)"));
+    assert_non_null(strstr(text, "#   NIC mlx5_2 (ib2, 0000:81:00.0): package 1, NUMA 1, cpus 4-7, port 1 ACTIVE"));
+    assert_non_null(strstr(text, "#   Ethernet eno1 (0000:10:1f.6): package 0"));
+    assert_non_null(strstr(text, "GPU cuda0/nvml0 (0000:12:00.0): package 0, NUMA 0, cpus 0-3, "
+                                 "nearest NIC mlx5_0 (pci-switch)"));
+    assert_non_null(strstr(text, "nearest NIC mlx5_2 (pci-switch)"));
+    free(text);
+}
+
+static void hca_port_and_unknown_device(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 2, CB_BIND_AUTO, "mlx5_1:2,rxe0", NULL), CB_OK);
+    assert_string_equal(f->plan.ranks[0].nic, "mlx5_1");
+    assert_int_equal(f->plan.ranks[0].port, 2);
+    assert_string_equal(f->plan.ranks[1].nic, "rxe0");   /* not in the topology: left to verbs */
+    assert_int_equal(f->plan.ranks[1].port, 1);
+    assert_int_equal(f->plan.ranks[1].dist, CB_DIST_UNKNOWN);
+}
+
+static void bad_requests_are_usage_errors(void **state)
+{
+    struct fixture *f = *state;
+    struct cb_topo *t = NULL;
+    const char *const nowhere[] = {"99"}, *const junk[] = {"zero"};
+    assert_int_equal(place(f, 1, CB_BIND_AUTO, "mlx5_0:0", NULL), CB_EUSAGE);
+    assert_int_equal(place(f, 2, CB_BIND_AUTO, "mlx5_0,,mlx5_1", NULL), CB_EUSAGE);
+    assert_int_equal(place(f, 1, CB_BIND_AUTO, ":1", NULL), CB_EUSAGE);
+    assert_int_equal(place(f, 1, CB_BIND_AUTO, NULL, nowhere), CB_EUSAGE);
+    assert_int_equal(place(f, 1, CB_BIND_AUTO, NULL, junk), CB_EUSAGE);
+    assert_int_equal(place(f, 0, CB_BIND_AUTO, NULL, NULL), CB_EUSAGE);
+    assert_int_equal(cb_topo_load(TOPO_DIR "missing.xml", &t), CB_EUSAGE);
+    assert_int_equal(cb_topo_load("Makefile", &t), CB_EUSAGE);
+    assert_int_equal(cb_bind_parse("socket"), -1);
+    assert_int_equal(cb_bind_parse("numa"), CB_BIND_NUMA);
+}
+
+static void describe_fills_the_header_props(void **state)
+{
+    struct fixture *f = *state;
+    struct cb_props props = {0};
+    char line[512];
+    assert_int_equal(place(f, 4, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    cb_topo_describe(&f->plan.ranks[2], &props);
+    assert_int_equal(props.n, 4);
+    assert_string_equal(props.kv[0].key, "cpus");
+    assert_string_equal(props.kv[0].val, "4");
+    assert_string_equal(props.kv[1].val, "1");
+    assert_string_equal(props.kv[2].key, "nic");
+    assert_string_equal(props.kv[2].val, "mlx5_2:1");
+    assert_string_equal(props.kv[3].key, "nic_dist");
+    assert_string_equal(props.kv[3].val, "numa");
+    props.n = CB_PROPS_MAX - 1;   /* a transport that left one entry: all in one */
+    cb_topo_describe(&f->plan.ranks[2], &props);
+    assert_int_equal(props.n, CB_PROPS_MAX);
+    assert_string_equal(props.kv[CB_PROPS_MAX - 1].key, "topo");
+    cb_topo_format_rank(&f->plan.ranks[2], line, sizeof line);
+    assert_string_equal(props.kv[CB_PROPS_MAX - 1].val, line);
+    assert_string_equal(line, "cpus=4 numa=1 nic=mlx5_2:1 dist=numa");
+    cb_topo_describe(&f->plan.ranks[2], &props);   /* full: nothing added */
+    assert_int_equal(props.n, CB_PROPS_MAX);
+}
+
+static void this_machine_loads_and_places(void **state)
+{
+    (void)state;
+    struct cb_topo *t = NULL;
+    struct cb_topo_plan plan;
+    struct cb_topo_request req = {2, CB_BIND_AUTO, NULL, NULL};
+    if (cb_topo_load(NULL, &t) != CB_OK)
+        skip();
+    assert_int_equal(cb_topo_plan(t, &req, &plan), CB_OK);
+    assert_int_equal(plan.n, 2);
+    assert_true(plan.ranks[0].cpus[0] != 0);
+    cb_topo_plan_free(&plan);
+    cb_topo_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(four_ranks_get_distinct_local_nics, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(eight_ranks_two_per_nic_without_warning, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(two_ranks_use_both_sockets, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(hca_on_the_other_socket_warns_remote, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(launcher_bound_ranks_take_the_closest_nics, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(forced_shared_nic_warns_while_others_idle, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(launcher_packing_one_socket_warns_sharing, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(sharing_every_nic_is_no_warning, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(no_nic_at_all_places_cpus_only, setup_2s0n, teardown),
+        cmocka_unit_test_setup_teardown(numa_binding_takes_the_nics_node, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(oversubscribed_ranks_stay_unbound, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(map_names_devices_and_gpus, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(hca_port_and_unknown_device, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(bad_requests_are_usage_errors, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(describe_fills_the_header_props, setup_2s4n, teardown),
+        cmocka_unit_test(this_machine_loads_and_places),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
