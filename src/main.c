@@ -102,7 +102,7 @@ static void fill_run_info(const struct cb_options *o, int argc, char **argv, str
     strftime(info->start_time, sizeof info->start_time, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 }
 
-static cb_status gather_ranks(struct cb_comm *c, struct cb_run_info *info)
+static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *place, struct cb_run_info *info)
 {
     struct cb_rank_info mine;
     memset(&mine, 0, sizeof mine);
@@ -110,6 +110,7 @@ static cb_status gather_ranks(struct cb_comm *c, struct cb_run_info *info)
     mine.pid = getpid();
     snprintf(mine.host, sizeof mine.host, "%s", c->peers[c->rank].host);
     c->ops->properties(c->tctx, &mine.props);
+    cb_topo_describe(place, &mine.props);   /* after: transports start the list afresh */
     info->ranks = calloc((size_t)c->nranks, sizeof *info->ranks);
     if (!info->ranks)
         return CB_ENOMEM;
@@ -162,11 +163,15 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
         st = make_token(boot, &o->tcfg);
     if (st != CB_OK)
         return st;
+    struct cb_topo_rank place;
+    st = agree(boot, cb_topo_setup(boot, o->topo_xml, o->bind, &o->tcfg, &place), o->tcfg.timeout_ms);
+    if (st != CB_OK)
+        return st;
     cb_status mine = cb_comm_init(boot, o->transport, &o->tcfg, &comm);
     if ((st = agree(boot, mine, o->tcfg.timeout_ms)) != CB_OK)
         goto destroy_comm;
     fill_run_info(o, argc, argv, comm, &info);
-    if ((st = gather_ranks(comm, &info)) != CB_OK)
+    if ((st = gather_ranks(comm, &place, &info)) != CB_OK)
         goto free_info;
     if (comm->rank == 0)
         cb_table_header(stdout, &info);

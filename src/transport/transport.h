@@ -24,7 +24,7 @@
 
 #define CB_HANDLE_BYTES 256   /* opaque connection handle, sent by the bootstrap */
 #define CB_TOKEN_BYTES 16     /* job-unique secret, same on every rank */
-#define CB_PROPS_MAX 16
+#define CB_PROPS_MAX 20   /* a transport's own, then the topology's */
 
 /* Who is at the other end: used in every message about a connection. */
 struct cb_peer {
