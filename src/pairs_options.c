@@ -1,0 +1,190 @@
+/* The command line of `collbench pairs`: its own flags, plus the transport
+ * flags that every collbench command shares, handed to options.c's parser
+ * so they mean the same and fail the same way. */
+#include "pairs.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FORWARD 64
+
+enum pairs_long {
+    OPT_QUICK = 2000, OPT_LAT_ITERS, OPT_PASSES, OPT_BW_FACTOR, OPT_LAT_FACTOR, OPT_NSIGMA,
+    OPT_FORWARD_BASE = 3000,   /* + index into forwarded[] */
+};
+
+/* Shared flags passed through to cb_options_parse. */
+static const char *const forwarded[] = {
+    "transport", "slot-bytes", "slots", "tcp-if", "hca", "gid-index", "gid-family", "gid-subnet",
+    "roce-version", "tc", "sl", "mtu", "qps", "ib-timeout", "ib-retry", "timeout", "bind",
+};
+#define NFORWARDED ((int)(sizeof forwarded / sizeof *forwarded))
+
+static const struct option own_opts[] = {
+    {"size", required_argument, 0, 'b'}, {"minbytes", required_argument, 0, 'b'},
+    {"iters", required_argument, 0, 'n'}, {"warmup_iters", required_argument, 0, 'w'},
+    {"json", required_argument, 0, 'J'}, {"output_file", required_argument, 0, 'J'},
+    {"quick", no_argument, 0, OPT_QUICK}, {"lat-iters", required_argument, 0, OPT_LAT_ITERS},
+    {"passes", required_argument, 0, OPT_PASSES},
+    {"bw-factor", required_argument, 0, OPT_BW_FACTOR}, {"lat-factor", required_argument, 0, OPT_LAT_FACTOR},
+    {"nsigma", required_argument, 0, OPT_NSIGMA}, {"help", no_argument, 0, 'h'},
+};
+#define NOWN ((int)(sizeof own_opts / sizeof *own_opts))
+
+void cb_pairs_usage(FILE *out)
+{
+    fputs(
+"usage: mpirun -np N --map-by ppr:1:node collbench pairs [options]\n"
+"Every pair of ranks (one rank per host) exchanges data both ways at once, in\n"
+"rounds of disjoint pairs that run together; rank 0 prints the bandwidth and\n"
+"latency matrices and names slow hosts and slow links, and the RDMA port error\n"
+"counters that moved. Exit status: 0 no outlier, 1 an outlier was named or the\n"
+"check failed, 2 a usage error.\n"
+"  -b, --size SIZE          bytes each way per exchange (K M G binary; default 16M)\n"
+"  -n, --iters N            timed exchanges per pair (default 20)\n"
+"  -w, --warmup_iters N     untimed exchanges first (default 3)\n"
+"      --lat-iters N        8-byte exchanges for the latency, p50 (default 200)\n"
+"      --passes N           run the whole schedule N times; each pair's figures are the\n"
+"                           medians over passes, so a moment of load elsewhere does not\n"
+"                           make a pair look slow (default 3)\n"
+"      --quick              ring neighbours only (2-3 rounds) instead of all pairs (n-1 rounds)\n"
+"  -J, --json FILE          write the matrices and verdicts as JSON\n"
+"Outlier rule (docs/operators.md, \"Pairwise link check\"):\n"
+"      --bw-factor F        slow below median bandwidth / F (default 2)\n"
+"      --lat-factor F       slow above median latency x F (default 3)\n"
+"      --nsigma K           and beyond K robust sigmas of the healthy pairs (default 4)\n"
+"Shared with the collectives (see collbench --help): -T SECONDS, --transport,\n"
+"      --tcp-if, --hca, --gid-index, --gid-family, --gid-subnet, --roce-version,\n"
+"      --tc, --sl, --mtu, --qps, --ib-timeout, --ib-retry, --slot-bytes, --slots, --bind\n"
+"  -h, --help               this text\n", out);
+}
+
+static int say(int report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int say(int report, const char *fmt, ...)
+{
+    if (report) {
+        char line[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        cb_log_error("%s", line);
+    }
+    return -1;
+}
+
+static int int_arg(const char *flag, const char *s, int lo, int *out, int report)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > 100000000)
+        return say(report, "bad value '%s' for %s: give a whole number from %d to 100000000", s, flag, lo);
+    *out = (int)v;
+    return 0;
+}
+
+static int factor_arg(const char *flag, const char *s, double min, double *out, int report)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= min) || v > 1e6)
+        return say(report, "bad value '%s' for %s: give a number from %g to 1000000 (e.g. 2)", s, flag, min);
+    *out = v;
+    return 0;
+}
+
+static int parse_own(int ch, const char *arg, struct cb_pairs_opts *p, int report)
+{
+    switch (ch) {
+    case 'b':
+        if (cb_parse_size(arg, &p->bytes) != 0 || p->bytes < 1)
+            return say(report, "bad size '%s' for -b: give bytes (at least 1) with an optional K, M or G "
+                               "suffix, e.g. 16M", arg);
+        return 0;
+    case 'n': return int_arg("-n", arg, 1, &p->iters, report);
+    case 'w': return int_arg("-w", arg, 0, &p->warmup, report);
+    case 'J': p->json_path = arg; return 0;
+    case 'h': p->show_help = 1; return 0;
+    case OPT_QUICK: p->quick = 1; return 0;
+    case OPT_LAT_ITERS: return int_arg("--lat-iters", arg, 1, &p->lat_iters, report);
+    case OPT_PASSES: return int_arg("--passes", arg, 1, &p->passes, report);
+    case OPT_BW_FACTOR: return factor_arg("--bw-factor", arg, 1.0, &p->rule.bw_factor, report);
+    case OPT_LAT_FACTOR: return factor_arg("--lat-factor", arg, 1.0, &p->rule.lat_factor, report);
+    case OPT_NSIGMA: return factor_arg("--nsigma", arg, 0.0, &p->rule.nsigma, report);
+    }
+    return say(report, "unknown option: see collbench pairs --help");
+}
+
+static void set_defaults(struct cb_pairs_opts *p)
+{
+    memset(p, 0, sizeof *p);
+    p->bytes = 16u << 20;
+    p->iters = 20;
+    p->warmup = 3;
+    p->lat_iters = 200;
+    p->passes = 3;
+    cb_pairs_rule_default(&p->rule);
+}
+
+static void build_table(struct option *all)
+{
+    memcpy(all, own_opts, sizeof own_opts);
+    for (int i = 0; i < NFORWARDED; i++)
+        all[NOWN + i] = (struct option){forwarded[i], required_argument, 0, OPT_FORWARD_BASE + i};
+    memset(&all[NOWN + NFORWARDED], 0, sizeof *all);
+}
+
+/* Append a shared flag and its value to fwd (for cb_options_parse). */
+static int forward(int ch, const char *arg, char **fwd, int *nfwd, char bufs[][40], int report)
+{
+    if (*nfwd + 2 > MAX_FORWARD)
+        return say(report, "too many options: give each shared flag once");
+    const char *name = ch == 'T' ? "timeout" : forwarded[ch - OPT_FORWARD_BASE];
+    snprintf(bufs[*nfwd], 40, "--%s", name);
+    fwd[*nfwd] = bufs[*nfwd];
+    fwd[*nfwd + 1] = (char *)arg;
+    *nfwd += 2;
+    return 0;
+}
+
+static int bad_option(int ch, char **argv, int report)
+{
+    const char *opt = argv[optind - 1];
+    if (ch == ':')
+        return say(report, "option '%s' needs a value: see collbench pairs --help", opt);
+    if (strcmp(opt, "-e") == 0 || strncmp(opt, "--maxbytes", 10) == 0 || strcmp(opt, "-f") == 0)
+        return say(report, "pairs measures one size: give it with -b (no -e or -f)");
+    return say(report, "unknown option '%s' for pairs: see collbench pairs --help", opt);
+}
+
+cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int report)
+{
+    struct option all[NOWN + NFORWARDED + 1];
+    char *fwd[MAX_FORWARD + 3] = {"collbench", "sendrecv"};
+    char bufs[MAX_FORWARD][40];
+    int nfwd = 2, ch;
+    set_defaults(p);
+    build_table(all);
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":b:n:w:J:T:h", all, NULL)) != -1) {
+        int bad;
+        if (ch == '?' || ch == ':')
+            bad = bad_option(ch, argv, report);
+        else if (ch == 'T' || ch >= OPT_FORWARD_BASE)
+            bad = forward(ch, optarg, fwd, &nfwd, bufs, report);
+        else
+            bad = parse_own(ch, optarg, p, report);
+        if (bad)
+            return CB_EUSAGE;
+    }
+    if (optind < argc) {
+        say(report, "unexpected argument '%s' for pairs: options only; see collbench pairs --help", argv[optind]);
+        return CB_EUSAGE;
+    }
+    return cb_options_parse(nfwd, fwd, &p->base, report);
+}

@@ -1,0 +1,404 @@
+/* collbench pairs without MPI: the schedule, the outlier rule on synthetic
+ * matrices, the port counters on a fake sysfs tree, the command line, and
+ * the text and JSON reports. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../src/pairs.h"
+
+/* ---- schedule ---- */
+
+static void check_schedule(int n, int quick)
+{
+    int *met = calloc((size_t)(n * n), sizeof *met);
+    int rounds = cb_pairs_nrounds(n, quick);
+    for (int r = 0; r < rounds; r++) {
+        int idle = 0;
+        for (int x = 0; x < n; x++) {
+            int p = cb_pairs_partner(n, quick, r, x);
+            if (p < 0) {
+                idle++;
+                continue;
+            }
+            assert_true(p < n && p != x);
+            assert_int_equal(cb_pairs_partner(n, quick, r, p), x);   /* disjoint: a matching */
+            met[x * n + p]++;
+        }
+        if (!quick)
+            assert_int_equal(idle, n % 2);
+    }
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++) {
+            int ring = (b == (a + 1) % n || a == (b + 1) % n) && a != b;
+            int want = a == b ? 0 : quick ? ring : 1;
+            if (met[a * n + b] != want)
+                fail_msg("n=%d quick=%d: pair %d-%d met %d times, want %d", n, quick, a, b, met[a * n + b], want);
+        }
+    free(met);
+}
+
+static void test_schedule_all_pairs_once(void **state)
+{
+    (void)state;
+    for (int n = 2; n <= 17; n++) {
+        assert_int_equal(cb_pairs_nrounds(n, 0), n % 2 ? n : n - 1);
+        check_schedule(n, 0);
+    }
+}
+
+static void test_schedule_quick_ring_neighbours(void **state)
+{
+    (void)state;
+    for (int n = 2; n <= 17; n++) {
+        assert_true(cb_pairs_nrounds(n, 1) <= 3);
+        check_schedule(n, 1);
+    }
+    assert_int_equal(cb_pairs_nrounds(1, 0), 0);
+    assert_int_equal(cb_pairs_partner(4, 0, 3, 0), -1);   /* no such round */
+}
+
+/* ---- outlier rule ---- */
+
+struct mats {
+    int n;
+    double *bw, *lat;
+};
+
+/* Deterministic noise: +-25 % on bandwidth, +-30 % on latency. */
+static struct mats make(int n, int quick, unsigned seed)
+{
+    struct mats m = {n, calloc((size_t)(n * n), sizeof(double)), calloc((size_t)(n * n), sizeof(double))};
+    for (int i = 0; i < n * n; i++)
+        m.bw[i] = m.lat[i] = -1;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            if (quick && !(j == i + 1 || (i == 0 && j == n - 1)))
+                continue;
+            seed = seed * 1103515245u + 12345u;
+            double u = (double)(seed >> 16 & 0x7fff) / 32767.0;
+            m.bw[i * n + j] = m.bw[j * n + i] = 1e9 * (0.75 + 0.5 * u);
+            m.lat[i * n + j] = m.lat[j * n + i] = 20.0 * (0.7 + 0.6 * (1 - u));
+        }
+    return m;
+}
+
+static void scale(struct mats *m, int i, int j, double bw_by, double lat_by)
+{
+    if (m->bw[i * m->n + j] < 0)
+        return;
+    m->bw[i * m->n + j] *= bw_by;
+    m->bw[j * m->n + i] *= bw_by;
+    m->lat[i * m->n + j] *= lat_by;
+    m->lat[j * m->n + i] *= lat_by;
+}
+
+static void slow_host(struct mats *m, int h, double bw_by)
+{
+    for (int j = 0; j < m->n; j++)
+        if (j != h)
+            scale(m, h, j, bw_by, 1.0);
+}
+
+static void classify(struct mats *m, struct cb_pairs_verdict *v)
+{
+    struct cb_pairs_rule rule;
+    cb_pairs_rule_default(&rule);
+    assert_int_equal(cb_pairs_classify(m->n, m->bw, m->lat, &rule, v), CB_OK);
+}
+
+static void release(struct mats *m, struct cb_pairs_verdict *v)
+{
+    cb_pairs_verdict_free(v);
+    free(m->bw);
+    free(m->lat);
+}
+
+static void test_clean_names_nothing(void **state)
+{
+    (void)state;
+    for (int n = 2; n <= 17; n++)
+        for (unsigned seed = 1; seed <= 20; seed++)
+            for (int quick = 0; quick <= 1; quick++) {
+                struct mats m = make(n, quick, seed);
+                struct cb_pairs_verdict v;
+                classify(&m, &v);
+                if (v.nslow_hosts || v.nslow_links)
+                    fail_msg("clean n=%d seed=%u quick=%d: %d hosts, %d links named", n, seed, quick,
+                             v.nslow_hosts, v.nslow_links);
+                release(&m, &v);
+            }
+}
+
+static void expect_only_link(struct cb_pairs_verdict *v, int a, int b, int why)
+{
+    assert_int_equal(v->nslow_hosts, 0);
+    assert_int_equal(v->nslow_links, 1);
+    assert_true(cb_pairs_is_slow_link(v, a, b) && cb_pairs_is_slow_link(v, b, a));
+    assert_int_equal(v->pair_slow[a * v->n + b] & why, why);
+}
+
+static void test_one_slow_link(void **state)
+{
+    (void)state;
+    for (int n = 3; n <= 17; n++)
+        for (unsigned seed = 1; seed <= 5; seed++) {
+            struct mats m = make(n, 0, seed);
+            struct cb_pairs_verdict v;
+            int a = (int)(seed % (unsigned)n), b = (a + 1 + (int)seed) % n;
+            if (a == b)
+                b = (a + 1) % n;
+            scale(&m, a, b, 1.0 / 20, 1.0);
+            classify(&m, &v);
+            expect_only_link(&v, a, b, CB_SLOW_BW);
+            release(&m, &v);
+        }
+}
+
+static void test_one_slow_latency_link(void **state)
+{
+    (void)state;
+    struct mats m = make(8, 0, 7);
+    struct cb_pairs_verdict v;
+    scale(&m, 2, 6, 1.0, 10.0);
+    classify(&m, &v);
+    expect_only_link(&v, 2, 6, CB_SLOW_LAT);
+    assert_int_equal(v.pair_slow[2 * 8 + 6], CB_SLOW_LAT);
+    release(&m, &v);
+}
+
+static void expect_only_host(struct cb_pairs_verdict *v, int h)
+{
+    assert_int_equal(v->nslow_hosts, 1);
+    assert_int_equal(v->nslow_links, 0);
+    assert_true(v->host_slow[h]);
+    assert_int_equal(v->host_nslow[h], v->host_pairs[h]);
+}
+
+static void test_one_slow_host(void **state)
+{
+    (void)state;
+    for (int n = 3; n <= 17; n++)
+        for (unsigned seed = 1; seed <= 5; seed++)
+            for (int quick = 0; quick <= 1; quick++) {
+                struct mats m = make(n, quick, seed);
+                struct cb_pairs_verdict v;
+                int h = (int)(seed * 3) % n;
+                slow_host(&m, h, 1.0 / 20);
+                classify(&m, &v);
+                expect_only_host(&v, h);
+                release(&m, &v);
+            }
+}
+
+static void test_failed_pair_is_a_slow_link(void **state)
+{
+    (void)state;
+    struct mats m = make(6, 0, 3);
+    struct cb_pairs_verdict v;
+    m.bw[1 * 6 + 4] = m.bw[4 * 6 + 1] = 0;
+    m.lat[1 * 6 + 4] = m.lat[4 * 6 + 1] = -1;
+    classify(&m, &v);
+    expect_only_link(&v, 1, 4, CB_SLOW_BW);
+    release(&m, &v);
+}
+
+static void test_two_ranks_cannot_tell(void **state)
+{
+    (void)state;
+    struct mats m = make(2, 0, 1);
+    struct cb_pairs_verdict v;
+    scale(&m, 0, 1, 1.0 / 100, 1.0);
+    classify(&m, &v);
+    assert_int_equal(v.nslow_hosts + v.nslow_links, 0);
+    release(&m, &v);
+}
+
+static void test_limits_and_noise(void **state)
+{
+    (void)state;
+    /* identical pairs: no noise, the limits are the factors */
+    int n = 4;
+    double bw[16], lat[16];
+    for (int i = 0; i < 16; i++) {
+        bw[i] = i % 5 ? 1000.0 : -1;
+        lat[i] = i % 5 ? 10.0 : -1;
+    }
+    struct cb_pairs_rule rule;
+    struct cb_pairs_verdict v;
+    cb_pairs_rule_default(&rule);
+    assert_int_equal(cb_pairs_classify(n, bw, lat, &rule, &v), CB_OK);
+    assert_true(fabs(v.ref_bw - 1000) < 1e-9 && fabs(v.limit_bw - 500) < 1e-9 && v.sigma_bw == 0);
+    assert_true(fabs(v.ref_lat - 10) < 1e-9 && fabs(v.limit_lat - 30) < 1e-9);
+    cb_pairs_verdict_free(&v);
+    double x[4] = {4, 1, 3, 2};
+    assert_true(cb_pairs_median(x, 4) == 2.5 && cb_pairs_median(x, 3) == 2);
+}
+
+/* ---- port counters ---- */
+
+static void put(const char *dir, const char *name, unsigned long long v)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%llu\n", v);
+    fclose(f);
+}
+
+static void test_port_counters_delta(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/cb-test-pairs.XXXXXX", c[256], hw[300];
+    assert_non_null(mkdtemp(root));
+    snprintf(c, sizeof c, "%s/mlx5_0", root);
+    mkdir(c, 0755);
+    snprintf(c, sizeof c, "%s/mlx5_0/ports", root);
+    mkdir(c, 0755);
+    snprintf(c, sizeof c, "%s/mlx5_0/ports/1", root);
+    mkdir(c, 0755);
+    snprintf(hw, sizeof hw, "%s/hw_counters", c);
+    strcat(c, "/counters");
+    mkdir(c, 0755);
+    mkdir(hw, 0755);
+    put(c, "symbol_error", 5);
+    put(c, "link_downed", 1);
+    put(c, "port_xmit_data", 1000);
+    put(hw, "np_cnp_sent", 3);
+    struct cb_port_counters *before = calloc(1, sizeof *before), *after = calloc(1, sizeof *after);
+    struct cb_port_deltas d;
+    cb_port_counters_read(root, before);
+    assert_int_equal(before->n, 3);   /* the traffic counter is not kept */
+    put(c, "symbol_error", 9);
+    put(c, "port_xmit_data", 5000);
+    put(hw, "np_cnp_sent", 4);
+    cb_port_counters_read(root, after);
+    cb_port_counters_delta(before, after, &d);
+    assert_int_equal(d.n, 2);
+    assert_string_equal(d.c[0].name, "mlx5_0/1/symbol_error");   /* counters/, then hw_counters/ */
+    assert_true(d.c[0].value == 4);
+    assert_string_equal(d.c[1].name, "mlx5_0/1/np_cnp_sent");
+    assert_true(d.c[1].value == 1);
+    assert_int_equal(cb_port_counter_kind("np_cnp_sent"), CB_COUNTER_CONGESTION);
+    assert_int_equal(cb_port_counter_kind("port_rcv_errors"), CB_COUNTER_ERROR);
+    assert_int_equal(cb_port_counter_kind("port_rcv_packets"), CB_COUNTER_NONE);
+    cb_port_counters_read("/nonexistent/cb", before);
+    assert_int_equal(before->n, 0);
+    free(before);
+    free(after);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* ---- command line ---- */
+
+static cb_status parse(struct cb_pairs_opts *p, int argc, const char **argv)
+{
+    return cb_pairs_parse(argc, (char **)argv, p, 0);
+}
+
+static void test_options(void **state)
+{
+    (void)state;
+    struct cb_pairs_opts p;
+    const char *ok[] = {"pairs", "-b", "1M", "-n", "5", "--quick", "-T", "7", "--transport", "tcp",
+                        "--passes", "2", "--bw-factor", "4", "-J", "x.json"};
+    assert_int_equal(parse(&p, 16, ok), CB_OK);
+    assert_true(p.bytes == 1u << 20 && p.iters == 5 && p.quick && p.passes == 2);
+    assert_true(p.base.tcfg.timeout_ms == 7000 && strcmp(p.base.transport, "tcp") == 0);
+    assert_true(p.rule.bw_factor == 4 && strcmp(p.json_path, "x.json") == 0);
+    const char *def[] = {"pairs"};
+    assert_int_equal(parse(&p, 1, def), CB_OK);
+    assert_true(p.bytes == 16u << 20 && p.passes == 3 && p.rule.bw_factor == 2 && !p.quick);
+    const char *bad[][3] = {{"pairs", "-e", "4M"}, {"pairs", "--passes", "0"}, {"pairs", "--transport", "udp"},
+                            {"pairs", "-b", "x"}, {"pairs", "--bw-factor", "0.5"}, {"pairs", "extra", "-q"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(parse(&p, 3, bad[i]), CB_EUSAGE);
+}
+
+/* ---- report ---- */
+
+static void fill_report(struct cb_pairs_report *r, struct cb_port_deltas *deltas)
+{
+    struct mats m = make(4, 0, 9);
+    slow_host(&m, 2, 1.0 / 30);
+    assert_int_equal(cb_pairs_report_init(r, 4), CB_OK);
+    memcpy(r->bw, m.bw, 16 * sizeof(double));
+    memcpy(r->lat, m.lat, 16 * sizeof(double));
+    free(m.bw);
+    free(m.lat);
+    for (int i = 0; i < 4; i++)
+        snprintf(r->hosts[i], sizeof r->hosts[i], "h(10.0.0.%d)", i + 2);
+    r->transport = "tcp";
+    r->bytes = 1 << 20;
+    r->iters = r->lat_iters = r->passes = r->nrounds = 3;
+    cb_pairs_rule_default(&r->rule);
+    memset(deltas, 0, 4 * sizeof *deltas);
+    deltas[1].n = 1;
+    snprintf(deltas[1].c[0].name, sizeof deltas[1].c[0].name, "mlx5_0/1/symbol_error");
+    deltas[1].c[0].value = 12;
+    r->deltas = deltas;
+    assert_int_equal(cb_pairs_classify(4, r->bw, r->lat, &r->rule, &r->verdict), CB_OK);
+}
+
+static void test_report_text_and_json(void **state)
+{
+    (void)state;
+    struct cb_pairs_report r;
+    struct cb_port_deltas *deltas = calloc(4, sizeof *deltas);
+    char *text = NULL, path[] = "/tmp/cb-test-pairs-json.XXXXXX";
+    size_t len = 0;
+    fill_report(&r, deltas);
+    FILE *out = open_memstream(&text, &len);
+    cb_pairs_print(out, &r);
+    fclose(out);
+    assert_non_null(strstr(text, "\nslow host: rank 2 (h(10.0.0.4)): 3 of 3 pairs slow"));
+    assert_null(strstr(text, "slow link"));
+    assert_non_null(strstr(text, "port counter: rank 1 (h(10.0.0.3)) mlx5_0/1/symbol_error +12 (error)"));
+    int fd = mkstemp(path);
+    close(fd);
+    assert_int_equal(cb_pairs_write_json(path, &r), CB_OK);
+    FILE *f = fopen(path, "r");
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    unlink(path);
+    assert_non_null(strstr(buf, "\"slow_hosts\": 1"));
+    assert_non_null(strstr(buf, "\"verdict\": \"outliers\""));
+    assert_non_null(strstr(buf, "\"host\": \"h(10.0.0.4)\", \"slow\": true"));
+    assert_non_null(strstr(buf, "\"counter\": \"mlx5_0/1/symbol_error\", \"delta\": 12, \"kind\": \"error\""));
+    free(text);
+    free(deltas);
+    cb_pairs_report_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schedule_all_pairs_once),
+        cmocka_unit_test(test_schedule_quick_ring_neighbours),
+        cmocka_unit_test(test_clean_names_nothing),
+        cmocka_unit_test(test_one_slow_link),
+        cmocka_unit_test(test_one_slow_latency_link),
+        cmocka_unit_test(test_one_slow_host),
+        cmocka_unit_test(test_failed_pair_is_a_slow_link),
+        cmocka_unit_test(test_two_ranks_cannot_tell),
+        cmocka_unit_test(test_limits_and_noise),
+        cmocka_unit_test(test_port_counters_delta),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_report_text_and_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
