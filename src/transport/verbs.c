@@ -4,14 +4,16 @@
  *  - the receiver registers its FIFO (nslots x slot_bytes) once; whenever a
  *    slot is free it RDMA-writes a clear-to-send entry {addr, rkey, size, seq}
  *    into the sender's registered CTS FIFO (inline when the QP allows it);
- *  - the sender fills a registered staging slot; once the CTS for that
- *    sequence number has arrived, it RDMA-writes the slot straight into the
+ *  - the sender gets a registered staging slot only once the CTS for its
+ *    sequence number has arrived (so a posted slot is written at once and
+ *    never waits for a later call); it fills it and RDMA-writes it straight into the
  *    receive slot with WRITE_WITH_IMM (imm = seq & 0xff << 24 | size), split
  *    over the connection's QPs (one chunk per QP);
  *  - the receiver completes a slot when every QP has delivered its
  *    IBV_WC_RECV_RDMA_WITH_IMM for it (receive WRs stay posted).
- *  Most work requests are unsignaled; every Nth (and the last one queued)
- *  is signaled so the send queues drain and staging slots come back.
+ *  Most work requests are unsignaled; every Nth (N = nslots / 2), and a
+ *  write that fills the sender's last free slot, is signaled so the send
+ *  queues drain and staging slots come back.
  *
  * Connection set-up: the listener binds an rdma_cm id to the IP address of
  * the chosen GID with an ephemeral port; the handle carries that address and
@@ -519,6 +521,29 @@ static cb_status choose_port(const struct cb_transport_config *cfg, struct ibv_d
     return CB_EDEVICE;
 }
 
+/* "1 (10.0.0.1, RoCE v2), ..." for messages: the non-empty GID entries. */
+static void list_gids(const struct vctx *t, char *buf, size_t len)
+{
+    size_t off = 0;
+    int roce = t->pattr.link_layer == IBV_LINK_LAYER_ETHERNET;
+    buf[0] = '\0';
+    for (int i = 0; i < t->pattr.gid_tbl_len && off + 1 < len; i++) {
+        union ibv_gid g;
+        char a[INET6_ADDRSTRLEN];
+        if (ibv_query_gid(t->ctx, (uint8_t)t->port, i, &g) || gid_is_zero(&g))
+            continue;
+        gid_str(&g, a, sizeof a);
+        int type = roce ? sysfs_gid_type(t->dev, t->port, i) : 0;
+        int n = snprintf(buf + off, len - off, "%s%d (%s%s%s)", off ? ", " : "", i, a, roce ? ", " : "",
+                         !roce ? "" : type ? gid_type_str(type) : "RoCE");
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+    if (!off)
+        snprintf(buf, len, "none (no address on the port: check `ip addr` on its netdev / IPoIB)");
+}
+
 /* The GID: InfiniBand uses cfg->gid_index or 0; RoCE scans the table and
  * prefers RoCE v2, IPv4-mapped, not link-local, within the family/subnet filters. */
 static cb_status choose_gid(struct vctx *t)
@@ -552,9 +577,11 @@ static cb_status choose_gid(struct vctx *t)
             return CB_EDEVICE;
         }
         if (ibv_query_gid(t->ctx, (uint8_t)t->port, cfg->gid_index, &g) || gid_is_zero(&g)) {
-            cb_log_error("verbs: GID index %d of %s port %d is empty (no address behind it): "
-                         "see /sys/class/infiniband/%s/ports/%d/gids/ or leave the index on auto",
-                         cfg->gid_index, t->dev, t->port, t->dev, t->port);
+            char used[512];
+            list_gids(t, used, sizeof used);
+            cb_log_error("verbs: GID index %d of %s port %d is empty (no address behind it); the entries in use "
+                         "are: %s; pick one of them with --gid-index or leave the index on auto",
+                         cfg->gid_index, t->dev, t->port, used);
             return CB_EDEVICE;
         }
         int type = roce ? sysfs_gid_type(t->dev, t->port, cfg->gid_index) : 0;
@@ -689,9 +716,20 @@ static cb_status choose_mtu(struct vctx *t)
         cb_log_error("verbs: path MTU %d is not an RDMA MTU: use 256, 512, 1024, 2048 or 4096", want);
         return CB_EUSAGE;
     }
-    if (want > max) {
-        cb_log_error("verbs: path MTU %d is larger than %s port %d's maximum %d (active %d): use --mtu %d or less",
-                     want, t->dev, t->port, max, act, max);
+    if (want > act) {
+        /* the path MTU cannot exceed what the link runs at now */
+        char how[160] = "the subnet manager and the switch ports set it on InfiniBand";
+        if (t->pattr.link_layer == IBV_LINK_LAYER_ETHERNET) {
+            char path[256], nd[64] = "";
+            snprintf(path, sizeof path, "/sys/class/infiniband/%s/ports/%d/gid_attrs/ndevs/%d", t->dev, t->port,
+                     t->gid_index);
+            if (read_sysfs(path, nd, sizeof nd))
+                snprintf(nd, sizeof nd, "DEV");
+            snprintf(how, sizeof how, "on RoCE it follows the netdev's MTU: e.g. `ip link set %s mtu 9000` "
+                     "gives 4096 (switches too)", nd);
+        }
+        cb_log_error("verbs: --mtu %d is larger than %s port %d's active MTU %d (maximum %d; %s): "
+                     "use --mtu %d or less, or leave --mtu out", want, t->dev, t->port, act, max, how, act);
         return CB_EDEVICE;
     }
     if (want < act) {
@@ -1347,7 +1385,9 @@ static cb_status send_issue(struct vconn *c)
             conn_fail(c, CB_EUSAGE);
             return CB_EUSAGE;
         }
-        int signal = (s + 1 == c->posted) || c->q[0].unsig + 1 >= c->sig_every;
+        /* every sig_every-th write, and any that fills the last free slot:
+         * the sender then needs a completion to get a slot back */
+        int signal = c->q[0].unsig + 1 >= c->sig_every || s + 1 - c->completed >= (uint64_t)c->nslots;
         uint32_t imm = c->seq_imm ? (uint32_t)((s & 0xff) << 24) | (uint32_t)n : (uint32_t)n;
         for (int i = 0; i < c->nq; i++) {
             struct vqp *q = &c->q[i];
@@ -1982,8 +2022,16 @@ static cb_status verbs_send_slot(void *sconn, void **slot)
     if (st)
         return st;
     c->completed = send_completed(c);
-    if (!c->slot_out && c->posted - c->completed >= (uint64_t)c->nslots)
-        return CB_OK;
+    if (!c->slot_out) {
+        /* A slot only once the receiver has cleared it: send_post then writes
+         * at once and nothing waits for a later call. A sender that posts its
+         * last slice and leaves for something else (an MPI barrier, the next
+         * size) would otherwise strand that slice until it comes back. */
+        const struct cts_entry *e = &c->cts[c->posted % (uint64_t)c->nslots];
+        if (c->posted - c->completed >= (uint64_t)c->nslots ||
+            __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)(c->posted + 1))
+            return CB_OK;
+    }
     *slot = c->fifo + (size_t)(c->posted % (uint64_t)c->nslots) * c->slot_bytes;
     c->slot_out = 1;
     return CB_OK;
@@ -2087,11 +2135,12 @@ static cb_status verbs_send_idle(void *sconn, int *idle)
         return st;
     c->completed = send_completed(c);
     /* everything written, and the receiver has released all of it: the
-     * clear-to-send for the last slot it will ever offer has arrived. */
+     * clear-to-send for the last slot it will ever offer has arrived (it
+     * offers slot s only after consuming s - nslots). Unsignaled writes
+     * never complete here; the receiver's release proves they landed. */
     uint64_t last = c->posted + (uint64_t)c->nslots - 1;
     const struct cts_entry *e = &c->cts[last % (uint64_t)c->nslots];
-    *idle = c->issued == c->posted && c->completed == c->posted &&
-            __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) == (uint32_t)(last + 1);
+    *idle = c->issued == c->posted && __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) == (uint32_t)(last + 1);
     return CB_OK;
 }
 
