@@ -67,25 +67,27 @@ double cb_pairs_median(double *vals, int n)
     return n % 2 ? vals[n / 2] : 0.5 * (vals[n / 2 - 1] + vals[n / 2]);
 }
 
-/* The host's own reference: its pairs' upper (bandwidth) or lower (latency)
- * median, the middle value nearer the healthy side. */
-static double host_reference(int n, const double *m, int host, int upper, double *tmp)
+/* The host's own reference: its best pair (the highest bandwidth, or the
+ * lowest latency). A slow host has no good pair; a slow link leaves its two
+ * hosts their other pairs; noise that hits some pairs leaves each host one. */
+static double host_reference(int n, const double *m, int host, int best_is_high)
 {
-    int k = 0;
-    for (int j = 0; j < n; j++)
-        if (j != host && m[host * n + j] >= 0)
-            tmp[k++] = m[host * n + j];
-    if (k == 0)
-        return NAN;
-    qsort(tmp, (size_t)k, sizeof *tmp, cmp_double);
-    return upper ? tmp[k / 2] : tmp[(k - 1) / 2];
+    double best = NAN;
+    for (int j = 0; j < n; j++) {
+        double x = m[host * n + j];
+        if (j == host || x < 0)
+            continue;
+        if (isnan(best) || (best_is_high ? x > best : x < best))
+            best = x;
+    }
+    return best;
 }
 
-static double reference(int n, const double *m, int upper, double *tmp, double *refs)
+static double reference(int n, const double *m, int best_is_high, double *refs)
 {
     int k = 0;
     for (int h = 0; h < n; h++) {
-        double r = host_reference(n, m, h, upper, tmp);
+        double r = host_reference(n, m, h, best_is_high);
         if (!isnan(r))
             refs[k++] = r;
     }
@@ -122,10 +124,10 @@ static void healthy_stats(int n, const double *m, double r0, double bound, int l
 static void set_limits(int n, const double *bw, const double *lat, const struct cb_pairs_rule *rule,
                        struct cb_pairs_verdict *v, double *tmp, double *refs)
 {
-    double r0 = reference(n, bw, 1, tmp, refs);
+    double r0 = reference(n, bw, 1, refs);
     healthy_stats(n, bw, r0, r0 / rule->bw_factor, 1, tmp, &v->ref_bw, &v->sigma_bw);
     v->limit_bw = v->ref_bw * fmin(1.0 / rule->bw_factor, exp(-rule->nsigma * v->sigma_bw));
-    r0 = reference(n, lat, 0, tmp, refs);
+    r0 = reference(n, lat, 0, refs);
     healthy_stats(n, lat, r0, r0 * rule->lat_factor, 0, tmp, &v->ref_lat, &v->sigma_lat);
     v->limit_lat = v->ref_lat * fmax(rule->lat_factor, exp(rule->nsigma * v->sigma_lat));
 }

@@ -28,9 +28,9 @@ int cb_pairs_partner(int n, int quick, int round, int rank);
 /* ---- outlier rule ----
  * Inputs are n x n symmetric matrices, [i * n + j]; a pair not measured
  * (quick mode, the diagonal) holds a negative value.
- *   host reference: bandwidth, the upper median of the host's pairs (the
- *     higher middle value when the count is even); latency, the lower median.
- *   R0 = the median over hosts of their references.
+ *   host reference: the host's best pair (highest bandwidth, lowest latency).
+ *   R0 = the median over hosts of their references: robust while fewer than
+ *     half of the hosts are slow.
  *   healthy pairs: bw >= R0_bw / bw_factor (resp. lat <= R0_lat x lat_factor).
  *   R = the median of the healthy pairs; sigma = 1.4826 x the median of
  *     |ln(value / R)| over them (the noise as a log-ratio: 1.4826 x MAD

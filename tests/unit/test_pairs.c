@@ -223,6 +223,45 @@ static void test_two_ranks_cannot_tell(void **state)
     release(&m, &v);
 }
 
+/* Matrices measured on a loaded 2-core VM (netns hosts, tcp), MB/s, with the
+ * test's rule (factor 8, no sigma term): a noisy clean pair must not hide
+ * the fault nor be named. */
+static void measured(const double up[6], double bw_factor, struct cb_pairs_verdict *v)
+{
+    double bw[16], lat[16];
+    int k = 0;
+    for (int i = 0; i < 16; i++)
+        bw[i] = lat[i] = -1;
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++, k++) {
+            bw[i * 4 + j] = bw[j * 4 + i] = up[k] * 1e6;
+            lat[i * 4 + j] = lat[j * 4 + i] = 20;
+        }
+    struct cb_pairs_rule rule = {bw_factor, 50, 0};
+    assert_int_equal(cb_pairs_classify(4, bw, lat, &rule, v), CB_OK);
+}
+
+static void test_measured_matrices(void **state)
+{
+    (void)state;
+    struct cb_pairs_verdict v;
+    /* pairs 01 02 03 12 13 23: host 1 throttled to 1 % of a core, pair 2-3 slow by chance */
+    const double cpu1[6] = {6.2, 220, 141, 7.0, 7.9, 30.3};
+    measured(cpu1, 8, &v);
+    expect_only_host(&v, 1);
+    cb_pairs_verdict_free(&v);
+    /* host 1 at 2 %, pair 0-2 slow by chance */
+    const double cpu2[6] = {12.5, 89.4, 208, 15.6, 12.7, 214};
+    measured(cpu2, 8, &v);
+    expect_only_host(&v, 1);
+    cb_pairs_verdict_free(&v);
+    /* link 1-3 limited to 50 Mbit/s, pair 0-1 slow by chance */
+    const double link13[6] = {55.3, 290, 336, 173, 8.1, 351};
+    measured(link13, 8, &v);
+    expect_only_link(&v, 1, 3, CB_SLOW_BW);
+    cb_pairs_verdict_free(&v);
+}
+
 static void test_limits_and_noise(void **state)
 {
     (void)state;
@@ -395,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_one_slow_host),
         cmocka_unit_test(test_failed_pair_is_a_slow_link),
         cmocka_unit_test(test_two_ranks_cannot_tell),
+        cmocka_unit_test(test_measured_matrices),
         cmocka_unit_test(test_limits_and_noise),
         cmocka_unit_test(test_port_counters_delta),
         cmocka_unit_test(test_options),
