@@ -59,9 +59,13 @@ test: deps
 unit: all
 	@tests/run-all --unit-only $(if $(filter 1,$(SANITIZE)),--sanitize)
 
+# Benchmarks, not tests: collbench vs MPI per collective, every algorithm vs
+# MPI at 2, 4 and 8 ranks, and the cost model vs measured times.
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench-shm
+	@scripts/bench-algos
+	-@scripts/bench-model
 
 bench-verbs: deps
 	@$(MAKE) --no-print-directory all

@@ -5,7 +5,8 @@
 # divisible by the rank count), types and ops rotated over the matrix, over
 # shm and tcp. Small FIFO slots (4 KiB x 4) so that these sizes take many
 # rounds and slices. Then --channels, auto, the tune file, and the model
-# against measured times.
+# against measured times is a benchmark (scripts/bench-model, make bench):
+# timings on a shared 2-core machine are too noisy for a test.
 source "$(dirname "$0")/../lib.sh"
 export OMPI_MCA_mpi_yield_when_idle=1   # MPI's own waits in the harness yield to oversubscribed ranks
 
@@ -40,8 +41,10 @@ check() {
 # shm at every count; tcp at 3, 6 and 9 (folds onto 2, 4 and 8 participants,
 # odd and even trees), which keeps the script within minutes on 2 cores.
 # 16 ranks (8 per core): sizes to 16K and one type, to bound the time.
-for transport in shm tcp; do
-    for n in 1 2 3 4 5 6 7 8 9 16; do
+RANKS="1 2 3 4 5 6 7 8 9 16" TRANSPORTS="shm tcp"
+[ "$QUICK" = 1 ] && RANKS="1 2 3 5" TRANSPORTS=shm   # the sanitizer pass
+for transport in $TRANSPORTS; do
+    for n in $RANKS; do
         if [ "$transport" = tcp ] && [[ " 3 6 9 " != *" $n "* ]]; then continue; fi
         sizes=("${SIZES[@]}")
         [ "$n" = 16 ] && sizes=(-b 0 -e 16K -f 11)
@@ -92,35 +95,3 @@ echo "alpha_us fast" > "$TMP/bad.txt"
 if COLLBENCH_TUNE_FILE=$TMP/bad.txt expect_rc 2 "$name" mpi 2 all_reduce --transport shm -b 8 -e 8 -n 1; then
     grep -q "bad.txt:1" "$TMP/err" && pass "$name" || { fail "$name: message"; cat "$TMP/err"; }
 fi
-
-# The model against measured times: tune at n ranks, run each all_reduce
-# algorithm, predict the same sizes from the tune file; every prediction must
-# be within MODEL_FACTOR of the measured p50 (docs/algorithms.md
-# states the error we see on an idle machine; the bound here leaves room for
-# a loaded one).
-MODEL_FACTOR=${MODEL_FACTOR:-4}
-for n in 2 4; do
-    name="model within ${MODEL_FACTOR}x of measured all_reduce times np=$n"
-    expect_rc 0 "$name" mpi "$n" tune --transport shm -o "$TMP/tune$n.txt" || continue
-    ok=1
-    for algo in ring tree rd rabenseifner; do
-        expect_rc 0 "$name" mpi "$n" all_reduce --transport shm --algo "$algo" -b 64 -e 4M -f 16 -n 20 -w 3 \
-            -c 0 -J "$TMP/m$n.$algo.json" || { ok=0; break; }
-    done
-    [ $ok = 1 ] || continue
-    "$CB" model --params "$TMP/tune$n.txt" --ranks "$n" -b 64 -e 4M -f 16 --csv > "$TMP/model$n.csv"
-    if /usr/bin/python3 - "$TMP" "$n" "$MODEL_FACTOR" > "$TMP/cmp" <<'PY'
-import csv, json, sys
-d, n, factor = sys.argv[1], sys.argv[2], float(sys.argv[3])
-pred = {int(r["size"]): r for r in csv.DictReader(open(f"{d}/model{n}.csv"))}
-bad = 0
-for algo in ("ring", "tree", "rd", "rabenseifner"):
-    for r in json.load(open(f"{d}/m{n}.{algo}.json"))["results"]:
-        meas, p = r["out_of_place"]["per_iter"]["p50_us"], float(pred[r["size"]][f"{algo}_us"])
-        ratio = p / meas
-        print(f"{algo} {r['size']} measured {meas:.2f} us predicted {p:.2f} us ratio {ratio:.2f}")
-        bad += not (1 / factor <= ratio <= factor)
-sys.exit(1 if bad else 0)
-PY
-    then pass "$name"; else fail "$name"; cat "$TMP/cmp"; fi
-done
