@@ -1,0 +1,384 @@
+/* The verbs transport's data path: the receiver's clear-to-send FIFO, the
+ * sender's RDMA writes with immediate data, completions, progress and the
+ * data calls of the transport contract (see the overview in verbs.c). */
+#include "verbs_internal.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <string.h>
+
+static cb_status wc_error(struct vconn *c, const struct ibv_wc *wc)
+{
+    struct vctx *t = c->t;
+    if (c->err)
+        return c->err;
+    int kind = WR_KIND(wc->wr_id);
+    const char *what = kind == WR_DATA ? "RDMA write of data" : kind == WR_CTS ? "RDMA write of a clear-to-send"
+                                                                              : "receive of data";
+    cb_log_error("verbs: %s:%d: %s %s rank %d (%s) failed: %s (status %d, vendor error 0x%x, QP 0x%x): "
+                 "the peer died, its QP failed, or the link dropped; see rank %d's log",
+                 t->dev, t->port, what, kind == WR_RECV ? "from" : vb_dir_word(c) , c->peer.rank, c->peer.host,
+                 ibv_wc_status_str(wc->status), wc->status, wc->vendor_err, wc->qp_num, c->peer.rank);
+    c->err = CB_EPEER;
+    return CB_EPEER;
+}
+
+static struct vqp *qp_by_num(struct vconn *c, uint32_t qpn)
+{
+    for (int i = 0; i < c->nq; i++)
+        if (c->q[i].qp && c->q[i].qp->qp_num == qpn)
+            return &c->q[i];
+    return NULL;
+}
+
+/* Bytes of a slot of n bytes carried by QP i of nq. */
+static void chunk_of(size_t n, int nq, int i, size_t *off, size_t *len)
+{
+    size_t per = (n + (size_t)nq - 1) / (size_t)nq;
+    per = (per + 63) & ~(size_t)63;
+    size_t o = per * (size_t)i;
+    *off = o < n ? o : n;
+    *len = o < n ? (n - o < per ? n - o : per) : 0;
+}
+
+static uint64_t recv_avail(const struct vconn *c)
+{
+    uint64_t m = c->q[0].rcount;
+    for (int i = 1; i < c->nq; i++)
+        if (c->q[i].rcount < m)
+            m = c->q[i].rcount;
+    return m;
+}
+
+static cb_status poll_cq(struct vconn *c)
+{
+    struct ibv_wc wc[CQ_BATCH];
+    for (;;) {
+        int n = ibv_poll_cq(c->cq, CQ_BATCH, wc);
+        if (n < 0) {
+            cb_log_error("verbs: %s:%d: ibv_poll_cq for the connection %s rank %d (%s) failed", c->t->dev,
+                         c->t->port, vb_dir_word(c), c->peer.rank, c->peer.host);
+            vb_conn_fail(c, CB_EPEER);
+            return CB_EPEER;
+        }
+        for (int i = 0; i < n; i++) {
+            if (wc[i].status != IBV_WC_SUCCESS)
+                return wc_error(c, &wc[i]);
+            struct vqp *q = qp_by_num(c, wc[i].qp_num);
+            if (!q)
+                continue;
+            int kind = WR_KIND(wc[i].wr_id);
+            if (kind == WR_DATA) {
+                q->done = WR_N(wc[i].wr_id);
+                q->sq_freed = q->done;
+            } else if (kind == WR_CTS) {
+                q->sq_freed = WR_N(wc[i].wr_id);
+            } else if (kind == WR_RECV) {
+                if (wc[i].opcode != IBV_WC_RECV_RDMA_WITH_IMM || !(wc[i].wc_flags & IBV_WC_WITH_IMM)) {
+                    cb_log_error("verbs: %s:%d: unexpected completion opcode %d from rank %d (%s) on QP 0x%x",
+                                 c->t->dev, c->t->port, wc[i].opcode, c->peer.rank, c->peer.host, wc[i].qp_num);
+                    vb_conn_fail(c, CB_EINTERNAL);
+                    return CB_EINTERNAL;
+                }
+                uint32_t imm = ntohl(wc[i].imm_data);
+                uint64_t seq = q->rcount;
+                size_t nbytes = c->seq_imm ? (imm & 0xffffffu) : imm, off, len;
+                chunk_of(nbytes, c->nq, q->idx, &off, &len);
+                if ((c->seq_imm && (imm >> 24) != (seq & 0xff)) || nbytes > c->slot_bytes || wc[i].byte_len != len) {
+                    cb_log_error("verbs: %s:%d: slot %" PRIu64 " from rank %d (%s) arrived out of order or with a "
+                                 "wrong size on QP %d (imm 0x%08x, %u bytes written, expected %zu): protocol "
+                                 "mismatch (are both ranks the same collbench build?)", c->t->dev, c->t->port,
+                                 seq, c->peer.rank, c->peer.host, q->idx, imm, wc[i].byte_len, len);
+                    vb_conn_fail(c, CB_EINTERNAL);
+                    return CB_EINTERNAL;
+                }
+                if (q->idx == 0)
+                    c->sizes[seq % (uint64_t)c->nslots] = (uint32_t)nbytes;
+                q->rcount++;
+                cb_status st = vb_post_recvs(c, q, 1);
+                if (st) {
+                    vb_conn_fail(c, st);
+                    return st;
+                }
+            }
+        }
+        if (n < CQ_BATCH)
+            return CB_OK;
+    }
+}
+
+static uint64_t send_completed(const struct vconn *c)
+{
+    uint64_t m = c->q[0].done;
+    for (int i = 1; i < c->nq; i++)
+        if (c->q[i].done < m)
+            m = c->q[i].done;
+    return m;
+}
+
+/* Sender: write every posted slot whose clear-to-send has arrived. */
+static cb_status send_issue(struct vconn *c)
+{
+    struct vctx *t = c->t;
+    while (c->issued < c->posted) {
+        uint64_t s = c->issued;
+        int slot = (int)(s % (uint64_t)c->nslots);
+        struct cts_entry *e = &c->cts[slot];
+        if (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)(s + 1))
+            break;
+        for (int i = 0; i < c->nq; i++)
+            if (c->q[i].sq_posted - c->q[i].sq_freed + 1 > (uint64_t)c->sq_depth)
+                return CB_OK;   /* send queue full: the next poll frees it */
+        uint64_t raddr = e->addr;
+        uint32_t rkey = e->rkey, cap = e->size;
+        size_t n = c->sizes[slot];
+        if (n > cap) {
+            cb_log_error("verbs: rank %d (%s) offers a %u-byte slot for slot %" PRIu64 " but %zu bytes are to be "
+                         "sent: slot sizes differ between ranks (same --slot-bytes everywhere?)",
+                         c->peer.rank, c->peer.host, cap, s, n);
+            vb_conn_fail(c, CB_EUSAGE);
+            return CB_EUSAGE;
+        }
+        /* every sig_every-th write, and any that fills the last free slot:
+         * the sender then needs a completion to get a slot back */
+        int signal = c->q[0].unsig + 1 >= c->sig_every || s + 1 - c->completed >= (uint64_t)c->nslots;
+        uint32_t imm = c->seq_imm ? (uint32_t)((s & 0xff) << 24) | (uint32_t)n : (uint32_t)n;
+        for (int i = 0; i < c->nq; i++) {
+            struct vqp *q = &c->q[i];
+            size_t off, len;
+            chunk_of(n, c->nq, i, &off, &len);
+            struct ibv_sge sge = {.addr = (uintptr_t)(c->fifo + (size_t)slot * c->slot_bytes + off),
+                                  .length = (uint32_t)len, .lkey = c->fifo_mr->lkey};
+            struct ibv_send_wr wr = {
+                .wr_id = WR_ID(WR_DATA, s + 1),
+                .sg_list = len ? &sge : NULL,
+                .num_sge = len ? 1 : 0,
+                .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
+                .send_flags = signal ? IBV_SEND_SIGNALED : 0,
+                .imm_data = htonl(imm),
+                .wr.rdma = {.remote_addr = raddr + off, .rkey = rkey},
+            }, *bad;
+            if (ibv_post_send(q->qp, &wr, &bad)) {
+                cb_log_error("verbs: %s:%d: ibv_post_send (RDMA write, %zu bytes) to rank %d (%s) on QP 0x%x "
+                             "failed: %s", t->dev, t->port, len, c->peer.rank, c->peer.host, q->qp->qp_num,
+                             strerror(errno));
+                vb_conn_fail(c, CB_EPEER);
+                return CB_EPEER;
+            }
+            q->sq_posted++;
+            q->unsig = signal ? 0 : q->unsig + 1;
+        }
+        c->issued++;
+    }
+    return CB_OK;
+}
+
+/* Receiver: tell the sender about every free slot. */
+cb_status vb_cts_issue(struct vconn *c)
+{
+    struct vctx *t = c->t;
+    struct vqp *q = &c->q[0];
+    if (!c->ready && c->nestablished < c->nq)
+        return CB_OK;
+    while (c->cts_sent < c->consumed + (uint64_t)c->nslots) {
+        uint64_t used = q->sq_posted - q->sq_freed;
+        if (used + 1 > (uint64_t)c->sq_depth)
+            return CB_OK;
+        uint64_t s = c->cts_sent;
+        int slot = (int)(s % (uint64_t)c->nslots);
+        struct cts_entry e = {
+            .addr = (uintptr_t)(c->fifo + (size_t)slot * c->slot_bytes),
+            .rkey = c->fifo_mr->rkey,
+            .size = (uint32_t)c->slot_bytes,
+            .seq = (uint32_t)(s + 1),
+        };
+        struct ibv_sge sge = {.addr = (uintptr_t)&e, .length = sizeof e, .lkey = 0};
+        if (!c->inline_cts) {
+            c->cts[slot] = e;
+            sge.addr = (uintptr_t)&c->cts[slot];
+            sge.lkey = c->cts_mr->lkey;
+        }
+        int signal = q->unsig + 1 >= c->sig_every || used + 1 >= (uint64_t)c->sq_depth / 2;
+        struct ibv_send_wr wr = {
+            .wr_id = WR_ID(WR_CTS, q->sq_posted + 1),
+            .sg_list = &sge,
+            .num_sge = 1,
+            .opcode = IBV_WR_RDMA_WRITE,
+            .send_flags = (signal ? IBV_SEND_SIGNALED : 0) | (c->inline_cts ? IBV_SEND_INLINE : 0),
+            .wr.rdma = {.remote_addr = c->remote_cts_addr + (uint64_t)slot * sizeof(struct cts_entry),
+                        .rkey = c->remote_cts_rkey},
+        }, *bad;
+        if (ibv_post_send(q->qp, &wr, &bad)) {
+            cb_log_error("verbs: %s:%d: ibv_post_send (clear-to-send) to rank %d (%s) on QP 0x%x failed: %s",
+                         t->dev, t->port, c->peer.rank, c->peer.host, q->qp->qp_num, strerror(errno));
+            vb_conn_fail(c, CB_EPEER);
+            return CB_EPEER;
+        }
+        q->sq_posted++;
+        q->unsig = signal ? 0 : q->unsig + 1;
+        c->cts_sent++;
+    }
+    return CB_OK;
+}
+
+cb_status vb_conn_progress(struct vconn *c)
+{
+    if (c->err)
+        return c->err;
+    if (!c->ready && c->nestablished < c->nq)
+        return CB_OK;
+    cb_status st = poll_cq(c);
+    if (st)
+        return st;
+    if (c->is_send && c->peer_gone && c->issued < c->posted) {
+        cb_log_error("verbs: rank %d (%s) closed the connection while %" PRIu64 " slots were still to be sent "
+                     "to it: see its log", c->peer.rank, c->peer.host, c->posted - c->issued);
+        vb_conn_fail(c, CB_EPEER);
+        return CB_EPEER;
+    }
+    return c->is_send ? send_issue(c) : vb_cts_issue(c);
+}
+
+cb_status vb_send_slot(void *sconn, void **slot)
+{
+    struct vconn *c = sconn;
+    *slot = NULL;
+    cb_status st = vb_conn_progress(c);
+    if (st)
+        return st;
+    c->completed = send_completed(c);
+    if (!c->slot_out) {
+        /* A slot only once the receiver has cleared it: send_post then writes
+         * at once and nothing waits for a later call. A sender that posts its
+         * last slice and leaves for something else (an MPI barrier, the next
+         * size) would otherwise strand that slice until it comes back. */
+        const struct cts_entry *e = &c->cts[c->posted % (uint64_t)c->nslots];
+        if (c->posted - c->completed >= (uint64_t)c->nslots ||
+            __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)(c->posted + 1))
+            return CB_OK;
+    }
+    *slot = c->fifo + (size_t)(c->posted % (uint64_t)c->nslots) * c->slot_bytes;
+    c->slot_out = 1;
+    return CB_OK;
+}
+
+cb_status vb_send_post(void *sconn, size_t nbytes)
+{
+    struct vconn *c = sconn;
+    if (c->err)
+        return c->err;
+    if (!c->slot_out || nbytes > c->slot_bytes) {
+        cb_log_error("verbs: send_post of %zu bytes to rank %d (%s) %s", nbytes, c->peer.rank, c->peer.host,
+                     !c->slot_out ? "without a slot from send_slot" : "is larger than a slot");
+        return CB_EINTERNAL;
+    }
+    c->sizes[c->posted % (uint64_t)c->nslots] = (uint32_t)nbytes;
+    c->posted++;
+    c->slot_out = 0;
+    return send_issue(c);
+}
+
+cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes)
+{
+    struct vconn *c = rconn;
+    *slot = NULL;
+    *nbytes = 0;
+    cb_status st = vb_conn_progress(c);
+    if (st)
+        return st;
+    if (c->consumed >= recv_avail(c)) {
+        if (c->peer_gone) {
+            cb_log_error("verbs: rank %d (%s) closed the connection while this rank waits for slot %" PRIu64,
+                         c->peer.rank, c->peer.host, c->consumed);
+            vb_conn_fail(c, CB_EPEER);
+            return CB_EPEER;
+        }
+        return CB_OK;
+    }
+    int s = (int)(c->consumed % (uint64_t)c->nslots);
+    *slot = c->fifo + (size_t)s * c->slot_bytes;
+    *nbytes = c->sizes[s];
+    c->slot_out = 1;
+    return CB_OK;
+}
+
+cb_status vb_recv_release(void *rconn)
+{
+    struct vconn *c = rconn;
+    if (c->err)
+        return c->err;
+    if (!c->slot_out) {
+        cb_log_error("verbs: recv_release from rank %d (%s) without a slot from recv_slot", c->peer.rank,
+                     c->peer.host);
+        return CB_EINTERNAL;
+    }
+    c->slot_out = 0;
+    c->consumed++;
+    return vb_cts_issue(c);
+}
+
+/* Reading the CM channel costs a system call: do it on every call only while
+ * connections are being made, otherwise now and then (disconnects). */
+static int cm_busy(const struct vctx *t)
+{
+    for (const struct vlisten *l = t->listens; l; l = l->next)
+        if (l->rc)
+            return 1;
+    for (const struct vconn *c = t->conns; c; c = c->next)
+        if (!c->ready)
+            return 1;
+    return 0;
+}
+
+cb_status vb_progress(void *tctx)
+{
+    struct vctx *t = tctx;
+    cb_status st = CB_OK;
+    if (cm_busy(t) || (++t->pump_tick & 1023) == 0)
+        st = vb_cm_pump(t);
+    if (st)
+        return st;
+    st = vb_check_async(t);
+    if (st)
+        return st;
+    for (struct vconn *c = t->conns; c; c = c->next) {
+        if (!c->ready)
+            continue;
+        st = vb_conn_progress(c);
+        if (st)
+            return st;
+    }
+    return CB_OK;
+}
+
+cb_status vb_send_idle(void *sconn, int *idle)
+{
+    struct vconn *c = sconn;
+    *idle = 0;
+    cb_status st = vb_conn_progress(c);
+    if (st)
+        return st;
+    c->completed = send_completed(c);
+    /* everything written, and the receiver has released all of it: the
+     * clear-to-send for the last slot it will ever offer has arrived (it
+     * offers slot s only after consuming s - nslots). Unsignaled writes
+     * never complete here; the receiver's release proves they landed. */
+    uint64_t last = c->posted + (uint64_t)c->nslots - 1;
+    const struct cts_entry *e = &c->cts[last % (uint64_t)c->nslots];
+    *idle = c->issued == c->posted && __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) == (uint32_t)(last + 1);
+    return CB_OK;
+}
+
+cb_status vb_close_send(void *sconn)
+{
+    if (sconn)
+        vb_conn_destroy(sconn);
+    return CB_OK;
+}
+
+cb_status vb_close_recv(void *rconn)
+{
+    if (rconn)
+        vb_conn_destroy(rconn);
+    return CB_OK;
+}

@@ -1,0 +1,252 @@
+/* Private to the verbs transport (src/transport/verbs*.c): its wire
+ * formats, its state, and the functions its files share. The overview of
+ * the design is at the top of verbs.c.
+ *   verbs.c         ops table, init, finalize
+ *   verbs_device.c  device, port, GID, MTU and address choice; limits; properties
+ *   verbs_conn.c    one connection's resources: memory, CQ, QPs and their states
+ *   verbs_cm.c      rdma_cm: listen, connect, accept, the CM event pump
+ *   verbs_fifo.c    the data path: CTS FIFO, RDMA writes, completions, progress
+ *   verbs_async.c   the async-event thread */
+#ifndef CB_VERBS_INTERNAL_H
+#define CB_VERBS_INTERNAL_H
+
+#include "transport.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <netinet/in.h>
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+#define VH_MAGIC 0x43425648u    /* "CBVH": handle */
+#define VREQ_MAGIC 0x43425652u  /* "CBVR": CM request private data */
+#define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
+#define VH_VERSION 1
+#define CQ_BATCH 32
+
+enum { WR_DATA = 1, WR_CTS = 2, WR_RECV = 3 };
+#define WR_ID(kind, n) (((uint64_t)(kind) << 56) | (n))
+#define WR_KIND(id) ((int)((id) >> 56))
+#define WR_N(id) ((id) & ((UINT64_C(1) << 56) - 1))
+
+enum { OWN_LISTEN = 1, OWN_QP = 2 };
+enum { QS_NONE, QS_ADDR, QS_ROUTE, QS_CONNECTING, QS_ESTABLISHED, QS_GONE };
+
+/* What the handle says; CB_HANDLE_BYTES (256) bounds it. */
+struct vhandle {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t family;          /* AF_INET or AF_INET6 */
+    uint32_t nonce;           /* identifies this listen */
+    int32_t rank;             /* the listening (receiving) rank */
+    uint16_t port;            /* rdma_cm port, network byte order */
+    uint16_t nqps;
+    uint32_t nslots;
+    uint64_t slot_bytes;
+    uint8_t addr[16];         /* IPv4 (first 4 bytes) or IPv6 address */
+    uint32_t scope_id;
+    char dev[64];             /* for messages only */
+    char host[64];
+};
+_Static_assert(sizeof(struct vhandle) <= CB_HANDLE_BYTES, "verbs handle too large");
+
+/* CM REQ private data (at most 56 bytes on IB/RoCE); big-endian fields. */
+struct vreq {
+    uint32_t magic;
+    uint32_t nonce;
+    int32_t rank;             /* the sender */
+    uint16_t qp_idx, nqps;
+    uint64_t cts_addr;
+    uint32_t cts_rkey;
+    uint32_t nslots;
+    uint8_t token[CB_TOKEN_BYTES];
+};
+_Static_assert(sizeof(struct vreq) <= 56, "CM request private data too large");
+
+struct vrep {
+    uint32_t magic;
+    int32_t rank;             /* the receiver */
+    uint16_t qp_idx, pad;
+};
+
+/* One clear-to-send entry; seq (= sequence + 1) is written last. */
+struct cts_entry {
+    uint64_t addr;
+    uint32_t rkey;
+    uint32_t size;
+    uint32_t seq;
+    uint32_t pad;
+};
+
+struct vctx;
+struct vconn;
+
+struct vqp {
+    int own;                  /* OWN_QP: what an rdma_cm id's context points to */
+    struct vconn *c;
+    int idx;
+    struct rdma_cm_id *id;
+    struct ibv_qp *qp;
+    int state;
+    uint64_t sq_posted, sq_freed;   /* work requests posted / known completed */
+    int unsig;                /* posted unsignaled since the last signaled */
+    uint64_t done;            /* sender: writes completed (seq + 1 of the last) */
+    uint64_t rcount;          /* receiver: imms received */
+};
+
+struct vconn {
+    struct vctx *t;
+    struct vconn *next;
+    int is_send;
+    struct cb_peer peer;
+    int nq;
+    struct vqp *q;
+    int nslots;
+    size_t slot_bytes;
+    int sq_depth, rq_depth, sig_every;
+    struct ibv_cq *cq;
+    char *fifo;               /* sender: staging slots; receiver: receive slots */
+    struct ibv_mr *fifo_mr;
+    struct cts_entry *cts;    /* sender: CTS FIFO (written by the peer); receiver: CTS sources */
+    struct ibv_mr *cts_mr;
+    uint32_t *sizes;          /* bytes per slot */
+    size_t reg_bytes;         /* counted against the memlock limit */
+    cb_status err;            /* sticky, logged when first seen */
+    int ready;                /* handed to the caller */
+    int nestablished;
+    int64_t t_start;
+    uint32_t nonce;
+    int seq_imm;              /* imm carries seq & 0xff in its top byte */
+    int inline_cts;
+    int peer_gone;
+    int slot_out;             /* a slot was handed out and not posted / released */
+    /* sender */
+    uint64_t posted, issued, completed;
+    /* receiver */
+    uint64_t consumed, cts_sent;
+    uint64_t remote_cts_addr;
+    uint32_t remote_cts_rkey;
+    int have_remote;
+};
+
+struct vlisten {
+    int own;                  /* OWN_LISTEN */
+    struct vctx *t;
+    struct vlisten *next;
+    struct rdma_cm_id *id;
+    struct vconn *rc;         /* owned until accept() hands it over */
+    struct cb_peer peer;
+    int64_t t_first;
+};
+
+struct vctx {
+    struct cb_transport_config cfg;
+    char dev[64];
+    int port;
+    struct ibv_context *ctx;
+    struct ibv_pd *pd;
+    struct ibv_port_attr pattr;
+    struct ibv_device_attr dattr;
+    enum ibv_mtu mtu;
+    int gid_index;
+    int gid_type;             /* 0 IB, 1 RoCE v1, 2 RoCE v2 */
+    union ibv_gid gid;
+    struct sockaddr_storage addr;   /* rdma_cm address of this rank (port 0) */
+    char addr_str[INET6_ADDRSTRLEN];
+    struct rdma_event_channel *ch;
+    size_t memlock_limit;     /* SIZE_MAX = unlimited */
+    size_t registered;
+    uint32_t nonce_seed;
+    unsigned pump_tick;
+    struct vconn *conns;
+    struct vlisten *listens;
+    /* async-event thread */
+    pthread_t async_thr;
+    int async_started;
+    int wake_fd;
+    atomic_int async_claimed;
+    atomic_int async_type;    /* event type + 1, 0 = none */
+    atomic_uint async_qpn;
+    atomic_int async_stop;
+    int async_reported;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static inline int64_t vb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int vb_mtu_bytes(enum ibv_mtu m)
+{
+    return m >= IBV_MTU_256 && m <= IBV_MTU_4096 ? 128 << m : 0;
+}
+
+static inline size_t vb_page_round(size_t n)
+{
+    return (n + 4095) & ~(size_t)4095;
+}
+
+static inline void vb_conn_fail(struct vconn *c, cb_status st)
+{
+    if (!c->err)
+        c->err = st;
+}
+
+static inline const char *vb_dir_word(const struct vconn *c)
+{
+    return c->is_send ? "to" : "from";
+}
+
+/* ---------------------------------------------------- verbs_device.c */
+int vb_have_cap_ipc_lock(void);
+size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg);
+cb_status vb_check_memlock(struct vctx *t, size_t more, const char *what, const struct cb_peer *peer);
+cb_status vb_check_queue_limits(const struct vctx *t);
+cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
+                             int *dev_idx, int *port);
+cb_status vb_choose_gid(struct vctx *t);
+cb_status vb_choose_mtu(struct vctx *t);
+cb_status vb_choose_cm_addr(struct vctx *t);
+void vb_properties(void *tctx, struct cb_props *props);
+
+/* ----------------------------------------------------- verbs_async.c */
+cb_status vb_async_start(struct vctx *t);
+void vb_async_stop(struct vctx *t);
+cb_status vb_check_async(struct vctx *t);
+
+/* ------------------------------------------------------ verbs_conn.c */
+cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer, struct vconn **out);
+void vb_conn_destroy(struct vconn *c);
+cb_status vb_qp_create(struct vconn *c, struct vqp *q);
+cb_status vb_qp_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state);
+cb_status vb_post_recvs(struct vconn *c, struct vqp *q, int n);
+
+/* -------------------------------------------------------- verbs_cm.c */
+cb_status vb_cm_pump(struct vctx *t);
+cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm);
+cb_status vb_accept(void *lcomm, void **rconn);
+cb_status vb_close_listen(void *lcomm);
+cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle, void **sconn);
+
+/* ------------------------------------------------------ verbs_fifo.c */
+cb_status vb_cts_issue(struct vconn *c);
+cb_status vb_conn_progress(struct vconn *c);
+cb_status vb_send_slot(void *sconn, void **slot);
+cb_status vb_send_post(void *sconn, size_t nbytes);
+cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes);
+cb_status vb_recv_release(void *rconn);
+cb_status vb_progress(void *tctx);
+cb_status vb_send_idle(void *sconn, int *idle);
+cb_status vb_close_send(void *sconn);
+cb_status vb_close_recv(void *rconn);
+
+#endif
