@@ -135,12 +135,15 @@ static void write_outputs(const struct cb_sweep *s, void *arg)
     }
 }
 
-/* CPUs this process may run on (its affinity mask, as the launcher set it). */
+/* CPUs the ranks of this machine may share: the affinity mask when the
+ * launcher left the rank several CPUs (e.g. a Slurm cpuset), the machine's
+ * online CPUs when it bound the rank to one core (each rank then has its own). */
 static int usable_cpus(void)
 {
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return (int)sysconf(_SC_NPROCESSORS_ONLN);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) == 1)
+        return (int)online;
     return CPU_COUNT(&set);
 }
 
