@@ -75,11 +75,15 @@ static double fold(const struct cb_machine *m, double in_bytes, double out_bytes
     return 2 * l.a + (in_bytes + out_bytes) * l.b + reduce_bytes * g;
 }
 
-static double ring_steps(const struct cb_machine *m, int steps, double piece, double g)
+/* `fused`: each step reduces straight from the received slot into the slot
+ * it sends (recv_reduce_send), so the copy out of the FIFO is the
+ * reduction's read: half the transfer term (beta counts a copy in and a copy
+ * out) is saved. Exchanges through scratch (rd, rabenseifner) pay it all. */
+static double ring_steps(const struct cb_machine *m, int steps, double piece, double g, int fused)
 {
     struct link l = link_at(m, 1, 0, 0);
     double r = rounds(piece, chunk_of(m) * (m->channels > 0 ? m->channels : 1));
-    return steps * (r * l.a + piece * (l.b + g));
+    return steps * (r * l.a + piece * ((fused ? l.b / 2 : l.b) + g));
 }
 
 /* Recursive doubling (dir 1: distances 1, 2, ..) or halving (dir -1), moving
@@ -106,7 +110,7 @@ static int tree_depth(int n)
 
 /* Both trees pipelined: 2 hops per level for the first chunk, then a chunk
  * per alpha; the busiest rank (inner in one tree, leaf in the other) sends
- * and receives 2 S in all and reduces S. */
+ * and receives 2 S in all and reduces S (2 ranks: S, and reduces S / 2). */
 static double tree_all_reduce(const struct cb_machine *m, double s, double g)
 {
     double hops = 0;
@@ -114,7 +118,8 @@ static double tree_all_reduce(const struct cb_machine *m, double s, double g)
         hops += link_at(m, 1 << lvl, 1, 0).a;
     struct link worst = link_at(m, 1, 0, 0);
     double chunks = rounds(s, 2 * chunk_of(m) * (m->channels > 0 ? m->channels : 1));
-    return 2 * hops + (chunks - 1) * worst.a + 2 * s * worst.b + s * g;
+    double share = m->nranks == 2 ? 0.5 : 1;
+    return 2 * hops + (chunks - 1) * worst.a + 2 * share * s * worst.b + share * s * g;
 }
 
 static double alltoall(const struct cb_machine *m, double s, int linear)
@@ -134,14 +139,15 @@ double cb_model_time(const struct cb_machine *m, cb_coll coll, cb_algo algo, siz
     if (n <= 1)
         return coll == CB_ALL_REDUCE && algo == CB_ALGO_RING ? s * g : 0;
     switch (coll * 16 + algo) {
-    case CB_ALL_REDUCE * 16 + CB_ALGO_RING: return ring_steps(m, 2 * (n - 1), piece, 0) + (n - 1) * piece * g;
+    case CB_ALL_REDUCE * 16 + CB_ALGO_RING:
+        return ring_steps(m, n - 1, piece, g, 1) + ring_steps(m, n - 1, piece, 0, 0);
     case CB_ALL_REDUCE * 16 + CB_ALGO_TREE: return tree_all_reduce(m, s, g);
     case CB_ALL_REDUCE * 16 + CB_ALGO_RD: return xor_steps(m, s, 0, g) + fold(m, s, s, s, g);
     case CB_ALL_REDUCE * 16 + CB_ALGO_RABENSEIFNER:
         return xor_steps(m, s, 1, g) + xor_steps(m, s, 1, 0) + fold(m, s, s, s, g);
-    case CB_ALL_GATHER * 16 + CB_ALGO_RING: return ring_steps(m, n - 1, piece, 0);
+    case CB_ALL_GATHER * 16 + CB_ALGO_RING: return ring_steps(m, n - 1, piece, 0, 0);
     case CB_ALL_GATHER * 16 + CB_ALGO_RD: return xor_steps(m, s, 1, 0) + fold(m, piece, s, 0, g);
-    case CB_REDUCE_SCATTER * 16 + CB_ALGO_RING: return ring_steps(m, n - 1, piece, g);
+    case CB_REDUCE_SCATTER * 16 + CB_ALGO_RING: return ring_steps(m, n - 1, piece, g, 1);
     case CB_REDUCE_SCATTER * 16 + CB_ALGO_RD: return xor_steps(m, s, 1, g) + fold(m, s, piece, s, g);
     case CB_ALLTOALL * 16 + CB_ALGO_PAIRWISE: return alltoall(m, s, 0);
     case CB_ALLTOALL * 16 + CB_ALGO_LINEAR: return alltoall(m, s, 1);
