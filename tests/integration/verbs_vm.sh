@@ -16,7 +16,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 COLLS="all_reduce all_gather reduce_scatter alltoall"
-VM_LIMIT=${VERBS_VM_LIMIT:-600}   # seconds for the VM, boot included
+VM_LIMIT=${VERBS_VM_LIMIT:-900}   # seconds for the VM, boot included (a loaded host is slow)
 
 # ------------------------------------------------------------------ outside
 if [ "${1:-}" != --inside ]; then

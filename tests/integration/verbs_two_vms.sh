@@ -1,0 +1,141 @@
+#!/bin/bash
+# The verbs transport between two kernels: two Soft-RoCE VMs (scripts/rxe-vm
+# -w: each its own kernel and rxe0 on a virtio NIC, the NICs joined by a
+# virtual Ethernet wire), mpirun across them (dropbear as the ssh server,
+# throwaway keys shared through a folder), so every byte crosses a RoCEv2
+# link. Runs the four collectives checked (--transport verbs) with one rank
+# per VM, all_reduce and alltoall with two per VM, and one run with
+# --transport auto, which must pick verbs.
+# SKIP lines (with the reason) only when the VMs cannot be booted here.
+# Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set.
+# Internally the script runs itself in the VMs with --node-a / --node-b.
+source "$(dirname "$0")/../lib.sh"
+
+COLLS="all_reduce all_gather reduce_scatter alltoall"
+VM_LIMIT=${VERBS_VM_LIMIT:-720}   # seconds for each VM, boot included (a loaded host is slow)
+READY_WAIT=240                    # node a waits this long for node b's ssh server
+
+# --------------------------------------------------------------- node b
+# The second host: an ssh server for mpirun's daemons, until node a is done.
+if [ "${1:-}" = --node-b ]; then
+    W=$CB_SHARED
+    mkdir -p /root/.ssh && cp "$W/id.pub" /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
+    dropbear -r "$W/host_key" -p 22 -s -E 2> "$W/dropbear-b.log" || { echo "node b: dropbear failed"; exit 1; }
+    touch "$W/b-ready"
+    for _ in $(seq $((VM_LIMIT * 10))); do [ -e "$W/done" ] && break; sleep 0.1; done
+    echo "node b: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
+    exit 0
+fi
+
+# --------------------------------------------------------------- node a
+# The first host: waits for node b, then runs the cases with mpirun across both.
+if [ "${1:-}" = --node-a ]; then
+    W=$CB_SHARED
+    bad=0
+    fail() { echo "FAIL: $*"; bad=1; }
+    mkdir -p /root/.ssh && cp "$W/id.pub" /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
+    dropbear -r "$W/host_key" -p 22 -s -E 2> "$W/dropbear-a.log"
+    for _ in $(seq $((READY_WAIT * 10))); do [ -e "$W/b-ready" ] && break; sleep 0.1; done
+    if [ ! -e "$W/b-ready" ]; then echo "# node b not ready after $READY_WAIT s"; touch "$W/done"; exit 3; fi
+    export OMPI_MCA_plm_rsh_agent="ssh -i $W/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=20"
+    export OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0
+    # run_x NAME PER_NODE TRANSPORT ARGS...: a checked run with PER_NODE ranks on each VM
+    run_x() {
+        local name=$1 per=$2 tr=$3 t0=$SECONDS; shift 3
+        echo "# case: $name"
+        if expect_rc 0 "$name" timeout -k 5 200 mpirun --host "nodea:$per,nodeb:$per" --map-by node \
+                -x ASAN_OPTIONS -x UBSAN_OPTIONS "$CB" "$@" --transport "$tr" -T 60; then
+            if ! grep -q '^# nranks .* transport verbs ' "$TMP/out"; then
+                fail "$name: the header does not say transport verbs: $(grep -m 1 '^# nranks' "$TMP/out")"
+            elif ! grep -q '^#  *Rank .* on nodea' "$TMP/out" || ! grep -q '^#  *Rank .* on nodeb' "$TMP/out"; then
+                fail "$name: the ranks are not on both VMs"; grep '^#  *Rank' "$TMP/out"
+            else
+                no_wrong "$name" && pass "$name ($((SECONDS - t0)) s)" || bad=1
+            fi
+        else
+            bad=1
+        fi
+    }
+    echo "# node a: $(uname -r); node b reachable; rxe0 on eth0 ($(cat /sys/class/net/eth0/mtu) B MTU)"
+    sizes=(-b 1000 -e 96000 -f 96)
+    pers="1 2"
+    [ "$QUICK" = 1 ] && pers=1
+    for per in $pers; do
+        for coll in $COLLS; do
+            ops=
+            case $coll in all_reduce|reduce_scatter) ops="-o sum,max" ;; esac
+            types=float,int32
+            # 4 ranks (2 per VM): the ring and the many-peer pattern, one type (time)
+            if [ "$per" = 2 ]; then
+                types=float
+                [ "$coll" = all_reduce ] || [ "$coll" = alltoall ] || continue
+            fi
+            # shellcheck disable=SC2086
+            run_x "$coll verbs across 2 VMs np=$((2 * per))" "$per" verbs "$coll" "${sizes[@]}" \
+                --slot-bytes 4K --slots 4 -d $types $ops -n 1 -w 0 -c 2 -I 0
+        done
+    done
+    # auto: ranks on two machines, each with an active RDMA port -> verbs
+    run_x "all_reduce auto picks verbs across 2 VMs np=2" 1 auto all_reduce -b 256K -e 256K -n 2 -w 1 -c 1 -I 0
+    grep '^#  *Rank' "$TMP/out" | head -2 | cut -c1-200 | sed 's/^/    /'
+    echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
+    touch "$W/done"
+    exit $bad
+fi
+
+# --------------------------------------------------------------- outside
+for f in "$CB"; do
+    [ -x "$f" ] || { fail "two VMs: $f is missing: build it first"; exit 1; }
+done
+t0=$SECONDS
+cd "$ROOT" || exit 1
+# throwaway keys: a client key for node a's ssh, a host key for the dropbear servers
+need=()
+command -v dropbear > /dev/null || need+=(dropbear-bin)
+command -v ssh > /dev/null && command -v ssh-keygen > /dev/null || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null 2>&1 ||
+        { apt-get update -qq > /dev/null 2>&1; apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null 2>&1; }
+fi
+if ! command -v dropbear > /dev/null || ! command -v ssh-keygen > /dev/null; then
+    skip "two VMs: mpirun across the VMs needs dropbear and ssh; apt-get install ${need[*]} failed here"
+    exit 0
+fi
+ssh-keygen -q -t ed25519 -N '' -f "$TMP/id" > /dev/null && dropbearkey -t ed25519 -f "$TMP/host_key" > /dev/null 2>&1 ||
+    { fail "two VMs: cannot make the throwaway keys"; exit 1; }
+common=(-t "$VM_LIMIT" -p 1 -s "$TMP" -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" -e CB_SHARED="$TMP")
+# node b first (one vCPU each on a 2-core machine); it serves until node a says done
+timeout -k 10 $((VM_LIMIT + 60)) scripts/rxe-vm -q -n nodeb -i 10.77.0.2/24 -w "$TMP/b.sock:$TMP/a.sock" \
+    -H 10.77.0.1=nodea "${common[@]}" "bash tests/integration/verbs_two_vms.sh --node-b" > "$TMP/b.log" 2>&1 &
+bpid=$!
+timeout -k 10 $((VM_LIMIT + 60)) scripts/rxe-vm -n nodea -i 10.77.0.1/24 -w "$TMP/a.sock:$TMP/b.sock" \
+    -H 10.77.0.2=nodeb "${common[@]}" "bash tests/integration/verbs_two_vms.sh --node-a" 2>&1 | tee "$TMP/a.log"
+arc=${PIPESTATUS[0]}
+touch "$TMP/done"
+wait $bpid
+brc=$?
+reason() { grep '^rxe-vm\[' "$1" | grep -v 'console log tail' | tail -1 | sed 's/^rxe-vm\[[^]]*\]: //'; }
+up() { grep -q '^rxe-vm\[.*\]: up after' "$1"; }
+if ! up "$TMP/a.log" || { [ "$arc" = 3 ] && ! up "$TMP/b.log"; }; then
+    log=$TMP/a.log rc=$arc
+    up "$TMP/a.log" && log=$TMP/b.log rc=$brc
+    if [ "$rc" = 125 ]; then
+        skip "two VMs: cannot boot the Soft-RoCE VMs here: $(reason "$log")"
+        exit 0
+    fi
+    fail "two VMs: a VM did not start (exit $rc): $(reason "$log")"; cat "$TMP/b.log"
+    exit 1
+fi
+if [ "$arc" = 3 ]; then
+    fail "two VMs: node b booted but its ssh server never got ready"; cat "$TMP/b.log" "$TMP/dropbear-b.log" 2>/dev/null
+elif [ "$arc" = 124 ]; then
+    fail "two VMs: the ${VM_LIMIT} s limit was reached during '$(sed -n 's/^# case: //p' "$TMP/a.log" | tail -1)'"
+    cat "$TMP/b.log"
+elif [ "$arc" != 0 ] && ! grep -q '^FAIL: ' "$TMP/a.log"; then
+    fail "two VMs: node a ended with status $arc without naming a failed case"; cat "$TMP/b.log"
+fi
+grep '^node b' "$TMP/b.log"
+echo "verbs_two_vms: $((SECONDS - t0)) s in all (boots included)"
+grep -q '^FAIL: ' "$TMP/a.log" && exit 1
+exit 0
