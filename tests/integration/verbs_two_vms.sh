@@ -104,7 +104,9 @@ if ! command -v dropbear > /dev/null || ! command -v ssh-keygen > /dev/null; the
 fi
 ssh-keygen -q -t ed25519 -N '' -f "$TMP/id" > /dev/null && dropbearkey -t ed25519 -f "$TMP/host_key" > /dev/null 2>&1 ||
     { fail "two VMs: cannot make the throwaway keys"; exit 1; }
-common=(-t "$VM_LIMIT" -p 1 -s "$TMP" -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" -e CB_SHARED="$TMP")
+mem=1024
+[ "$BUILD" = build-san ] && mem=2048   # ASan ranks need more
+common=(-t "$VM_LIMIT" -p 1 -m "$mem" -s "$TMP" -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" -e CB_SHARED="$TMP")
 # node b first (one vCPU each on a 2-core machine); it serves until node a says done
 timeout -k 10 $((VM_LIMIT + 60)) scripts/rxe-vm -q -n nodeb -i 10.77.0.2/24 -w "$TMP/b.sock:$TMP/a.sock" \
     -H 10.77.0.1=nodea "${common[@]}" "bash tests/integration/verbs_two_vms.sh --node-b" > "$TMP/b.log" 2>&1 &

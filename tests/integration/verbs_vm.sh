@@ -6,8 +6,9 @@
 #   - the four collectives over --transport verbs on rxe0, 2 and 4 ranks,
 #     float/bfloat16/int32, sum/max, out-of-place and in-place, checked (-c 2);
 #   - the verbs command-line errors through collbench: exit 2 and the message;
-#   - a rank killed mid-run: every other rank exits non-zero within -T,
-#     nothing hangs, the device still works afterwards.
+#   - a rank killed mid-run (plain mpirun, and mpirun --enable-recovery where
+#     the survivors must notice by themselves): the job ends within -T,
+#     nothing hangs or stays behind, the device still works afterwards.
 # `--transport auto` picks shm on one machine: it is tested across two VMs
 # (verbs_two_vms.sh). Without qemu or the kernel package (no network to the
 # Debian mirror) the suite prints SKIP lines with the reason, never PASS.
