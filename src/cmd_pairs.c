@@ -7,14 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bootstrap.h"
 #include "channel.h"
 #include "comm.h"
+#include "job.h"
 #include "pairs.h"
 #include "topo.h"
 
@@ -39,22 +38,7 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int usable_cpus(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return (int)sysconf(_SC_NPROCESSORS_ONLN);
-    return CPU_COUNT(&set);
-}
-
 /* ---- start-up ---- */
-
-static cb_status agree(struct cb_boot *b, cb_status mine, int timeout_ms, const char *what)
-{
-    double worst = (double)mine;
-    cb_status st = cb_boot_allreduce_max(b, &worst, 1, timeout_ms, what);
-    return st != CB_OK ? st : (cb_status)(int)worst;
-}
 
 static cb_status validate_job(const struct cb_pairs_opts *p, struct cb_boot *b)
 {
@@ -80,35 +64,11 @@ static cb_status validate_job(const struct cb_pairs_opts *p, struct cb_boot *b)
     return CB_OK;
 }
 
-static cb_status make_token(struct cb_boot *b, struct cb_transport_config *t)
-{
-    if (cb_boot_rank(b) == 0 && getrandom(t->token, CB_TOKEN_BYTES, 0) != CB_TOKEN_BYTES) {
-        cb_log_error("getrandom failed: cannot make the job's connection token");
-        return CB_ESYS;
-    }
-    return cb_boot_bcast(b, t->token, CB_TOKEN_BYTES, t->timeout_ms, "sharing the job token");
-}
-
 static cb_status start_comm(struct cb_boot *boot, struct cb_pairs_opts *p, struct cb_comm **comm)
 {
-    struct cb_transport_config *t = &p->base.tcfg;
-    t->rank = cb_boot_rank(boot);
-    t->nranks = cb_boot_size(boot);
-    t->local_rank = cb_boot_local_rank(boot);
-    t->local_size = cb_boot_local_size(boot);
-    t->oversubscribed = t->local_size > usable_cpus();
-    if (t->oversubscribed)
-        prctl(PR_SET_TIMERSLACK, 1UL);   /* naps of waiting ranks stay short */
-    snprintf(t->host, sizeof t->host, "%s", cb_boot_host(boot, t->rank));
-    cb_status st = agree(boot, validate_job(p, boot), t->timeout_ms, "agreeing on start-up");
-    if (st == CB_OK)
-        st = make_token(boot, t);
     struct cb_topo_rank place;   /* the NIC nearest this rank's cores, and binding, as the collectives do */
-    if (st == CB_OK)
-        st = agree(boot, cb_topo_setup(boot, NULL, p->base.bind, t, &place), t->timeout_ms, "placing ranks");
-    if (st != CB_OK)
-        return st;
-    return agree(boot, cb_comm_init(boot, p->base.transport, t, comm), t->timeout_ms, "starting the transport");
+    struct cb_job_setup setup = {p->base.transport, NULL, p->base.bind};
+    return cb_job_start(boot, validate_job(p, boot), &setup, &p->base.tcfg, &place, comm);
 }
 
 /* ---- one pair ---- */
@@ -277,7 +237,7 @@ static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, st
     cb_status st = alloc_buffers(p, &b);
     if (st == CB_OK && (!passes || !tmp))
         st = CB_ENOMEM;
-    st = agree(c->boot, st, c->cfg.timeout_ms, "allocating buffers");
+    st = cb_job_agree(c->boot, st, c->cfg.timeout_ms, "allocating buffers");
     struct cb_port_counters *before = st == CB_OK ? counters_now(c) : NULL;
     for (int q = 0; q < p->passes && st == CB_OK; q++)
         for (int r = 0; r < nrounds && st == CB_OK; r++)
@@ -408,11 +368,7 @@ int cb_cmd_pairs(int argc, char **argv)
     if (st != CB_OK)
         return cb_status_exit_code(st);
     st = run_check(boot, &p, &outliers);
-    if (st == CB_ETIMEOUT || st == CB_EPEER || st == CB_ESYS || st == CB_ENOMEM || st == CB_EINTERNAL) {
-        fflush(stdout);
-        cb_boot_abort(boot, cb_status_exit_code(st));
-    }
-    cb_boot_finalize(boot);
+    cb_job_end(boot, st);
     if (st != CB_OK)
         return cb_status_exit_code(st);
     return outliers ? 1 : 0;

@@ -3,23 +3,14 @@
  * same measurement `--algo auto` makes at start-up) and write them to FILE,
  * for COLLBENCH_TUNE_FILE=FILE (auto without the start-up measurement) and
  * `collbench model --params FILE`. Rank 0 writes the file and prints it. */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "algo/algo.h"
 #include "model.h"
+#include "job.h"
 #include "options.h"
-
-static int usable_cpus(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return (int)sysconf(_SC_NPROCESSORS_ONLN);
-    return CPU_COUNT(&set);
-}
 
 /* Split off -o FILE; the rest is parsed as collbench's own options. */
 static const char *take_output(int *argc, char **argv)
@@ -36,21 +27,12 @@ static const char *take_output(int *argc, char **argv)
     return out;
 }
 
+/* Placed, bound and connected like a benchmark run, so the terms are the ones it will see. */
 static cb_status setup(struct cb_boot *boot, struct cb_options *o, struct cb_comm **comm)
 {
-    struct cb_transport_config *t = &o->tcfg;
-    t->rank = cb_boot_rank(boot);
-    t->nranks = cb_boot_size(boot);
-    t->local_rank = cb_boot_local_rank(boot);
-    t->local_size = cb_boot_local_size(boot);
-    t->oversubscribed = t->local_size > usable_cpus();
-    snprintf(t->host, sizeof t->host, "%s", cb_boot_host(boot, t->rank));
-    if (t->rank == 0 && getrandom(t->token, CB_TOKEN_BYTES, 0) != CB_TOKEN_BYTES) {
-        cb_log_error("getrandom failed: cannot make the job's connection token");
-        return CB_ESYS;
-    }
-    cb_status st = cb_boot_bcast(boot, t->token, CB_TOKEN_BYTES, t->timeout_ms, "sharing the job token");
-    return st == CB_OK ? cb_comm_init(boot, o->transport, t, comm) : st;
+    struct cb_topo_rank place;
+    struct cb_job_setup s = {o->transport, o->topo_xml, o->bind};
+    return cb_job_start(boot, CB_OK, &s, &o->tcfg, &place, comm);
 }
 
 static cb_status measure_and_write(struct cb_comm *c, const struct cb_options *o, const char *path)

@@ -1,16 +1,14 @@
 /* collbench: collectives over our own transports, measured like nccl-tests. */
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bootstrap.h"
 #include "comm.h"
 #include "harness.h"
+#include "job.h"
 #include "options.h"
 #include "pairs.h"
 #include "report/report.h"
@@ -43,14 +41,6 @@ static cb_status probe_outputs(const struct cb_options *o)
     return CB_OK;
 }
 
-/* Every rank learns whether any rank failed, so all exit the same way. */
-static cb_status agree(struct cb_boot *b, cb_status mine, int timeout_ms)
-{
-    double worst = (double)mine;
-    cb_status st = cb_boot_allreduce_max(b, &worst, 1, timeout_ms, "agreeing on start-up");
-    return st != CB_OK ? st : (cb_status)(int)worst;
-}
-
 static cb_status validate_job(const struct cb_options *o, int nranks, int rank)
 {
     if (o->root >= nranks) {
@@ -60,15 +50,6 @@ static cb_status validate_job(const struct cb_options *o, int nranks, int rank)
         return CB_EUSAGE;
     }
     return rank == 0 ? probe_outputs(o) : CB_OK;
-}
-
-static cb_status make_token(struct cb_boot *b, struct cb_transport_config *t)
-{
-    if (cb_boot_rank(b) == 0 && getrandom(t->token, CB_TOKEN_BYTES, 0) != CB_TOKEN_BYTES) {
-        cb_log_error("getrandom failed: cannot make the job's connection token");
-        return CB_ESYS;
-    }
-    return cb_boot_bcast(b, t->token, CB_TOKEN_BYTES, t->timeout_ms, "sharing the job token");
 }
 
 static void fill_run_info(const struct cb_options *o, int argc, char **argv, struct cb_comm *c,
@@ -135,44 +116,18 @@ static void write_outputs(const struct cb_sweep *s, void *arg)
     }
 }
 
-/* CPUs the ranks of this machine may share: the affinity mask when the
- * launcher left the rank several CPUs (e.g. a Slurm cpuset), the machine's
- * online CPUs when it bound the rank to one core (each rank then has its own). */
-static int usable_cpus(void)
-{
-    cpu_set_t set;
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) == 1)
-        return (int)online;
-    return CPU_COUNT(&set);
-}
-
 static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char **argv, long long *wrong)
 {
     struct cb_comm *comm = NULL;
     struct cb_run_info info;
     struct cb_sweep sweep;
     memset(&sweep, 0, sizeof sweep);
-    o->tcfg.rank = cb_boot_rank(boot);
-    o->tcfg.nranks = cb_boot_size(boot);
-    o->tcfg.local_rank = cb_boot_local_rank(boot);
-    o->tcfg.local_size = cb_boot_local_size(boot);
-    o->tcfg.oversubscribed = o->tcfg.local_size > usable_cpus();
-    if (o->tcfg.oversubscribed)
-        prctl(PR_SET_TIMERSLACK, 1UL);   /* naps of waiting ranks stay short */
-    snprintf(o->tcfg.host, sizeof o->tcfg.host, "%s", cb_boot_host(boot, o->tcfg.rank));
-    cb_status st = agree(boot, validate_job(o, o->tcfg.nranks, o->tcfg.rank), o->tcfg.timeout_ms);
-    if (st == CB_OK)
-        st = make_token(boot, &o->tcfg);
-    if (st != CB_OK)
-        return st;
     struct cb_topo_rank place;
-    st = agree(boot, cb_topo_setup(boot, o->topo_xml, o->bind, &o->tcfg, &place), o->tcfg.timeout_ms);
+    struct cb_job_setup setup = {o->transport, o->topo_xml, o->bind};
+    cb_status mine = validate_job(o, cb_boot_size(boot), cb_boot_rank(boot));
+    cb_status st = cb_job_start(boot, mine, &setup, &o->tcfg, &place, &comm);
     if (st != CB_OK)
-        return st;
-    cb_status mine = cb_comm_init(boot, o->transport, &o->tcfg, &comm);
-    if ((st = agree(boot, mine, o->tcfg.timeout_ms)) != CB_OK)
-        goto destroy_comm;
+        return st;   /* after a failure a peer may be gone: the caller aborts the job instead */
     fill_run_info(o, argc, argv, comm, &info);
     if ((st = gather_ranks(comm, &place, &info)) != CB_OK)
         goto free_info;
@@ -188,9 +143,7 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     cb_harness_free(&sweep);
 free_info:
     free(info.ranks);
-destroy_comm:
-    /* after a failure a peer may be gone: the caller aborts the job instead */
-    if (st == CB_OK && comm)
+    if (st == CB_OK)
         cb_comm_destroy(comm);
     return st;
 }
@@ -237,11 +190,7 @@ int main(int argc, char **argv)
     if (st != CB_OK)
         return cb_status_exit_code(st);
     st = run(boot, &o, argc, argv, &wrong);
-    if (st == CB_ETIMEOUT || st == CB_EPEER || st == CB_ESYS || st == CB_ENOMEM || st == CB_EINTERNAL) {
-        fflush(stdout);
-        cb_boot_abort(boot, cb_status_exit_code(st));
-    }
-    cb_boot_finalize(boot);
+    cb_job_end(boot, st);
     if (st == CB_OK && wrong > 0) {
         if (report)
             cb_log_error("%lld wrong elements: the run FAILED (the lines above name rank, size, type and op)", wrong);
