@@ -91,16 +91,6 @@ cb_status cb_topo_setup(struct cb_boot *b, const char *xml_path, int bind, struc
     return st;
 }
 
-static void add_prop(struct cb_props *p, const char *key, const char *val)
-{
-    size_t cap = sizeof p->kv[0].val;
-    snprintf(p->kv[p->n].key, sizeof p->kv[0].key, "%s", key);
-    snprintf(p->kv[p->n].val, cap, "%s", val);
-    if (strlen(val) >= cap)
-        memcpy(p->kv[p->n].val + cap - 4, "...", 4);
-    p->n++;
-}
-
 void cb_topo_describe(const struct cb_topo_rank *mine, struct cb_props *props)
 {
     char nic[48], all[CB_TOPO_CPUS_LEN + 128];
@@ -108,15 +98,15 @@ void cb_topo_describe(const struct cb_topo_rank *mine, struct cb_props *props)
         return;   /* no placement, or no room */
     if (props->n + 4 > CB_PROPS_MAX) {
         cb_topo_format_rank(mine, all, sizeof all);
-        add_prop(props, "topo", all);
+        cb_props_add(props, "topo", "%s", all);
         return;
     }
     if (mine->nic[0])
         snprintf(nic, sizeof nic, "%s:%d", mine->nic, mine->port);
     else
         snprintf(nic, sizeof nic, "none");
-    add_prop(props, "cpus", mine->cpus);
-    add_prop(props, "numa", mine->numa);
-    add_prop(props, "nic", nic);
-    add_prop(props, "nic_dist", mine->nic[0] ? cb_topo_dist_name(mine->dist) : "-");
+    cb_props_add(props, "cpus", "%s", mine->cpus);
+    cb_props_add(props, "numa", "%s", mine->numa);
+    cb_props_add(props, "nic", "%s", nic);
+    cb_props_add(props, "nic_dist", "%s", mine->nic[0] ? cb_topo_dist_name(mine->dist) : "-");
 }

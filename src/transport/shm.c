@@ -89,11 +89,8 @@ static void shm_properties(void *tctx, struct cb_props *props)
 {
     struct shm_ctx *ctx = tctx;
     props->n = 0;
-    snprintf(props->kv[props->n].key, sizeof props->kv[0].key, "transport");
-    snprintf(props->kv[props->n++].val, sizeof props->kv[0].val, "shm");
-    snprintf(props->kv[props->n].key, sizeof props->kv[0].key, "fifo");
-    snprintf(props->kv[props->n++].val, sizeof props->kv[0].val, "%d x %zu B",
-             ctx->cfg.nslots, ctx->cfg.slot_bytes);
+    cb_props_add(props, "transport", "shm");
+    cb_props_add(props, "fifo", "%d x %zu B", ctx->cfg.nslots, ctx->cfg.slot_bytes);
 }
 
 static void track(struct shm_ctx *ctx, struct shm_conn *c)

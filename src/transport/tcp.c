@@ -256,19 +256,6 @@ free_ctx:
     return st;
 }
 
-__attribute__((format(printf, 3, 4)))
-static void props_add(struct cb_props *p, const char *key, const char *fmt, ...)
-{
-    if (p->n >= CB_PROPS_MAX)
-        return;
-    va_list ap;
-    snprintf(p->kv[p->n].key, sizeof p->kv[p->n].key, "%s", key);
-    va_start(ap, fmt);
-    vsnprintf(p->kv[p->n].val, sizeof p->kv[p->n].val, fmt, ap);
-    va_end(ap);
-    p->n++;
-}
-
 static long sysfs_net_long(const char *ifname, const char *attr)
 {
     char path[128];
@@ -284,19 +271,19 @@ static void tcp_properties(void *tctx, struct cb_props *props)
     long speed = sysfs_net_long(c->ifname, "speed");   /* Mb/s; -1 or unreadable if unknown */
     inet_ntop(AF_INET, &c->addr, ip, sizeof ip);
     props->n = 0;
-    props_add(props, "transport", "tcp");
-    props_add(props, "interface", "%s", c->ifname);
-    props_add(props, "address", "%s", ip);
+    cb_props_add(props, "transport", "tcp");
+    cb_props_add(props, "interface", "%s", c->ifname);
+    cb_props_add(props, "address", "%s", ip);
     if (mtu > 0)
-        props_add(props, "mtu", "%ld", mtu);
+        cb_props_add(props, "mtu", "%ld", mtu);
     if (speed > 0 && speed % 1000 == 0)
-        props_add(props, "rate", "%ld Gb/s", speed / 1000);
+        cb_props_add(props, "rate", "%ld Gb/s", speed / 1000);
     else if (speed > 0)
-        props_add(props, "rate", "%ld Mb/s", speed);
+        cb_props_add(props, "rate", "%ld Mb/s", speed);
     if (c->sockbuf > 0)
-        props_add(props, "socket_buffers", "%d MiB", c->sockbuf >> 20);
+        cb_props_add(props, "socket_buffers", "%d MiB", c->sockbuf >> 20);
     else
-        props_add(props, "socket_buffers", "autotuned");
+        cb_props_add(props, "socket_buffers", "autotuned");
 }
 
 static void free_conns(struct tcp_ctx *c)

@@ -64,6 +64,11 @@ struct cb_props {
     struct { char key[24]; char val[96]; } kv[CB_PROPS_MAX];
 };
 
+/* Append key = printf(fmt, ...) unless the list is full; a value too long
+ * for its field ends in "...". */
+void cb_props_add(struct cb_props *p, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 struct cb_transport_ops {
     const char *name;
     /* Whether this transport can run here; CB_EDEVICE (logged) if not. Allocates *tctx. */

@@ -527,20 +527,6 @@ cb_status vb_choose_mtu(struct vctx *t)
     return CB_OK;
 }
 
-static void add_prop(struct cb_props *p, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void add_prop(struct cb_props *p, const char *key, const char *fmt, ...)
-{
-    if (p->n >= CB_PROPS_MAX)
-        return;
-    va_list ap;
-    snprintf(p->kv[p->n].key, sizeof p->kv[p->n].key, "%s", key);
-    va_start(ap, fmt);
-    vsnprintf(p->kv[p->n].val, sizeof p->kv[p->n].val, fmt, ap);
-    va_end(ap);
-    p->n++;
-}
-
 void vb_properties(void *tctx, struct cb_props *props)
 {
     struct vctx *t = tctx;
@@ -562,19 +548,19 @@ void vb_properties(void *tctx, struct cb_props *props)
     char g[INET6_ADDRSTRLEN];
     gid_str(&t->gid, g, sizeof g);
     props->n = 0;
-    add_prop(props, "device", "%s", t->dev);
-    add_prop(props, "port", "%d", t->port);
-    add_prop(props, "link_layer", "%s", link_layer_str(t->pattr.link_layer));
-    add_prop(props, "rate", "%g Gb/s (%dX %s)", gbps * lanes, lanes, sname);
-    add_prop(props, "active_mtu", "%d", vb_mtu_bytes(t->pattr.active_mtu));
-    add_prop(props, "path_mtu", "%d", vb_mtu_bytes(t->mtu));
-    add_prop(props, "gid_index", "%d", t->gid_index);
-    add_prop(props, "gid_type", "%s", gid_type_str(t->gid_type));
-    add_prop(props, "gid", "%s", g);
-    add_prop(props, "cm_addr", "%s", t->addr_str);
-    add_prop(props, "qps", "%d", t->cfg.qps_per_conn);
-    add_prop(props, "tc", "%d", t->cfg.traffic_class);
-    add_prop(props, "sl", "%d", t->cfg.service_level);
-    add_prop(props, "timeout", "%d", t->cfg.ib_timeout);
-    add_prop(props, "retry", "%d", t->cfg.ib_retry_cnt);
+    cb_props_add(props, "device", "%s", t->dev);
+    cb_props_add(props, "port", "%d", t->port);
+    cb_props_add(props, "link_layer", "%s", link_layer_str(t->pattr.link_layer));
+    cb_props_add(props, "rate", "%g Gb/s (%dX %s)", gbps * lanes, lanes, sname);
+    cb_props_add(props, "active_mtu", "%d", vb_mtu_bytes(t->pattr.active_mtu));
+    cb_props_add(props, "path_mtu", "%d", vb_mtu_bytes(t->mtu));
+    cb_props_add(props, "gid_index", "%d", t->gid_index);
+    cb_props_add(props, "gid_type", "%s", gid_type_str(t->gid_type));
+    cb_props_add(props, "gid", "%s", g);
+    cb_props_add(props, "cm_addr", "%s", t->addr_str);
+    cb_props_add(props, "qps", "%d", t->cfg.qps_per_conn);
+    cb_props_add(props, "tc", "%d", t->cfg.traffic_class);
+    cb_props_add(props, "sl", "%d", t->cfg.service_level);
+    cb_props_add(props, "timeout", "%d", t->cfg.ib_timeout);
+    cb_props_add(props, "retry", "%d", t->cfg.ib_retry_cnt);
 }
