@@ -107,8 +107,7 @@ void cb_options_usage(FILE *out)
 "  -h, --help               this text\n", out);
 }
 
-static int say(int report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int say(int report, const char *fmt, ...)
+int cb_usage_error(int report, const char *fmt, ...)
 {
     if (report) {
         char line[512];
@@ -216,11 +215,11 @@ static int parse_types(const char *s, struct cb_options *o, int report)
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int t = cb_type_parse(tok);
         if (t < 0 || o->ntypes == CB_NTYPES)
-            return say(report, "unknown type '%s' for -d: use int8 uint8 int32 uint32 int64 uint64 half "
+            return cb_usage_error(report, "unknown type '%s' for -d: use int8 uint8 int32 uint32 int64 uint64 half "
                                "float double bfloat16 f8e4m3 f8e5m2, a comma list of them, or all", tok);
         o->types[o->ntypes++] = (cb_type)t;
     }
-    return o->ntypes ? 0 : say(report, "-d needs a type: see --help");
+    return o->ntypes ? 0 : cb_usage_error(report, "-d needs a type: see --help");
 }
 
 static int parse_ops(const char *s, struct cb_options *o, int report)
@@ -238,30 +237,30 @@ static int parse_ops(const char *s, struct cb_options *o, int report)
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int p = cb_op_parse(tok);
         if (p < 0 || o->nops == CB_NOPS)
-            return say(report, "unknown op '%s' for -o: use sum prod min max avg, a comma list, or all", tok);
+            return cb_usage_error(report, "unknown op '%s' for -o: use sum prod min max avg, a comma list, or all", tok);
         o->ops[o->nops++] = (cb_op)p;
     }
-    return o->nops ? 0 : say(report, "-o needs an op: see --help");
+    return o->nops ? 0 : cb_usage_error(report, "-o needs an op: see --help");
 }
 
 static int size_arg(const char *flag, const char *s, size_t *out, int report)
 {
     if (cb_parse_size(s, out) != 0)
-        return say(report, "bad size '%s' for %s: give bytes with an optional K, M or G suffix, e.g. 8, 64K, 256M", s, flag);
+        return cb_usage_error(report, "bad size '%s' for %s: give bytes with an optional K, M or G suffix, e.g. 8, 64K, 256M", s, flag);
     return 0;
 }
 
-static int int_arg(const char *flag, const char *s, int lo, int hi, int *out, int report)
+int cb_int_arg(const char *flag, const char *s, int lo, int hi, int *out, int report)
 {
     if (parse_int(s, lo, hi, out) != 0)
-        return say(report, "bad value '%s' for %s: give an integer from %d to %d", s, flag, lo, hi);
+        return cb_usage_error(report, "bad value '%s' for %s: give an integer from %d to %d", s, flag, lo, hi);
     return 0;
 }
 
 static int copy_arg(const char *flag, const char *s, char *dst, size_t len, int report)
 {
     if (strlen(s) >= len)
-        return say(report, "value of %s is too long (at most %zu characters)", flag, len - 1);
+        return cb_usage_error(report, "value of %s is too long (at most %zu characters)", flag, len - 1);
     memcpy(dst, s, strlen(s) + 1);
     return 0;
 }
@@ -278,30 +277,30 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
         char *end;
         o->step_factor = strtod(arg, &end);
         if (*end || end == arg || !(o->step_factor > 1.0))
-            return say(report, "bad factor '%s' for -f: give a number greater than 1, e.g. -f 2", arg);
+            return cb_usage_error(report, "bad factor '%s' for -f: give a number greater than 1, e.g. -f 2", arg);
         return 0;
     }
-    case 'n': return int_arg(flag, arg, 1, 100000000, &o->iters, report);
-    case 'w': return int_arg(flag, arg, 0, 100000000, &o->warmup, report);
-    case 'm': return int_arg(flag, arg, 1, 1000000, &o->agg_iters, report);
-    case 'N': return int_arg(flag, arg, 0, 1000000000, &o->cycles, report);
-    case 'c': return int_arg(flag, arg, 0, 1000000, &o->check_iters, report);
+    case 'n': return cb_int_arg(flag, arg, 1, 100000000, &o->iters, report);
+    case 'w': return cb_int_arg(flag, arg, 0, 100000000, &o->warmup, report);
+    case 'm': return cb_int_arg(flag, arg, 1, 1000000, &o->agg_iters, report);
+    case 'N': return cb_int_arg(flag, arg, 0, 1000000000, &o->cycles, report);
+    case 'c': return cb_int_arg(flag, arg, 0, 1000000, &o->check_iters, report);
     case 'o': return parse_ops(arg, o, report);
     case 'd': return parse_types(arg, o, report);
-    case 'r': return int_arg(flag, arg, 0, 1 << 30, &o->root, report);
-    case 'z': return int_arg(flag, arg, 0, 1, &o->blocking, report);
-    case 'a': return int_arg(flag, arg, 0, 3, &o->average, report);
-    case 'I': return int_arg(flag, arg, 0, 1, &o->per_iter, report);
-    case 'u': return int_arg(flag, arg, 0, 1, &o->unalign, report);
+    case 'r': return cb_int_arg(flag, arg, 0, 1 << 30, &o->root, report);
+    case 'z': return cb_int_arg(flag, arg, 0, 1, &o->blocking, report);
+    case 'a': return cb_int_arg(flag, arg, 0, 3, &o->average, report);
+    case 'I': return cb_int_arg(flag, arg, 0, 1, &o->per_iter, report);
+    case 'u': return cb_int_arg(flag, arg, 0, 1, &o->unalign, report);
     case 'T':
         if (parse_int(arg, 1, 86400 * 7, &o->timeout_s) != 0)
-            return say(report, "bad timeout '%s' for -T: give seconds from 1 to 604800 (collbench never "
+            return cb_usage_error(report, "bad timeout '%s' for -T: give seconds from 1 to 604800 (collbench never "
                                "waits without a limit)", arg);
         return 0;
     case 'J': o->json_path = arg; return 0;
     case 'h': o->show_help = 1; return 0;
     }
-    return say(report, "unknown option; see --help");
+    return cb_usage_error(report, "unknown option; see --help");
 }
 
 static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
@@ -312,12 +311,12 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
     case OPT_MPI_REFERENCE: o->mpi_reference = 1; return 0;
     case OPT_TRANSPORT:
         if (strcmp(arg, "shm") && strcmp(arg, "tcp") && strcmp(arg, "verbs") && strcmp(arg, "auto"))
-            return say(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
+            return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
         return copy_arg("--transport", arg, o->transport, sizeof o->transport, report);
     case OPT_ALGO: {
         int a = cb_algo_parse(arg);
         if (a < 0)
-            return say(report, "unknown algorithm '%s': use auto, ring, tree, rd, rabenseifner, pairwise or "
+            return cb_usage_error(report, "unknown algorithm '%s': use auto, ring, tree, rd, rabenseifner, pairwise or "
                                "linear", arg);
         o->algo = (cb_algo)a;
         return 0;
@@ -325,43 +324,43 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
     case OPT_SEED: {
         char *end;
         o->seed = strtoull(arg, &end, 0);
-        return *end || end == arg ? say(report, "bad seed '%s': give an integer", arg) : 0;
+        return *end || end == arg ? cb_usage_error(report, "bad seed '%s': give an integer", arg) : 0;
     }
     case OPT_SLOT_BYTES:
         if (size_arg("--slot-bytes", arg, &t->slot_bytes, report))
             return -1;
         if (t->slot_bytes < 4096 || t->slot_bytes % 4096 || t->slot_bytes > (64u << 20))
-            return say(report, "--slot-bytes must be a multiple of 4K from 4K to 64M (got %s)", arg);
+            return cb_usage_error(report, "--slot-bytes must be a multiple of 4K from 4K to 64M (got %s)", arg);
         return 0;
-    case OPT_SLOTS: return int_arg("--slots", arg, 2, 1024, &t->nslots, report);
+    case OPT_SLOTS: return cb_int_arg("--slots", arg, 2, 1024, &t->nslots, report);
     case OPT_TCP_IF: return copy_arg("--tcp-if", arg, t->tcp_if, sizeof t->tcp_if, report);
     case OPT_HCA: return copy_arg("--hca", arg, t->hca, sizeof t->hca, report);
-    case OPT_GID_INDEX: return int_arg("--gid-index", arg, 0, 65535, &t->gid_index, report);
+    case OPT_GID_INDEX: return cb_int_arg("--gid-index", arg, 0, 65535, &t->gid_index, report);
     case OPT_GID_FAMILY:
         if (strcmp(arg, "ipv4") && strcmp(arg, "ipv6"))
-            return say(report, "--gid-family must be ipv4 or ipv6 (got '%s')", arg);
+            return cb_usage_error(report, "--gid-family must be ipv4 or ipv6 (got '%s')", arg);
         return copy_arg("--gid-family", arg, t->gid_family, sizeof t->gid_family, report);
     case OPT_GID_SUBNET: return copy_arg("--gid-subnet", arg, t->gid_subnet, sizeof t->gid_subnet, report);
-    case OPT_ROCE_VERSION: return int_arg("--roce-version", arg, 1, 2, &t->roce_version, report);
-    case OPT_TC: return int_arg("--tc", arg, 0, 255, &t->traffic_class, report);
-    case OPT_SL: return int_arg("--sl", arg, 0, 15, &t->service_level, report);
+    case OPT_ROCE_VERSION: return cb_int_arg("--roce-version", arg, 1, 2, &t->roce_version, report);
+    case OPT_TC: return cb_int_arg("--tc", arg, 0, 255, &t->traffic_class, report);
+    case OPT_SL: return cb_int_arg("--sl", arg, 0, 15, &t->service_level, report);
     case OPT_MTU:
-        if (int_arg("--mtu", arg, 256, 4096, &t->path_mtu, report))
+        if (cb_int_arg("--mtu", arg, 256, 4096, &t->path_mtu, report))
             return -1;
         if (t->path_mtu & (t->path_mtu - 1))
-            return say(report, "--mtu must be 256, 512, 1024, 2048 or 4096 (got %s)", arg);
+            return cb_usage_error(report, "--mtu must be 256, 512, 1024, 2048 or 4096 (got %s)", arg);
         return 0;
-    case OPT_QPS: return int_arg("--qps", arg, 1, 64, &t->qps_per_conn, report);
-    case OPT_CHANNELS: return int_arg("--channels", arg, 1, 32, &t->channels, report);
-    case OPT_IB_TIMEOUT: return int_arg("--ib-timeout", arg, 1, 31, &t->ib_timeout, report);
-    case OPT_IB_RETRY: return int_arg("--ib-retry", arg, 0, 7, &t->ib_retry_cnt, report);
+    case OPT_QPS: return cb_int_arg("--qps", arg, 1, 64, &t->qps_per_conn, report);
+    case OPT_CHANNELS: return cb_int_arg("--channels", arg, 1, 32, &t->channels, report);
+    case OPT_IB_TIMEOUT: return cb_int_arg("--ib-timeout", arg, 1, 31, &t->ib_timeout, report);
+    case OPT_IB_RETRY: return cb_int_arg("--ib-retry", arg, 0, 7, &t->ib_retry_cnt, report);
     case OPT_BIND:
         if ((o->bind = cb_bind_parse(arg)) < 0)
-            return say(report, "unknown --bind '%s': use none, core, numa or auto", arg);
+            return cb_usage_error(report, "unknown --bind '%s': use none, core, numa or auto", arg);
         return 0;
     case OPT_TOPO_XML: o->topo_xml = arg; return 0;
     }
-    return say(report, "unknown option; see --help");
+    return cb_usage_error(report, "unknown option; see --help");
 }
 
 static int pick_collective(int argc, char **argv, struct cb_options *o, int report, int *first_arg)
@@ -373,7 +372,7 @@ static int pick_collective(int argc, char **argv, struct cb_options *o, int repo
     if (c < 0 && argc > 1 && argv[1][0] != '-') {
         c = coll_by_name(argv[1]);
         if (c < 0)
-            return say(report, "unknown collective '%s': use all_reduce, all_gather, reduce_scatter, "
+            return cb_usage_error(report, "unknown collective '%s': use all_reduce, all_gather, reduce_scatter, "
                                "alltoall, broadcast, reduce or sendrecv", argv[1]);
         *first_arg = 2;
     }
@@ -384,13 +383,13 @@ static int pick_collective(int argc, char **argv, struct cb_options *o, int repo
 static int check_consistency(struct cb_options *o, int report)
 {
     if (o->min_bytes > o->max_bytes)
-        return say(report, "-b %zu is larger than -e %zu: the smallest size must not exceed the largest",
+        return cb_usage_error(report, "-b %zu is larger than -e %zu: the smallest size must not exceed the largest",
                    o->min_bytes, o->max_bytes);
     if (o->step_factor == 0 && o->step_bytes == 0 && o->min_bytes != o->max_bytes)
-        return say(report, "-i 0 with -b < -e would never reach -e: give -i > 0 or -f > 1");
+        return cb_usage_error(report, "-i 0 with -b < -e would never reach -e: give -i > 0 or -f > 1");
     int reduces = o->coll == CB_ALL_REDUCE || o->coll == CB_REDUCE_SCATTER || o->coll == CB_REDUCE;
     if (!reduces && o->op_given && !(o->nops == CB_NOPS || (o->nops == 1 && o->ops[0] == CB_SUM)))
-        return say(report, "-o %s makes no sense for %s, which does not reduce: drop -o",
+        return cb_usage_error(report, "-o %s makes no sense for %s, which does not reduce: drop -o",
                    cb_op_name(o->ops[0]), cb_coll_name(o->coll));
     if (!reduces) {
         o->ops[0] = CB_SUM;
@@ -415,11 +414,11 @@ cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int repo
     while ((ch = getopt_long(argc, argv, ":b:e:i:f:n:w:m:N:c:o:d:r:z:a:T:J:I:u:h", long_opts, NULL)) != -1) {
         int bad;
         if (ch == '?') {
-            say(report, "unknown option '%s': see --help", argv[optind - 1]);
+            cb_usage_error(report, "unknown option '%s': see --help", argv[optind - 1]);
             return CB_EUSAGE;
         }
         if (ch == ':') {
-            say(report, "option '%s' needs a value: see --help", argv[optind - 1]);
+            cb_usage_error(report, "option '%s' needs a value: see --help", argv[optind - 1]);
             return CB_EUSAGE;
         }
         bad = ch >= OPT_TRANSPORT ? parse_long(ch, optarg, o, report) : parse_short(ch, optarg, o, report);
@@ -427,7 +426,7 @@ cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int repo
             return CB_EUSAGE;
     }
     if (optind < argc) {
-        say(report, "unexpected argument '%s': the collective comes first, then options; see --help", argv[optind]);
+        cb_usage_error(report, "unexpected argument '%s': the collective comes first, then options; see --help", argv[optind]);
         return CB_EUSAGE;
     }
     return check_consistency(o, report) ? CB_EUSAGE : CB_OK;

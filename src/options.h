@@ -38,6 +38,11 @@ struct cb_options {
  * what to do, to stderr, when `report` is set. */
 cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int report);
 void cb_options_usage(FILE *out);
+/* For every command-line parser: log one line (when `report`) saying what was
+ * wrong and what to do; returns -1 so a parser can `return cb_usage_error(...)`. */
+int cb_usage_error(int report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An integer flag value within [lo, hi], or a cb_usage_error naming the flag. */
+int cb_int_arg(const char *flag, const char *s, int lo, int hi, int *out, int report);
 /* Parse "64", "8K", "256M", "1G" (binary). Returns 0 on success. */
 int cb_parse_size(const char *s, size_t *out);
 

@@ -62,37 +62,12 @@ void cb_pairs_usage(FILE *out)
 "  -h, --help               this text\n", out);
 }
 
-static int say(int report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int say(int report, const char *fmt, ...)
-{
-    if (report) {
-        char line[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line, fmt, ap);
-        va_end(ap);
-        cb_log_error("%s", line);
-    }
-    return -1;
-}
-
-static int int_arg(const char *flag, const char *s, int lo, int *out, int report)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > 100000000)
-        return say(report, "bad value '%s' for %s: give a whole number from %d to 100000000", s, flag, lo);
-    *out = (int)v;
-    return 0;
-}
-
 static int factor_arg(const char *flag, const char *s, double min, double *out, int report)
 {
     char *end;
     double v = strtod(s, &end);
     if (end == s || *end || !(v >= min) || v > 1e6)
-        return say(report, "bad value '%s' for %s: give a number from %g to 1000000 (e.g. 2)", s, flag, min);
+        return cb_usage_error(report, "bad value '%s' for %s: give a number from %g to 1000000 (e.g. 2)", s, flag, min);
     *out = v;
     return 0;
 }
@@ -102,21 +77,21 @@ static int parse_own(int ch, const char *arg, struct cb_pairs_opts *p, int repor
     switch (ch) {
     case 'b':
         if (cb_parse_size(arg, &p->bytes) != 0 || p->bytes < 1)
-            return say(report, "bad size '%s' for -b: give bytes (at least 1) with an optional K, M or G "
+            return cb_usage_error(report, "bad size '%s' for -b: give bytes (at least 1) with an optional K, M or G "
                                "suffix, e.g. 16M", arg);
         return 0;
-    case 'n': return int_arg("-n", arg, 1, &p->iters, report);
-    case 'w': return int_arg("-w", arg, 0, &p->warmup, report);
+    case 'n': return cb_int_arg("-n", arg, 1, 100000000, &p->iters, report);
+    case 'w': return cb_int_arg("-w", arg, 0, 100000000, &p->warmup, report);
     case 'J': p->json_path = arg; return 0;
     case 'h': p->show_help = 1; return 0;
     case OPT_QUICK: p->quick = 1; return 0;
-    case OPT_LAT_ITERS: return int_arg("--lat-iters", arg, 1, &p->lat_iters, report);
-    case OPT_PASSES: return int_arg("--passes", arg, 1, &p->passes, report);
+    case OPT_LAT_ITERS: return cb_int_arg("--lat-iters", arg, 1, 100000000, &p->lat_iters, report);
+    case OPT_PASSES: return cb_int_arg("--passes", arg, 1, 100000000, &p->passes, report);
     case OPT_BW_FACTOR: return factor_arg("--bw-factor", arg, 1.0, &p->rule.bw_factor, report);
     case OPT_LAT_FACTOR: return factor_arg("--lat-factor", arg, 1.0, &p->rule.lat_factor, report);
     case OPT_NSIGMA: return factor_arg("--nsigma", arg, 0.0, &p->rule.nsigma, report);
     }
-    return say(report, "unknown option: see collbench pairs --help");
+    return cb_usage_error(report, "unknown option: see collbench pairs --help");
 }
 
 static void set_defaults(struct cb_pairs_opts *p)
@@ -142,7 +117,7 @@ static void build_table(struct option *all)
 static int forward(int ch, const char *arg, char **fwd, int *nfwd, char bufs[][40], int report)
 {
     if (*nfwd + 2 > MAX_FORWARD)
-        return say(report, "too many options: give each shared flag once");
+        return cb_usage_error(report, "too many options: give each shared flag once");
     const char *name = ch == 'T' ? "timeout" : forwarded[ch - OPT_FORWARD_BASE];
     snprintf(bufs[*nfwd], 40, "--%s", name);
     fwd[*nfwd] = bufs[*nfwd];
@@ -155,10 +130,10 @@ static int bad_option(int ch, char **argv, int report)
 {
     const char *opt = argv[optind - 1];
     if (ch == ':')
-        return say(report, "option '%s' needs a value: see collbench pairs --help", opt);
+        return cb_usage_error(report, "option '%s' needs a value: see collbench pairs --help", opt);
     if (strcmp(opt, "-e") == 0 || strncmp(opt, "--maxbytes", 10) == 0 || strcmp(opt, "-f") == 0)
-        return say(report, "pairs measures one size: give it with -b (no -e or -f)");
-    return say(report, "unknown option '%s' for pairs: see collbench pairs --help", opt);
+        return cb_usage_error(report, "pairs measures one size: give it with -b (no -e or -f)");
+    return cb_usage_error(report, "unknown option '%s' for pairs: see collbench pairs --help", opt);
 }
 
 cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int report)
@@ -183,7 +158,7 @@ cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int rep
             return CB_EUSAGE;
     }
     if (optind < argc) {
-        say(report, "unexpected argument '%s' for pairs: options only; see collbench pairs --help", argv[optind]);
+        cb_usage_error(report, "unexpected argument '%s' for pairs: options only; see collbench pairs --help", argv[optind]);
         return CB_EUSAGE;
     }
     return cb_options_parse(nfwd, fwd, &p->base, report);
