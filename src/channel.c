@@ -106,126 +106,91 @@ static void reduce_slice(void *dst, const void *in, const void *local, size_t by
         cb_reduce(dst, in, local, count, op->type, op->op);
 }
 
-cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes)
+/* What a primitive does with each slice. `in` is the received slot (NULL when
+ * it only sends), `out` the slot to send (NULL when it only receives); `local`
+ * and `dst` are user buffers at the slice's offset (NULL when unused). With a
+ * reduction, the result goes to `out` and is copied home, so it is computed once. */
+struct slice_work {
+    const char *local;
+    char *dst;
+    const struct cb_redop *op;
+};
+
+static void do_slice(const struct slice_work *w, const void *in, void *out, size_t off, size_t n)
 {
+    const char *local = w->local ? w->local + off : NULL;
+    char *dst = w->dst ? w->dst + off : NULL;
+    if (w->op) {
+        reduce_slice(out ? out : dst, in, local, n, w->op);
+        if (out && dst)
+            memcpy(dst, out, n);
+        return;
+    }
+    const void *src = in ? in : local;
+    if (out)
+        memcpy(out, src, n);
+    if (dst)
+        memcpy(dst, src, n);
+}
+
+/* The one loop behind every blocking primitive: slice by slice, wait for the
+ * incoming slot (r) and the outgoing one (s), do the work, hand both back. */
+static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size_t bytes,
+                            const struct slice_work *w)
+{
+    size_t slot_bytes = s ? s->slot_bytes : r->slot_bytes;
     for (size_t done = 0; done < bytes;) {
-        size_t n = slice_len(done, bytes, s->slot_bytes);
-        void *out;
-        cb_status st = cb_chan_wait_send(s, &out);
+        size_t n = slice_len(done, bytes, slot_bytes), got;
+        const void *in = NULL;
+        void *out = NULL;
+        cb_status st = CB_OK;
+        if (r && (st = cb_chan_wait_recv(r, &in, &got)) == CB_OK)
+            st = check_len(r, got, n);
+        if (st == CB_OK && s)
+            st = cb_chan_wait_send(s, &out);
         if (st != CB_OK)
             return st;
-        memcpy(out, (const char *)src + done, n);
-        if ((st = s->ops->send_post(s->conn, n)) != CB_OK)
+        do_slice(w, in, out, done, n);
+        if ((s && (st = s->ops->send_post(s->conn, n)) != CB_OK) ||
+            (r && (st = r->ops->recv_release(r->conn)) != CB_OK))
             return st;
         done += n;
     }
     return CB_OK;
 }
 
+cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes)
+{
+    return slice_loop(NULL, s, bytes, &(struct slice_work){src, NULL, NULL});
+}
+
 cb_status cb_prim_recv(struct cb_recv_chan *r, void *dst, size_t bytes)
 {
-    for (size_t done = 0; done < bytes;) {
-        size_t n = slice_len(done, bytes, r->slot_bytes), got;
-        const void *in;
-        cb_status st = cb_chan_wait_recv(r, &in, &got);
-        if (st == CB_OK)
-            st = check_len(r, got, n);
-        if (st != CB_OK)
-            return st;
-        memcpy((char *)dst + done, in, n);
-        if ((st = r->ops->recv_release(r->conn)) != CB_OK)
-            return st;
-        done += n;
-    }
-    return CB_OK;
+    return slice_loop(r, NULL, bytes, &(struct slice_work){NULL, dst, NULL});
 }
 
 cb_status cb_prim_recv_reduce_send(struct cb_recv_chan *r, struct cb_send_chan *s,
                                    const void *local, size_t bytes, const struct cb_redop *op)
 {
-    for (size_t done = 0; done < bytes;) {
-        size_t n = slice_len(done, bytes, s->slot_bytes), got;
-        const void *in;
-        void *out;
-        cb_status st = cb_chan_wait_recv(r, &in, &got);
-        if (st == CB_OK)
-            st = check_len(r, got, n);
-        if (st == CB_OK)
-            st = cb_chan_wait_send(s, &out);
-        if (st != CB_OK)
-            return st;
-        reduce_slice(out, in, (const char *)local + done, n, op);
-        if ((st = s->ops->send_post(s->conn, n)) != CB_OK || (st = r->ops->recv_release(r->conn)) != CB_OK)
-            return st;
-        done += n;
-    }
-    return CB_OK;
+    return slice_loop(r, s, bytes, &(struct slice_work){local, NULL, op});
 }
 
 cb_status cb_prim_recv_reduce_copy(struct cb_recv_chan *r, const void *local, void *dst,
                                    size_t bytes, const struct cb_redop *op)
 {
-    for (size_t done = 0; done < bytes;) {
-        size_t n = slice_len(done, bytes, r->slot_bytes), got;
-        const void *in;
-        cb_status st = cb_chan_wait_recv(r, &in, &got);
-        if (st == CB_OK)
-            st = check_len(r, got, n);
-        if (st != CB_OK)
-            return st;
-        reduce_slice((char *)dst + done, in, (const char *)local + done, n, op);
-        if ((st = r->ops->recv_release(r->conn)) != CB_OK)
-            return st;
-        done += n;
-    }
-    return CB_OK;
+    return slice_loop(r, NULL, bytes, &(struct slice_work){local, dst, op});
 }
 
 cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
                                         const void *local, void *dst, size_t bytes,
                                         const struct cb_redop *op)
 {
-    for (size_t done = 0; done < bytes;) {
-        size_t n = slice_len(done, bytes, s->slot_bytes), got;
-        const void *in;
-        void *out;
-        cb_status st = cb_chan_wait_recv(r, &in, &got);
-        if (st == CB_OK)
-            st = check_len(r, got, n);
-        if (st == CB_OK)
-            st = cb_chan_wait_send(s, &out);
-        if (st != CB_OK)
-            return st;
-        /* reduce once, into the slot the next rank reads; copy the result home */
-        reduce_slice(out, in, (const char *)local + done, n, op);
-        memcpy((char *)dst + done, out, n);
-        if ((st = s->ops->send_post(s->conn, n)) != CB_OK || (st = r->ops->recv_release(r->conn)) != CB_OK)
-            return st;
-        done += n;
-    }
-    return CB_OK;
+    return slice_loop(r, s, bytes, &(struct slice_work){local, dst, op});
 }
 
 cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes)
 {
-    for (size_t done = 0; done < bytes;) {
-        size_t n = slice_len(done, bytes, s->slot_bytes), got;
-        const void *in;
-        void *out;
-        cb_status st = cb_chan_wait_recv(r, &in, &got);
-        if (st == CB_OK)
-            st = check_len(r, got, n);
-        if (st == CB_OK)
-            st = cb_chan_wait_send(s, &out);
-        if (st != CB_OK)
-            return st;
-        memcpy(out, in, n);
-        memcpy((char *)dst + done, in, n);
-        if ((st = s->ops->send_post(s->conn, n)) != CB_OK || (st = r->ops->recv_release(r->conn)) != CB_OK)
-            return st;
-        done += n;
-    }
-    return CB_OK;
+    return slice_loop(r, s, bytes, &(struct slice_work){NULL, dst, NULL});
 }
 
 /* One step of the send side: post a slice if a slot is free. */
