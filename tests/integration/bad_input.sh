@@ -34,8 +34,10 @@ bad "unknown algorithm" "unknown algorithm 'magic'" all_reduce --algo magic
 bad "JSON path not writable" "cannot write JSON file" all_reduce -b 8 -e 8 -J /nonexistent-dir/out.json
 bad "CSV path not writable" "csv" all_reduce -b 8 -e 8 --csv /nonexistent-dir/out.csv
 
-# no partial JSON after a refused run
-if [ ! -e /nonexistent-dir ]; then pass "no JSON left behind"; else fail "no JSON left behind"; fi
+# a refused run leaves nothing in a folder it could have written to
+mkdir -p "$TMP/outdir"
+bad "refused run with -J" "not a rank of this job" broadcast -r 5 -J "$TMP/outdir/run.json" --csv "$TMP/outdir/run.csv"
+if [ -z "$(ls -A "$TMP/outdir")" ]; then pass "no JSON or CSV left behind"; else fail "no JSON or CSV left behind: $(ls "$TMP/outdir")"; fi
 
 # not started by a launcher
 name="started without mpirun"
