@@ -3,7 +3,6 @@
  * that run at the same time; rank 0 prints the matrices and names the slow
  * hosts and links (pairs.h has the rule), and the port counters that moved. */
 #include <math.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,25 +106,6 @@ static cb_status measure_lat(struct cb_comm *c, int peer, const struct cb_pairs_
     return st;
 }
 
-/* Wait (bounded) until the peer took what we sent, then close both ways.
- * After a failed measurement the connection is closed as it is. */
-static void close_pair(struct cb_comm *c, int peer, int failed)
-{
-    struct cb_send_chan *s = &c->send[peer];
-    double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
-    int idle = failed;
-    while (!idle && now_s() < deadline) {
-        if (c->ops->send_idle(s->conn, &idle) != CB_OK || c->ops->progress(c->tctx) != CB_OK)
-            break;
-        if (!idle)
-            sched_yield();
-    }
-    c->ops->close_send(s->conn);
-    c->ops->close_recv(c->recv[peer].conn);
-    s->conn = NULL;
-    c->recv[peer].conn = NULL;
-}
-
 static void measure_pair(struct cb_comm *c, int peer, const struct cb_pairs_opts *p, struct buffers *b,
                          struct pair_rec *rec)
 {
@@ -150,10 +130,10 @@ static cb_status run_round(struct cb_comm *c, const struct cb_pairs_opts *p, int
     cb_status st = cb_comm_connect(c, &peer, peer >= 0, &peer, peer >= 0);
     if (st != CB_OK)
         return st;
-    if (peer >= 0)
+    if (peer >= 0) {
         measure_pair(c, peer, p, b, rec);
-    if (peer >= 0)
-        close_pair(c, peer, rec->status != CB_OK);
+        cb_comm_close_peer(c, peer, rec->status == CB_OK);   /* a failed pair is closed as it is */
+    }
     return cb_boot_barrier(c->boot, 3 * c->cfg.timeout_ms, "ending a round of pairs");
 }
 

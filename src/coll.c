@@ -109,8 +109,21 @@ cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t 
     return algo == CB_ALGO_AUTO ? prepare_auto(c, coll, type) : e->connect(c);
 }
 
+/* One rank: every collective's result is its own input, and a reduction's
+ * value is only finished (avg divides by 1). Handled here once, so the
+ * algorithms can assume at least two ranks. */
+static cb_status single_rank(const struct cb_coll_args *a)
+{
+    cb_algo_copy(a->recvbuf, a->sendbuf, a->count * cb_type_size(a->type));
+    if (a->coll == CB_ALL_REDUCE || a->coll == CB_REDUCE_SCATTER || a->coll == CB_REDUCE)
+        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
+    return CB_OK;
+}
+
 cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a)
 {
+    if (c->nranks == 1)
+        return single_rank(a);
     const struct algo_entry *e = find(a->coll, cb_coll_choose(c, a));
     if (!e)
         return CB_EINTERNAL;

@@ -285,19 +285,36 @@ cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)
     return CB_OK;
 }
 
-/* Wait (bounded) until every peer consumed what we sent: closing a verbs QP
- * while the peer still writes into it can hang the device. */
-static void drain_sends(struct cb_comm *c)
+/* Wait (bounded by the deadline) until the peer consumed what we sent:
+ * closing a verbs QP while the peer still writes into it can hang the device. */
+static void drain_send(struct cb_comm *c, const struct cb_send_chan *s, double deadline)
+{
+    int idle = 0;
+    while (s->conn && !idle && now_s() < deadline) {
+        if (c->ops->send_idle(s->conn, &idle) != CB_OK || c->ops->progress(c->tctx) != CB_OK)
+            break;
+        if (!idle)
+            sched_yield();
+    }
+}
+
+static void close_slot(struct cb_comm *c, int at)
+{
+    if (c->send[at].conn)
+        c->ops->close_send(c->send[at].conn);
+    if (c->recv[at].conn)
+        c->ops->close_recv(c->recv[at].conn);
+    c->send[at].conn = NULL;
+    c->recv[at].conn = NULL;
+}
+
+void cb_comm_close_peer(struct cb_comm *c, int peer, int drain)
 {
     double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
-    for (int r = 0; r < c->nranks * c->nchannels; r++) {
-        int idle = 0;
-        while (c->send[r].conn && !idle && now_s() < deadline) {
-            if (c->ops->send_idle(c->send[r].conn, &idle) != CB_OK || c->ops->progress(c->tctx) != CB_OK)
-                break;
-            if (!idle)
-                sched_yield();
-        }
+    for (int ch = 0; ch < c->nchannels; ch++) {
+        if (drain)
+            drain_send(c, &c->send[ch * c->nranks + peer], deadline);
+        close_slot(c, ch * c->nranks + peer);
     }
 }
 
@@ -305,14 +322,12 @@ void cb_comm_destroy(struct cb_comm *c)
 {
     if (!c)
         return;
-    drain_sends(c);
+    double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
+    for (int at = 0; at < c->nranks * c->nchannels; at++)
+        drain_send(c, &c->send[at], deadline);
     cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before closing connections");
-    for (int r = 0; r < c->nranks * c->nchannels; r++) {
-        if (c->send[r].conn)
-            c->ops->close_send(c->send[r].conn);
-        if (c->recv[r].conn)
-            c->ops->close_recv(c->recv[r].conn);
-    }
+    for (int at = 0; at < c->nranks * c->nchannels; at++)
+        close_slot(c, at);
     c->ops->finalize(c->tctx);
     free(c->scratch);
     free(c->peers);

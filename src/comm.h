@@ -59,6 +59,9 @@ cb_status cb_comm_connect_ring(struct cb_comm *c);
 cb_status cb_comm_connect_all(struct cb_comm *c);
 /* Grow the scratch buffer to at least `bytes` (outside the timed loop). */
 cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes);
+/* Close this rank's connections with `peer` (every channel), first waiting
+ * (bounded by the timeout) until it consumed what we sent when `drain`. */
+void cb_comm_close_peer(struct cb_comm *c, int peer, int drain);
 /* Collective: wait until every send has been consumed, then close everything. */
 void cb_comm_destroy(struct cb_comm *c);
 

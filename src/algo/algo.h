@@ -6,7 +6,10 @@
  * size, because a sender only waits for a receiver that needs nothing more
  * from it. A phase with a cycle (a ring step, a pairwise exchange) moves at
  * most cb_algo_chunk_elems per peer per primitive, or uses cb_prim_sendrecv,
- * which interleaves both directions. */
+ * which interleaves both directions.
+ *
+ * Every algorithm runs with at least two ranks: cb_coll_run answers a
+ * one-rank job itself. */
 #ifndef CB_ALGO_H
 #define CB_ALGO_H
 

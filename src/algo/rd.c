@@ -77,19 +77,10 @@ static cb_status fold_out(struct cb_comm *c, const struct cb_fold *f, const void
     return cb_fold_absorbs(f, c->rank) ? cb_prim_send(&c->send[c->rank - 1], src, bytes) : CB_OK;
 }
 
-static cb_status one_rank(const struct cb_coll_args *a)
-{
-    cb_algo_copy(a->recvbuf, a->sendbuf, a->count * cb_type_size(a->type));
-    cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
-    return CB_OK;
-}
-
 cb_status cb_rd_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
     struct cb_fold f;
     size_t bytes = a->count * cb_type_size(a->type);
-    if (c->nranks == 1)
-        return one_rank(a);
     cb_fold_init(&f, c->nranks, c->rank);
     if (f.v < 0)
         return folded_rank(c, a->sendbuf, bytes, a->recvbuf, bytes);
@@ -153,8 +144,6 @@ cb_status cb_rabenseifner_all_reduce(struct cb_comm *c, const struct cb_coll_arg
 {
     struct cb_fold f;
     size_t bytes = a->count * cb_type_size(a->type);
-    if (c->nranks == 1)
-        return one_rank(a);
     cb_fold_init(&f, c->nranks, c->rank);
     if (f.v < 0)
         return folded_rank(c, a->sendbuf, bytes, a->recvbuf, bytes);

@@ -64,11 +64,6 @@ cb_status cb_rd_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a)
     size_t ts = cb_type_size(a->type), block = a->count * ts, total = block * (size_t)n;
     char *work = c->scratch, *tmp = work + total;
     struct cb_fold f;
-    if (n == 1) {
-        cb_algo_copy(a->recvbuf, a->sendbuf, block);
-        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
-        return CB_OK;
-    }
     cb_fold_init(&f, n, r);
     if (f.v < 0) {
         cb_status st = cb_prim_send(&c->send[r + 1], a->sendbuf, total);

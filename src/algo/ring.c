@@ -64,12 +64,6 @@ static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_col
 
 cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    size_t ts = cb_type_size(a->type);
-    if (c->nranks == 1) {
-        cb_algo_copy(a->recvbuf, a->sendbuf, a->count * ts);
-        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
-        return CB_OK;
-    }
     size_t round = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks * (size_t)c->nchannels;
     for (size_t base = 0; base < a->count; base += round) {
         size_t len = a->count - base < round ? a->count - base : round;
@@ -120,8 +114,6 @@ cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a)
 {
     size_t ts = cb_type_size(a->type);
     cb_algo_copy((char *)a->recvbuf + (size_t)c->rank * a->count * ts, a->sendbuf, a->count * ts);
-    if (c->nranks == 1)
-        return CB_OK;
     return by_channel(c, a, all_gather_round);
 }
 
@@ -146,12 +138,6 @@ static cb_status reduce_scatter_round(struct cb_comm *c, int ch, const struct cb
 
 cb_status cb_ring_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    size_t ts = cb_type_size(a->type);
-    if (c->nranks == 1) {
-        cb_algo_copy(a->recvbuf, a->sendbuf, a->count * ts);
-        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
-        return CB_OK;
-    }
     return by_channel(c, a, reduce_scatter_round);
 }
 
@@ -178,11 +164,6 @@ cb_status cb_chain_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
     int n = c->nranks, r = c->rank, pos = mod(r - a->root - 1, n);
     size_t bytes = a->count * cb_type_size(a->type);
-    if (n == 1) {
-        cb_algo_copy(a->recvbuf, a->sendbuf, bytes);
-        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
-        return CB_OK;
-    }
     struct cb_send_chan *next = &c->send[mod(r + 1, n)];
     struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};

@@ -153,12 +153,6 @@ static cb_status phase(struct cb_comm *c, const struct cb_coll_args *a, size_t c
 
 cb_status cb_tree_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    size_t ts = cb_type_size(a->type);
-    if (c->nranks == 1) {
-        cb_algo_copy(a->recvbuf, a->sendbuf, a->count * ts);
-        cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
-        return CB_OK;
-    }
     size_t ce = cb_algo_chunk_elems(c, a->type);
     size_t per_tree = (a->count + 2 * (size_t)c->nchannels - 1) / (2 * (size_t)c->nchannels);
     size_t nchunks = (per_tree + ce - 1) / ce;

@@ -53,6 +53,21 @@ static void log_cm_failure(struct vconn *c, const struct rdma_cm_event *ev)
     }
 }
 
+/* Both sides of a CM connection ask for the same RC attributes. */
+static struct rdma_conn_param conn_param(const struct vctx *t, const struct vqp *q, const void *data, size_t len)
+{
+    return (struct rdma_conn_param){
+        .private_data = data,
+        .private_data_len = (uint8_t)len,
+        .responder_resources = 1,
+        .initiator_depth = 1,
+        .flow_control = 1,
+        .retry_count = (uint8_t)t->cfg.ib_retry_cnt,
+        .rnr_retry_count = 7,   /* 7 = retry forever on receiver-not-ready */
+        .qp_num = q->qp->qp_num,
+    };
+}
+
 static void on_route_resolved(struct vconn *c, struct vqp *q)
 {
     struct vctx *t = c->t;
@@ -74,16 +89,7 @@ static void on_route_resolved(struct vconn *c, struct vqp *q)
         .nslots = htobe32((uint32_t)c->nslots),
     };
     memcpy(req.token, t->cfg.token, CB_TOKEN_BYTES);
-    struct rdma_conn_param p = {
-        .private_data = &req,
-        .private_data_len = sizeof req,
-        .responder_resources = 1,
-        .initiator_depth = 1,
-        .flow_control = 1,
-        .retry_count = (uint8_t)t->cfg.ib_retry_cnt,
-        .rnr_retry_count = 7,
-        .qp_num = q->qp->qp_num,
-    };
+    struct rdma_conn_param p = conn_param(t, q, &req, sizeof req);
     if (rdma_connect(q->id, &p)) {
         cb_log_error("verbs: %s:%d: rdma_connect to rank %d (%s) failed: %s", t->dev, t->port, c->peer.rank,
                      c->peer.host, strerror(errno));
@@ -178,16 +184,7 @@ static int on_connect_request(struct vlisten *l, struct rdma_cm_event *ev)
     if (!st) {
         struct vrep rep = {.magic = htobe32(VREP_MAGIC), .rank = (int32_t)htobe32((uint32_t)t->cfg.rank),
                            .qp_idx = htobe16((uint16_t)idx)};
-        struct rdma_conn_param p = {
-            .private_data = &rep,
-            .private_data_len = sizeof rep,
-            .responder_resources = 1,
-            .initiator_depth = 1,
-            .flow_control = 1,
-            .retry_count = (uint8_t)t->cfg.ib_retry_cnt,
-            .rnr_retry_count = 7,
-            .qp_num = q->qp->qp_num,
-        };
+        struct rdma_conn_param p = conn_param(t, q, &rep, sizeof rep);
         if (rdma_accept(q->id, &p)) {
             cb_log_error("verbs: %s:%d: rdma_accept of rank %d (%s) failed: %s", t->dev, t->port, rank,
                          l->peer.host, strerror(errno));
