@@ -49,6 +49,20 @@ cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t 
 /* The algorithm `auto` would run (or `algo` itself when not auto); the same
  * on every rank. */
 cb_algo cb_coll_choose(const struct cb_comm *c, const struct cb_coll_args *a);
+#define CB_AUTO_MAX_TRIED 4
+/* What auto timed to choose (ntried 0: the model alone chose). */
+struct cb_auto_trial {
+    int ntried;
+    cb_algo algo[CB_AUTO_MAX_TRIED];   /* the model's choice first */
+    double us[CB_AUTO_MAX_TRIED];      /* us per collective: best batch, slowest rank */
+};
+/* The algorithm to run `a` with: a->algo unless it is auto; for auto the
+ * model's choice, except that when other algorithms are predicted within a
+ * factor of 2 of it (the model's accuracy) each of them is timed on a's
+ * buffers and the fastest is kept (`trial` says what was timed). The same on
+ * every rank. Collective; outside the timed loop (src/coll_auto.c). */
+cb_status cb_coll_pick(struct cb_comm *c, const struct cb_coll_args *a, cb_algo *algo,
+                       struct cb_auto_trial *trial);
 /* Run one collective on every rank; returns when this rank's part is done. */
 cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a);
 

@@ -245,6 +245,21 @@ static cb_status measure_placement(struct cb_comm *c, const struct cb_options *o
     return st;
 }
 
+/* auto's choice, made once per size on this size's out-of-place buffers, so
+ * the timed loop runs one algorithm and the table can say which. */
+static cb_status pick_algo(struct cb_comm *c, const struct cb_options *o, const struct cb_bench *bench,
+                           const struct buffers *b, struct cb_coll_args *a, const struct cb_bench_data *d,
+                           struct cb_result *r)
+{
+    struct placement p = place(b, bench, d, 0, o->unalign);
+    a->sendbuf = p.send;
+    a->recvbuf = p.recv;
+    fill_input(bench, &p, d);
+    cb_status st = cb_coll_pick(c, a, &r->algo, &r->trial);
+    a->algo = r->algo;
+    return st;
+}
+
 static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
                               cb_type t, cb_op op, size_t size, struct cb_result *r)
 {
@@ -260,8 +275,10 @@ static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, con
     r->type = t;
     r->op = op;
     r->root = bench->has_root ? o->root : -1;
-    r->algo = o->mpi_reference ? CB_ALGO_MPI : cb_coll_choose(c, &a);
-    cb_status st = measure_placement(c, o, bench, b, &a, &d, 0, &r->oop);
+    r->algo = CB_ALGO_MPI;
+    cb_status st = o->mpi_reference ? CB_OK : pick_algo(c, o, bench, b, &a, &d, r);
+    if (st == CB_OK)
+        st = measure_placement(c, o, bench, b, &a, &d, 0, &r->oop);
     if (st == CB_OK && (!o->mpi_reference || cb_mpi_ref_in_place(o->coll)))
         st = measure_placement(c, o, bench, b, &a, &d, 1, &r->ip);
     double factor = bench->busbw_factor(c->nranks);

@@ -386,6 +386,20 @@ static void put_half(struct cb_json *j, const char *key, const struct cb_result_
     jw_close(j);
 }
 
+/* auto's timed near-ties, us per collective by algorithm; null when the model alone chose. */
+static void put_auto_trial(struct cb_json *j, const struct cb_auto_trial *t)
+{
+    jw_key(j, "auto_trial_us");
+    if (t->ntried == 0) {
+        jw_null(j);
+        return;
+    }
+    jw_open(j, '{');
+    for (int i = 0; i < t->ntried; i++)
+        kv_double(j, cb_algo_name(t->algo[i]), t->us[i]);
+    jw_close(j);
+}
+
 void cb_json_result(struct cb_json *j, const struct cb_result *r, int nranks)
 {
     if (!j)
@@ -402,6 +416,7 @@ void cb_json_result(struct cb_json *j, const struct cb_result *r, int nranks)
     else
         jw_null(j);
     kv_string(j, "algo", cb_algo_name(r->algo));
+    put_auto_trial(j, &r->trial);
     put_half(j, "out_of_place", &r->oop, nranks);
     put_half(j, "in_place", &r->ip, nranks);
     jw_close(j);

@@ -31,6 +31,7 @@ struct cb_result {
     cb_op op;
     int root;                /* -1 when the collective has no root */
     cb_algo algo;            /* the algorithm that ran */
+    struct cb_auto_trial trial;  /* how auto chose it */
     struct cb_result_half oop, ip;
 };
 

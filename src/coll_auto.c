@@ -1,0 +1,98 @@
+/* auto's choice per size: the cost model ranks the algorithms, and where it
+ * cannot tell them apart (predictions within TIE_FACTOR, the model's error
+ * measured in docs/algorithms.md) the close candidates are timed on the
+ * run's own buffers and the fastest is kept. */
+#include "coll.h"
+
+#include <time.h>
+#include "model.h"
+
+#define TIE_FACTOR 2.0
+#define BATCHES 3              /* the best batch counts: bursts of other jobs only slow one */
+#define BATCH_BUDGET_S 1e-3    /* collectives per batch: about this long, as predicted */
+#define BATCH_MAX_ITERS 200
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The algorithms the model predicts within TIE_FACTOR of its best, best first. */
+static int near_ties(const struct cb_comm *c, const struct cb_coll_args *a, cb_algo *out, double *best_s)
+{
+    struct cb_machine m;
+    cb_algo list[CB_AUTO_MAX_TRIED];
+    double t[CB_AUTO_MAX_TRIED] = {0};
+    size_t bytes = a->count * cb_type_size(a->type) * (a->coll == CB_ALL_REDUCE ? 1 : (size_t)c->nranks);
+    int n = cb_model_algos(a->coll, list, CB_AUTO_MAX_TRIED), best = -1, k = 0;
+    cb_machine_flat(&m, c->nranks, c->nchannels, &c->cost);
+    for (int i = 0; i < n; i++) {
+        t[i] = cb_model_time(&m, a->coll, list[i], bytes, a->type);
+        if (t[i] >= 0 && (best < 0 || t[i] < t[best]))
+            best = i;
+    }
+    if (best < 0)
+        return 0;
+    out[k++] = list[best];
+    for (int i = 0; i < n; i++)
+        if (i != best && t[i] >= 0 && t[i] <= t[best] * TIE_FACTOR)
+            out[k++] = list[i];
+    *best_s = t[best];
+    return k;
+}
+
+/* Seconds per collective of `algo`: the best of BATCHES batches, each after a barrier. */
+static cb_status time_algo(struct cb_comm *c, const struct cb_coll_args *a, cb_algo algo, int iters,
+                           double *secs)
+{
+    struct cb_coll_args run = *a;
+    run.algo = algo;
+    cb_status st = cb_coll_run(c, &run);   /* warm-up */
+    *secs = 0;
+    for (int b = 0; b < BATCHES && st == CB_OK; b++) {
+        st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "timing auto's candidates");
+        double t0 = now_s();
+        for (int i = 0; i < iters && st == CB_OK; i++)
+            st = cb_coll_run(c, &run);
+        double t = (now_s() - t0) / iters;
+        if (b == 0 || t < *secs)
+            *secs = t;
+    }
+    return st;
+}
+
+cb_status cb_coll_pick(struct cb_comm *c, const struct cb_coll_args *a, cb_algo *algo,
+                       struct cb_auto_trial *trial)
+{
+    trial->ntried = 0;
+    *algo = cb_coll_choose(c, a);
+    if (a->algo != CB_ALGO_AUTO || !c->cost.valid || c->nranks < 2)
+        return CB_OK;
+    double best_s;
+    cb_algo cand[CB_AUTO_MAX_TRIED];
+    int n = near_ties(c, a, cand, &best_s);
+    if (n < 2)
+        return CB_OK;
+    double iters_d = best_s > 0 ? BATCH_BUDGET_S / best_s : BATCH_MAX_ITERS;
+    int iters = iters_d < 1 ? 1 : iters_d > BATCH_MAX_ITERS ? BATCH_MAX_ITERS : (int)iters_d;
+    cb_status st = CB_OK;
+    for (int i = 0; i < n && st == CB_OK; i++)
+        st = time_algo(c, a, cand[i], iters, &trial->us[i]);
+    /* the slowest rank's time per candidate, so that every rank keeps the same one */
+    if (st == CB_OK)
+        st = cb_boot_allreduce_max(c->boot, trial->us, n, c->cfg.timeout_ms, "agreeing on auto's choice");
+    if (st != CB_OK)
+        return st;
+    int best = 0;
+    for (int i = 0; i < n; i++) {
+        trial->algo[i] = cand[i];
+        trial->us[i] *= 1e6;
+        if (trial->us[i] < trial->us[best])
+            best = i;
+    }
+    trial->ntried = n;
+    *algo = cand[best];
+    return CB_OK;
+}
