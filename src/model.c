@@ -4,6 +4,7 @@
  * or between nodes (beta times the oversubscription when every rank's
  * traffic crosses the leaf switches' uplinks at once). */
 #include "model.h"
+#include "algo/algo.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -108,18 +109,22 @@ static int tree_depth(int n)
     return d;
 }
 
-/* Both trees pipelined: 2 hops per level for the first chunk, then a chunk
- * per alpha; the busiest rank (inner in one tree, leaf in the other) sends
- * and receives 2 S in all and reduces S (2 ranks: S, and reduces S / 2). */
+/* Pipelined trees: 2 hops per level for the first chunk of each tree (the
+ * trees' phases run one after the other), then a chunk per alpha. Two trees
+ * (CB_TREE_SPLIT_BYTES and up): the busiest rank, inner in one tree and leaf
+ * in the other, sends 2 S in all and reduces S (2 ranks: S, and S / 2). One
+ * tree: an inner rank sends S up and 2 S down and reduces 2 S (2 ranks: the
+ * root receives and reduces S, and sends S back). */
 static double tree_all_reduce(const struct cb_machine *m, double s, double g)
 {
     double hops = 0;
     for (int lvl = 0; lvl < tree_depth(m->nranks); lvl++)
         hops += link_at(m, 1 << lvl, 1, 0).a;
     struct link worst = link_at(m, 1, 0, 0);
-    double chunks = rounds(s, 2 * chunk_of(m) * (m->channels > 0 ? m->channels : 1));
-    double share = m->nranks == 2 ? 0.5 : 1;
-    return 2 * hops + (chunks - 1) * worst.a + 2 * share * s * worst.b + share * s * g;
+    int trees = s < CB_TREE_SPLIT_BYTES ? 1 : 2, pair = m->nranks == 2;
+    double chunks = rounds(s, trees * chunk_of(m) * (m->channels > 0 ? m->channels : 1));
+    double sent = trees == 2 ? (pair ? 1 : 2) : (pair ? 1 : 3), reduced = trees == 2 ? (pair ? 0.5 : 1) : (pair ? 1 : 2);
+    return 2 * trees * hops + (chunks - 1) * worst.a + sent * s * worst.b + reduced * s * g;
 }
 
 static double alltoall(const struct cb_machine *m, double s, int linear)

@@ -47,7 +47,9 @@ int cb_fold_first(const struct cb_fold *f, int v);   /* first rank covered by v;
 /* This rank stands for rank - 1 too. */
 static inline int cb_fold_absorbs(const struct cb_fold *f, int rank) { return f->v >= 0 && rank < 2 * f->rem; }
 
-/* The binary trees of the double binary tree (NCCL's construction). */
+/* The binary trees of the double binary tree (NCCL's construction). A
+ * vector smaller than CB_TREE_SPLIT_BYTES takes tree 0 alone. */
+#define CB_TREE_SPLIT_BYTES (64 * 1024)
 struct cb_tree {
     int parent;         /* -1 at the root */
     int child[2];

@@ -6,7 +6,10 @@
  * rank forwards for at most one tree. Each tree carries half of the data:
  * reduce up to the root, broadcast down, in chunks, 2 log2 n steps deep.
  * With --channels C the data is split over C such pairs of trees, each on
- * its own connections.
+ * its own connections. Below CB_TREE_SPLIT_BYTES only tree 0 (of each
+ * channel) runs: there latency decides, and the two trees' phases run one
+ * after the other, so splitting would double the steps to save bytes that
+ * cost nothing.
  *
  * A chunk's phases, on every rank in the same order: reduce up chunk k+1 of
  * every tree, then broadcast down chunk k of every tree, so reductions near
@@ -122,16 +125,22 @@ static cb_status broadcast_down(struct cb_comm *c, const struct cb_coll_args *a,
     return st;
 }
 
-/* Tree k of 2C: channel k / 2, shape k % 2, the k-th share of the data, and
- * within it chunk `chunk` of `chunk_elems`. */
-static struct part part_of(const struct cb_comm *c, const struct cb_coll_args *a, int k, size_t chunk,
-                           size_t chunk_elems)
+/* How many trees (1 or 2) per channel carry this vector. */
+static int trees_for(const struct cb_coll_args *a)
 {
-    int ntrees = 2 * c->nchannels;
+    return a->count * cb_type_size(a->type) < CB_TREE_SPLIT_BYTES ? 1 : 2;
+}
+
+/* Tree k of ntrees * C: channel k / ntrees, shape k % ntrees, the k-th share
+ * of the data, and within it chunk `chunk` of `chunk_elems`. */
+static struct part part_of(const struct cb_comm *c, const struct cb_coll_args *a, int k, int ntrees,
+                           size_t chunk, size_t chunk_elems)
+{
+    size_t nparts = (size_t)ntrees * (size_t)c->nchannels;
     struct part p;
-    cb_tree_build(c->nranks, c->rank, k % 2, &p.t);
-    p.ch = k / 2;
-    size_t lo = a->count * (size_t)k / (size_t)ntrees, hi = a->count * (size_t)(k + 1) / (size_t)ntrees;
+    cb_tree_build(c->nranks, c->rank, k % ntrees, &p.t);
+    p.ch = k / ntrees;
+    size_t lo = a->count * (size_t)k / nparts, hi = a->count * (size_t)(k + 1) / nparts;
     size_t first = lo + chunk * chunk_elems;
     p.off = first < hi ? first : hi;
     p.len = hi - p.off < chunk_elems ? hi - p.off : chunk_elems;
@@ -142,8 +151,9 @@ typedef cb_status (*phase_fn)(struct cb_comm *, const struct cb_coll_args *, con
 
 static cb_status phase(struct cb_comm *c, const struct cb_coll_args *a, size_t chunk, size_t ce, phase_fn fn)
 {
-    for (int k = 0; k < 2 * c->nchannels; k++) {
-        struct part p = part_of(c, a, k, chunk, ce);
+    int ntrees = trees_for(a);
+    for (int k = 0; k < ntrees * c->nchannels; k++) {
+        struct part p = part_of(c, a, k, ntrees, chunk, ce);
         cb_status st = p.len > 0 ? fn(c, a, &p) : CB_OK;
         if (st != CB_OK)
             return st;
@@ -154,7 +164,8 @@ static cb_status phase(struct cb_comm *c, const struct cb_coll_args *a, size_t c
 cb_status cb_tree_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
     size_t ce = cb_algo_chunk_elems(c, a->type);
-    size_t per_tree = (a->count + 2 * (size_t)c->nchannels - 1) / (2 * (size_t)c->nchannels);
+    size_t nparts = (size_t)trees_for(a) * (size_t)c->nchannels;
+    size_t per_tree = (a->count + nparts - 1) / nparts;
     size_t nchunks = (per_tree + ce - 1) / ce;
     cb_status st = nchunks > 0 ? phase(c, a, 0, ce, reduce_up) : CB_OK;
     for (size_t k = 0; k < nchunks && st == CB_OK; k++) {
