@@ -5,7 +5,8 @@ usage: algos_table.py DIR NP...   (reads DIR/npN.{ring,tree,rd,rabenseifner,auto
 Per size: each algorithm's busbw (throughput pass, out-of-place) and p50 (per-
 iteration median of the max over ranks), the algorithm auto ran, auto's time
 over our best algorithm's (throughput time; <= 1.10 is the target), and MPI's
-p50 and busbw over auto's. Writes DIR/busbw-npN.svg.
+p50 and busbw over auto's. Writes DIR/algorithms-npN.svg (busbw and p50 per size,
+one line per algorithm and MPI).
 """
 import glob
 import json
@@ -61,33 +62,33 @@ def table(directory, np, runs):
               f" | {auto['algo']} | {auto['t'] / best:.2f} | {lat:.2f} | {bw:.2f} |")
 
 
-def svg(directory, np, runs):
-    w, h, l, b = 640, 400, 60, 40
+def plot(directory, np, runs):
+    """busbw and p50 per size, one line per algorithm and MPI: DIR/algorithms-npN.svg."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     sizes = sorted(runs["auto"])
     if len(sizes) < 2:
         return
-    ymax = max((r["bw"] for a in ALGOS for r in runs[a].values()), default=1) * 1.1 or 1
-    x0, x1 = math.log2(sizes[0]), math.log2(sizes[-1])
-    px = lambda s: l + (math.log2(s) - x0) / (x1 - x0) * (w - l - 20)
-    py = lambda v: h - b - v / ymax * (h - b - 30)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
-           f'<rect width="{w}" height="{h}" fill="white"/>',
-           f'<text x="{w / 2}" y="16" text-anchor="middle" font-size="13">all_reduce busbw (GB/s), {np} ranks</text>',
-           f'<line x1="{l}" y1="{h - b}" x2="{w - 20}" y2="{h - b}" stroke="black"/>',
-           f'<line x1="{l}" y1="{h - b}" x2="{l}" y2="30" stroke="black"/>']
-    for s in sizes[::2]:
-        out.append(f'<text x="{px(s):.1f}" y="{h - b + 15}" text-anchor="middle">{fmt_size(s)}</text>')
-    for i in range(5):
-        v = ymax * i / 4
-        out.append(f'<text x="{l - 5}" y="{py(v) + 4:.1f}" text-anchor="end">{v:.2g}</text>')
-    for k, a in enumerate(ALGOS):
-        pts = " ".join(f"{px(s):.1f},{py(runs[a][s]['bw']):.1f}" for s in sizes if s in runs[a])
-        dash = ' stroke-dasharray="4,3"' if a == "mpi" else ""
-        out.append(f'<polyline fill="none" stroke="{COLORS[a]}" stroke-width="2"{dash} points="{pts}"/>')
-        out.append(f'<text x="{l + 10}" y="{45 + 14 * k}" fill="{COLORS[a]}">{a}</text>')
-    out.append("</svg>")
-    with open(f"{directory}/busbw-np{np}.svg", "w") as f:
-        f.write("\n".join(out) + "\n")
+    fig, (bw_ax, lat_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for a in ALGOS:
+        pts = [(s, runs[a][s]) for s in sizes if s in runs[a]]
+        style = {"color": COLORS[a], "linestyle": "--" if a == "mpi" else "-",
+                 "linewidth": 2.5 if a == "auto" else 1.5, "marker": "o", "markersize": 3, "label": a}
+        bw_ax.plot([s for s, _ in pts], [r["bw"] for _, r in pts], **style)
+        lat_pts = [(s, r["p50"]) for s, r in pts if r["p50"]]
+        lat_ax.plot([s for s, _ in lat_pts], [v for _, v in lat_pts], **style)
+    for ax, title in ((bw_ax, "busbw (GB/s)"), (lat_ax, "p50 latency (us), log scale")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes[::2], [fmt_size(s) for s in sizes[::2]])
+        ax.set_xlabel("size (bytes)")
+        ax.set_title(f"all_reduce {title}, {np} ranks")
+        ax.grid(True, alpha=0.3)
+    lat_ax.set_yscale("log")
+    bw_ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(f"{directory}/algorithms-np{np}.svg")
+    plt.close(fig)
 
 
 def main(argv):
@@ -100,7 +101,7 @@ def main(argv):
             print(f"no np{np}.auto.json in {argv[1]}", file=sys.stderr)
             return 1
         table(argv[1], np, runs)
-        svg(argv[1], np, runs)
+        plot(argv[1], np, runs)
     return 0
 
 
