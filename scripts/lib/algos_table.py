@@ -66,6 +66,7 @@ def plot(directory, np, runs):
     """busbw and p50 per size, one line per algorithm and MPI: DIR/algorithms-npN.svg."""
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"   # text as text: smaller files, searchable
     import matplotlib.pyplot as plt
     sizes = sorted(runs["auto"])
     if len(sizes) < 2:
