@@ -1,27 +1,34 @@
 """Side by side: collbench's run and MPI's (--mpi-reference) of the same sweep.
 
-usage: bench_table.py DIR COLL...   (reads DIR/COLL.ours.json and DIR/COLL.mpi.json)
+usage: bench_table.py DIR COLL...   (reads DIR/COLL.ours*.json and DIR/COLL.mpi*.json: the
+                                     sweeps of one side, e.g. a latency and a bandwidth pass)
 busbw is the throughput figure (out-of-place); p50 is the per-iteration median
 of the maximum over ranks. Ratios > 1 mean collbench is better.
 """
+import glob
 import json
 import sys
 
 
-def rows(path):
-    with open(path) as f:
-        doc = json.load(f)
-    out = {}
-    for r in doc["results"]:
-        oop = r["out_of_place"]
-        p50 = (oop.get("per_iter") or {}).get("p50_us")
-        out[r["size"]] = (oop["busbw_gbps"], p50, r.get("algo", "?"))
+def rows(directory, coll, side):
+    """{size: (busbw, p50, algo)} over every sweep of one side."""
+    doc, out = None, {}
+    for path in sorted(glob.glob(f"{directory}/{coll}.{side}*.json")):
+        with open(path) as f:
+            doc = json.load(f)
+        for r in doc["results"]:
+            oop = r["out_of_place"]
+            p50 = (oop.get("per_iter") or {}).get("p50_us")
+            out[r["size"]] = (oop["busbw_gbps"], p50, r.get("algo", "?"))
     return doc, out
 
 
 def table(directory, coll):
-    doc, ours = rows(f"{directory}/{coll}.ours.json")
-    _, mpi = rows(f"{directory}/{coll}.mpi.json")
+    doc, ours = rows(directory, coll, "ours")
+    _, mpi = rows(directory, coll, "mpi")
+    if not doc:
+        print(f"no {coll}.ours*.json in {directory}", file=sys.stderr)
+        return
     print(f"\n### {coll}, {doc['nranks']} ranks, transport {doc['transport']}\n")
     print("| size (B) | algo | collbench busbw GB/s | MPI busbw GB/s | busbw ratio "
           "| collbench p50 us | MPI p50 us | p50 ratio (MPI/ours) |")
