@@ -41,12 +41,18 @@ static const struct algo_entry *find(cb_coll coll, cb_algo algo)
     return NULL;
 }
 
+size_t cb_coll_size_bytes(const struct cb_comm *c, const struct cb_coll_args *a)
+{
+    int whole = a->coll == CB_ALL_GATHER || a->coll == CB_REDUCE_SCATTER || a->coll == CB_ALLTOALL;
+    return a->count * cb_type_size(a->type) * (whole ? (size_t)c->nranks : 1);
+}
+
 cb_algo cb_coll_choose(const struct cb_comm *c, const struct cb_coll_args *a)
 {
     if (a->algo == CB_ALGO_AUTO && c->cost.valid) {
         struct cb_machine m;
         cb_machine_flat(&m, c->nranks, c->nchannels, &c->cost);
-        return cb_model_best(&m, a->coll, a->count * cb_type_size(a->type) * (a->coll == CB_ALL_REDUCE ? 1 : (size_t)c->nranks), a->type);
+        return cb_model_best(&m, a->coll, cb_coll_size_bytes(c, a), a->type);
     }
     const struct algo_entry *e = find(a->coll, a->algo);
     return e ? e->algo : CB_ALGO_AUTO;

@@ -46,6 +46,9 @@ struct cb_coll_args {
  * cost model's terms (or loads them from $COLLBENCH_TUNE_FILE, written by
  * `collbench tune`), the same on every rank, and connects every candidate. */
 cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t max_count, cb_type type);
+/* The size column of `a` (docs/measurement.md): all_gather, reduce_scatter
+ * and alltoall count the whole buffer, the others one rank's vector. */
+size_t cb_coll_size_bytes(const struct cb_comm *c, const struct cb_coll_args *a);
 /* The algorithm `auto` would run (or `algo` itself when not auto); the same
  * on every rank. */
 cb_algo cb_coll_choose(const struct cb_comm *c, const struct cb_coll_args *a);

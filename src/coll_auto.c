@@ -25,7 +25,7 @@ static int near_ties(const struct cb_comm *c, const struct cb_coll_args *a, cb_a
     struct cb_machine m;
     cb_algo list[CB_AUTO_MAX_TRIED];
     double t[CB_AUTO_MAX_TRIED] = {0};
-    size_t bytes = a->count * cb_type_size(a->type) * (a->coll == CB_ALL_REDUCE ? 1 : (size_t)c->nranks);
+    size_t bytes = cb_coll_size_bytes(c, a);
     int n = cb_model_algos(a->coll, list, CB_AUTO_MAX_TRIED), best = -1, k = 0;
     cb_machine_flat(&m, c->nranks, c->nchannels, &c->cost);
     for (int i = 0; i < n; i++) {
