@@ -42,11 +42,19 @@ static int waiter_tick(struct waiter *w, int timeout_ms, int oversubscribed)
     return t > w->deadline;
 }
 
-cb_status cb_chan_wait_send(struct cb_send_chan *s, void **slot)
+/* The next slot for a message of nbytes: the receiver's own destination
+ * where the transport has a direct path and the receiver offered it. */
+static cb_status send_slot(struct cb_send_chan *s, size_t nbytes, void **slot)
+{
+    return s->ops->send_slot_sized ? s->ops->send_slot_sized(s->conn, nbytes, slot)
+                                   : s->ops->send_slot(s->conn, slot);
+}
+
+static cb_status wait_send_sized(struct cb_send_chan *s, size_t nbytes, void **slot)
 {
     struct waiter w = {0, 0};
     for (;;) {
-        cb_status st = s->ops->send_slot(s->conn, slot);
+        cb_status st = send_slot(s, nbytes, slot);
         if (st != CB_OK || *slot)
             return st;
         st = s->ops->progress(s->tctx);
@@ -59,6 +67,11 @@ cb_status cb_chan_wait_send(struct cb_send_chan *s, void **slot)
             return CB_ETIMEOUT;
         }
     }
+}
+
+cb_status cb_chan_wait_send(struct cb_send_chan *s, void **slot)
+{
+    return wait_send_sized(s, s->slot_bytes, slot);
 }
 
 cb_status cb_chan_wait_recv(struct cb_recv_chan *r, const void **slot, size_t *nbytes)
@@ -129,8 +142,21 @@ static void do_slice(const struct slice_work *w, const void *in, void *out, size
     const void *src = in ? in : local;
     if (out)
         memcpy(out, src, n);
-    if (dst)
+    if (dst && dst != src)   /* a direct message is already where it goes */
         memcpy(dst, src, n);
+}
+
+/* Offer the receive destinations of the slices after the first `*offered`
+ * bytes, as far ahead as the transport takes them (direct path). */
+static void offer_ahead(struct cb_recv_chan *r, char *dst, size_t bytes, size_t *offered)
+{
+    while (*offered < bytes) {
+        size_t n = slice_len(*offered, bytes, r->slot_bytes);
+        int accepted = 0;
+        if (r->ops->recv_expose(r->conn, dst + *offered, n, &accepted) != CB_OK || !accepted)
+            return;
+        *offered += n;
+    }
 }
 
 /* The one loop behind every blocking primitive: slice by slice, wait for the
@@ -138,16 +164,20 @@ static void do_slice(const struct slice_work *w, const void *in, void *out, size
 static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size_t bytes,
                             const struct slice_work *w)
 {
-    size_t slot_bytes = s ? s->slot_bytes : r->slot_bytes;
+    size_t slot_bytes = s ? s->slot_bytes : r->slot_bytes, offered = 0;
+    /* a receive that only copies out can take its data straight into dst */
+    int direct = r && w->dst && !w->op && r->ops->recv_expose;
     for (size_t done = 0; done < bytes;) {
         size_t n = slice_len(done, bytes, slot_bytes), got;
         const void *in = NULL;
         void *out = NULL;
         cb_status st = CB_OK;
+        if (direct)
+            offer_ahead(r, w->dst, bytes, &offered);
         if (r && (st = cb_chan_wait_recv(r, &in, &got)) == CB_OK)
             st = check_len(r, got, n);
         if (st == CB_OK && s)
-            st = cb_chan_wait_send(s, &out);
+            st = wait_send_sized(s, n, &out);
         if (st != CB_OK)
             return st;
         do_slice(w, in, out, done, n);
@@ -197,10 +227,10 @@ cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
 static cb_status try_send_slice(struct cb_send_chan *s, const void *src, size_t bytes, size_t *done, int *moved)
 {
     void *out;
-    cb_status st = s->ops->send_slot(s->conn, &out);
+    size_t n = slice_len(*done, bytes, s->slot_bytes);
+    cb_status st = send_slot(s, n, &out);
     if (st != CB_OK || !out)
         return st;
-    size_t n = slice_len(*done, bytes, s->slot_bytes);
     memcpy(out, (const char *)src + *done, n);
     *done += n;
     *moved = 1;
@@ -217,7 +247,8 @@ static cb_status try_recv_slice(struct cb_recv_chan *r, void *dst, size_t bytes,
     size_t n = slice_len(*done, bytes, r->slot_bytes);
     if ((st = check_len(r, got, n)) != CB_OK)
         return st;
-    memcpy((char *)dst + *done, in, n);
+    if ((char *)dst + *done != in)   /* a direct message is already where it goes */
+        memcpy((char *)dst + *done, in, n);
     *done += n;
     *moved = 1;
     return r->ops->recv_release(r->conn);
@@ -226,11 +257,13 @@ static cb_status try_recv_slice(struct cb_recv_chan *r, void *dst, size_t bytes,
 cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,
                            struct cb_recv_chan *r, void *dst, size_t rbytes)
 {
-    size_t sent = 0, received = 0;
+    size_t sent = 0, received = 0, offered = 0;
     struct waiter w = {0, 0};
     while (sent < sbytes || received < rbytes) {
         int moved = 0;
         cb_status st = CB_OK;
+        if (r->ops->recv_expose && offered < rbytes)
+            offer_ahead(r, dst, rbytes, &offered);
         if (sent < sbytes)
             st = try_send_slice(s, src, sbytes, &sent, &moved);
         if (st == CB_OK && received < rbytes)

@@ -270,16 +270,33 @@ cb_status cb_comm_connect_all(struct cb_comm *c)
     return st;
 }
 
+void *cb_comm_alloc(struct cb_comm *c, size_t bytes)
+{
+    size_t rounded = (bytes + 4095) & ~(size_t)4095;
+    if (c->ops->alloc_shared)
+        return c->ops->alloc_shared(c->tctx, rounded ? rounded : 4096);
+    void *p = NULL;
+    return posix_memalign(&p, 4096, rounded ? rounded : 4096) == 0 ? p : NULL;
+}
+
+void cb_comm_free(struct cb_comm *c, void *p)
+{
+    if (p && c->ops->free_shared)
+        c->ops->free_shared(c->tctx, p);
+    else
+        free(p);
+}
+
 cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)
 {
     if (bytes <= c->scratch_bytes)
         return CB_OK;
-    void *p = NULL;
-    if (posix_memalign(&p, 4096, bytes) != 0) {
+    void *p = cb_comm_alloc(c, bytes);
+    if (!p) {
         cb_log_error("cannot allocate %zu bytes of scratch space; use a smaller -e", bytes);
         return CB_ENOMEM;
     }
-    free(c->scratch);
+    cb_comm_free(c, c->scratch);
     c->scratch = p;
     c->scratch_bytes = bytes;
     return CB_OK;
@@ -328,8 +345,8 @@ void cb_comm_destroy(struct cb_comm *c)
     cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before closing connections");
     for (int at = 0; at < c->nranks * c->nchannels; at++)
         close_slot(c, at);
+    cb_comm_free(c, c->scratch);
     c->ops->finalize(c->tctx);
-    free(c->scratch);
     free(c->peers);
     free(c->send);
     free(c->recv);

@@ -34,20 +34,20 @@ static size_t next_size(size_t size, const struct cb_options *o)
     return size + (o->step_bytes ? o->step_bytes : 1);
 }
 
-static cb_status alloc_buffers(const struct cb_options *o, int nranks, struct buffers *b)
+static cb_status alloc_buffers(struct cb_comm *c, const struct cb_options *o, struct buffers *b)
 {
     size_t most = 0;
     for (int t = 0; t < o->ntypes; t++) {
         struct cb_bench_counts k;
         size_t ts = cb_type_size(o->types[t]);
-        cb_bench_for(o->coll)->counts(o->max_bytes, ts, nranks, &k);
+        cb_bench_for(o->coll)->counts(o->max_bytes, ts, c->nranks, &k);
         size_t need = (k.send_elems > k.recv_elems ? k.send_elems : k.recv_elems) * ts;
         if (need > most)
             most = need;
     }
     b->bytes = most + 64;   /* room for -u */
-    b->send = aligned_alloc(4096, (b->bytes + 4095) & ~(size_t)4095);
-    b->recv = aligned_alloc(4096, (b->bytes + 4095) & ~(size_t)4095);
+    b->send = cb_comm_alloc(c, b->bytes);   /* shared where the transport can write into it directly */
+    b->recv = cb_comm_alloc(c, b->bytes);
     b->expected = aligned_alloc(4096, (b->bytes + 4095) & ~(size_t)4095);
     if (!b->send || !b->recv || !b->expected) {
         cb_log_error("cannot allocate 3 buffers of %zu bytes: use a smaller -e", b->bytes);
@@ -58,10 +58,10 @@ static cb_status alloc_buffers(const struct cb_options *o, int nranks, struct bu
     return CB_OK;
 }
 
-static void free_buffers(struct buffers *b)
+static void free_buffers(struct cb_comm *c, struct buffers *b)
 {
-    free(b->send);
-    free(b->recv);
+    cb_comm_free(c, b->send);
+    cb_comm_free(c, b->recv);
     free(b->expected);
 }
 
@@ -355,7 +355,7 @@ cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *
                            void (*on_cycle)(const struct cb_sweep *, void *), void *arg)
 {
     struct buffers b = {0};
-    cb_status st = alloc_buffers(o, c->nranks, &b);
+    cb_status st = alloc_buffers(c, o, &b);
     if (st == CB_OK)
         st = prepare(c, o);
     for (int cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {
@@ -365,7 +365,7 @@ cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *
         if (st == CB_OK && c->rank == 0 && on_cycle)
             on_cycle(s, arg);
     }
-    free_buffers(&b);
+    free_buffers(c, &b);
     return st;
 }
 

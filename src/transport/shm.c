@@ -12,8 +12,16 @@
  * polls that sequence number: a small message reaches the peer in one
  * cache-line transfer, with no separate counter or size word to fetch. The
  * sender reads the receiver's release counter only when its cached copy says
- * the FIFO is full. */
+ * the FIFO is full.
+ *
+ * Direct path: a receiver that will only copy a message out (recv_expose)
+ * offers its destination, when that is shared memory (alloc_shared, see
+ * shm_window.h), in its control block; a sender that finds the offer for the
+ * message it is about to write writes into the destination itself and marks
+ * the slot header `direct`, so each byte is copied once instead of twice. An
+ * offer the sender did not see in time costs nothing: it uses the slot. */
 #include "transport.h"
+#include "shm_window.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,21 +38,33 @@
 #define CACHELINE 64
 #define LIVENESS_PERIOD_NS 200000000LL   /* check that peers still exist every 0.2 s */
 
+/* The receiver's offer of where message n is to land, at [n % nslots]. */
+struct shm_offer {
+    _Atomic uint64_t seq;   /* 1 + n: written last */
+    int32_t fd;             /* the receiver's window */
+    uint32_t pad;
+    uint64_t serial, window_bytes, offset, nbytes;
+};
+
 struct shm_ctrl {
     _Alignas(CACHELINE) _Atomic uint64_t tail;   /* slots released by the receiver */
     _Alignas(CACHELINE) _Atomic int sender_attached;
     int sender_pid;
     uint8_t token[CB_TOKEN_BYTES];
     uint64_t nslots, slot_bytes;
+    _Alignas(CACHELINE) struct shm_offer offers[];   /* [nslots] */
 };
 
 /* At the start of every slot; the data follows in the same cache line. */
 struct shm_slot_hdr {
     _Atomic uint64_t seq;   /* 1 + the message's number: written last, polled by the receiver */
-    uint64_t nbytes;
+    uint32_t nbytes;
+    uint32_t direct;        /* the data went to the receiver's offered destination */
 };
 #define SLOT_DATA_OFFSET sizeof(struct shm_slot_hdr)
-#define CTRL_BYTES 4096
+/* Below this a message stays on the slot path: reading the offer would cost
+ * a cache-line transfer in the latency path, and saves no copy worth it. */
+#define DIRECT_MIN_BYTES 8192
 
 struct shm_handle {
     int pid, fd;
@@ -60,8 +80,15 @@ struct shm_conn {
     size_t map_bytes;
     char *slots;
     uint64_t nslots, slot_bytes, slot_stride;
+    size_t ctrl_bytes;
     uint64_t head;           /* sender: messages posted */
     uint64_t tail;           /* receiver: messages released; sender: the receiver's, as last read */
+    /* direct path */
+    uint64_t offered;        /* receiver: messages offered a destination so far (from tail on) */
+    void **offer_dst;        /* receiver: [nslots], the destination offered for message n */
+    int direct_out;          /* sender: the slot handed out is the receiver's destination */
+    int direct_broken;       /* sender: a window of the receiver could not be mapped: slots only */
+    struct shm_peer_maps peer_maps;   /* sender: the receiver's windows mapped here */
     struct shm_conn *next_live;
 };
 
@@ -70,6 +97,8 @@ struct shm_ctx {
     struct shm_conn *conns;  /* every open connection, for liveness checks */
     long long next_check_ns;
     unsigned polls;          /* progress calls: the clock is read every POLLS_PER_CLOCK */
+    struct shm_window *windows;   /* this rank's shared buffers (alloc_shared) */
+    uint64_t window_serial;
 };
 #define POLLS_PER_CLOCK 64
 
@@ -91,6 +120,7 @@ static void set_geometry(struct shm_conn *c, const struct cb_transport_config *c
     c->nslots = (uint64_t)cfg->nslots;
     c->slot_bytes = cfg->slot_bytes;
     c->slot_stride = (SLOT_DATA_OFFSET + c->slot_bytes + CACHELINE - 1) & ~(uint64_t)(CACHELINE - 1);
+    c->ctrl_bytes = (sizeof(struct shm_ctrl) + c->nslots * sizeof(struct shm_offer) + 4095) & ~(size_t)4095;
 }
 
 static cb_status shm_init(const struct cb_transport_config *cfg, void **tctx)
@@ -133,7 +163,7 @@ static void untrack(struct shm_ctx *ctx, struct shm_conn *c)
 
 static cb_status map_fifo(struct shm_conn *c, int fd, int create)
 {
-    c->map_bytes = CTRL_BYTES + (size_t)(c->nslots * c->slot_stride);
+    c->map_bytes = c->ctrl_bytes + (size_t)(c->nslots * c->slot_stride);
     if (create && ftruncate(fd, (off_t)c->map_bytes) != 0) {
         cb_log_error("shm: cannot size a %zu-byte FIFO for rank %d (host %s): %s; is /dev/shm or memory full?",
                      c->map_bytes, c->peer.rank, c->peer.host, strerror(errno));
@@ -146,7 +176,7 @@ static cb_status map_fifo(struct shm_conn *c, int fd, int create)
         return CB_ENOMEM;
     }
     c->ctrl = p;
-    c->slots = (char *)p + CTRL_BYTES;
+    c->slots = (char *)p + c->ctrl_bytes;
     return CB_OK;
 }
 
@@ -161,6 +191,9 @@ static cb_status shm_listen(void *tctx, const struct cb_peer *peer, void *handle
     c->ctx = ctx;
     c->peer = *peer;
     set_geometry(c, &ctx->cfg);
+    c->offer_dst = calloc(c->nslots, sizeof *c->offer_dst);
+    if (!c->offer_dst)
+        goto free_conn;
     snprintf(name, sizeof name, "collbench-%d-from-%d", ctx->cfg.rank, peer->rank);
     c->fd = memfd_create(name, MFD_CLOEXEC);
     if (c->fd < 0) {
@@ -183,6 +216,7 @@ static cb_status shm_listen(void *tctx, const struct cb_peer *peer, void *handle
 close_fd:
     close(c->fd);
 free_conn:
+    free(c->offer_dst);
     free(c);
     return st;
 }
@@ -256,6 +290,7 @@ static cb_status shm_close_listen(void *lcomm)
         return CB_OK;
     close(c->fd);
     munmap(c->ctrl, c->map_bytes);
+    free(c->offer_dst);
     free(c);
     return CB_OK;
 }
@@ -266,16 +301,67 @@ static cb_status shm_send_slot(void *sconn, void **slot)
     if (c->head - c->tail >= c->nslots)
         c->tail = atomic_load_explicit(&c->ctrl->tail, memory_order_acquire);
     *slot = c->head - c->tail < c->nslots ? (char *)slot_hdr(c, c->head) + SLOT_DATA_OFFSET : NULL;
+    c->direct_out = 0;
     return CB_OK;
+}
+
+/* The receiver's destination for the next message when it offered one of
+ * exactly `nbytes`; NULL otherwise (then the slot is used). */
+static char *offered_dst(struct shm_conn *c, size_t nbytes)
+{
+    const struct shm_offer *o = &c->ctrl->offers[c->head % c->nslots];
+    if (nbytes < DIRECT_MIN_BYTES || c->direct_broken ||
+        atomic_load_explicit(&o->seq, memory_order_acquire) != c->head + 1 || o->nbytes != nbytes)
+        return NULL;
+    char *base = shm_peer_window(&c->peer_maps, c->peer_pid, o->fd, o->serial, o->window_bytes, &c->peer);
+    c->direct_broken = !base;
+    return base ? base + o->offset : NULL;
+}
+
+static cb_status shm_send_slot_sized(void *sconn, size_t nbytes, void **slot)
+{
+    struct shm_conn *c = sconn;
+    cb_status st = shm_send_slot(sconn, slot);
+    char *dst = *slot ? offered_dst(c, nbytes) : NULL;
+    if (dst) {
+        *slot = dst;
+        c->direct_out = 1;
+    }
+    return st;
 }
 
 static cb_status shm_send_post(void *sconn, size_t nbytes)
 {
     struct shm_conn *c = sconn;
     struct shm_slot_hdr *h = slot_hdr(c, c->head);
-    h->nbytes = nbytes;
+    h->nbytes = (uint32_t)nbytes;
+    h->direct = (uint32_t)c->direct_out;
     c->head++;
     atomic_store_explicit(&h->seq, c->head, memory_order_release);
+    return CB_OK;
+}
+
+/* Offers go out in message order, at most nslots ahead of the last release,
+ * so an offer's entry is never one the sender may still read for an earlier message. */
+static cb_status shm_recv_expose(void *rconn, void *dst, size_t nbytes, int *accepted)
+{
+    struct shm_conn *c = rconn;
+    if (c->offered < c->tail)
+        c->offered = c->tail;
+    const struct shm_window *w = nbytes >= DIRECT_MIN_BYTES && c->offered - c->tail < c->nslots
+                                     ? shm_window_find(c->ctx->windows, dst, nbytes) : NULL;
+    *accepted = w != NULL;
+    if (!w)
+        return CB_OK;
+    uint64_t n = c->offered++;
+    struct shm_offer *o = &c->ctrl->offers[n % c->nslots];
+    o->fd = w->fd;
+    o->serial = w->serial;
+    o->window_bytes = w->bytes;
+    o->offset = (uint64_t)((const char *)dst - (const char *)w->base);
+    o->nbytes = nbytes;
+    c->offer_dst[n % c->nslots] = dst;
+    atomic_store_explicit(&o->seq, n + 1, memory_order_release);
     return CB_OK;
 }
 
@@ -287,7 +373,7 @@ static cb_status shm_recv_slot(void *rconn, const void **slot, size_t *nbytes)
         *slot = NULL;
         return CB_OK;
     }
-    *slot = (char *)h + SLOT_DATA_OFFSET;
+    *slot = h->direct ? c->offer_dst[c->tail % c->nslots] : (char *)h + SLOT_DATA_OFFSET;
     *nbytes = h->nbytes;
     return CB_OK;
 }
@@ -333,14 +419,31 @@ static cb_status close_conn(void *conn)
     if (!c)
         return CB_OK;
     untrack(c->ctx, c);
+    shm_peer_unmap_all(&c->peer_maps);
     munmap(c->ctrl, c->map_bytes);
+    free(c->offer_dst);
     free(c);
     return CB_OK;
 }
 
+static void *shm_alloc_shared(void *tctx, size_t bytes)
+{
+    struct shm_ctx *ctx = tctx;
+    return shm_window_alloc(&ctx->windows, &ctx->window_serial, bytes);
+}
+
+static void shm_free_shared(void *tctx, void *p)
+{
+    struct shm_ctx *ctx = tctx;
+    shm_window_free(&ctx->windows, p);
+}
+
 static void shm_finalize(void *tctx)
 {
-    free(tctx);
+    struct shm_ctx *ctx = tctx;
+    while (ctx->windows)   /* buffers nobody freed */
+        shm_window_free(&ctx->windows, ctx->windows->base);
+    free(ctx);
 }
 
 const struct cb_transport_ops cb_transport_shm = {
@@ -357,6 +460,10 @@ const struct cb_transport_ops cb_transport_shm = {
     .recv_release = shm_recv_release,
     .progress = shm_progress,
     .send_idle = shm_send_idle,
+    .alloc_shared = shm_alloc_shared,
+    .free_shared = shm_free_shared,
+    .recv_expose = shm_recv_expose,
+    .send_slot_sized = shm_send_slot_sized,
     .close_send = close_conn,
     .close_recv = close_conn,
     .finalize = shm_finalize,

@@ -94,6 +94,20 @@ struct cb_transport_ops {
      * and been consumed by the receiver (safe to close). */
     cb_status (*send_idle)(void *sconn, int *idle);
 
+    /* Optional (NULL where a transport has no direct path; shm has one).
+     * Memory the peers of this machine can be given access to. */
+    void *(*alloc_shared)(void *tctx, size_t bytes);
+    void (*free_shared)(void *tctx, void *p);
+    /* Receiver: offer `dst` (in alloc_shared memory) as where the next not
+     * yet offered message of `nbytes` is to land; *accepted = 0 when it
+     * cannot (not shared memory, or nslots messages offered ahead). A sender
+     * that sees the offer writes straight there and recv_slot then returns
+     * `dst` itself; one that does not uses a slot as usual. */
+    cb_status (*recv_expose)(void *rconn, void *dst, size_t nbytes, int *accepted);
+    /* send_slot for a message of `nbytes`: may return the receiver's offered
+     * destination instead of a slot. */
+    cb_status (*send_slot_sized)(void *sconn, size_t nbytes, void **slot);
+
     cb_status (*close_send)(void *sconn);
     cb_status (*close_recv)(void *rconn);
     void (*finalize)(void *tctx);
