@@ -146,17 +146,27 @@ static void do_slice(const struct slice_work *w, const void *in, void *out, size
         memcpy(dst, src, n);
 }
 
-/* Offer the receive destinations of the slices after the first `*offered`
- * bytes, as far ahead as the transport takes them (direct path). */
-static void offer_ahead(struct cb_recv_chan *r, char *dst, size_t bytes, size_t *offered)
+/* Offer the destinations of slices [*offered, bytes) of a receive, as far
+ * ahead as the transport takes them (direct path). The receive's slice at
+ * byte `at` is message `first` counted from the next one to arrive. */
+static void offer_ahead(struct cb_recv_chan *r, size_t first, size_t at, char *dst, size_t bytes, size_t *offered)
 {
+    if (*offered < at)   /* slices before `at` have arrived already */
+        *offered = at;
     while (*offered < bytes) {
-        size_t n = slice_len(*offered, bytes, r->slot_bytes);
+        size_t n = slice_len(*offered, bytes, r->slot_bytes), ahead = first + (*offered - at) / r->slot_bytes;
         int accepted = 0;
-        if (r->ops->recv_expose(r->conn, dst + *offered, n, &accepted) != CB_OK || !accepted)
+        if (r->ops->recv_expose(r->conn, ahead, dst + *offered, n, &accepted) != CB_OK || !accepted)
             return;
         *offered += n;
     }
+}
+
+void cb_prim_offer(struct cb_recv_chan *r, size_t skip, void *dst, size_t bytes)
+{
+    size_t offered = 0;
+    if (r->ops->recv_expose)
+        offer_ahead(r, (skip + r->slot_bytes - 1) / r->slot_bytes, 0, dst, bytes, &offered);
 }
 
 /* The one loop behind every blocking primitive: slice by slice, wait for the
@@ -173,7 +183,7 @@ static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size
         void *out = NULL;
         cb_status st = CB_OK;
         if (direct)
-            offer_ahead(r, w->dst, bytes, &offered);
+            offer_ahead(r, 0, done, w->dst, bytes, &offered);
         if (r && (st = cb_chan_wait_recv(r, &in, &got)) == CB_OK)
             st = check_len(r, got, n);
         if (st == CB_OK && s)
@@ -263,7 +273,7 @@ cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbyte
         int moved = 0;
         cb_status st = CB_OK;
         if (r->ops->recv_expose && offered < rbytes)
-            offer_ahead(r, dst, rbytes, &offered);
+            offer_ahead(r, 0, received, dst, rbytes, &offered);
         if (sent < sbytes)
             st = try_send_slice(s, src, sbytes, &sent, &moved);
         if (st == CB_OK && received < rbytes)

@@ -35,6 +35,10 @@ cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_c
                                         const struct cb_redop *op);
 /* dst = in-slot; out-slot = in-slot */
 cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes);
+/* A hint for transports with a direct path (shm): the `bytes` to be received
+ * from r after the next `skip` bytes are to land in dst, so the sender may
+ * write them there before this rank gets to that receive. Nothing elsewhere. */
+void cb_prim_offer(struct cb_recv_chan *r, size_t skip, void *dst, size_t bytes);
 /* Send src to s while receiving into dst from r, interleaved so that neither
  * side's FIFO can fill up and deadlock (pairwise exchange). */
 cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,

@@ -50,16 +50,21 @@ static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_col
     }
     if (st != CB_OK)
         return st;
+    /* the all-gather's receives are pieces r, r-1, .., r+2: each is offered
+     * (direct path) while the step before it runs */
     p = piece_of(base, len, n, mod(r + 1, n));
+    struct piece q = piece_of(base, len, n, r);
+    cb_prim_offer(prev, p.len * ts, dst + q.off * ts, q.len * ts);
     st = cb_prim_recv_reduce_copy_send(prev, next, src + p.off * ts, dst + p.off * ts, p.len * ts, &last);
     for (int s = 1; s < n - 1 && st == CB_OK; s++) {
-        p = piece_of(base, len, n, mod(r - s + 1, n));
+        p = q;
+        q = piece_of(base, len, n, mod(r - s, n));
+        cb_prim_offer(prev, p.len * ts, dst + q.off * ts, q.len * ts);
         st = cb_prim_recv_copy_send(prev, next, dst + p.off * ts, p.len * ts);
     }
     if (st != CB_OK)
         return st;
-    p = piece_of(base, len, n, mod(r + 2, n));
-    return cb_prim_recv(prev, dst + p.off * ts, p.len * ts);
+    return cb_prim_recv(prev, dst + q.off * ts, q.len * ts);
 }
 
 cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
@@ -102,9 +107,13 @@ static cb_status all_gather_round(struct cb_comm *c, int ch, const struct cb_col
     char *dst = a->recvbuf;
     struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
     struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
+    /* each receive is offered (direct path) while the step before it runs */
+    cb_prim_offer(prev, 0, dst + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
     cb_status st = cb_prim_send(next, (const char *)a->sendbuf + base * ts, len * ts);
-    for (int s = 1; s < n - 1 && st == CB_OK; s++)
+    for (int s = 1; s < n - 1 && st == CB_OK; s++) {
+        cb_prim_offer(prev, len * ts, dst + (size_t)mod(r - s - 1, n) * block + base * ts, len * ts);
         st = cb_prim_recv_copy_send(prev, next, dst + (size_t)mod(r - s, n) * block + base * ts, len * ts);
+    }
     if (st != CB_OK)
         return st;
     return cb_prim_recv(prev, dst + (size_t)mod(r + 1, n) * block + base * ts, len * ts);

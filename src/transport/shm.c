@@ -84,7 +84,6 @@ struct shm_conn {
     uint64_t head;           /* sender: messages posted */
     uint64_t tail;           /* receiver: messages released; sender: the receiver's, as last read */
     /* direct path */
-    uint64_t offered;        /* receiver: messages offered a destination so far (from tail on) */
     void **offer_dst;        /* receiver: [nslots], the destination offered for message n */
     int direct_out;          /* sender: the slot handed out is the receiver's destination */
     int direct_broken;       /* sender: a window of the receiver could not be mapped: slots only */
@@ -341,20 +340,26 @@ static cb_status shm_send_post(void *sconn, size_t nbytes)
     return CB_OK;
 }
 
-/* Offers go out in message order, at most nslots ahead of the last release,
- * so an offer's entry is never one the sender may still read for an earlier message. */
-static cb_status shm_recv_expose(void *rconn, void *dst, size_t nbytes, int *accepted)
+/* At most nslots ahead of the last release, so an offer's entry is never one
+ * the sender may still read for an earlier message. An offer once made is
+ * never changed (the sender may be writing there already): a different one
+ * for the same message is refused, and the data lands where the first said. */
+static cb_status shm_recv_expose(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted)
 {
     struct shm_conn *c = rconn;
-    if (c->offered < c->tail)
-        c->offered = c->tail;
-    const struct shm_window *w = nbytes >= DIRECT_MIN_BYTES && c->offered - c->tail < c->nslots
-                                     ? shm_window_find(c->ctx->windows, dst, nbytes) : NULL;
-    *accepted = w != NULL;
+    uint64_t n = c->tail + ahead;
+    struct shm_offer *o = &c->ctrl->offers[n % c->nslots];
+    *accepted = 0;
+    if (nbytes < DIRECT_MIN_BYTES || ahead >= c->nslots)
+        return CB_OK;
+    if (atomic_load_explicit(&o->seq, memory_order_relaxed) == n + 1) {
+        *accepted = c->offer_dst[n % c->nslots] == dst && o->nbytes == nbytes;
+        return CB_OK;
+    }
+    const struct shm_window *w = shm_window_find(c->ctx->windows, dst, nbytes);
     if (!w)
         return CB_OK;
-    uint64_t n = c->offered++;
-    struct shm_offer *o = &c->ctrl->offers[n % c->nslots];
+    *accepted = 1;
     o->fd = w->fd;
     o->serial = w->serial;
     o->window_bytes = w->bytes;

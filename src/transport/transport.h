@@ -98,12 +98,13 @@ struct cb_transport_ops {
      * Memory the peers of this machine can be given access to. */
     void *(*alloc_shared)(void *tctx, size_t bytes);
     void (*free_shared)(void *tctx, void *p);
-    /* Receiver: offer `dst` (in alloc_shared memory) as where the next not
-     * yet offered message of `nbytes` is to land; *accepted = 0 when it
-     * cannot (not shared memory, or nslots messages offered ahead). A sender
+    /* Receiver: offer `dst` (in alloc_shared memory) as where message
+     * `ahead` (0: the next one to be received) of `nbytes` is to land;
+     * *accepted = 0 when it cannot (not shared memory, too small, more than
+     * nslots ahead, or that message already has another offer). A sender
      * that sees the offer writes straight there and recv_slot then returns
-     * `dst` itself; one that does not uses a slot as usual. */
-    cb_status (*recv_expose)(void *rconn, void *dst, size_t nbytes, int *accepted);
+     * that destination; one that does not uses a slot as usual. */
+    cb_status (*recv_expose)(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
     /* send_slot for a message of `nbytes`: may return the receiver's offered
      * destination instead of a slot. */
     cb_status (*send_slot_sized)(void *sconn, size_t nbytes, void **slot);

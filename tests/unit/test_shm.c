@@ -94,11 +94,16 @@ static const char *recv_msg(struct pair *p, size_t n, int fill)
     return in;
 }
 
-static int offer(struct pair *p, void *dst, size_t n)
+static int offer_at(struct pair *p, size_t ahead, void *dst, size_t n)
 {
     int accepted = -1;
-    assert_int_equal(T->recv_expose(p->rconn, dst, n, &accepted), CB_OK);
+    assert_int_equal(T->recv_expose(p->rconn, ahead, dst, n, &accepted), CB_OK);
     return accepted;
+}
+
+static int offer(struct pair *p, void *dst, size_t n)
+{
+    return offer_at(p, 0, dst, n);
 }
 
 static void test_direct_lands_in_destination(void **state)
@@ -151,8 +156,8 @@ static void test_offers_ahead_are_bounded_and_ordered(void **state)
     struct pair *p = *state;
     char *window = T->alloc_shared(p->rctx, (NSLOTS + 1) * BIG);
     for (int i = 0; i < NSLOTS; i++)
-        assert_true(offer(p, window + (size_t)i * BIG, BIG));
-    assert_false(offer(p, window + (size_t)NSLOTS * BIG, BIG));
+        assert_true(offer_at(p, (size_t)i, window + (size_t)i * BIG, BIG));
+    assert_false(offer_at(p, NSLOTS, window + (size_t)NSLOTS * BIG, BIG));
     for (int i = 0; i < NSLOTS; i++)
         send_msg(p, BIG, 10 + i);
     for (int i = 0; i < NSLOTS; i++)
@@ -181,6 +186,25 @@ static void test_reused_fd_is_mapped_again(void **state)
     T->free_shared(p->rctx, b);
 }
 
+/* An offer behind messages that get none: those use slots, it lands in
+ * place; an offer once made is kept, a different one for the same message is
+ * refused and the data lands where the first one said. */
+static void test_offer_ahead_of_slot_messages(void **state)
+{
+    struct pair *p = *state;
+    char *window = T->alloc_shared(p->rctx, 3 * BIG);
+    assert_true(offer_at(p, 2, window, BIG));
+    assert_true(offer_at(p, 2, window, BIG));             /* the same again: still taken */
+    assert_false(offer_at(p, 2, window + BIG, BIG));      /* another for the same message */
+    send_msg(p, BIG, 40);
+    send_msg(p, SMALL, 41);
+    send_msg(p, BIG, 42);
+    assert_ptr_not_equal(recv_msg(p, BIG, 40), window);
+    assert_ptr_not_equal(recv_msg(p, SMALL, 41), window);
+    assert_ptr_equal(recv_msg(p, BIG, 42), window);
+    T->free_shared(p->rctx, window);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +213,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_or_mismatched_offer_uses_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offers_ahead_are_bounded_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reused_fd_is_mapped_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offer_ahead_of_slot_messages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
