@@ -1,13 +1,13 @@
 /* Bootstrap over MPI. Every wait is MPI_Test in a loop with a deadline, so a
  * rank that never arrives is named instead of hanging the job. */
 #include "bootstrap.h"
+#include "clock.h"
 
 #include <mpi.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -23,13 +23,6 @@ struct cb_boot {
     char (*hosts)[HOST_BYTES];       /* "hostname(addr)" per rank */
     char (*machines)[MACHINE_BYTES]; /* what makes two ranks share memory */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The launcher's own idea of the job size, or 0 when none launched us. */
 static int launcher_size(void)
@@ -92,7 +85,7 @@ static void machine_id(char *out, size_t len)
 static cb_status wait_requests(struct cb_boot *b, MPI_Request *reqs, const int *peers, int n,
                                int timeout_ms, const char *what)
 {
-    double deadline = now_s() + timeout_ms / 1000.0;
+    double deadline = cb_now_s() + timeout_ms / 1000.0;
     long spins = 0;
     for (int i = 0; i < n; i++) {
         int done = 0;
@@ -105,7 +98,7 @@ static cb_status wait_requests(struct cb_boot *b, MPI_Request *reqs, const int *
                 break;
             if (++spins % 64 == 0)
                 sched_yield();
-            if (spins % 1024 == 0 && now_s() > deadline) {
+            if (spins % 1024 == 0 && cb_now_s() > deadline) {
                 int p = peers[i];
                 cb_log_error("%s: timed out after %d s waiting for rank %d (host %s); "
                              "is it alive? raise -T if it is just slow",

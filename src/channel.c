@@ -1,5 +1,6 @@
 /* Slot waits with a timeout, and the data-moving primitives. */
 #include "channel.h"
+#include "clock.h"
 
 #include <sched.h>
 #include <string.h>
@@ -9,13 +10,6 @@
 #define SPINS_PER_CLOCK 256      /* read the clock rarely: it costs more than a poll */
 #define POLITE_NAP_AFTER 2048    /* oversubscribed: yield first, then nap */
 #define POLITE_SLEEP_NS 20000    /* oversubscribed: sleep so the rank we wait for can run */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 struct waiter {
     long spins;
@@ -36,7 +30,7 @@ static int waiter_tick(struct waiter *w, int timeout_ms, int oversubscribed)
     }
     if (w->spins % SPINS_PER_CLOCK != 0)
         return 0;
-    double t = now_s();
+    double t = cb_now_s();
     if (w->deadline == 0)
         w->deadline = t + timeout_ms / 1000.0;
     return t > w->deadline;

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bootstrap.h"
+#include "clock.h"
 #include "channel.h"
 #include "comm.h"
 #include "job.h"
@@ -29,13 +29,6 @@ struct buffers {
     char *src, *dst;
     double *samples;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- start-up ---- */
 
@@ -83,10 +76,10 @@ static cb_status measure_bw(struct cb_comm *c, int peer, const struct cb_pairs_o
     cb_status st = CB_OK;
     for (int i = 0; i < p->warmup && st == CB_OK; i++)
         st = exchange(c, peer, b, p->bytes);
-    double t0 = now_s();
+    double t0 = cb_now_s();
     for (int i = 0; i < p->iters && st == CB_OK; i++)
         st = exchange(c, peer, b, p->bytes);
-    double t = now_s() - t0;
+    double t = cb_now_s() - t0;
     if (st == CB_OK)
         rec->bw = t > 0 ? 2.0 * (double)p->bytes * p->iters / t : INFINITY;
     return st;
@@ -97,9 +90,9 @@ static cb_status measure_lat(struct cb_comm *c, int peer, const struct cb_pairs_
 {
     cb_status st = CB_OK;
     for (int i = 0; i < p->lat_iters && st == CB_OK; i++) {
-        double t0 = now_s();
+        double t0 = cb_now_s();
         st = exchange(c, peer, b, LAT_BYTES);
-        b->samples[i] = now_s() - t0;
+        b->samples[i] = cb_now_s() - t0;
     }
     if (st == CB_OK)
         rec->lat_us = cb_pairs_median(b->samples, p->lat_iters) * 1e6;

@@ -3,21 +3,14 @@
  * measured in docs/algorithms.md) the close candidates are timed on the
  * run's own buffers and the fastest is kept. */
 #include "coll.h"
+#include "clock.h"
 
-#include <time.h>
 #include "model.h"
 
 #define TIE_FACTOR 2.0
 #define BATCHES 3              /* the best batch counts: bursts of other jobs only slow one */
 #define BATCH_BUDGET_S 1e-3    /* collectives per batch: about this long, as predicted */
 #define BATCH_MAX_ITERS 200
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The algorithms the model predicts within TIE_FACTOR of its best, best first. */
 static int near_ties(const struct cb_comm *c, const struct cb_coll_args *a, cb_algo *out, double *best_s)
@@ -53,10 +46,10 @@ static cb_status time_algo(struct cb_comm *c, const struct cb_coll_args *a, cb_a
     *secs = 0;
     for (int b = 0; b < BATCHES && st == CB_OK; b++) {
         st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "timing auto's candidates");
-        double t0 = now_s();
+        double t0 = cb_now_s();
         for (int i = 0; i < iters && st == CB_OK; i++)
             st = cb_coll_run(c, &run);
-        double t = (now_s() - t0) / iters;
+        double t = (cb_now_s() - t0) / iters;
         if (b == 0 || t < *secs)
             *secs = t;
     }

@@ -1,10 +1,10 @@
 /* Communicator set-up: transport choice, connections, teardown. */
 #include "comm.h"
+#include "clock.h"
 
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const struct cb_transport_ops *transport_by_name(const char *name)
 {
@@ -112,13 +112,6 @@ free_comm:
     return st;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 #define INIT_CHAN(ch, c, peer_rank)                     \
     do {                                                \
         (ch)->ops = (c)->ops;                           \
@@ -136,7 +129,7 @@ static cb_status finish_connections(struct cb_comm *c, int ch, const int *to, in
 {
     struct cb_send_chan *send = c->send + (size_t)ch * (size_t)c->nranks;
     struct cb_recv_chan *recv = c->recv + (size_t)ch * (size_t)c->nranks;
-    double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
+    double deadline = cb_now_s() + c->cfg.timeout_ms / 1000.0;
     int pending = 1;
     while (pending) {
         pending = 0;
@@ -170,7 +163,7 @@ static cb_status finish_connections(struct cb_comm *c, int ch, const int *to, in
         cb_status st = c->ops->progress(c->tctx);
         if (st != CB_OK)
             return st;
-        if (pending && now_s() > deadline) {
+        if (pending && cb_now_s() > deadline) {
             for (int j = 0; j < nfrom; j++)
                 if (!recv[from[j]].conn)
                     cb_log_error("timed out after %d s waiting for rank %d (host %s) to connect",
@@ -307,7 +300,7 @@ cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)
 static void drain_send(struct cb_comm *c, const struct cb_send_chan *s, double deadline)
 {
     int idle = 0;
-    while (s->conn && !idle && now_s() < deadline) {
+    while (s->conn && !idle && cb_now_s() < deadline) {
         if (c->ops->send_idle(s->conn, &idle) != CB_OK || c->ops->progress(c->tctx) != CB_OK)
             break;
         if (!idle)
@@ -327,7 +320,7 @@ static void close_slot(struct cb_comm *c, int at)
 
 void cb_comm_close_peer(struct cb_comm *c, int peer, int drain)
 {
-    double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
+    double deadline = cb_now_s() + c->cfg.timeout_ms / 1000.0;
     for (int ch = 0; ch < c->nchannels; ch++) {
         if (drain)
             drain_send(c, &c->send[ch * c->nranks + peer], deadline);
@@ -339,7 +332,7 @@ void cb_comm_destroy(struct cb_comm *c)
 {
     if (!c)
         return;
-    double deadline = now_s() + c->cfg.timeout_ms / 1000.0;
+    double deadline = cb_now_s() + c->cfg.timeout_ms / 1000.0;
     for (int at = 0; at < c->nranks * c->nchannels; at++)
         drain_send(c, &c->send[at], deadline);
     cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before closing connections");

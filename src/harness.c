@@ -1,8 +1,8 @@
 #include "harness.h"
+#include "clock.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "../bench/bench.h"
 #include "data.h"
 #include "mpi_ref.h"
@@ -17,13 +17,6 @@ struct placement {
     void *send, *recv;
     int in_place;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static size_t next_size(size_t size, const struct cb_options *o)
 {
@@ -135,9 +128,9 @@ static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, 
         st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before timing");
     if (st != CB_OK)
         return st;
-    double t0 = now_s();
+    double t0 = cb_now_s();
     st = run_ops(c, o, a, o->iters * o->agg_iters);
-    double t = (now_s() - t0) / ((double)o->iters * o->agg_iters);
+    double t = (cb_now_s() - t0) / ((double)o->iters * o->agg_iters);
     if (st == CB_OK)
         st = combine_time(c, o->average, &t);
     *us = t * 1e6;
@@ -159,9 +152,9 @@ static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *
         st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "per-iteration barrier");
         if (st != CB_OK)
             goto free_samples;
-        double t0 = now_s();
+        double t0 = cb_now_s();
         st = run_ops(c, o, a, o->agg_iters);
-        mine[i] = (now_s() - t0) / o->agg_iters * 1e6;
+        mine[i] = (cb_now_s() - t0) / o->agg_iters * 1e6;
         if (st != CB_OK)
             goto free_samples;
     }

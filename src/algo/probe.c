@@ -3,9 +3,9 @@
  * are all in the numbers: every rank exchanges with its ring neighbours at
  * once, the way an algorithm's steps do. Collective; outside any timed loop. */
 #include "algo.h"
+#include "../clock.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 #define SMALL_BYTES 8
 #define SMALL_REPS 20
@@ -14,13 +14,6 @@
 #define TRIALS 15
 #define REDUCE_BYTES (64 * 1024)
 #define REDUCE_REPS 21
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -35,7 +28,7 @@ static cb_status ring_lap(struct cb_comm *c, char *buf, int laps, double *secs)
 {
     int n = c->nranks, next = (c->rank + 1) % n, prev = (c->rank + n - 1) % n;
     cb_status st = CB_OK;
-    double t0 = now_s();
+    double t0 = cb_now_s();
     for (int i = 0; i < laps && st == CB_OK; i++) {
         if (c->rank == 0)
             st = cb_prim_send(&c->send[next], buf, SMALL_BYTES);
@@ -44,7 +37,7 @@ static cb_status ring_lap(struct cb_comm *c, char *buf, int laps, double *secs)
         if (st == CB_OK && c->rank != 0)
             st = cb_prim_send(&c->send[next], buf, SMALL_BYTES);
     }
-    *secs = (now_s() - t0) / laps / n;
+    *secs = (cb_now_s() - t0) / laps / n;
     return st;
 }
 
@@ -54,10 +47,10 @@ static cb_status ring_exchange(struct cb_comm *c, char *buf, size_t bytes, int r
 {
     int n = c->nranks, next = (c->rank + 1) % n, prev = (c->rank + n - 1) % n;
     cb_status st = CB_OK;
-    double t0 = now_s();
+    double t0 = cb_now_s();
     for (int i = 0; i < reps && st == CB_OK; i++)
         st = cb_prim_sendrecv(&c->send[next], buf, bytes, &c->recv[prev], buf + bytes, bytes);
-    *secs = (now_s() - t0) / reps;
+    *secs = (cb_now_s() - t0) / reps;
     return st;
 }
 
@@ -82,9 +75,9 @@ static double reduce_secs_per_byte(char *buf, cb_type t, cb_op op)
     double s[REDUCE_REPS];
     cb_reduce(buf, buf, buf + REDUCE_BYTES, count, t, op);   /* warm-up */
     for (int i = 0; i < REDUCE_REPS; i++) {
-        double t0 = now_s();
+        double t0 = cb_now_s();
         cb_reduce(buf, buf, buf + REDUCE_BYTES, count, t, op);
-        s[i] = now_s() - t0;
+        s[i] = cb_now_s() - t0;
     }
     qsort(s, REDUCE_REPS, sizeof *s, cmp_double);
     return s[REDUCE_REPS / 2] / REDUCE_BYTES;
