@@ -3,6 +3,7 @@
 #include "clock.h"
 
 #include <sched.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -44,7 +45,7 @@ static cb_status send_slot(struct cb_send_chan *s, size_t nbytes, void **slot)
                                    : s->ops->send_slot(s->conn, slot);
 }
 
-static cb_status wait_send_sized(struct cb_send_chan *s, size_t nbytes, void **slot)
+cb_status cb_chan_wait_send(struct cb_send_chan *s, size_t nbytes, void **slot)
 {
     struct waiter w = {0, 0};
     for (;;) {
@@ -61,11 +62,6 @@ static cb_status wait_send_sized(struct cb_send_chan *s, size_t nbytes, void **s
             return CB_ETIMEOUT;
         }
     }
-}
-
-cb_status cb_chan_wait_send(struct cb_send_chan *s, void **slot)
-{
-    return wait_send_sized(s, s->slot_bytes, slot);
 }
 
 cb_status cb_chan_wait_recv(struct cb_recv_chan *r, const void **slot, size_t *nbytes)
@@ -181,7 +177,7 @@ static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size
         if (r && (st = cb_chan_wait_recv(r, &in, &got)) == CB_OK)
             st = check_len(r, got, n);
         if (st == CB_OK && s)
-            st = wait_send_sized(s, n, &out);
+            st = cb_chan_wait_send(s, n, &out);
         if (st != CB_OK)
             return st;
         do_slice(w, in, out, done, n);
@@ -261,13 +257,17 @@ static cb_status try_recv_slice(struct cb_recv_chan *r, void *dst, size_t bytes,
 cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,
                            struct cb_recv_chan *r, void *dst, size_t rbytes)
 {
-    size_t sent = 0, received = 0, offered = 0;
+    size_t sent = 0, received = 0, offered = 0, offered_at = SIZE_MAX;
     struct waiter w = {0, 0};
     while (sent < sbytes || received < rbytes) {
         int moved = 0;
         cb_status st = CB_OK;
-        if (r->ops->recv_expose && offered < rbytes)
+        /* offers: at the start and after each arrival (the transport takes
+         * them up to a FIFO ahead), not on every poll of this spin loop */
+        if (r->ops->recv_expose && offered < rbytes && offered_at != received) {
             offer_ahead(r, 0, received, dst, rbytes, &offered);
+            offered_at = received;
+        }
         if (sent < sbytes)
             st = try_send_slice(s, src, sbytes, &sent, &moved);
         if (st == CB_OK && received < rbytes)

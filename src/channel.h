@@ -9,8 +9,10 @@
 #include "types.h"
 
 /* Blocking slot waits: progress the transport, yield the CPU when spinning
- * long, give up after the channel's timeout with a message naming the peer. */
-cb_status cb_chan_wait_send(struct cb_send_chan *s, void **slot);
+ * long, give up after the channel's timeout with a message naming the peer.
+ * The send slot is for a message of `nbytes`: where the transport has a
+ * direct path it may be the receiver's own destination. */
+cb_status cb_chan_wait_send(struct cb_send_chan *s, size_t nbytes, void **slot);
 cb_status cb_chan_wait_recv(struct cb_recv_chan *r, const void **slot, size_t *nbytes);
 
 /* What the reduction does in a primitive that reduces. */

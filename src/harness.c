@@ -244,6 +244,10 @@ static cb_status pick_algo(struct cb_comm *c, const struct cb_options *o, const 
                            const struct buffers *b, struct cb_coll_args *a, const struct cb_bench_data *d,
                            struct cb_result *r)
 {
+    if (o->algo != CB_ALGO_AUTO) {   /* nothing to time; measure_placement fills the buffers */
+        r->algo = a->algo;
+        return CB_OK;
+    }
     struct placement p = place(b, bench, d, 0, o->unalign);
     a->sendbuf = p.send;
     a->recvbuf = p.recv;
