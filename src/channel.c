@@ -194,6 +194,61 @@ cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes)
     return slice_loop(NULL, s, bytes, &(struct slice_work){src, NULL, NULL});
 }
 
+cb_status cb_prim_send_stable(struct cb_send_chan *s, const void *src, size_t bytes)
+{
+    if (!s->ops->send_post_source)
+        return cb_prim_send(s, src, bytes);
+    for (size_t done = 0; done < bytes;) {
+        size_t n = slice_len(done, bytes, s->slot_bytes);
+        const char *from = (const char *)src + done;
+        void *out;
+        int lent = 0;
+        cb_status st = cb_chan_wait_send(s, n, &out);
+        if (st == CB_OK)
+            st = s->ops->send_post_source(s->conn, from, n, &lent);
+        if (st == CB_OK && !lent) {
+            memcpy(out, from, n);
+            st = s->ops->send_post(s->conn, n);
+        }
+        if (st != CB_OK)
+            return st;
+        s->lent |= lent;
+        done += n;
+    }
+    return CB_OK;
+}
+
+static cb_status drain(struct cb_send_chan *s)
+{
+    struct waiter w = {0, 0};
+    for (;;) {
+        int idle = 0;
+        cb_status st = s->ops->send_idle(s->conn, &idle);
+        if (st != CB_OK || idle) {
+            s->lent = 0;
+            return st;
+        }
+        if ((st = s->ops->progress(s->tctx)) != CB_OK)
+            return st;
+        if (waiter_tick(&w, s->timeout_ms, s->oversubscribed)) {
+            cb_log_error("timed out after %d s waiting for rank %d (host %s) to read data it was lent; "
+                         "is it alive? raise -T if it is just slow",
+                         s->timeout_ms / 1000, s->peer.rank, s->peer.host);
+            return CB_ETIMEOUT;
+        }
+    }
+}
+
+cb_status cb_chan_drain_lent(struct cb_comm *c)
+{
+    for (int i = 0; i < c->nchannels * c->nranks; i++) {
+        cb_status st = c->send[i].conn && c->send[i].lent ? drain(&c->send[i]) : CB_OK;
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
 cb_status cb_prim_recv(struct cb_recv_chan *r, void *dst, size_t bytes)
 {
     return slice_loop(r, NULL, bytes, &(struct slice_work){NULL, dst, NULL});

@@ -24,6 +24,13 @@ struct cb_redop {
 };
 
 cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes);
+/* cb_prim_send of a source nobody writes until the collective returns: where
+ * the transport has a read path (shm) the receiver reads it in place, and the
+ * sender copies nothing. cb_coll_run drains such sends before it returns. */
+cb_status cb_prim_send_stable(struct cb_send_chan *s, const void *src, size_t bytes);
+/* Wait (bounded by the timeout, naming the peer) until every receiver has
+ * consumed what cb_prim_send_stable lent it, on every channel of c. */
+cb_status cb_chan_drain_lent(struct cb_comm *c);
 cb_status cb_prim_recv(struct cb_recv_chan *r, void *dst, size_t bytes);
 /* out-slot = in-slot OP local */
 cb_status cb_prim_recv_reduce_send(struct cb_recv_chan *r, struct cb_send_chan *s,

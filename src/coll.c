@@ -133,5 +133,6 @@ cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a)
     const struct algo_entry *e = find(a->coll, cb_coll_choose(c, a));
     if (!e)
         return CB_EINTERNAL;
-    return e->run(c, a);
+    cb_status st = e->run(c, a);
+    return st == CB_OK ? cb_chan_drain_lent(c) : st;
 }

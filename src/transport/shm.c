@@ -19,7 +19,12 @@
  * shm_window.h), in its control block; a sender that finds the offer for the
  * message it is about to write writes into the destination itself and marks
  * the slot header `direct`, so each byte is copied once instead of twice. An
- * offer the sender did not see in time costs nothing: it uses the slot. */
+ * offer the sender did not see in time costs nothing: it uses the slot.
+ *
+ * Read path: a sender whose source stays unchanged until the receiver has
+ * consumed it (send_post_source) puts where it is in the slot instead of
+ * the data; the receiver maps that window and reads, or reduces from, the
+ * sender's buffer itself, so the sender's copy into the slot is saved. */
 #include "transport.h"
 #include "shm_window.h"
 
@@ -59,7 +64,18 @@ struct shm_ctrl {
 struct shm_slot_hdr {
     _Atomic uint64_t seq;   /* 1 + the message's number: written last, polled by the receiver */
     uint32_t nbytes;
-    uint32_t direct;        /* the data went to the receiver's offered destination */
+    uint32_t where;         /* SLOT_DATA, SLOT_OFFERED or SLOT_SOURCE */
+};
+enum {
+    SLOT_DATA,      /* the data follows the header */
+    SLOT_OFFERED,   /* the data went to the receiver's offered destination */
+    SLOT_SOURCE,    /* a struct shm_source follows: the data is in the sender's window */
+};
+/* Where the data of a SLOT_SOURCE message is, in the sender's process. */
+struct shm_source {
+    int32_t fd;
+    uint32_t pad;
+    uint64_t serial, window_bytes, offset;
 };
 #define SLOT_DATA_OFFSET sizeof(struct shm_slot_hdr)
 /* Below this a message stays on the slot path: reading the offer would cost
@@ -87,7 +103,7 @@ struct shm_conn {
     void **offer_dst;        /* receiver: [nslots], the destination offered for message n */
     int direct_out;          /* sender: the slot handed out is the receiver's destination */
     int direct_broken;       /* sender: a window of the receiver could not be mapped: slots only */
-    struct shm_peer_maps peer_maps;   /* sender: the receiver's windows mapped here */
+    struct shm_peer_maps peer_maps;   /* the other end's windows mapped here */
     struct shm_conn *next_live;
 };
 
@@ -312,7 +328,12 @@ static char *offered_dst(struct shm_conn *c, size_t nbytes)
     if (nbytes < DIRECT_MIN_BYTES || c->direct_broken ||
         atomic_load_explicit(&o->seq, memory_order_acquire) != c->head + 1 || o->nbytes != nbytes)
         return NULL;
-    char *base = shm_peer_window(&c->peer_maps, c->peer_pid, o->fd, o->serial, o->window_bytes, &c->peer);
+    char why[160];
+    char *base = shm_peer_window(&c->peer_maps, c->peer_pid, o->fd, o->serial, o->window_bytes, &c->peer,
+                                 why, sizeof why);
+    if (!base)
+        cb_log_warn("shm: cannot map the buffer %s; data to it goes through the FIFO instead "
+                    "(two copies, slower)", why);
     c->direct_broken = !base;
     return base ? base + o->offset : NULL;
 }
@@ -334,9 +355,28 @@ static cb_status shm_send_post(void *sconn, size_t nbytes)
     struct shm_conn *c = sconn;
     struct shm_slot_hdr *h = slot_hdr(c, c->head);
     h->nbytes = (uint32_t)nbytes;
-    h->direct = (uint32_t)c->direct_out;
+    h->where = c->direct_out ? SLOT_OFFERED : SLOT_DATA;
     c->head++;
     atomic_store_explicit(&h->seq, c->head, memory_order_release);
+    return CB_OK;
+}
+
+static cb_status shm_send_post_source(void *sconn, const void *src, size_t nbytes, int *posted)
+{
+    struct shm_conn *c = sconn;
+    const struct shm_window *w = NULL;
+    *posted = 0;
+    if (c->direct_out || nbytes < DIRECT_MIN_BYTES || !(w = shm_window_find(c->ctx->windows, src, nbytes)))
+        return CB_OK;
+    struct shm_slot_hdr *h = slot_hdr(c, c->head);
+    struct shm_source where = {.fd = w->fd, .serial = w->serial, .window_bytes = w->bytes,
+                               .offset = (uint64_t)((const char *)src - (const char *)w->base)};
+    memcpy((char *)h + SLOT_DATA_OFFSET, &where, sizeof where);
+    h->nbytes = (uint32_t)nbytes;
+    h->where = SLOT_SOURCE;
+    c->head++;
+    atomic_store_explicit(&h->seq, c->head, memory_order_release);
+    *posted = 1;
     return CB_OK;
 }
 
@@ -370,6 +410,28 @@ static cb_status shm_recv_expose(void *rconn, size_t ahead, void *dst, size_t nb
     return CB_OK;
 }
 
+/* The sender's buffer that a SLOT_SOURCE message points at, mapped here. */
+static cb_status source_data(struct shm_conn *c, const struct shm_slot_hdr *h, const void **slot)
+{
+    struct shm_source where;
+    memcpy(&where, (const char *)h + SLOT_DATA_OFFSET, sizeof where);
+    if (where.offset > where.window_bytes || h->nbytes > where.window_bytes - where.offset) {
+        cb_log_error("shm: rank %d (host %s) pointed past the end of its buffer: a protocol bug",
+                     c->peer.rank, c->peer.host);
+        return CB_EPEER;
+    }
+    char why[160];
+    char *base = shm_peer_window(&c->peer_maps, c->peer_pid, where.fd, where.serial, where.window_bytes,
+                                 &c->peer, why, sizeof why);
+    if (!base) {
+        cb_log_error("shm: cannot map the buffer a message is in: %s; use --transport tcp if this persists",
+                     why);
+        return CB_ESYS;
+    }
+    *slot = base + where.offset;
+    return CB_OK;
+}
+
 static cb_status shm_recv_slot(void *rconn, const void **slot, size_t *nbytes)
 {
     struct shm_conn *c = rconn;
@@ -378,8 +440,10 @@ static cb_status shm_recv_slot(void *rconn, const void **slot, size_t *nbytes)
         *slot = NULL;
         return CB_OK;
     }
-    *slot = h->direct ? c->offer_dst[c->tail % c->nslots] : (char *)h + SLOT_DATA_OFFSET;
     *nbytes = h->nbytes;
+    if (h->where == SLOT_SOURCE)
+        return source_data(c, h, slot);
+    *slot = h->where == SLOT_OFFERED ? c->offer_dst[c->tail % c->nslots] : (char *)h + SLOT_DATA_OFFSET;
     return CB_OK;
 }
 
@@ -469,6 +533,7 @@ const struct cb_transport_ops cb_transport_shm = {
     .free_shared = shm_free_shared,
     .recv_expose = shm_recv_expose,
     .send_slot_sized = shm_send_slot_sized,
+    .send_post_source = shm_send_post_source,
     .close_send = close_conn,
     .close_recv = close_conn,
     .finalize = shm_finalize,

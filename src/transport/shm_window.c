@@ -59,7 +59,7 @@ const struct shm_window *shm_window_find(const struct shm_window *list, const vo
 }
 
 char *shm_peer_window(struct shm_peer_maps *maps, int pid, int fd, uint64_t serial, size_t bytes,
-                      const struct cb_peer *peer)
+                      const struct cb_peer *peer, char *why, size_t why_bytes)
 {
     for (int i = 0; i < maps->n; i++)
         if (maps->m[i].fd == fd && maps->m[i].serial == serial)
@@ -73,11 +73,11 @@ char *shm_peer_window(struct shm_peer_maps *maps, int pid, int fd, uint64_t seri
     snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
     int mfd = open(path, O_RDWR | O_CLOEXEC);
     void *base = mfd < 0 ? MAP_FAILED : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    int err = errno;
     if (mfd >= 0)
         close(mfd);
     if (base == MAP_FAILED) {
-        cb_log_warn("shm: cannot map the buffer rank %d (host %s) offers (%s): %s; data to it goes through the "
-                    "FIFO instead (two copies, slower)", peer->rank, peer->host, path, strerror(errno));
+        snprintf(why, why_bytes, "rank %d (host %s), %s: %s", peer->rank, peer->host, path, strerror(err));
         return NULL;
     }
     maps->m[maps->n].fd = fd;

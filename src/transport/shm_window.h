@@ -33,9 +33,10 @@ struct shm_peer_maps {
 };
 
 /* Where the peer's window (pid, fd, serial) of `bytes` is in this process,
- * mapped on first use; NULL (a warning logged) when it cannot be mapped. */
+ * mapped on first use; NULL when it cannot be mapped, and `why` says why
+ * (the caller logs it: what follows differs). */
 char *shm_peer_window(struct shm_peer_maps *maps, int pid, int fd, uint64_t serial, size_t bytes,
-                      const struct cb_peer *peer);
+                      const struct cb_peer *peer, char *why, size_t why_bytes);
 void shm_peer_unmap_all(struct shm_peer_maps *maps);
 
 #endif

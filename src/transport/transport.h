@@ -108,6 +108,14 @@ struct cb_transport_ops {
     /* send_slot for a message of `nbytes`: may return the receiver's offered
      * destination instead of a slot. */
     cb_status (*send_slot_sized)(void *sconn, size_t nbytes, void **slot);
+    /* Sender, after send_slot_sized gave a slot: post a message of `nbytes`
+     * whose data the receiver reads from `src` itself (recv_slot returns a
+     * pointer into this rank's memory), so the sender copies nothing. `src`
+     * must be alloc_shared memory that nobody writes until send_idle says the
+     * receiver consumed the message. *posted = 0 when it cannot (src not
+     * shared, a small message, or the slot is the receiver's own
+     * destination): then the caller fills the slot and calls send_post. */
+    cb_status (*send_post_source)(void *sconn, const void *src, size_t nbytes, int *posted);
 
     cb_status (*close_send)(void *sconn);
     cb_status (*close_recv)(void *rconn);

@@ -1,7 +1,8 @@
 /* The shm transport in one process: two contexts, a sender and a receiver,
  * through /proc/self. Checks the slot path, and the direct path: a receiver's
  * offered destination in shared memory is where the sender's data lands, and
- * every case where the offer must not be used falls back to a slot. */
+ * every case where the offer must not be used falls back to a slot; and the
+ * read path: a lent source is read by the receiver where the sender has it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -205,6 +206,90 @@ static void test_offer_ahead_of_slot_messages(void **state)
     T->free_shared(p->rctx, window);
 }
 
+/* Lend n bytes at src (sender's shared memory); returns whether it was lent. */
+static int lend(struct pair *p, const char *src, size_t n)
+{
+    void *out = NULL;
+    int lent = -1;
+    assert_int_equal(T->send_slot_sized(p->sconn, n, &out), CB_OK);
+    assert_non_null(out);
+    assert_int_equal(T->send_post_source(p->sconn, src, n, &lent), CB_OK);
+    if (!lent) {   /* what a caller does when the transport does not take it */
+        memcpy(out, src, n);
+        assert_int_equal(T->send_post(p->sconn, n), CB_OK);
+    }
+    return lent;
+}
+
+static int sender_idle(struct pair *p)
+{
+    int idle = -1;
+    assert_int_equal(T->send_idle(p->sconn, &idle), CB_OK);
+    return idle;
+}
+
+/* The receiver reads the sender's buffer itself: what the sender writes there
+ * before the release is what the receiver sees; send_idle says when the
+ * buffer is free again. */
+static void test_lent_source_is_read_in_place(void **state)
+{
+    struct pair *p = *state;
+    char *src = T->alloc_shared(p->sctx, 2 * BIG);
+    memset(src, 0x21, 2 * BIG);
+    assert_true(lend(p, src + BIG, BIG));
+    assert_false(sender_idle(p));
+    const void *in = NULL;
+    size_t got = 0;
+    assert_int_equal(T->recv_slot(p->rconn, &in, &got), CB_OK);
+    assert_int_equal(got, BIG);
+    assert_ptr_not_equal(in, src + BIG);          /* the receiver's own mapping */
+    assert_int_equal(((const char *)in)[0], 0x21);
+    src[BIG] = 0x22;                              /* no copy was made */
+    assert_int_equal(((const char *)in)[0], 0x22);
+    assert_int_equal(T->recv_release(p->rconn), CB_OK);
+    assert_true(sender_idle(p));
+    T->free_shared(p->sctx, src);
+}
+
+/* Private memory, a small message, or a slot that is the receiver's offered
+ * destination: not lent, the data is copied as usual and arrives intact. */
+static void test_source_not_lent_when_it_cannot_be(void **state)
+{
+    struct pair *p = *state;
+    char *priv = malloc(BIG), *src = T->alloc_shared(p->sctx, BIG), *dst = T->alloc_shared(p->rctx, BIG);
+    memset(priv, 50, BIG);
+    memset(src, 51, BIG);
+    assert_false(lend(p, priv, BIG));
+    assert_ptr_not_equal(recv_msg(p, BIG, 50), priv);
+    assert_false(lend(p, src, SMALL));
+    recv_msg(p, SMALL, 51);
+    assert_true(offer(p, dst, BIG));
+    assert_false(lend(p, src, BIG));
+    assert_ptr_equal(recv_msg(p, BIG, 51), dst);
+    free(priv);
+    T->free_shared(p->sctx, src);
+    T->free_shared(p->rctx, dst);
+}
+
+/* Lent and copied messages keep their order; a freed window's fd number
+ * that comes back is mapped again on the receiver's side too. */
+static void test_lent_and_slot_messages_in_order(void **state)
+{
+    struct pair *p = *state;
+    char *a = T->alloc_shared(p->sctx, BIG);
+    memset(a, 60, BIG);
+    assert_true(lend(p, a, BIG));
+    send_msg(p, SMALL, 61);
+    recv_msg(p, BIG, 60);
+    recv_msg(p, SMALL, 61);
+    T->free_shared(p->sctx, a);
+    char *b = T->alloc_shared(p->sctx, BIG);
+    memset(b, 62, BIG);
+    assert_true(lend(p, b, BIG));
+    recv_msg(p, BIG, 62);
+    T->free_shared(p->sctx, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +299,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offers_ahead_are_bounded_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reused_fd_is_mapped_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offer_ahead_of_slot_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lent_source_is_read_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_source_not_lent_when_it_cannot_be, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lent_and_slot_messages_in_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
