@@ -177,6 +177,8 @@ static void verbs_finalize(void *tctx)
         vb_close_listen(t->listens);
     while (t->conns)
         vb_conn_destroy(t->conns);
+    while (t->windows)   /* buffers nobody freed */
+        vb_free_shared(t, t->windows->base);
     close(t->wake_fd);
     rdma_destroy_event_channel(t->ch);
     ibv_dealloc_pd(t->pd);
@@ -198,6 +200,9 @@ const struct cb_transport_ops cb_transport_verbs = {
     .recv_release = vb_recv_release,
     .progress = vb_progress,
     .send_idle = vb_send_idle,
+    .alloc_shared = vb_alloc_shared,
+    .free_shared = vb_free_shared,
+    .send_post_source = vb_send_post_source,
     .close_send = vb_close_send,
     .close_recv = vb_close_recv,
     .finalize = verbs_finalize,

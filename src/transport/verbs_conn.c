@@ -45,6 +45,8 @@ void vb_conn_destroy(struct vconn *c)
     free(c->cts);
     free(c->fifo);
     free(c->sizes);
+    free(c->lent);
+    free(c->lent_lkey);
     free(c->q);
     free(c);
 }
@@ -76,7 +78,9 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     size_t cts_bytes = vb_page_round((size_t)c->nslots * sizeof(struct cts_entry));
     c->q = calloc((size_t)c->nq, sizeof *c->q);
     c->sizes = calloc((size_t)c->nslots, sizeof *c->sizes);
-    if (!c->q || !c->sizes || posix_memalign((void **)&c->fifo, 4096, fifo_bytes) ||
+    c->lent = calloc((size_t)c->nslots, sizeof *c->lent);
+    c->lent_lkey = calloc((size_t)c->nslots, sizeof *c->lent_lkey);
+    if (!c->q || !c->sizes || !c->lent || !c->lent_lkey || posix_memalign((void **)&c->fifo, 4096, fifo_bytes) ||
         posix_memalign((void **)&c->cts, 4096, cts_bytes)) {
         cb_log_error("verbs: out of memory for the %zu-byte FIFO of the connection %s rank %d (%s)", fifo_bytes,
                      is_send ? "to" : "from", peer->rank, peer->host);
@@ -132,6 +136,8 @@ undo_alloc:
     free(c->cts);
     free(c->fifo);
     free(c->sizes);
+    free(c->lent);
+    free(c->lent_lkey);
     free(c->q);
     free(c);
     return st;

@@ -147,8 +147,9 @@ static cb_status send_issue(struct vconn *c)
             struct vqp *q = &c->q[i];
             size_t off, len;
             chunk_of(n, c->nq, i, &off, &len);
-            struct ibv_sge sge = {.addr = (uintptr_t)(c->fifo + (size_t)slot * c->slot_bytes + off),
-                                  .length = (uint32_t)len, .lkey = c->fifo_mr->lkey};
+            const char *from = c->lent[slot] ? c->lent[slot] : c->fifo + (size_t)slot * c->slot_bytes;
+            struct ibv_sge sge = {.addr = (uintptr_t)(from + off), .length = (uint32_t)len,
+                                  .lkey = c->lent[slot] ? c->lent_lkey[slot] : c->fifo_mr->lkey};
             struct ibv_send_wr wr = {
                 .wr_id = WR_ID(WR_DATA, s + 1),
                 .sg_list = len ? &sge : NULL,
@@ -262,9 +263,10 @@ cb_status vb_send_slot(void *sconn, void **slot)
     return CB_OK;
 }
 
-cb_status vb_send_post(void *sconn, size_t nbytes)
+/* Hand the slot out by send_slot over, its data in the staging slot or, when
+ * `lent`, in the user's registered buffer. */
+static cb_status post(struct vconn *c, size_t nbytes, const char *lent, uint32_t lkey)
 {
-    struct vconn *c = sconn;
     if (c->err)
         return c->err;
     if (!c->slot_out || nbytes > c->slot_bytes) {
@@ -272,10 +274,28 @@ cb_status vb_send_post(void *sconn, size_t nbytes)
                      !c->slot_out ? "without a slot from send_slot" : "is larger than a slot");
         return CB_EINTERNAL;
     }
-    c->sizes[c->posted % (uint64_t)c->nslots] = (uint32_t)nbytes;
+    uint64_t slot = c->posted % (uint64_t)c->nslots;
+    c->sizes[slot] = (uint32_t)nbytes;
+    c->lent[slot] = lent;
+    c->lent_lkey[slot] = lkey;
     c->posted++;
     c->slot_out = 0;
     return send_issue(c);
+}
+
+cb_status vb_send_post(void *sconn, size_t nbytes)
+{
+    return post(sconn, nbytes, NULL, 0);
+}
+
+/* The slot is only a turn in the FIFO: the write reads the user's buffer.
+ * The receiver's release of the slot proves the write has read it. */
+cb_status vb_send_post_source(void *sconn, const void *src, size_t nbytes, int *posted)
+{
+    struct vconn *c = sconn;
+    const struct ibv_mr *mr = vb_window_mr(c->t, src, nbytes);
+    *posted = mr != NULL;
+    return mr ? post(c, nbytes, src, mr->lkey) : CB_OK;
 }
 
 cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes)

@@ -115,6 +115,8 @@ struct vconn {
     struct cts_entry *cts;    /* sender: CTS FIFO (written by the peer); receiver: CTS sources */
     struct ibv_mr *cts_mr;
     uint32_t *sizes;          /* bytes per slot */
+    const char **lent;        /* sender: per slot, the user's buffer it is written from, NULL = staging */
+    uint32_t *lent_lkey;
     size_t reg_bytes;         /* counted against the memlock limit */
     cb_status err;            /* sticky, logged when first seen */
     int ready;                /* handed to the caller */
@@ -144,6 +146,14 @@ struct vlisten {
     int64_t t_first;
 };
 
+/* A collective buffer registered with the device (verbs_window.c). */
+struct vwindow {
+    void *base;
+    size_t bytes;
+    struct ibv_mr *mr;        /* NULL when it could not be registered */
+    struct vwindow *next;
+};
+
 struct vctx {
     struct cb_transport_config cfg;
     char dev[64];
@@ -165,6 +175,8 @@ struct vctx {
     unsigned pump_tick;
     struct vconn *conns;
     struct vlisten *listens;
+    struct vwindow *windows;  /* alloc_shared buffers */
+    int window_warned;        /* one warning for buffers left unregistered */
     /* async-event thread */
     pthread_t async_thr;
     int async_started;
@@ -242,6 +254,11 @@ cb_status vb_cts_issue(struct vconn *c);
 cb_status vb_conn_progress(struct vconn *c);
 cb_status vb_send_slot(void *sconn, void **slot);
 cb_status vb_send_post(void *sconn, size_t nbytes);
+cb_status vb_send_post_source(void *sconn, const void *src, size_t nbytes, int *posted);
+void *vb_alloc_shared(void *tctx, size_t bytes);
+void vb_free_shared(void *tctx, void *p);
+/* The registration that holds [p, p + n), or NULL. */
+const struct ibv_mr *vb_window_mr(const struct vctx *t, const void *p, size_t n);
 cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes);
 cb_status vb_recv_release(void *rconn);
 cb_status vb_progress(void *tctx);
