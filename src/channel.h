@@ -24,9 +24,11 @@ struct cb_redop {
 };
 
 cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes);
-/* cb_prim_send of a source nobody writes until the collective returns: where
- * the transport has a read path (shm) the receiver reads it in place, and the
- * sender copies nothing. cb_coll_run drains such sends before it returns. */
+/* cb_prim_send of a source that nobody writes before the receiver has read
+ * it (the algorithm's guarantee): where the transport can, the receiver reads
+ * it in place (shm) or it is written from there (verbs), and the sender
+ * copies nothing. cb_coll_run waits until such sends are consumed before it
+ * returns, so the caller's buffer is free again when the collective is. */
 cb_status cb_prim_send_stable(struct cb_send_chan *s, const void *src, size_t bytes);
 /* Wait (bounded by the timeout, naming the peer) until every receiver has
  * consumed what cb_prim_send_stable lent it, on every channel of c. */

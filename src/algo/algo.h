@@ -22,11 +22,6 @@ size_t cb_algo_chunk_elems(const struct cb_comm *c, cb_type t);
 /* Copy src to dst unless they are the same buffer. */
 void cb_algo_copy(void *dst, const void *src, size_t bytes);
 int cb_algo_mod(int a, int n);
-/* Send `bytes` at `src` in the user's send buffer. When that buffer is apart
- * from the receive buffer nobody writes it during the collective, so it is
- * lent to the receiver in place (cb_prim_send_stable); in-place runs copy. */
-cb_status cb_algo_send_input(const struct cb_comm *c, const struct cb_coll_args *a, struct cb_send_chan *s,
-                             const void *src, size_t bytes);
 
 /* Channel ch's connections with rank p (channel 0 is c->send[p]). */
 static inline struct cb_send_chan *cb_send_on(struct cb_comm *c, int ch, int p)

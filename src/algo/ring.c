@@ -4,7 +4,14 @@
  * copy or reduction of one slice overlaps the transfer of the next.
  * With --channels C, each round is split over C rings, each on its own
  * connections, run one after the other in the same order on every rank:
- * what one ring posted keeps moving (tcp, verbs) while the next one runs. */
+ * what one ring posted keeps moving (tcp, verbs) while the next one runs.
+ *
+ * The first send of each ring or chain comes from the user's buffer and goes
+ * out with cb_prim_send_stable (the receiver may read it in place): in place
+ * or not, nothing writes that piece before its receiver has read it. The
+ * only write to it, if any, is the piece's final value in an in-place
+ * all_reduce, and that value exists only after every rank down the ring,
+ * the first receiver included, has reduced the piece. */
 #include "algo.h"
 
 #include <string.h>
@@ -23,23 +30,6 @@ void cb_algo_copy(void *dst, const void *src, size_t bytes)
 }
 
 int cb_algo_mod(int a, int n) { return ((a % n) + n) % n; }
-
-/* The bytes of each buffer: all_gather's and alltoall's receive buffer and
- * reduce_scatter's and alltoall's send buffer hold a block per rank. */
-static int buffers_apart(const struct cb_comm *c, const struct cb_coll_args *a)
-{
-    size_t one = a->count * cb_type_size(a->type), all = one * (size_t)c->nranks;
-    size_t send = a->coll == CB_REDUCE_SCATTER || a->coll == CB_ALLTOALL ? all : one;
-    size_t recv = a->coll == CB_ALL_GATHER || a->coll == CB_ALLTOALL ? all : one;
-    const char *s = a->sendbuf, *r = a->recvbuf;
-    return !r || s + send <= r || r + recv <= s;
-}
-
-cb_status cb_algo_send_input(const struct cb_comm *c, const struct cb_coll_args *a, struct cb_send_chan *s,
-                             const void *src, size_t bytes)
-{
-    return buffers_apart(c, a) ? cb_prim_send_stable(s, src, bytes) : cb_prim_send(s, src, bytes);
-}
 #define mod cb_algo_mod
 
 /* Piece i of a round of `len` elements split over n ranks, balanced. */
@@ -60,7 +50,7 @@ static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_col
     struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     struct piece p = piece_of(base, len, n, r);
-    cb_status st = cb_algo_send_input(c, a, next, src + p.off * ts, p.len * ts);
+    cb_status st = cb_prim_send_stable(next, src + p.off * ts, p.len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++) {
         p = piece_of(base, len, n, mod(r - s, n));
         st = cb_prim_recv_reduce_send(prev, next, src + p.off * ts, p.len * ts, &partial);
@@ -126,7 +116,7 @@ static cb_status all_gather_round(struct cb_comm *c, int ch, const struct cb_col
     struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     /* each receive is offered (direct path) while the step before it runs */
     cb_prim_offer(prev, 0, dst + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
-    cb_status st = cb_algo_send_input(c, a, next, (const char *)a->sendbuf + base * ts, len * ts);
+    cb_status st = cb_prim_send_stable(next, (const char *)a->sendbuf + base * ts, len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++) {
         cb_prim_offer(prev, len * ts, dst + (size_t)mod(r - s - 1, n) * block + base * ts, len * ts);
         st = cb_prim_recv_copy_send(prev, next, dst + (size_t)mod(r - s, n) * block + base * ts, len * ts);
@@ -152,7 +142,7 @@ static cb_status reduce_scatter_round(struct cb_comm *c, int ch, const struct cb
     struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
     struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
-    cb_status st = cb_algo_send_input(c, a, next, src + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
+    cb_status st = cb_prim_send_stable(next, src + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++)
         st = cb_prim_recv_reduce_send(prev, next, src + (size_t)mod(r - 1 - s, n) * block + base * ts,
                                       len * ts, &partial);
@@ -194,7 +184,7 @@ cb_status cb_chain_reduce(struct cb_comm *c, const struct cb_coll_args *a)
     struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     if (pos == 0)
-        return cb_algo_send_input(c, a, next, a->sendbuf, bytes);
+        return cb_prim_send_stable(next, a->sendbuf, bytes);
     if (pos < n - 1)
         return cb_prim_recv_reduce_send(prev, next, a->sendbuf, bytes, &partial);
     return cb_prim_recv_reduce_copy(prev, a->sendbuf, a->recvbuf, bytes, &last);

@@ -350,14 +350,20 @@ static cb_status shm_send_slot_sized(void *sconn, size_t nbytes, void **slot)
     return st;
 }
 
+/* The slot header of the next message, its sequence number written last. */
+static void publish(struct shm_conn *c, size_t nbytes, uint32_t where)
+{
+    struct shm_slot_hdr *h = slot_hdr(c, c->head);
+    h->nbytes = (uint32_t)nbytes;
+    h->where = where;
+    c->head++;
+    atomic_store_explicit(&h->seq, c->head, memory_order_release);
+}
+
 static cb_status shm_send_post(void *sconn, size_t nbytes)
 {
     struct shm_conn *c = sconn;
-    struct shm_slot_hdr *h = slot_hdr(c, c->head);
-    h->nbytes = (uint32_t)nbytes;
-    h->where = c->direct_out ? SLOT_OFFERED : SLOT_DATA;
-    c->head++;
-    atomic_store_explicit(&h->seq, c->head, memory_order_release);
+    publish(c, nbytes, c->direct_out ? SLOT_OFFERED : SLOT_DATA);
     return CB_OK;
 }
 
@@ -368,14 +374,10 @@ static cb_status shm_send_post_source(void *sconn, const void *src, size_t nbyte
     *posted = 0;
     if (c->direct_out || nbytes < DIRECT_MIN_BYTES || !(w = shm_window_find(c->ctx->windows, src, nbytes)))
         return CB_OK;
-    struct shm_slot_hdr *h = slot_hdr(c, c->head);
     struct shm_source where = {.fd = w->fd, .serial = w->serial, .window_bytes = w->bytes,
                                .offset = (uint64_t)((const char *)src - (const char *)w->base)};
-    memcpy((char *)h + SLOT_DATA_OFFSET, &where, sizeof where);
-    h->nbytes = (uint32_t)nbytes;
-    h->where = SLOT_SOURCE;
-    c->head++;
-    atomic_store_explicit(&h->seq, c->head, memory_order_release);
+    memcpy((char *)slot_hdr(c, c->head) + SLOT_DATA_OFFSET, &where, sizeof where);
+    publish(c, nbytes, SLOT_SOURCE);
     *posted = 1;
     return CB_OK;
 }
