@@ -159,6 +159,22 @@ void cb_prim_offer(struct cb_recv_chan *r, size_t skip, void *dst, size_t bytes)
         offer_ahead(r, (skip + r->slot_bytes - 1) / r->slot_bytes, 0, dst, bytes, &offered);
 }
 
+/* Post a slice whose bytes are at src, which nothing writes before the
+ * receiver has them: lent where the transport can (shm: the receiver reads
+ * them there, a pull from this core's cache, cheaper than a push into the
+ * other's; verbs: written from there), else copied into the slot `out`. */
+static cb_status post_from(struct cb_send_chan *s, void *out, const char *src, size_t n)
+{
+    int lent = 0;
+    cb_status st = s->ops->send_post_source ? s->ops->send_post_source(s->conn, src, n, &lent) : CB_OK;
+    if (st != CB_OK || lent) {
+        s->lent |= lent;
+        return st;
+    }
+    memcpy(out, src, n);
+    return s->ops->send_post(s->conn, n);
+}
+
 /* The one loop behind every blocking primitive: slice by slice, wait for the
  * incoming slot (r) and the outgoing one (s), do the work, hand both back. */
 static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size_t bytes,
@@ -196,23 +212,14 @@ cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes)
 
 cb_status cb_prim_send_stable(struct cb_send_chan *s, const void *src, size_t bytes)
 {
-    if (!s->ops->send_post_source)
-        return cb_prim_send(s, src, bytes);
     for (size_t done = 0; done < bytes;) {
         size_t n = slice_len(done, bytes, s->slot_bytes);
-        const char *from = (const char *)src + done;
         void *out;
-        int lent = 0;
         cb_status st = cb_chan_wait_send(s, n, &out);
         if (st == CB_OK)
-            st = s->ops->send_post_source(s->conn, from, n, &lent);
-        if (st == CB_OK && !lent) {
-            memcpy(out, from, n);
-            st = s->ops->send_post(s->conn, n);
-        }
+            st = post_from(s, out, (const char *)src + done, n);
         if (st != CB_OK)
             return st;
-        s->lent |= lent;
         done += n;
     }
     return CB_OK;

@@ -92,8 +92,8 @@ static cb_status reduce_up(struct cb_comm *c, const struct cb_coll_args *a, cons
     struct cb_redop partial = {a->type, a->op, c->nranks, 0}, last = {a->type, a->op, c->nranks, 1};
     const struct cb_tree *t = &p->t;
     struct cb_send_chan *up = t->parent >= 0 ? cb_send_on(c, p->ch, t->parent) : NULL;
-    if (t->nchild == 0)
-        return cb_prim_send(up, own, bytes);
+    if (t->nchild == 0)   /* lent: its only overwrite, in place, is the final value, made after the parent read it */
+        return cb_prim_send_stable(up, own, bytes);
     struct cb_recv_chan *c0 = cb_recv_on(c, p->ch, t->child[0]);
     if (t->nchild == 1)
         return up ? cb_prim_recv_reduce_send(c0, up, own, bytes, &partial)
@@ -121,7 +121,7 @@ static cb_status broadcast_down(struct cb_comm *c, const struct cb_coll_args *a,
         i = 1;
     }
     for (; i < t->nchild && st == CB_OK; i++)
-        st = cb_prim_send(cb_send_on(c, p->ch, t->child[i]), dst, bytes);
+        st = cb_prim_send_stable(cb_send_on(c, p->ch, t->child[i]), dst, bytes);   /* final: lent */
     return st;
 }
 

@@ -372,7 +372,7 @@ static cb_status shm_send_post_source(void *sconn, const void *src, size_t nbyte
     struct shm_conn *c = sconn;
     const struct shm_window *w = NULL;
     *posted = 0;
-    if (c->direct_out || nbytes < DIRECT_MIN_BYTES || !(w = shm_window_find(c->ctx->windows, src, nbytes)))
+    if (nbytes < DIRECT_MIN_BYTES || !(w = shm_window_find(c->ctx->windows, src, nbytes)))
         return CB_OK;
     struct shm_source where = {.fd = w->fd, .serial = w->serial, .window_bytes = w->bytes,
                                .offset = (uint64_t)((const char *)src - (const char *)w->base)};

@@ -47,12 +47,13 @@ done
 
 # shm's direct path and lent sends take slices of 8 KiB and more, which the
 # small FIFO above never makes: 16 KiB slots here, in place and out of place,
-# sizes that do not divide by the rank count, the ring (chain) of each
-# collective that has one (its first send is lent), pairwise alltoall.
+# sizes that do not divide by the rank count; the ring (chain) of each
+# collective that has one and the all_reduce tree (their first sends and the
+# tree's downward sends are lent), pairwise alltoall.
 for n in 2 3 5; do
-    for coll in $COLLS; do
-        algo=ring
-        [ "$coll" = alltoall ] && algo=pairwise
+    for run in all_reduce:ring all_reduce:tree all_gather:ring reduce_scatter:ring alltoall:pairwise \
+               broadcast:ring reduce:ring sendrecv:ring; do
+        coll=${run%%:*} algo=${run#*:}
         name="$coll shm 16K slots $algo np=$n"
         # shellcheck disable=SC2046
         if expect_rc 0 "$name" mpi "$n" "$coll" --transport shm --algo "$algo" -b 100000 -e 1M -f 10 \
