@@ -4,7 +4,13 @@ usage: algos_table.py DIR NP...   (reads DIR/npN.{ring,tree,rd,rabenseifner,auto
                                    with repeats, per size the best busbw, time and p50)
 Per size: each algorithm's busbw (throughput pass, out-of-place) and p50 (per-
 iteration median of the max over ranks), the algorithm auto ran, auto's time
-over our best algorithm's (throughput time; <= 1.10 is the target), and MPI's
+over our best algorithm's (throughput time, the mean over iterations; <= 1.10
+is the target) and the same for p50 (the median: with more ranks than cores
+the mean carries the scheduler's stalls); "choice/best time" is the time of
+the algorithm auto chose, in that algorithm's own run, over the best: what the
+choice costs, without the noise between auto's run and the others (auto adds
+nothing to the algorithm it runs: it chooses once per size, before timing);
+and MPI's
 p50 and busbw over auto's. Writes DIR/algorithms-npN.svg (busbw and p50 per size,
 one line per algorithm and MPI).
 """
@@ -46,8 +52,9 @@ def fmt_size(s):
 
 def table(directory, np, runs):
     print(f"\n### all_reduce, {np} ranks: busbw GB/s / p50 us\n")
-    print("| size | " + " | ".join(ALGOS) + " | auto ran | auto/best time | MPI/auto p50 | auto/MPI busbw |")
-    print("|---:|" + "---:|" * len(ALGOS) + "---|---:|---:|---:|")
+    print("| size | " + " | ".join(ALGOS) +
+          " | auto ran | auto/best time | auto/best p50 | choice/best time | MPI/auto p50 | auto/MPI busbw |")
+    print("|---:|" + "---:|" * len(ALGOS) + "---|---:|---:|---:|---:|---:|")
     for size in sorted(runs["auto"]):
         cells = []
         for a in ALGOS:
@@ -56,10 +63,14 @@ def table(directory, np, runs):
         ours = [runs[a][size]["t"] for a in ALGOS[:4] if size in runs[a]]
         auto, mpi = runs["auto"][size], runs["mpi"].get(size)
         best = min(ours) if ours else float("nan")
+        ours_p50 = [runs[a][size]["p50"] for a in ALGOS[:4] if size in runs[a] and runs[a][size]["p50"]]
+        best_p50 = auto["p50"] / min(ours_p50) if ours_p50 and auto["p50"] else float("nan")
+        chosen = runs.get(auto["algo"], {}).get(size)
+        choice = chosen["t"] / best if chosen else float("nan")
         lat = mpi["p50"] / auto["p50"] if mpi and auto["p50"] else float("nan")
         bw = auto["bw"] / mpi["bw"] if mpi and mpi["bw"] else float("nan")
         print(f"| {fmt_size(size)} | " + " | ".join(cells) +
-              f" | {auto['algo']} | {auto['t'] / best:.2f} | {lat:.2f} | {bw:.2f} |")
+              f" | {auto['algo']} | {auto['t'] / best:.2f} | {best_p50:.2f} | {choice:.2f} | {lat:.2f} | {bw:.2f} |")
 
 
 def plot(directory, np, runs):
