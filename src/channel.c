@@ -285,17 +285,22 @@ cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
     return slice_loop(r, s, bytes, &(struct slice_work){NULL, dst, NULL});
 }
 
-/* One step of the send side: post a slice if a slot is free. */
-static cb_status try_send_slice(struct cb_send_chan *s, const void *src, size_t bytes, size_t *done, int *moved)
+/* One step of the send side: post a slice if a slot is free; lent when
+ * the source is `stable` (as for cb_prim_send_stable). */
+static cb_status try_send_slice(struct cb_send_chan *s, const char *src, size_t bytes, int stable, size_t *done,
+                                int *moved)
 {
     void *out;
     size_t n = slice_len(*done, bytes, s->slot_bytes);
     cb_status st = send_slot(s, n, &out);
     if (st != CB_OK || !out)
         return st;
-    memcpy(out, (const char *)src + *done, n);
+    const char *from = src + *done;
     *done += n;
     *moved = 1;
+    if (stable)
+        return post_from(s, out, from, n);
+    memcpy(out, from, n);
     return s->ops->send_post(s->conn, n);
 }
 
@@ -316,8 +321,8 @@ static cb_status try_recv_slice(struct cb_recv_chan *r, void *dst, size_t bytes,
     return r->ops->recv_release(r->conn);
 }
 
-cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,
-                           struct cb_recv_chan *r, void *dst, size_t rbytes)
+static cb_status sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes, int stable,
+                          struct cb_recv_chan *r, void *dst, size_t rbytes)
 {
     size_t sent = 0, received = 0, offered = 0, offered_at = SIZE_MAX;
     struct waiter w = {0, 0};
@@ -331,7 +336,7 @@ cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbyte
             offered_at = received;
         }
         if (sent < sbytes)
-            st = try_send_slice(s, src, sbytes, &sent, &moved);
+            st = try_send_slice(s, src, sbytes, stable, &sent, &moved);
         if (st == CB_OK && received < rbytes)
             st = try_recv_slice(r, dst, rbytes, &received, &moved);
         if (st == CB_OK && !moved)
@@ -352,4 +357,16 @@ cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbyte
         }
     }
     return CB_OK;
+}
+
+cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,
+                           struct cb_recv_chan *r, void *dst, size_t rbytes)
+{
+    return sendrecv(s, src, sbytes, 0, r, dst, rbytes);
+}
+
+cb_status cb_prim_sendrecv_stable(struct cb_send_chan *s, const void *src, size_t sbytes,
+                                  struct cb_recv_chan *r, void *dst, size_t rbytes)
+{
+    return sendrecv(s, src, sbytes, 1, r, dst, rbytes);
 }

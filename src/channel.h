@@ -54,5 +54,9 @@ void cb_prim_offer(struct cb_recv_chan *r, size_t skip, void *dst, size_t bytes)
  * side's FIFO can fill up and deadlock (pairwise exchange). */
 cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,
                            struct cb_recv_chan *r, void *dst, size_t rbytes);
+/* The same with a source nobody writes before the receiver has read it:
+ * lent, as by cb_prim_send_stable. */
+cb_status cb_prim_sendrecv_stable(struct cb_send_chan *s, const void *src, size_t sbytes,
+                                  struct cb_recv_chan *r, void *dst, size_t rbytes);
 
 #endif

@@ -6,7 +6,8 @@
 static int mod(int a, int n) { return ((a % n) + n) % n; }
 
 /* In place, a block we still have to send could be overwritten by one we
- * receive: send from a copy in the scratch space (sized by cb_coll_prepare). */
+ * receive: send from a copy in the scratch space (sized by cb_coll_prepare).
+ * Either way nothing writes the source during the collective: it is lent. */
 static const char *stable_source(struct cb_comm *c, const struct cb_coll_args *a, size_t bytes)
 {
     if (a->sendbuf != a->recvbuf)
@@ -24,7 +25,7 @@ cb_status cb_pairwise_alltoall(struct cb_comm *c, const struct cb_coll_args *a)
     cb_algo_copy(dst + (size_t)r * block, src + (size_t)r * block, block);
     for (int k = 1; k < n; k++) {
         int to = mod(r + k, n), from = mod(r - k, n);
-        cb_status st = cb_prim_sendrecv(&c->send[to], src + (size_t)to * block, block,
+        cb_status st = cb_prim_sendrecv_stable(&c->send[to], src + (size_t)to * block, block,
                                         &c->recv[from], dst + (size_t)from * block, block);
         if (st != CB_OK)
             return st;
@@ -41,7 +42,8 @@ cb_status cb_ring_sendrecv(struct cb_comm *c, const struct cb_coll_args *a)
         cb_algo_copy(a->recvbuf, src, bytes);
         return CB_OK;
     }
-    return cb_prim_sendrecv(&c->send[mod(r + 1, n)], src, bytes, &c->recv[mod(r - 1, n)], a->recvbuf, bytes);
+    return cb_prim_sendrecv_stable(&c->send[mod(r + 1, n)], src, bytes, &c->recv[mod(r - 1, n)], a->recvbuf,
+                                   bytes);
 }
 
 /* Rounds of at most one chunk per peer: a round's sends fit in the FIFOs
@@ -59,7 +61,7 @@ cb_status cb_linear_alltoall(struct cb_comm *c, const struct cb_coll_args *a)
         cb_status st = CB_OK;
         for (int k = 1; k < n && st == CB_OK; k++) {
             int to = mod(r + k, n);
-            st = cb_prim_send(&c->send[to], src + (size_t)to * block + base, len);
+            st = cb_prim_send_stable(&c->send[to], src + (size_t)to * block + base, len);
         }
         for (int k = 1; k < n && st == CB_OK; k++) {
             int from = mod(r - k, n);

@@ -47,11 +47,12 @@ done
 
 # shm's direct path and lent sends take slices of 8 KiB and more, which the
 # small FIFO above never makes: 16 KiB slots here, in place and out of place,
-# sizes that do not divide by the rank count; the ring (chain) of each
-# collective that has one and the all_reduce tree (their first sends and the
-# tree's downward sends are lent), pairwise alltoall.
+# sizes that do not divide by the rank count; every algorithm that lends:
+# rings and chains (first sends), the all_reduce tree (leaf and downward
+# sends), recursive-doubling all_gather and both alltoalls (every send).
 for n in 2 3 5; do
-    for run in all_reduce:ring all_reduce:tree all_gather:ring reduce_scatter:ring alltoall:pairwise \
+    for run in all_reduce:ring all_reduce:tree all_gather:ring all_gather:rd reduce_scatter:ring \
+               alltoall:pairwise alltoall:linear \
                broadcast:ring reduce:ring sendrecv:ring; do
         coll=${run%%:*} algo=${run#*:}
         name="$coll shm 16K slots $algo np=$n"
