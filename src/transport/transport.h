@@ -94,8 +94,10 @@ struct cb_transport_ops {
      * and been consumed by the receiver (safe to close). */
     cb_status (*send_idle)(void *sconn, int *idle);
 
-    /* Optional (NULL where a transport has no direct path; shm has one).
-     * Memory the peers of this machine can be given access to. */
+    /* Optional (NULL where a transport has no direct path: tcp).
+     * Memory for collective buffers that the transport can move data to or
+     * from without a copy: shm, memory the peers of this machine can map;
+     * verbs, memory registered with the device. */
     void *(*alloc_shared)(void *tctx, size_t bytes);
     void (*free_shared)(void *tctx, void *p);
     /* Receiver: offer `dst` (in alloc_shared memory) as where message
