@@ -8,7 +8,7 @@
 #include "model.h"
 
 #define TIE_FACTOR 2.0
-#define BATCHES 3              /* the best batch counts: bursts of other jobs only slow one */
+#define BATCHES 5              /* the best batch counts: bursts of other jobs only slow one */
 #define BATCH_BUDGET_S 1e-3    /* collectives per batch: about this long, as predicted */
 #define BATCH_MAX_ITERS 200
 
@@ -36,23 +36,40 @@ static int near_ties(const struct cb_comm *c, const struct cb_coll_args *a, cb_a
     return k;
 }
 
-/* Seconds per collective of `algo`: the best of BATCHES batches, each after a barrier. */
-static cb_status time_algo(struct cb_comm *c, const struct cb_coll_args *a, cb_algo algo, int iters,
-                           double *secs)
+/* Seconds per collective of one batch of `algo`, started after a barrier. */
+static cb_status time_batch(struct cb_comm *c, const struct cb_coll_args *a, cb_algo algo, int iters,
+                            double *secs)
 {
     struct cb_coll_args run = *a;
     run.algo = algo;
-    cb_status st = cb_coll_run(c, &run);   /* warm-up */
-    *secs = 0;
-    for (int b = 0; b < BATCHES && st == CB_OK; b++) {
-        st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "timing auto's candidates");
-        double t0 = cb_now_s();
-        for (int i = 0; i < iters && st == CB_OK; i++)
-            st = cb_coll_run(c, &run);
-        double t = (cb_now_s() - t0) / iters;
-        if (b == 0 || t < *secs)
-            *secs = t;
+    cb_status st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "timing auto's candidates");
+    double t0 = cb_now_s();
+    for (int i = 0; i < iters && st == CB_OK; i++)
+        st = cb_coll_run(c, &run);
+    *secs = (cb_now_s() - t0) / iters;
+    return st;
+}
+
+/* Each candidate's best batch in seconds per collective (us[] is filled in
+ * seconds). The candidates take turns batch by batch, after one warm-up
+ * each, so that a burst of noise costs every candidate alike, not the one
+ * that happened to be timed then. */
+static cb_status time_candidates(struct cb_comm *c, const struct cb_coll_args *a, const cb_algo *cand, int n,
+                                 int iters, double *us)
+{
+    cb_status st = CB_OK;
+    for (int i = 0; i < n && st == CB_OK; i++) {
+        struct cb_coll_args warm = *a;
+        warm.algo = cand[i];
+        st = cb_coll_run(c, &warm);
     }
+    for (int b = 0; b < BATCHES && st == CB_OK; b++)
+        for (int i = 0; i < n && st == CB_OK; i++) {
+            double t;
+            st = time_batch(c, a, cand[i], iters, &t);
+            if (b == 0 || t < us[i])
+                us[i] = t;
+        }
     return st;
 }
 
@@ -70,9 +87,7 @@ cb_status cb_coll_pick(struct cb_comm *c, const struct cb_coll_args *a, cb_algo 
         return CB_OK;
     double iters_d = best_s > 0 ? BATCH_BUDGET_S / best_s : BATCH_MAX_ITERS;
     int iters = iters_d < 1 ? 1 : iters_d > BATCH_MAX_ITERS ? BATCH_MAX_ITERS : (int)iters_d;
-    cb_status st = CB_OK;
-    for (int i = 0; i < n && st == CB_OK; i++)
-        st = time_algo(c, a, cand[i], iters, &trial->us[i]);
+    cb_status st = time_candidates(c, a, cand, n, iters, trial->us);
     /* the slowest rank's time per candidate, so that every rank keeps the same one */
     if (st == CB_OK)
         st = cb_boot_allreduce_max(c->boot, trial->us, n, c->cfg.timeout_ms, "agreeing on auto's choice");
