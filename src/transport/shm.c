@@ -18,13 +18,16 @@
  * offers its destination, when that is shared memory (alloc_shared, see
  * shm_window.h), in its control block; a sender that finds the offer for the
  * message it is about to write writes into the destination itself and marks
- * the slot header `direct`, so each byte is copied once instead of twice. An
+ * the slot SLOT_OFFERED, so each byte is copied once instead of twice. An
  * offer the sender did not see in time costs nothing: it uses the slot.
  *
  * Read path: a sender whose source stays unchanged until the receiver has
  * consumed it (send_post_source) puts where it is in the slot instead of
- * the data; the receiver maps that window and reads, or reduces from, the
- * sender's buffer itself, so the sender's copy into the slot is saved. */
+ * the data (SLOT_SOURCE); the receiver maps that window and reads, or
+ * reduces from, the sender's buffer itself, so the sender's copy into the
+ * slot is saved. It is used even where the receiver offered a destination:
+ * the receiver then pulls from the sender's cache, which is cheaper than
+ * the sender pushing into the receiver's. */
 #include "transport.h"
 #include "shm_window.h"
 
