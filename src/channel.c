@@ -159,14 +159,14 @@ void cb_prim_offer(struct cb_recv_chan *r, size_t skip, void *dst, size_t bytes)
         offer_ahead(r, (skip + r->slot_bytes - 1) / r->slot_bytes, 0, dst, bytes, &offered);
 }
 
-/* Post a slice whose bytes are at src, which nothing writes before the
- * receiver has them: lent where the transport can (shm: the receiver reads
- * them there, a pull from this core's cache, cheaper than a push into the
- * other's; verbs: written from there), else copied into the slot `out`. */
-static cb_status post_from(struct cb_send_chan *s, void *out, const char *src, size_t n)
+/* Post a slice whose bytes are at src: when `lend` (nothing writes src
+ * before the receiver has it) lent where the transport can (shm: the
+ * receiver reads it there, a pull from this core's cache, cheaper than a push
+ * into the other's; verbs: written from there), else copied into the slot `out`. */
+static cb_status post_slice(struct cb_send_chan *s, void *out, const char *src, size_t n, int lend)
 {
     int lent = 0;
-    cb_status st = s->ops->send_post_source ? s->ops->send_post_source(s->conn, src, n, &lent) : CB_OK;
+    cb_status st = lend && s->ops->send_post_source ? s->ops->send_post_source(s->conn, src, n, &lent) : CB_OK;
     if (st != CB_OK || lent) {
         s->lent |= lent;
         return st;
@@ -217,7 +217,7 @@ cb_status cb_prim_send_stable(struct cb_send_chan *s, const void *src, size_t by
         void *out;
         cb_status st = cb_chan_wait_send(s, n, &out);
         if (st == CB_OK)
-            st = post_from(s, out, (const char *)src + done, n);
+            st = post_slice(s, out, (const char *)src + done, n, 1);
         if (st != CB_OK)
             return st;
         done += n;
@@ -298,10 +298,7 @@ static cb_status try_send_slice(struct cb_send_chan *s, const char *src, size_t 
     const char *from = src + *done;
     *done += n;
     *moved = 1;
-    if (stable)
-        return post_from(s, out, from, n);
-    memcpy(out, from, n);
-    return s->ops->send_post(s->conn, n);
+    return post_slice(s, out, from, n, stable);
 }
 
 static cb_status try_recv_slice(struct cb_recv_chan *r, void *dst, size_t bytes, size_t *done, int *moved)

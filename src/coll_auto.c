@@ -58,11 +58,8 @@ static cb_status time_candidates(struct cb_comm *c, const struct cb_coll_args *a
                                  int iters, double *us)
 {
     cb_status st = CB_OK;
-    for (int i = 0; i < n && st == CB_OK; i++) {
-        struct cb_coll_args warm = *a;
-        warm.algo = cand[i];
-        st = cb_coll_run(c, &warm);
-    }
+    for (int i = 0; i < n && st == CB_OK; i++)
+        st = time_batch(c, a, cand[i], 1, &us[i]);   /* warm-up: its time is overwritten */
     for (int b = 0; b < BATCHES && st == CB_OK; b++)
         for (int i = 0; i < n && st == CB_OK; i++) {
             double t;

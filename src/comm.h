@@ -58,8 +58,9 @@ cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to, int nto, 
  * all pairs on channel 0. */
 cb_status cb_comm_connect_ring(struct cb_comm *c);
 cb_status cb_comm_connect_all(struct cb_comm *c);
-/* Page-aligned memory for collective buffers: shared with the peers where
- * the transport can (shm's direct path), private otherwise. NULL when out of memory. */
+/* Page-aligned memory for collective buffers, from the transport where it
+ * can move data to and from it without a copy (shm: mappable by the peers;
+ * verbs: registered), plain memory otherwise. NULL when out of memory. */
 void *cb_comm_alloc(struct cb_comm *c, size_t bytes);
 void cb_comm_free(struct cb_comm *c, void *p);
 /* Grow the scratch buffer to at least `bytes` (outside the timed loop). */

@@ -39,7 +39,7 @@ static cb_status alloc_buffers(struct cb_comm *c, const struct cb_options *o, st
             most = need;
     }
     b->bytes = most + 64;   /* room for -u */
-    b->send = cb_comm_alloc(c, b->bytes);   /* shared where the transport can write into it directly */
+    b->send = cb_comm_alloc(c, b->bytes);   /* the transport's where it moves data without a copy */
     b->recv = cb_comm_alloc(c, b->bytes);
     b->expected = aligned_alloc(4096, (b->bytes + 4095) & ~(size_t)4095);
     if (!b->send || !b->recv || !b->expected) {

@@ -161,7 +161,7 @@ size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg)
 
 cb_status vb_check_memlock(struct vctx *t, size_t more, const char *what, const struct cb_peer *peer)
 {
-    if (t->memlock_limit == SIZE_MAX || t->registered + more <= t->memlock_limit)
+    if (vb_memlock_room(t, more))
         return CB_OK;
     char who[96] = "";
     if (peer)

@@ -207,6 +207,12 @@ static inline size_t vb_page_round(size_t n)
     return (n + 4095) & ~(size_t)4095;
 }
 
+/* Whether `more` bytes can still be registered under the memlock limit. */
+static inline int vb_memlock_room(const struct vctx *t, size_t more)
+{
+    return t->memlock_limit == SIZE_MAX || t->registered + more <= t->memlock_limit;
+}
+
 static inline void vb_conn_fail(struct vconn *c, cb_status st)
 {
     if (!c->err)

@@ -24,7 +24,7 @@ void *vb_alloc_shared(void *tctx, size_t bytes)
     }
     w->bytes = bytes;
     errno = 0;
-    if (t->memlock_limit == SIZE_MAX || t->registered + bytes <= t->memlock_limit)
+    if (vb_memlock_room(t, bytes))
         w->mr = ibv_reg_mr(t->pd, w->base, bytes, IBV_ACCESS_LOCAL_WRITE);
     if (w->mr)
         t->registered += bytes;
