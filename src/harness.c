@@ -82,15 +82,15 @@ static void fill_input(const struct cb_bench *bench, const struct placement *p, 
 }
 
 /* Ours, or MPI's own collective for comparison. */
-static cb_status run_one(struct cb_comm *c, const struct cb_options *o, const struct cb_coll_args *a)
+static cb_status run_one(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    return o->mpi_reference ? cb_mpi_ref_run(c, a) : cb_coll_run(c, a);
+    return a->algo == CB_ALGO_MPI ? cb_mpi_ref_run(c, a) : cb_coll_run(c, a);
 }
 
-static cb_status run_ops(struct cb_comm *c, const struct cb_options *o, const struct cb_coll_args *a, int n)
+static cb_status run_ops(struct cb_comm *c, const struct cb_coll_args *a, long n)
 {
-    for (int i = 0; i < n; i++) {
-        cb_status st = run_one(c, o, a);
+    for (long i = 0; i < n; i++) {
+        cb_status st = run_one(c, a);
         if (st != CB_OK)
             return st;
     }
@@ -120,51 +120,52 @@ static cb_status combine_time(struct cb_comm *c, int average, double *t)
     return st;
 }
 
-static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, const struct cb_coll_args *a,
-                                 double *us)
+/* With several algorithms, each one's timed operations are cut into this
+ * many batches, taken in turn: a slow spell of the machine (other jobs, the
+ * scheduler) then falls on all of them alike. */
+#define COMPARE_BATCHES 10
+
+/* The mean time of one operation of each of the n runs `a`, in us. */
+static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, struct cb_coll_args *const *a,
+                                 int n, double *us)
 {
-    cb_status st = run_ops(c, o, a, o->warmup * o->agg_iters);
-    if (st == CB_OK)
-        st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before timing");
-    if (st != CB_OK)
-        return st;
-    double t0 = cb_now_s();
-    st = run_ops(c, o, a, o->iters * o->agg_iters);
-    double t = (cb_now_s() - t0) / ((double)o->iters * o->agg_iters);
-    if (st == CB_OK)
+    long total = (long)o->iters * o->agg_iters;
+    int batches = n > 1 ? (int)(total < COMPARE_BATCHES ? total : COMPARE_BATCHES) : 1;
+    double secs[CB_MAX_COMPARED] = {0};
+    cb_status st = CB_OK;
+    for (int k = 0; k < n && st == CB_OK; k++)
+        st = run_ops(c, a[k], (long)o->warmup * o->agg_iters);
+    for (int b = 0; b < batches && st == CB_OK; b++) {
+        for (int k = 0; k < n && st == CB_OK; k++) {
+            long ops = total * (b + 1) / batches - total * b / batches;
+            if ((st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before timing")) != CB_OK)
+                break;
+            double t0 = cb_now_s();
+            st = run_ops(c, a[k], ops);
+            secs[k] += cb_now_s() - t0;
+        }
+    }
+    for (int k = 0; k < n && st == CB_OK; k++) {
+        double t = secs[k] / (double)total;
         st = combine_time(c, o->average, &t);
-    *us = t * 1e6;
+        us[k] = t * 1e6;
+    }
     return st;
 }
 
-/* Each iteration starts together (untimed barrier); each rank times its own;
- * rank 0 gets every rank's samples and takes the maximum per iteration. */
-static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *o,
-                                    const struct cb_coll_args *a, struct cb_result_half *h)
+/* Rank 0 gets every rank's n samples and keeps the maximum per iteration. */
+static cb_status keep_samples(struct cb_comm *c, const double *mine, size_t n, struct cb_result_half *h)
 {
-    size_t n = (size_t)o->iters;
-    double *mine = malloc(sizeof(double) * n);
     double *all = c->rank == 0 ? malloc(sizeof(double) * n * (size_t)c->nranks) : NULL;
-    cb_status st = CB_ENOMEM;
-    if (!mine || (c->rank == 0 && !all))
-        goto free_samples;
-    for (size_t i = 0; i < n; i++) {
-        st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "per-iteration barrier");
-        if (st != CB_OK)
-            goto free_samples;
-        double t0 = cb_now_s();
-        st = run_ops(c, o, a, o->agg_iters);
-        mine[i] = (cb_now_s() - t0) / o->agg_iters * 1e6;
-        if (st != CB_OK)
-            goto free_samples;
-    }
-    st = cb_boot_gather(c->boot, mine, all, sizeof(double) * n, c->cfg.timeout_ms, "collecting samples");
+    if (c->rank == 0 && !all)
+        return CB_ENOMEM;
+    cb_status st = cb_boot_gather(c->boot, mine, all, sizeof(double) * n, c->cfg.timeout_ms, "collecting samples");
     if (st != CB_OK || c->rank != 0)
-        goto free_samples;
+        goto free_all;
     h->iter_max_us = malloc(sizeof(double) * n);
     if (!h->iter_max_us) {
         st = CB_ENOMEM;
-        goto free_samples;
+        goto free_all;
     }
     h->have_iter = 1;
     h->niters = n;
@@ -172,28 +173,52 @@ static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *
     all = NULL;
     h->slowest_rank = cb_iter_max_over_ranks(h->per_rank_us, c->nranks, n, h->iter_max_us, &h->slowest_count);
     cb_pct_compute(h->iter_max_us, n, &h->iter);
-free_samples:
+free_all:
     free(all);
+    return st;
+}
+
+/* Each iteration starts together (untimed barrier); each rank times its
+ * own. With several runs, iteration i of each follows iteration i of the
+ * one before. */
+static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *o, struct cb_coll_args *const *a,
+                                    int n, struct cb_result_half *const *h)
+{
+    size_t iters = (size_t)o->iters;
+    double *mine = malloc(sizeof(double) * iters * (size_t)n);
+    if (!mine)
+        return CB_ENOMEM;
+    cb_status st = CB_OK;
+    for (size_t i = 0; i < iters && st == CB_OK; i++) {
+        for (int k = 0; k < n && st == CB_OK; k++) {
+            if ((st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "per-iteration barrier")) != CB_OK)
+                break;
+            double t0 = cb_now_s();
+            st = run_ops(c, a[k], o->agg_iters);
+            mine[(size_t)k * iters + i] = (cb_now_s() - t0) / o->agg_iters * 1e6;
+        }
+    }
+    for (int k = 0; k < n && st == CB_OK; k++)
+        st = keep_samples(c, mine + (size_t)k * iters, iters, h[k]);
     free(mine);
     return st;
 }
 
-static cb_status check_once(struct cb_comm *c, const struct cb_options *o, const struct cb_bench *bench,
-                            const struct buffers *b,
+static cb_status check_once(struct cb_comm *c, const struct cb_bench *bench, const struct buffers *b,
                             const struct placement *p, struct cb_coll_args *a,
                             struct cb_bench_data d, long long *wrong)
 {
     size_t ts = cb_type_size(d.type);
     cb_data_poison(b->recv, b->bytes, d.seed);
     fill_input(bench, p, &d);
-    cb_status st = run_one(c, o, a);
+    cb_status st = run_one(c, a);
     if (st != CB_OK)
         return st;
     size_t n = bench->expected(b->expected, &d), first = 0;
     size_t bad = n ? cb_data_count_wrong(a->recvbuf, b->expected, n, d.type, &first) : 0;
     if (bad) {
-        cb_log_error("%s %s %s %s, %zu B: %zu wrong elements, the first at index %zu (got %g, expected %g)",
-                     cb_coll_name(bench->coll), p->in_place ? "in-place" : "out-of-place",
+        cb_log_error("%s %s %s %s %s, %zu B: %zu wrong elements, the first at index %zu (got %g, expected %g)",
+                     cb_coll_name(bench->coll), cb_algo_name(a->algo), p->in_place ? "in-place" : "out-of-place",
                      cb_type_name(d.type), cb_op_name(d.op), a->count * ts, bad, first,
                      cb_load(a->recvbuf, first, d.type), cb_load(b->expected, first, d.type));
     }
@@ -210,7 +235,7 @@ static cb_status check_placement(struct cb_comm *c, const struct cb_options *o, 
     long long wrong = 0;
     for (int k = 0; k < o->check_iters; k++) {
         d.seed = o->seed + 1000003ull * (uint64_t)(k + 1);
-        cb_status st = check_once(c, o, bench, b, p, a, d, &wrong);
+        cb_status st = check_once(c, bench, b, p, a, d, &wrong);
         if (st != CB_OK)
             return st;
     }
@@ -220,43 +245,62 @@ static cb_status check_placement(struct cb_comm *c, const struct cb_options *o, 
     return st;
 }
 
+/* One --algo entry at one size: its arguments and its result. */
+struct entry {
+    struct cb_coll_args a;
+    struct cb_result *r;
+};
+
+/* Time and check every entry that has this placement (MPI's collective
+ * lacks in-place for some collectives), timed in turn. */
 static cb_status measure_placement(struct cb_comm *c, const struct cb_options *o, const struct cb_bench *bench,
-                                   const struct buffers *b, struct cb_coll_args *a,
-                                   const struct cb_bench_data *d, int in_place, struct cb_result_half *h)
+                                   const struct buffers *b, struct entry *e, int n,
+                                   const struct cb_bench_data *d, int in_place)
 {
     struct placement p = place(b, bench, d, in_place, o->unalign);
-    a->sendbuf = p.send;
-    a->recvbuf = p.recv;
+    struct cb_coll_args *run[CB_MAX_COMPARED];
+    struct cb_result_half *h[CB_MAX_COMPARED];
+    double us[CB_MAX_COMPARED];
+    int m = 0;
+    for (int k = 0; k < n; k++) {
+        if (in_place && e[k].a.algo == CB_ALGO_MPI && !cb_mpi_ref_in_place(o->coll))
+            continue;
+        e[k].a.sendbuf = p.send;
+        e[k].a.recvbuf = p.recv;
+        run[m] = &e[k].a;
+        h[m++] = in_place ? &e[k].r->ip : &e[k].r->oop;
+    }
+    if (m == 0)
+        return CB_OK;
     fill_input(bench, &p, d);
-    cb_status st = time_throughput(c, o, a, &h->time_us);
+    cb_status st = time_throughput(c, o, run, m, us);
     if (st == CB_OK && o->per_iter)
-        st = time_per_iteration(c, o, a, h);
-    h->nwrong = -1;
-    if (st == CB_OK && o->check_iters > 0)
-        st = check_placement(c, o, bench, b, &p, a, *d, &h->nwrong);
-    h->ran = 1;
+        st = time_per_iteration(c, o, run, m, h);
+    for (int k = 0; k < m; k++) {
+        h[k]->time_us = us[k];
+        h[k]->nwrong = -1;
+        if (st == CB_OK && o->check_iters > 0)
+            st = check_placement(c, o, bench, b, &p, run[k], *d, &h[k]->nwrong);
+        h[k]->ran = 1;
+    }
     return st;
 }
 
 /* auto's choice, made once per size on this size's out-of-place buffers, so
  * the timed loop runs one algorithm and the table can say which. */
 static cb_status pick_algo(struct cb_comm *c, const struct cb_options *o, const struct cb_bench *bench,
-                           const struct buffers *b, struct cb_coll_args *a, const struct cb_bench_data *d,
-                           struct cb_result *r)
+                           const struct buffers *b, const struct cb_bench_data *d, struct entry *e)
 {
-    if (o->algo != CB_ALGO_AUTO) {   /* nothing to time; measure_placement fills the buffers */
-        r->algo = a->algo;
-        return CB_OK;
-    }
     struct placement p = place(b, bench, d, 0, o->unalign);
-    a->sendbuf = p.send;
-    a->recvbuf = p.recv;
+    e->a.sendbuf = p.send;
+    e->a.recvbuf = p.recv;
     fill_input(bench, &p, d);
-    cb_status st = cb_coll_pick(c, a, &r->algo, &r->trial);
-    a->algo = r->algo;
+    cb_status st = cb_coll_pick(c, &e->a, &e->r->algo, &e->r->trial);
+    e->a.algo = e->r->algo;
     return st;
 }
 
+/* One size: a result per --algo entry, r[0 .. o->nalgos). */
 static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
                               cb_type t, cb_op op, size_t size, struct cb_result *r)
 {
@@ -264,26 +308,29 @@ static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, con
     struct cb_bench_counts k;
     bench->counts(size, cb_type_size(t), c->nranks, &k);
     struct cb_bench_data d = {t, op, c->rank, c->nranks, o->root, o->seed, k.count};
-    struct cb_coll_args a = {o->coll, NULL, NULL, k.count, t, op, o->root, o->algo};
-    memset(r, 0, sizeof *r);
-    r->coll = o->coll;
-    r->bytes = k.size_bytes;
-    r->count = k.count_col;
-    r->type = t;
-    r->op = op;
-    r->root = bench->has_root ? o->root : -1;
-    r->algo = CB_ALGO_MPI;
-    cb_status st = o->mpi_reference ? CB_OK : pick_algo(c, o, bench, b, &a, &d, r);
+    struct entry e[CB_MAX_COMPARED];
+    cb_status st = CB_OK;
+    for (int i = 0; i < o->nalgos; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        r[i] = (struct cb_result){.coll = o->coll, .bytes = k.size_bytes, .count = k.count_col, .type = t, .op = op,
+                                  .root = bench->has_root ? o->root : -1, .algo = o->algos[i],
+                                  .asked = o->algos[i], .compared = o->nalgos > 1};
+        e[i] = (struct entry){{o->coll, NULL, NULL, k.count, t, op, o->root, o->algos[i]}, &r[i]};
+        if (st == CB_OK && o->algos[i] == CB_ALGO_AUTO)
+            st = pick_algo(c, o, bench, b, &d, &e[i]);
+    }
     if (st == CB_OK)
-        st = measure_placement(c, o, bench, b, &a, &d, 0, &r->oop);
-    if (st == CB_OK && (!o->mpi_reference || cb_mpi_ref_in_place(o->coll)))
-        st = measure_placement(c, o, bench, b, &a, &d, 1, &r->ip);
+        st = measure_placement(c, o, bench, b, e, o->nalgos, &d, 0);
+    if (st == CB_OK)
+        st = measure_placement(c, o, bench, b, e, o->nalgos, &d, 1);
     double factor = bench->busbw_factor(c->nranks);
-    struct cb_result_half *halves[2] = {&r->oop, &r->ip};
-    for (int i = 0; i < 2; i++) {
-        double secs = halves[i]->time_us * 1e-6;
-        halves[i]->algbw = secs > 0 ? (double)r->bytes / 1e9 / secs : 0;
-        halves[i]->busbw = halves[i]->algbw * factor;
+    for (int i = 0; i < o->nalgos; i++) {
+        struct cb_result_half *halves[2] = {&r[i].oop, &r[i].ip};
+        for (int j = 0; j < 2; j++) {
+            double secs = halves[j]->time_us * 1e-6;
+            halves[j]->algbw = secs > 0 ? (double)r[i].bytes / 1e9 / secs : 0;
+            halves[j]->busbw = halves[j]->algbw * factor;
+        }
     }
     return st;
 }
@@ -311,39 +358,46 @@ static void free_result(struct cb_result *r)
     free(r->ip.per_rank_us);
 }
 
+static void free_results(struct cb_result *r, int n)
+{
+    for (int i = 0; i < n; i++)
+        free_result(&r[i]);
+}
+
 static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
                              cb_type t, cb_op op, FILE *table, struct cb_sweep *s)
 {
     for (size_t size = o->min_bytes; size <= o->max_bytes; size = next_size(size, o)) {
-        struct cb_result r;
-        cb_status st = measure_size(c, o, b, t, op, size, &r);
-        if (st != CB_OK) {
-            free_result(&r);
+        struct cb_result r[CB_MAX_COMPARED];
+        cb_status st = measure_size(c, o, b, t, op, size, r);
+        int stored = 0;   /* rank 0 keeps r[0 .. stored) in s; the rest are freed here */
+        for (int i = 0; st == CB_OK && i < o->nalgos; i++) {
+            s->wrong += (r[i].oop.nwrong > 0 ? r[i].oop.nwrong : 0) + (r[i].ip.nwrong > 0 ? r[i].ip.nwrong : 0);
+            if (c->rank != 0)
+                continue;
+            cb_table_row(table, &r[i], o->per_iter);
+            fflush(table);
+            if ((st = keep_result(s, &r[i])) == CB_OK)
+                stored = i + 1;
+        }
+        free_results(r + stored, o->nalgos - stored);
+        if (st != CB_OK)
             return st;
-        }
-        s->wrong += (r.oop.nwrong > 0 ? r.oop.nwrong : 0) + (r.ip.nwrong > 0 ? r.ip.nwrong : 0);
-        if (c->rank != 0) {
-            free_result(&r);
-            continue;
-        }
-        cb_table_row(table, &r, o->per_iter);
-        fflush(table);
-        if ((st = keep_result(s, &r)) != CB_OK) {
-            free_result(&r);
-            return st;
-        }
     }
     return CB_OK;
 }
 
 static cb_status prepare(struct cb_comm *c, const struct cb_options *o)
 {
-    for (int t = 0; t < o->ntypes && !o->mpi_reference; t++) {
+    for (int t = 0; t < o->ntypes; t++) {
         struct cb_bench_counts k;
         cb_bench_for(o->coll)->counts(o->max_bytes, cb_type_size(o->types[t]), c->nranks, &k);
-        cb_status st = cb_coll_prepare(c, o->coll, o->algo, k.count, o->types[t]);
-        if (st != CB_OK)
-            return st;
+        for (int i = 0; i < o->nalgos; i++) {
+            cb_status st = o->algos[i] == CB_ALGO_MPI ? CB_OK
+                                                      : cb_coll_prepare(c, o->coll, o->algos[i], k.count, o->types[t]);
+            if (st != CB_OK)
+                return st;
+        }
     }
     return CB_OK;
 }

@@ -61,7 +61,7 @@ static void fill_run_info(const struct cb_options *o, int argc, char **argv, str
     info->argc = argc;
     info->argv = argv;
     info->collective = cb_coll_name(o->coll);
-    info->transport = o->mpi_reference ? "mpi" : c->ops->name;
+    info->transport = cb_options_only_mpi(o) ? "mpi" : c->ops->name;
     info->nranks = c->nranks;
     info->min_bytes = o->min_bytes;
     info->max_bytes = o->max_bytes;
@@ -79,7 +79,7 @@ static void fill_run_info(const struct cb_options *o, int argc, char **argv, str
     info->timeout_s = o->timeout_s;
     info->slot_bytes = o->tcfg.slot_bytes;
     info->nslots = o->tcfg.nslots;
-    info->algo = cb_algo_name(o->algo);
+    info->algo = o->algo_list;
     strftime(info->start_time, sizeof info->start_time, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 }
 

@@ -81,12 +81,14 @@ void cb_options_usage(FILE *out)
 "Engine:\n"
 "      --transport T        shm, tcp, verbs or auto (default auto: shm on one machine, else\n"
 "                           verbs when every rank has an active RDMA port, else tcp)\n"
-"      --algo A             auto (default: the cost model picks per size), ring, tree, rd,\n"
-"                           rabenseifner, pairwise or linear (docs/algorithms.md)\n"
+"      --algo A[,B..]       auto (default: the cost model picks per size), ring, tree, rd,\n"
+"                           rabenseifner, pairwise, linear or mpi (docs/algorithms.md);\n"
+"                           several are timed in turn, size by size, rows one after another\n"
 "      --channels N         split the data over N rings/trees, each with its own\n"
 "                           connections (default 1)\n"
 "      --mpi-reference      run MPI's own collective (MPI_Allreduce, ...) in the same harness,\n"
-"                           for comparison; types and ops MPI has only\n"
+"                           for comparison (with --algo: besides those); types and ops MPI has\n"
+"                           only\n"
 "      --slot-bytes SIZE    bytes per FIFO slot (default 512K)\n"
 "      --slots N            FIFO slots per connection (default 8)\n"
 "      --tcp-if NAME|ADDR   interface or address for tcp (default: first non-loopback)\n"
@@ -186,7 +188,8 @@ static void set_defaults(struct cb_options *o)
     o->ops[0] = CB_SUM;
     o->nops = 1;
     snprintf(o->transport, sizeof o->transport, "auto");
-    o->algo = CB_ALGO_AUTO;
+    o->algos[0] = CB_ALGO_AUTO;
+    o->nalgos = 1;
     o->seed = 1;
     o->tcfg.slot_bytes = DEFAULT_SLOT_BYTES;
     o->tcfg.nslots = DEFAULT_NSLOTS;
@@ -303,6 +306,72 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
     return cb_usage_error(report, "unknown option; see --help");
 }
 
+/* --algo A[,B..]: the names, each known, at most CB_MAX_COMPARED. */
+static int parse_algo_list(const char *arg, struct cb_options *o, int report)
+{
+    char name[32];
+    o->nalgos = 0;
+    o->algo_given = 1;
+    for (const char *p = arg;; p++) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof name)
+            return cb_usage_error(report, "bad --algo '%s': give names separated by commas, e.g. ring,tree,auto", arg);
+        memcpy(name, p, len);
+        name[len] = 0;
+        int a = cb_algo_parse(name);
+        if (a < 0)
+            return cb_usage_error(report, "unknown algorithm '%s': use auto, ring, tree, rd, rabenseifner, pairwise, "
+                                  "linear or mpi, or several separated by commas", name);
+        if (o->nalgos == CB_MAX_COMPARED)
+            return cb_usage_error(report, "--algo '%s' names more than %d algorithms: compare fewer at a time", arg,
+                                  CB_MAX_COMPARED);
+        o->algos[o->nalgos++] = (cb_algo)a;
+        p += len;
+        if (!*p)
+            return 0;
+    }
+}
+
+/* --mpi-reference alone runs MPI's collective instead of ours; with --algo,
+ * besides the algorithms named. Then the list's names go to the header. */
+static int settle_algos(struct cb_options *o, int report)
+{
+    int has_mpi = 0;
+    for (int i = 0; i < o->nalgos; i++)
+        has_mpi |= o->algos[i] == CB_ALGO_MPI;
+    if (o->mpi_reference && !o->algo_given)
+        o->algos[0] = CB_ALGO_MPI;
+    else if (o->mpi_reference && !has_mpi && o->nalgos == CB_MAX_COMPARED)
+        return cb_usage_error(report, "--algo with --mpi-reference makes more than %d algorithms: name fewer",
+                              CB_MAX_COMPARED);
+    else if (o->mpi_reference && !has_mpi)
+        o->algos[o->nalgos++] = CB_ALGO_MPI;
+    size_t used = 0;
+    o->algo_list[0] = 0;
+    for (int i = 0; i < o->nalgos; i++)
+        used += (size_t)snprintf(o->algo_list + used, sizeof o->algo_list - used, "%s%s", i ? "," : "",
+                                 cb_algo_name(o->algos[i]));
+    return 0;
+}
+
+/* Whether MPI's own collective is among the algorithms that run. */
+int cb_options_runs_mpi(const struct cb_options *o)
+{
+    for (int i = 0; i < o->nalgos; i++)
+        if (o->algos[i] == CB_ALGO_MPI)
+            return 1;
+    return 0;
+}
+
+/* Whether only MPI's own collective runs (no transport of ours moves data). */
+int cb_options_only_mpi(const struct cb_options *o)
+{
+    for (int i = 0; i < o->nalgos; i++)
+        if (o->algos[i] != CB_ALGO_MPI)
+            return 0;
+    return 1;
+}
+
 static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
 {
     struct cb_transport_config *t = &o->tcfg;
@@ -313,14 +382,7 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
         if (strcmp(arg, "shm") && strcmp(arg, "tcp") && strcmp(arg, "verbs") && strcmp(arg, "auto"))
             return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
         return copy_arg("--transport", arg, o->transport, sizeof o->transport, report);
-    case OPT_ALGO: {
-        int a = cb_algo_parse(arg);
-        if (a < 0)
-            return cb_usage_error(report, "unknown algorithm '%s': use auto, ring, tree, rd, rabenseifner, pairwise or "
-                               "linear", arg);
-        o->algo = (cb_algo)a;
-        return 0;
-    }
+    case OPT_ALGO: return parse_algo_list(arg, o, report);
     case OPT_SEED: {
         char *end;
         o->seed = strtoull(arg, &end, 0);
@@ -395,7 +457,9 @@ static int check_consistency(struct cb_options *o, int report)
         o->ops[0] = CB_SUM;
         o->nops = 1;
     }
-    for (int t = 0; o->mpi_reference && t < o->ntypes; t++)
+    if (settle_algos(o, report))
+        return -1;
+    for (int t = 0; cb_options_runs_mpi(o) && t < o->ntypes; t++)
         for (int p = 0; p < o->nops; p++)
             if (cb_mpi_ref_supported(o->coll, o->types[t], o->ops[p], report) != CB_OK)
                 return -1;

@@ -8,6 +8,8 @@
 #include "types.h"
 #include "transport/transport.h"
 
+#define CB_MAX_COMPARED 8
+
 struct cb_options {
     cb_coll coll;
     size_t min_bytes, max_bytes, step_bytes;
@@ -23,8 +25,13 @@ struct cb_options {
     int nops;
     const char *json_path, *csv_path;
     char transport[16];
-    cb_algo algo;
-    int mpi_reference;           /* run MPI's own collective instead of ours */
+    /* --algo A[,B..]: one, or several timed in turn in one run (a comparison
+     * free of the noise between separate runs); CB_ALGO_MPI is MPI's own */
+    cb_algo algos[CB_MAX_COMPARED];
+    int nalgos;
+    char algo_list[128];          /* the names as given, for the header */
+    int algo_given;              /* --algo was on the command line */
+    int mpi_reference;           /* --mpi-reference was on the command line */
     uint64_t seed;
     struct cb_transport_config tcfg;   /* slot geometry and transport tunables */
     int bind;                    /* --bind: enum cb_bind of topo.h, 0 = auto */
@@ -38,6 +45,8 @@ struct cb_options {
  * what to do, to stderr, when `report` is set. */
 cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int report);
 void cb_options_usage(FILE *out);
+int cb_options_runs_mpi(const struct cb_options *o);    /* MPI's collective is among --algo's */
+int cb_options_only_mpi(const struct cb_options *o);    /* nothing of ours runs */
 /* For every command-line parser: log one line (when `report`) saying what was
  * wrong and what to do; returns -1 so a parser can `return cb_usage_error(...)`. */
 int cb_usage_error(int report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

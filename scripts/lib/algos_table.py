@@ -1,6 +1,8 @@
 """Tables and plots of scripts/bench-algos' runs.
 
-usage: algos_table.py DIR NP...   (reads DIR/npN.{ring,tree,rd,rabenseifner,auto,mpi}[.rK].json;
+usage: algos_table.py DIR NP...   (reads DIR/npN.all.rK.PASS.json, runs of every algorithm
+                                   in turn (--algo ring,...,auto --mpi-reference), or the older
+                                   layout, one run per algorithm: DIR/npN.ALGO[.rK].json;
                                    with repeats, per size the best busbw, time and p50)
 Per size: each algorithm's busbw (throughput pass, out-of-place) and p50 (per-
 iteration median of the max over ranks), the algorithm auto ran, auto's time
@@ -24,23 +26,36 @@ COLORS = {"ring": "#1f77b4", "tree": "#2ca02c", "rd": "#d62728", "rabenseifner":
           "auto": "#000000", "mpi": "#ff7f0e"}
 
 
-def load(directory, np, algo):
-    """Best of the repeats (npN.ALGO.json, npN.ALGO.rK.json): on a shared
-    machine other jobs only ever slow a run down."""
-    out = {}
-    for path in sorted(glob.glob(f"{directory}/np{np}.{algo}.json") + glob.glob(f"{directory}/np{np}.{algo}.r*.json")):
+def add(out, r):
+    """Fold one JSON result into out[size]: the best of the repeats (on a
+    shared machine other jobs only ever slow a run down)."""
+    o = r["out_of_place"]
+    new = {"bw": o["busbw_gbps"], "t": o["time_us"],
+           "p50": (o.get("per_iter") or {}).get("p50_us"), "algo": r.get("algo", "?")}
+    old = out.get(r["size"])
+    if old:
+        new = {"bw": max(old["bw"], new["bw"]), "t": min(old["t"], new["t"]),
+               "p50": min(old["p50"] or 1e30, new["p50"] or 1e30), "algo": old["algo"]}
+    out[r["size"]] = new
+
+
+def load(directory, np):
+    """runs[algo][size] from the runs with every algorithm in turn (each
+    result says which --algo entry it was: algo_asked), else from one run per
+    algorithm."""
+    runs = {a: {} for a in ALGOS}
+    for path in sorted(glob.glob(f"{directory}/np{np}.all.r*.json")):
         with open(path) as f:
-            doc = json.load(f)
-        for r in doc["results"]:
-            o = r["out_of_place"]
-            new = {"bw": o["busbw_gbps"], "t": o["time_us"],
-                   "p50": (o.get("per_iter") or {}).get("p50_us"), "algo": r.get("algo", "?")}
-            old = out.get(r["size"])
-            if old:
-                new = {"bw": max(old["bw"], new["bw"]), "t": min(old["t"], new["t"]),
-                       "p50": min(old["p50"] or 1e30, new["p50"] or 1e30), "algo": old["algo"]}
-            out[r["size"]] = new
-    return out
+            for r in json.load(f)["results"]:
+                if r.get("algo_asked") in runs:
+                    add(runs[r["algo_asked"]], r)
+    for algo in ALGOS if not any(runs.values()) else []:
+        for path in sorted(glob.glob(f"{directory}/np{np}.{algo}.json") +
+                           glob.glob(f"{directory}/np{np}.{algo}.r*.json")):
+            with open(path) as f:
+                for r in json.load(f)["results"]:
+                    add(runs[algo], r)
+    return runs
 
 
 def fmt_size(s):
@@ -108,9 +123,9 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     for np in argv[2:]:
-        runs = {a: load(argv[1], np, a) for a in ALGOS}
+        runs = load(argv[1], np)
         if not runs["auto"]:
-            print(f"no np{np}.auto.json in {argv[1]}", file=sys.stderr)
+            print(f"no auto results for {np} ranks in {argv[1]} (np{np}.all.r*.json)", file=sys.stderr)
             return 1
         table(argv[1], np, runs)
         plot(argv[1], np, runs)

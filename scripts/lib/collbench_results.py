@@ -235,7 +235,7 @@ def _load_rows(doc, path, notes):
             raise UserError(f"{where}: expected object, found {_kind_name(result)}")
         key = _row_key(result, where)
         if key in rows:   # a sweep repeated with -N: keep the first cycle
-            notes.append(f"{path}: {key} appears more than once (-N cycles?); using the first")
+            notes.append(f"{path}: {key} appears more than once (-N cycles, or several --algo?); using the first")
             continue
         rows[key] = _figures(result, where)
     return rows

@@ -51,9 +51,10 @@ static void put_double(FILE *f, double v, int known)
 static void put_row(FILE *f, const struct cb_result *r, const char *placement,
                     const struct cb_result_half *h)
 {
+    char label[32];
     fprintf(f, "%s,%zu,%zu,%s,%s,%d,%s,%s", cb_coll_name(r->coll), r->bytes, r->count,
             cb_type_name(r->type), cb_op_name(r->op), r->root < 0 ? -1 : r->root,
-            cb_algo_name(r->algo), placement);
+            cb_result_algo_label(r, label, sizeof label), placement);
     put_double(f, h->time_us, h->ran);
     put_double(f, h->algbw, h->ran);
     put_double(f, h->busbw, h->ran);

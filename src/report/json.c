@@ -416,6 +416,7 @@ void cb_json_result(struct cb_json *j, const struct cb_result *r, int nranks)
     else
         jw_null(j);
     kv_string(j, "algo", cb_algo_name(r->algo));
+    kv_string(j, "algo_asked", cb_algo_name(r->asked));
     put_auto_trial(j, &r->trial);
     put_half(j, "out_of_place", &r->oop, nranks);
     put_half(j, "in_place", &r->ip, nranks);

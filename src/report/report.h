@@ -31,6 +31,8 @@ struct cb_result {
     cb_op op;
     int root;                /* -1 when the collective has no root */
     cb_algo algo;            /* the algorithm that ran */
+    cb_algo asked;           /* the --algo entry: auto, or the algorithm itself */
+    int compared;            /* one of several --algo entries: the row says which */
     struct cb_auto_trial trial;  /* how auto chose it */
     struct cb_result_half oop, ip;
 };
@@ -77,6 +79,8 @@ void cb_summary_add(struct cb_summary *s, const struct cb_result *r);
 /* The table. */
 void cb_table_header(FILE *out, const struct cb_run_info *info);
 void cb_table_row(FILE *out, const struct cb_result *r, int per_iter);
+/* The algorithm column: what ran; in a comparison, auto's row says "auto>ring". */
+const char *cb_result_algo_label(const struct cb_result *r, char *buf, size_t len);
 void cb_table_footer(FILE *out, const struct cb_summary *s);
 
 /* JSON and CSV writers: create a temporary file beside `path` at open (so a

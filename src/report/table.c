@@ -172,13 +172,22 @@ static void put_per_iter(FILE *out, const struct cb_result_half *h)
     fprintf(out, "  %*s", SLOW_W, slow);
 }
 
+const char *cb_result_algo_label(const struct cb_result *r, char *buf, size_t len)
+{
+    if (!r->compared || r->asked == r->algo)
+        return cb_algo_name(r->algo);
+    snprintf(buf, len, "%s>%s", cb_algo_name(r->asked), cb_algo_name(r->algo));
+    return buf;
+}
+
 void cb_table_row(FILE *out, const struct cb_result *r, int per_iter)
 {
+    char label[32];
     fprintf(out, "%12zu  %12zu  %8s  %6s  %6d", r->bytes, r->count, cb_type_name(r->type),
             cb_op_name(r->op), r->root < 0 ? -1 : r->root);
     put_half(out, &r->oop);
     put_half(out, &r->ip);
-    fprintf(out, "  %*s", ALGO_W, cb_algo_name(r->algo));
+    fprintf(out, "  %*s", ALGO_W, cb_result_algo_label(r, label, sizeof label));
     if (per_iter)
         put_per_iter(out, &r->oop);
     fputc('\n', out);

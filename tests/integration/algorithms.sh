@@ -83,6 +83,52 @@ if expect_rc 0 "$name" mpi 4 all_reduce --transport shm -b 8 -e 32M -f 2048 -n 5
     else fail "$name: got '$small' at 8 B and '$large' at 32 MiB"; cat "$TMP/out"; fi
 fi
 
+# Several algorithms in one run, timed in turn: a row per algorithm per size,
+# in the order given, each one timed (throughput and per iteration) and checked.
+compare_rows() {   # JSON, expected --algo entries (comma-separated), ours that auto may run
+    python3 - "$@" <<'PY'
+import json, sys
+path, asked, ours = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+res = json.load(open(path))["results"]
+if len(res) != 7 * len(asked):   # the 7 sizes of -b 0 -e 160K -f 11
+    print(f"{len(res)} results for 7 sizes x {len(asked)} algorithms")
+for i, r in enumerate(res):
+    want = asked[i % len(asked)]
+    ran_ok = r["algo"] in ours if want == "auto" else r["algo"] == want
+    if r["algo_asked"] != want or not ran_ok or r["size"] != res[i - i % len(asked)]["size"]:
+        print(f"result {i}: size {r['size']} asked {r['algo_asked']} ran {r['algo']}, expected {want}")
+    for half in ("out_of_place", "in_place"):
+        h = r[half]
+        if h is None:
+            if not (want == "mpi" and half == "in_place"):
+                print(f"result {i} ({want}): no {half} figures")
+            continue
+        if h["nwrong"] != 0 or not h["time_us"] or h["time_us"] <= 0 or not h["per_iter"]:
+            print(f"result {i} ({want} {half}): nwrong {h['nwrong']} time {h['time_us']} per_iter {bool(h['per_iter'])}")
+PY
+}
+name="--algo ring,tree,rd,auto --mpi-reference: every one timed in turn and checked (all_reduce np=3)"
+if expect_rc 0 "$name" mpi 3 all_reduce --transport shm "${SIZES[@]}" "${SMALL_FIFO[@]}" -n 3 -w 1 -c 1 \
+        --algo ring,tree,rd,auto --mpi-reference -J "$TMP/cmp.json" && no_wrong "$name"; then
+    why=$(compare_rows "$TMP/cmp.json" ring,tree,rd,auto,mpi ring,tree,rd,rabenseifner)
+    auto_rows=$(awk '!/^#/ && $14 ~ /^auto>(ring|tree|rd|rabenseifner)$/' "$TMP/out" | wc -l)
+    [ "$auto_rows" = 7 ] || why="$why; $auto_rows table rows say auto>ALGO, expected 7"
+    [ -z "$why" ] && pass "$name" || { fail "$name: $why"; cat "$TMP/out"; }
+fi
+name="--algo pairwise,linear,pairwise over tcp: the same one twice is two rows (alltoall np=3)"
+if expect_rc 0 "$name" mpi 3 alltoall --transport tcp "${SIZES[@]}" "${SMALL_FIFO[@]}" -n 2 -w 0 -c 1 -I 0 \
+        --algo pairwise,linear,pairwise -J "$TMP/cmp2.json" && no_wrong "$name"; then
+    why=$(python3 - "$TMP/cmp2.json" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+got = [r["algo"] for r in res]
+if got != ["pairwise", "linear", "pairwise"] * 7 or any(r["out_of_place"]["nwrong"] != 0 for r in res):
+    print(f"rows {got}")
+PY
+)
+    [ -z "$why" ] && pass "$name" || fail "$name: $why"
+fi
+
 # tune writes the terms; auto and model read them back.
 name="tune, then auto from COLLBENCH_TUNE_FILE"
 if expect_rc 0 "$name" mpi 3 tune --transport shm -o "$TMP/tune.txt" -d float,half; then

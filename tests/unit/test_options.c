@@ -153,6 +153,47 @@ static void bad_command_lines(void **state)
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-o", "avg"), CB_EUSAGE);
 }
 
+/* --algo takes a list; --mpi-reference alone replaces ours, with --algo it
+ * joins the list; the header's text names what runs. */
+static void algo_lists(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce"), CB_OK);
+    assert_int_equal(o.nalgos, 1);
+    assert_int_equal(o.algos[0], CB_ALGO_AUTO);
+    assert_string_equal(o.algo_list, "auto");
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,tree,auto"), CB_OK);
+    assert_int_equal(o.nalgos, 3);
+    assert_int_equal(o.algos[0], CB_ALGO_RING);
+    assert_int_equal(o.algos[1], CB_ALGO_TREE);
+    assert_int_equal(o.algos[2], CB_ALGO_AUTO);
+    assert_false(cb_options_runs_mpi(&o));
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference"), CB_OK);
+    assert_int_equal(o.nalgos, 1);
+    assert_true(cb_options_only_mpi(&o));
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "--algo", "ring,rd"), CB_OK);
+    assert_int_equal(o.nalgos, 3);
+    assert_int_equal(o.algos[2], CB_ALGO_MPI);
+    assert_true(cb_options_runs_mpi(&o));
+    assert_false(cb_options_only_mpi(&o));
+    assert_string_equal(o.algo_list, "ring,rd,mpi");
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,mpi", "--mpi-reference"), CB_OK);
+    assert_int_equal(o.nalgos, 2);   /* mpi is not run twice */
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,ring"), CB_OK);
+    assert_int_equal(o.nalgos, 2);   /* the same one twice: how far apart two runs of one algorithm land */
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", ",ring"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,bogus"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,ring,ring,ring,ring,ring,ring,ring,ring"),
+                     CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,ring,ring,ring,ring,ring,ring,ring",
+                           "--mpi-reference"), CB_EUSAGE);
+    /* a type MPI lacks is refused when MPI is in the list */
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,mpi", "-d", "bfloat16"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,tree", "-d", "bfloat16"), CB_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +204,7 @@ int main(void)
         cmocka_unit_test(binary_names_pick_the_collective),
         cmocka_unit_test(long_options),
         cmocka_unit_test(bad_command_lines),
+        cmocka_unit_test(algo_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
