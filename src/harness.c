@@ -311,7 +311,6 @@ static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, con
     struct entry e[CB_MAX_COMPARED];
     cb_status st = CB_OK;
     for (int i = 0; i < o->nalgos; i++) {
-        memset(&r[i], 0, sizeof r[i]);
         r[i] = (struct cb_result){.coll = o->coll, .bytes = k.size_bytes, .count = k.count_col, .type = t, .op = op,
                                   .root = bench->has_root ? o->root : -1, .algo = o->algos[i],
                                   .asked = o->algos[i], .compared = o->nalgos > 1};

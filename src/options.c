@@ -332,28 +332,6 @@ static int parse_algo_list(const char *arg, struct cb_options *o, int report)
     }
 }
 
-/* --mpi-reference alone runs MPI's collective instead of ours; with --algo,
- * besides the algorithms named. Then the list's names go to the header. */
-static int settle_algos(struct cb_options *o, int report)
-{
-    int has_mpi = 0;
-    for (int i = 0; i < o->nalgos; i++)
-        has_mpi |= o->algos[i] == CB_ALGO_MPI;
-    if (o->mpi_reference && !o->algo_given)
-        o->algos[0] = CB_ALGO_MPI;
-    else if (o->mpi_reference && !has_mpi && o->nalgos == CB_MAX_COMPARED)
-        return cb_usage_error(report, "--algo with --mpi-reference makes more than %d algorithms: name fewer",
-                              CB_MAX_COMPARED);
-    else if (o->mpi_reference && !has_mpi)
-        o->algos[o->nalgos++] = CB_ALGO_MPI;
-    size_t used = 0;
-    o->algo_list[0] = 0;
-    for (int i = 0; i < o->nalgos; i++)
-        used += (size_t)snprintf(o->algo_list + used, sizeof o->algo_list - used, "%s%s", i ? "," : "",
-                                 cb_algo_name(o->algos[i]));
-    return 0;
-}
-
 /* Whether MPI's own collective is among the algorithms that run. */
 int cb_options_runs_mpi(const struct cb_options *o)
 {
@@ -370,6 +348,26 @@ int cb_options_only_mpi(const struct cb_options *o)
         if (o->algos[i] != CB_ALGO_MPI)
             return 0;
     return 1;
+}
+
+/* --mpi-reference alone runs MPI's collective instead of ours; with --algo,
+ * besides the algorithms named. Then the list's names go to the header. */
+static int settle_algos(struct cb_options *o, int report)
+{
+    if (o->mpi_reference && !o->algo_given)
+        o->algos[0] = CB_ALGO_MPI;
+    else if (o->mpi_reference && !cb_options_runs_mpi(o)) {
+        if (o->nalgos == CB_MAX_COMPARED)
+            return cb_usage_error(report, "--algo with --mpi-reference makes more than %d algorithms: name fewer",
+                                  CB_MAX_COMPARED);
+        o->algos[o->nalgos++] = CB_ALGO_MPI;
+    }
+    size_t used = 0;
+    o->algo_list[0] = 0;
+    for (int i = 0; i < o->nalgos; i++)
+        used += (size_t)snprintf(o->algo_list + used, sizeof o->algo_list - used, "%s%s", i ? "," : "",
+                                 cb_algo_name(o->algos[i]));
+    return 0;
 }
 
 static int parse_long(int ch, const char *arg, struct cb_options *o, int report)

@@ -27,15 +27,17 @@ COLORS = {"ring": "#1f77b4", "tree": "#2ca02c", "rd": "#d62728", "rabenseifner":
 
 
 def add(out, r):
-    """Fold one JSON result into out[size]: the best of the repeats (on a
-    shared machine other jobs only ever slow a run down)."""
+    """Fold one JSON result into out[size]: of the repeats, the fastest (on a
+    shared machine other jobs only ever slow a run down), with the algorithm
+    auto ran in that repeat (auto may choose differently in another); p50 the
+    lowest of any repeat."""
     o = r["out_of_place"]
     new = {"bw": o["busbw_gbps"], "t": o["time_us"],
            "p50": (o.get("per_iter") or {}).get("p50_us"), "algo": r.get("algo", "?")}
     old = out.get(r["size"])
     if old:
-        new = {"bw": max(old["bw"], new["bw"]), "t": min(old["t"], new["t"]),
-               "p50": min(old["p50"] or 1e30, new["p50"] or 1e30), "algo": old["algo"]}
+        p50 = min(old["p50"] or 1e30, new["p50"] or 1e30)
+        new = dict(old if old["t"] <= new["t"] else new, p50=p50)
     out[r["size"]] = new
 
 
@@ -49,7 +51,9 @@ def load(directory, np):
             for r in json.load(f)["results"]:
                 if r.get("algo_asked") in runs:
                     add(runs[r["algo_asked"]], r)
-    for algo in ALGOS if not any(runs.values()) else []:
+    if any(runs.values()):
+        return runs
+    for algo in ALGOS:
         for path in sorted(glob.glob(f"{directory}/np{np}.{algo}.json") +
                            glob.glob(f"{directory}/np{np}.{algo}.r*.json")):
             with open(path) as f:

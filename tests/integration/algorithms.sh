@@ -129,6 +129,23 @@ PY
     [ -z "$why" ] && pass "$name" || fail "$name: $why"
 fi
 
+# bench-algos' table keeps, per size, the fastest repeat whole: auto's time
+# and the name of what auto ran come from the same repeat.
+name="algos_table: auto's time and choice from one repeat"
+mkdir -p "$TMP/algos"
+python3 - "$TMP/algos" <<'PY'
+import json, sys
+def res(asked, ran, t):
+    return {"size": 8, "algo_asked": asked, "algo": ran,
+            "out_of_place": {"busbw_gbps": 1 / t, "time_us": t, "per_iter": {"p50_us": t}}}
+for rep, (auto_ran, auto_t) in ((1, ("rd", 9.0)), (2, ("tree", 5.0))):
+    rows = [res("ring", "ring", 10.0), res("tree", "tree", 5.0), res("rd", "rd", 6.0),
+            res("rabenseifner", "rabenseifner", 7.0), res("auto", auto_ran, auto_t), res("mpi", "mpi", 8.0)]
+    json.dump({"results": rows}, open(f"{sys.argv[1]}/np2.all.r{rep}.lat.json", "w"))
+PY
+row=$(/usr/bin/python3 "$ROOT/scripts/lib/algos_table.py" "$TMP/algos" 2 2>&1 | grep '^| 8 |')
+if [[ $row == *"| tree | 1.00 | 1.00 | 1.00 |"* ]]; then pass "$name"; else fail "$name: $row"; fi
+
 # tune writes the terms; auto and model read them back.
 name="tune, then auto from COLLBENCH_TUNE_FILE"
 if expect_rc 0 "$name" mpi 3 tune --transport shm -o "$TMP/tune.txt" -d float,half; then
