@@ -280,6 +280,72 @@ cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_c
     return slice_loop(r, s, bytes, &(struct slice_work){local, dst, op});
 }
 
+/* Small enough that the partial result of a block stays in L1/L2 while
+ * every input is folded into it. */
+#define REDUCE_BLOCK_BYTES (32 * 1024)
+
+/* dst[0, n) = local OP in[0] OP in[1] .. OP in[nin - 1], block by block. */
+static void reduce_blocks(char *dst, const char *local, const void *const *in, int nin, size_t n,
+                          const struct cb_redop *op)
+{
+    struct cb_redop partial = *op;
+    partial.last = 0;
+    for (size_t at = 0; at < n; at += REDUCE_BLOCK_BYTES) {
+        size_t len = n - at < REDUCE_BLOCK_BYTES ? n - at : REDUCE_BLOCK_BYTES;
+        for (int i = 0; i < nin; i++)
+            reduce_slice(dst + at, (const char *)in[i] + at, i == 0 ? local + at : dst + at, len,
+                         i == nin - 1 ? op : &partial);
+    }
+}
+
+/* Inputs held at once: more peers are folded in group after group (16
+ * ranks in the tests take two). */
+#define REDUCE_ALL_GROUP 8
+
+/* One slice from peers rank + first .. rank + first + nin - 1 folded into dst. */
+static cb_status reduce_group(struct cb_comm *c, int first, int nin, const char *local, char *dst, size_t bytes,
+                              const struct cb_redop *op)
+{
+    const void *in[REDUCE_ALL_GROUP];
+    size_t got;
+    for (int k = 0; k < nin; k++) {
+        struct cb_recv_chan *r = &c->recv[(c->rank + first + k) % c->nranks];
+        cb_status st = cb_chan_wait_recv(r, &in[k], &got);
+        if (st == CB_OK)
+            st = check_len(r, got, bytes);
+        if (st != CB_OK)
+            return st;
+    }
+    reduce_blocks(dst, local, in, nin, bytes, op);
+    for (int k = 0; k < nin; k++) {
+        struct cb_recv_chan *r = &c->recv[(c->rank + first + k) % c->nranks];
+        cb_status st = r->ops->recv_release(r->conn);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+cb_status cb_prim_recv_reduce_all(struct cb_comm *c, const void *local, void *dst, size_t bytes,
+                                  const struct cb_redop *op)
+{
+    struct cb_redop partial = *op;
+    partial.last = 0;
+    for (size_t done = 0; done < bytes;) {
+        size_t n = slice_len(done, bytes, c->cfg.slot_bytes);
+        char *out = (char *)dst + done;
+        for (int first = 1; first < c->nranks; first += REDUCE_ALL_GROUP) {
+            int nin = c->nranks - first < REDUCE_ALL_GROUP ? c->nranks - first : REDUCE_ALL_GROUP;
+            const char *from = first == 1 ? (const char *)local + done : out;
+            cb_status st = reduce_group(c, first, nin, from, out, n, first + nin < c->nranks ? &partial : op);
+            if (st != CB_OK)
+                return st;
+        }
+        done += n;
+    }
+    return CB_OK;
+}
+
 cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes)
 {
     return slice_loop(r, s, bytes, &(struct slice_work){NULL, dst, NULL});

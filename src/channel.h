@@ -44,6 +44,12 @@ cb_status cb_prim_recv_reduce_copy(struct cb_recv_chan *r, const void *local, vo
 cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
                                         const void *local, void *dst, size_t bytes,
                                         const struct cb_redop *op);
+/* dst = local OP in(rank + 1) OP in(rank + 2) .. OP in(rank - 1), over
+ * channel 0's connections from every other rank of c, in that order. Each
+ * slice is reduced a cache-sized block at a time with the result kept in
+ * cache, so every input is read from memory once and dst written once. */
+cb_status cb_prim_recv_reduce_all(struct cb_comm *c, const void *local, void *dst, size_t bytes,
+                                  const struct cb_redop *op);
 /* dst = in-slot; out-slot = in-slot */
 cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes);
 /* A hint for transports with a direct path (shm): the `bytes` to be received

@@ -18,10 +18,11 @@ typedef enum cb_coll {
  * tree: double binary tree (all_reduce). rd: recursive doubling (all_reduce),
  * doubling/halving (all_gather, reduce_scatter). rabenseifner: recursive
  * halving + doubling (all_reduce). pairwise / linear: alltoall in n-1 rounds /
- * all at once. auto: the cost model's choice per size (docs/algorithms.md). */
+ * all at once. direct: every rank reduces its own piece from everyone's
+ * data at once (all_reduce, reduce_scatter), then sends it to everyone. auto: the cost model's choice per size (docs/algorithms.md). */
 typedef enum cb_algo {
     CB_ALGO_AUTO, CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_PAIRWISE,
-    CB_ALGO_RABENSEIFNER, CB_ALGO_LINEAR,
+    CB_ALGO_RABENSEIFNER, CB_ALGO_LINEAR, CB_ALGO_DIRECT,
     CB_ALGO_MPI,   /* not ours: MPI's own collective, for comparison (--mpi-reference) */
     CB_NALGOS
 } cb_algo;
@@ -52,7 +53,7 @@ size_t cb_coll_size_bytes(const struct cb_comm *c, const struct cb_coll_args *a)
 /* The algorithm `auto` would run (or `algo` itself when not auto); the same
  * on every rank. */
 cb_algo cb_coll_choose(const struct cb_comm *c, const struct cb_coll_args *a);
-#define CB_AUTO_MAX_TRIED 4
+#define CB_AUTO_MAX_TRIED 5
 /* What auto timed to choose (ntried 0: the model alone chose). */
 struct cb_auto_trial {
     int ntried;

@@ -11,7 +11,7 @@ const char *cb_coll_name(cb_coll c)
 const char *cb_algo_name(cb_algo a)
 {
     static const char *const names[CB_NALGOS] = {"auto", "ring", "tree", "rd", "pairwise",
-                                                        "rabenseifner", "linear", "mpi"};
+                                                        "rabenseifner", "linear", "direct", "mpi"};
     return (unsigned)a < CB_NALGOS ? names[a] : "?";
 }
 

@@ -137,6 +137,20 @@ static double alltoall(const struct cb_machine *m, double s, int linear)
     return (n - 1) * (r * l.a + block * l.b);
 }
 
+/* Direct: every rank sends a piece to each of the n - 1 others at once
+ * (posted sends cost a share of alpha, as in the linear alltoall) and
+ * reduces its own piece from all of them straight from where they land,
+ * fused like the ring's steps; all_reduce then sends it to everyone.
+ * All ranks' traffic crosses the top of the network at once. */
+static double direct_steps(const struct cb_machine *m, double piece, double g, int gather)
+{
+    int n = m->nranks;
+    struct link l = link_at(m, n / 2 > 0 ? n / 2 : 1, 0, 1);
+    double r = rounds(piece, chunk_of(m)), posts = r * (l.a + (n - 1) * l.a * LINEAR_POST_SHARE);
+    double t = posts + (n - 1) * piece * (l.b / 2 + g);
+    return gather ? t + posts + (n - 1) * piece * l.b : t;
+}
+
 double cb_model_time(const struct cb_machine *m, cb_coll coll, cb_algo algo, size_t bytes, cb_type t)
 {
     int n = m->nranks;
@@ -150,10 +164,12 @@ double cb_model_time(const struct cb_machine *m, cb_coll coll, cb_algo algo, siz
     case CB_ALL_REDUCE * 16 + CB_ALGO_RD: return xor_steps(m, s, 0, g) + fold(m, s, s, s, g);
     case CB_ALL_REDUCE * 16 + CB_ALGO_RABENSEIFNER:
         return xor_steps(m, s, 1, g) + xor_steps(m, s, 1, 0) + fold(m, s, s, s, g);
+    case CB_ALL_REDUCE * 16 + CB_ALGO_DIRECT: return direct_steps(m, piece, g, 1);
     case CB_ALL_GATHER * 16 + CB_ALGO_RING: return ring_steps(m, n - 1, piece, 0, 0);
     case CB_ALL_GATHER * 16 + CB_ALGO_RD: return xor_steps(m, s, 1, 0) + fold(m, piece, s, 0, g);
     case CB_REDUCE_SCATTER * 16 + CB_ALGO_RING: return ring_steps(m, n - 1, piece, g, 1);
     case CB_REDUCE_SCATTER * 16 + CB_ALGO_RD: return xor_steps(m, s, 1, g) + fold(m, s, piece, s, g);
+    case CB_REDUCE_SCATTER * 16 + CB_ALGO_DIRECT: return direct_steps(m, piece, g, 0);
     case CB_ALLTOALL * 16 + CB_ALGO_PAIRWISE: return alltoall(m, s, 0);
     case CB_ALLTOALL * 16 + CB_ALGO_LINEAR: return alltoall(m, s, 1);
     case CB_BROADCAST * 16 + CB_ALGO_RING: return (n - 1) * link_at(m, 1, 0, 0).a + s * link_at(m, 1, 0, 0).b;
@@ -165,16 +181,19 @@ double cb_model_time(const struct cb_machine *m, cb_coll coll, cb_algo algo, siz
 
 int cb_model_algos(cb_coll coll, cb_algo *out, int max)
 {
-    static const cb_algo ar[] = {CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_RABENSEIFNER};
-    static const cb_algo gs[] = {CB_ALGO_RING, CB_ALGO_RD};
+    static const cb_algo ar[] = {CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_RABENSEIFNER, CB_ALGO_DIRECT};
+    static const cb_algo ag[] = {CB_ALGO_RING, CB_ALGO_RD};
+    static const cb_algo rs[] = {CB_ALGO_RING, CB_ALGO_RD, CB_ALGO_DIRECT};
     static const cb_algo aa[] = {CB_ALGO_PAIRWISE, CB_ALGO_LINEAR};
     static const cb_algo one[] = {CB_ALGO_RING};
     const cb_algo *list = one;
     int n = 1;
     if (coll == CB_ALL_REDUCE)
-        list = ar, n = 4;
-    else if (coll == CB_ALL_GATHER || coll == CB_REDUCE_SCATTER)
-        list = gs, n = 2;
+        list = ar, n = 5;
+    else if (coll == CB_ALL_GATHER)
+        list = ag, n = 2;
+    else if (coll == CB_REDUCE_SCATTER)
+        list = rs, n = 3;
     else if (coll == CB_ALLTOALL)
         list = aa, n = 2;
     n = n < max ? n : max;

@@ -82,7 +82,8 @@ void cb_options_usage(FILE *out)
 "      --transport T        shm, tcp, verbs or auto (default auto: shm on one machine, else\n"
 "                           verbs when every rank has an active RDMA port, else tcp)\n"
 "      --algo A[,B..]       auto (default: the cost model picks per size), ring, tree, rd,\n"
-"                           rabenseifner, pairwise, linear or mpi (docs/algorithms.md);\n"
+"                           rabenseifner, direct, pairwise, linear or mpi\n"
+"                           (docs/algorithms.md);\n"
 "                           several are timed in turn, size by size, rows one after another\n"
 "      --channels N         split the data over N rings/trees, each with its own\n"
 "                           connections (default 1)\n"
@@ -320,8 +321,8 @@ static int parse_algo_list(const char *arg, struct cb_options *o, int report)
         name[len] = 0;
         int a = cb_algo_parse(name);
         if (a < 0)
-            return cb_usage_error(report, "unknown algorithm '%s': use auto, ring, tree, rd, rabenseifner, pairwise, "
-                                  "linear or mpi, or several separated by commas", name);
+            return cb_usage_error(report, "unknown algorithm '%s': use auto, ring, tree, rd, rabenseifner, direct, "
+                                  "pairwise, linear or mpi, or several separated by commas", name);
         if (o->nalgos == CB_MAX_COMPARED)
             return cb_usage_error(report, "--algo '%s' names more than %d algorithms: compare fewer at a time", arg,
                                   CB_MAX_COMPARED);

@@ -21,9 +21,10 @@ import json
 import math
 import sys
 
-ALGOS = ["ring", "tree", "rd", "rabenseifner", "auto", "mpi"]
+OURS = ["ring", "tree", "rd", "rabenseifner", "direct"]
+ALGOS = OURS + ["auto", "mpi"]
 COLORS = {"ring": "#1f77b4", "tree": "#2ca02c", "rd": "#d62728", "rabenseifner": "#9467bd",
-          "auto": "#000000", "mpi": "#ff7f0e"}
+          "direct": "#8c564b", "auto": "#000000", "mpi": "#ff7f0e"}
 
 
 def add(out, r):
@@ -79,10 +80,10 @@ def table(directory, np, runs):
         for a in ALGOS:
             r = runs[a].get(size)
             cells.append(f"{r['bw']:.3g} / {r['p50']:.3g}" if r and r["p50"] else "-")
-        ours = [runs[a][size]["t"] for a in ALGOS[:4] if size in runs[a]]
+        ours = [runs[a][size]["t"] for a in OURS if size in runs[a]]
         auto, mpi = runs["auto"][size], runs["mpi"].get(size)
         best = min(ours) if ours else float("nan")
-        ours_p50 = [runs[a][size]["p50"] for a in ALGOS[:4] if size in runs[a] and runs[a][size]["p50"]]
+        ours_p50 = [runs[a][size]["p50"] for a in OURS if size in runs[a] and runs[a][size]["p50"]]
         best_p50 = auto["p50"] / min(ours_p50) if ours_p50 and auto["p50"] else float("nan")
         chosen = runs.get(auto["algo"], {}).get(size)
         choice = chosen["t"] / best if chosen else float("nan")

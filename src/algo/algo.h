@@ -75,6 +75,8 @@ cb_status cb_rd_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_rabenseifner_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_rd_all_gather(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_rd_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a);
+cb_status cb_direct_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
+cb_status cb_direct_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a);
 
 /* Start-up measurement of the cost-model terms (collective). */
 cb_status cb_probe_cost(struct cb_comm *c, cb_type t, cb_op op, struct cb_cost *out);

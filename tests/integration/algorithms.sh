@@ -12,8 +12,8 @@ export OMPI_MCA_mpi_yield_when_idle=1   # MPI's own waits in the harness yield t
 
 SIZES=(-b 0 -e 160K -f 11)
 SMALL_FIFO=(--slot-bytes 4K --slots 4)
-CASES=("all_reduce ring" "all_reduce tree" "all_reduce rd" "all_reduce rabenseifner"
-       "all_gather ring" "all_gather rd" "reduce_scatter ring" "reduce_scatter rd"
+CASES=("all_reduce ring" "all_reduce tree" "all_reduce rd" "all_reduce rabenseifner" "all_reduce direct"
+       "all_gather ring" "all_gather rd" "reduce_scatter ring" "reduce_scatter rd" "reduce_scatter direct"
        "alltoall pairwise" "alltoall linear")
 
 types_for() {   # rank count, collective -> types (and ops for reductions), all covered over the matrix
@@ -79,7 +79,7 @@ done
 name="auto picks per size (all_reduce np=4)"
 if expect_rc 0 "$name" mpi 4 all_reduce --transport shm -b 8 -e 32M -f 2048 -n 5 -w 1 -c 1 -I 0; then
     small=$(awk '!/^#/ && $1 == 8 {print $14}' "$TMP/out"); large=$(awk '!/^#/ && $1 == 33554432 {print $14}' "$TMP/out")
-    if [[ $small =~ ^(rd|tree)$ ]] && [[ $large =~ ^(ring|rabenseifner|tree)$ ]]; then pass "$name: $small at 8 B, $large at 32 MiB"
+    if [[ $small =~ ^(rd|tree)$ ]] && [[ $large =~ ^(ring|rabenseifner|tree|direct)$ ]]; then pass "$name: $small at 8 B, $large at 32 MiB"
     else fail "$name: got '$small' at 8 B and '$large' at 32 MiB"; cat "$TMP/out"; fi
 fi
 
@@ -110,8 +110,8 @@ PY
 name="--algo ring,tree,rd,auto --mpi-reference: every one timed in turn and checked (all_reduce np=3)"
 if expect_rc 0 "$name" mpi 3 all_reduce --transport shm "${SIZES[@]}" "${SMALL_FIFO[@]}" -n 3 -w 1 -c 1 \
         --algo ring,tree,rd,auto --mpi-reference -J "$TMP/cmp.json" && no_wrong "$name"; then
-    why=$(compare_rows "$TMP/cmp.json" ring,tree,rd,auto,mpi ring,tree,rd,rabenseifner)
-    auto_rows=$(awk '!/^#/ && $14 ~ /^auto>(ring|tree|rd|rabenseifner)$/' "$TMP/out" | wc -l)
+    why=$(compare_rows "$TMP/cmp.json" ring,tree,rd,auto,mpi ring,tree,rd,rabenseifner,direct)
+    auto_rows=$(awk '!/^#/ && $14 ~ /^auto>(ring|tree|rd|rabenseifner|direct)$/' "$TMP/out" | wc -l)
     [ "$auto_rows" = 7 ] || why="$why; $auto_rows table rows say auto>ALGO, expected 7"
     [ -z "$why" ] && pass "$name" || { fail "$name: $why"; cat "$TMP/out"; }
 fi
@@ -154,16 +154,16 @@ if expect_rc 0 "$name" mpi 3 tune --transport shm -o "$TMP/tune.txt" -d float,ha
         no_wrong "$name"; then pass "$name"; else fail "$name: $(cat "$TMP/tune.txt")"; fi
 fi
 # auto times the model's near-ties (within 2x) and keeps the fastest. With these
-# terms the model predicts, at 4 ranks: 32 KiB ring 12.1, tree 20.4, rd 15.1,
-# rabenseifner 11.4 us (all within 2x); 2 MiB ring 399, tree 637, rd 841,
-# rabenseifner 476 us (rd is not). The JSON says what was timed.
+# terms the model predicts, at 4 ranks: 32 KiB direct 9.6, ring 12.1, tree 20.4,
+# rd 15.1, rabenseifner 11.4 us (tree is not within 2x); 2 MiB direct 397, ring 399,
+# tree 637, rd 841, rabenseifner 476 us (rd is not). The JSON says what was timed.
 name="auto times the model's near-ties and runs the fastest"
 printf 'transport shm\nnranks 4\nalpha_us 1\nbeta_ns_per_byte 0.1\nchunk_bytes 2097152\ngamma_ns_per_byte.float 0.1\n' > "$TMP/ties.txt"
 if COLLBENCH_TUNE_FILE=$TMP/ties.txt expect_rc 0 "$name" mpi 4 all_reduce --transport shm -b 32K -e 2M -f 64 \
         -n 2 -w 1 -c 1 -I 0 -J "$TMP/ties.json" && no_wrong "$name"; then
     why=$(python3 - "$TMP/ties.json" <<'PY'
 import json, sys
-want = {32768: ["rabenseifner", "ring", "tree", "rd"], 2097152: ["ring", "rabenseifner", "tree"]}
+want = {32768: ["direct", "rabenseifner", "ring", "rd"], 2097152: ["direct", "ring", "rabenseifner", "tree"]}
 for r in json.load(open(sys.argv[1]))["results"]:
     tried = r["auto_trial_us"] or {}
     if sorted(tried) != sorted(want[r["size"]]) or list(tried)[0] != want[r["size"]][0]:

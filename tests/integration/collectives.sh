@@ -51,7 +51,8 @@ done
 # rings and chains (first sends), the all_reduce tree (leaf and downward
 # sends), recursive-doubling all_gather and both alltoalls (every send).
 for n in 2 3 5; do
-    for run in all_reduce:ring all_reduce:tree all_gather:ring all_gather:rd reduce_scatter:ring \
+    for run in all_reduce:ring all_reduce:tree all_reduce:direct all_gather:ring all_gather:rd \
+               reduce_scatter:ring reduce_scatter:direct \
                alltoall:pairwise alltoall:linear \
                broadcast:ring reduce:ring sendrecv:ring; do
         coll=${run%%:*} algo=${run#*:}

@@ -4,7 +4,8 @@
 # the whole suite:
 #   - test_verbs (cmocka), each case a PASS/FAIL/SKIP line;
 #   - the four collectives over --transport verbs on rxe0, 2 and 4 ranks,
-#     float/bfloat16/int32, sum/max, out-of-place and in-place, checked (-c 2);
+#     float/bfloat16/int32, sum/max, out-of-place and in-place, checked (-c 2),
+#     and all_reduce / reduce_scatter --algo direct at 3 ranks;
 #   - the verbs command-line errors through collbench: exit 2 and the message;
 #   - a rank killed mid-run (plain mpirun, and mpirun --enable-recovery where
 #     the survivors must notice by themselves): the job ends within -T,
@@ -122,6 +123,11 @@ collectives() {
             run_coll "$coll verbs np=$np" "$np" "$coll" "${sizes[@]}" --slot-bytes 4K --slots 4 \
                 -d $types $ops -n 1 -w 0 -c 2 -I 0
         done
+    done
+    # direct: every rank sends to and reduces from every other at once, lent sources
+    for coll in all_reduce reduce_scatter; do
+        run_coll "$coll --algo direct verbs np=3" 3 "$coll" --algo direct "${sizes[@]}" --slot-bytes 4K --slots 4 \
+            -d float,int32 -o sum,max -n 1 -w 0 -c 2 -I 0
     done
     # several QPs per connection, default FIFO, a size that needs many slots
     [ "$QUICK" = 1 ] || run_coll "all_reduce verbs np=2 qps=2 2M" 2 all_reduce -b 2M -e 2M --qps 2 -n 1 -w 0 -c 1 -I 0

@@ -1,0 +1,101 @@
+/* Direct reduce-scatter and all-reduce (a "two-shot" all-reduce): each rank
+ * sends piece j of its data to rank j, which reduces its piece from all n
+ * sources at once (cb_prim_recv_reduce_all); all_reduce then sends each
+ * finished piece to every rank. Two steps instead of the ring's 2 (n - 1),
+ * and no rank waits on a chain of others: what counts with more ranks than
+ * cores. Where the transport lends (shm), every source is read once where
+ * it lies: per rank (n + 1) S / n bytes read or written to reduce, against
+ * the ring's 3 (n - 1) S / n. Every rank talks to every other, so it is
+ * for few ranks or a machine's own ranks; the cost model weighs that.
+ *
+ * Rounds of at most one chunk per piece, as in the linear alltoall: a
+ * round's sends fit in the FIFOs (half of each) even when the peer is a
+ * phase behind, and no rank gets a round ahead of anyone. A source is
+ * lent (cb_prim_send_stable): the pieces sent in the reduce-scatter are not
+ * written until their receiver has reduced them, and it has before it sends
+ * the finished piece that overwrites them in place. */
+#include "algo.h"
+
+struct piece { size_t off, len; };
+
+/* Piece j of a round [base, base + len): all_reduce splits the round n
+ * ways; reduce_scatter takes the same range of each rank's block. */
+static struct piece piece_of(const struct cb_coll_args *a, int n, int j, size_t base, size_t len)
+{
+    if (a->coll == CB_REDUCE_SCATTER)
+        return (struct piece){(size_t)j * a->count + base, len};
+    size_t lo = len * (size_t)j / (size_t)n, hi = len * (size_t)(j + 1) / (size_t)n;
+    return (struct piece){base + lo, hi - lo};
+}
+
+static cb_status reduce_scatter_round(struct cb_comm *c, const struct cb_coll_args *a, char *dst, size_t base,
+                                      size_t len)
+{
+    int n = c->nranks, r = c->rank;
+    size_t ts = cb_type_size(a->type);
+    const char *src = a->sendbuf;
+    struct cb_redop op = {a->type, a->op, n, 1};
+    for (int k = 1; k < n; k++) {
+        int to = cb_algo_mod(r + k, n);
+        struct piece p = piece_of(a, n, to, base, len);
+        cb_status st = cb_prim_send_stable(&c->send[to], src + p.off * ts, p.len * ts);
+        if (st != CB_OK)
+            return st;
+    }
+    struct piece own = piece_of(a, n, r, base, len);
+    return cb_prim_recv_reduce_all(c, src + own.off * ts, dst, own.len * ts, &op);
+}
+
+/* The finished piece r goes to everyone; the others' land where they belong. */
+static cb_status all_gather_round(struct cb_comm *c, const struct cb_coll_args *a, size_t base, size_t len)
+{
+    int n = c->nranks, r = c->rank;
+    size_t ts = cb_type_size(a->type);
+    char *dst = a->recvbuf;
+    for (int k = 1; k < n; k++) {
+        int from = cb_algo_mod(r - k, n);
+        struct piece p = piece_of(a, n, from, base, len);
+        cb_prim_offer(&c->recv[from], 0, dst + p.off * ts, p.len * ts);
+    }
+    struct piece own = piece_of(a, n, r, base, len);
+    for (int k = 1; k < n; k++) {
+        cb_status st = cb_prim_send_stable(&c->send[cb_algo_mod(r + k, n)], dst + own.off * ts, own.len * ts);
+        if (st != CB_OK)
+            return st;
+    }
+    for (int k = 1; k < n; k++) {
+        int from = cb_algo_mod(r - k, n);
+        struct piece p = piece_of(a, n, from, base, len);
+        cb_status st = cb_prim_recv(&c->recv[from], dst + p.off * ts, p.len * ts);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+cb_status cb_direct_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    size_t ts = cb_type_size(a->type), round = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks;
+    for (size_t base = 0; base < a->count; base += round) {
+        size_t len = a->count - base < round ? a->count - base : round;
+        struct piece own = piece_of(a, c->nranks, c->rank, base, len);
+        cb_status st = reduce_scatter_round(c, a, (char *)a->recvbuf + own.off * ts, base, len);
+        if (st == CB_OK)
+            st = all_gather_round(c, a, base, len);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+cb_status cb_direct_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a)
+{
+    size_t ts = cb_type_size(a->type), chunk = cb_algo_chunk_elems(c, a->type);
+    for (size_t base = 0; base < a->count; base += chunk) {
+        size_t len = a->count - base < chunk ? a->count - base : chunk;
+        cb_status st = reduce_scatter_round(c, a, (char *)a->recvbuf + base * ts, base, len);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
