@@ -117,6 +117,7 @@ struct slice_work {
     const char *local;
     char *dst;
     const struct cb_redop *op;
+    int dst_final;   /* dst is not written again before the receiver has read it */
 };
 
 static void do_slice(const struct slice_work *w, const void *in, void *out, size_t off, size_t n)
@@ -175,6 +176,24 @@ static cb_status post_slice(struct cb_send_chan *s, void *out, const char *src, 
     return s->ops->send_post(s->conn, n);
 }
 
+static cb_status finish_slice(const struct slice_work *w, struct cb_send_chan *s, const void *in, void *out,
+                              size_t off, size_t n)
+{
+    do_slice(w, in, out, off, n);
+    return s ? s->ops->send_post(s->conn, n) : CB_OK;
+}
+
+/* The slice's final value written to dst only, then sent from there (lent). */
+static cb_status finish_home_and_lend(const struct slice_work *w, struct cb_send_chan *s, const void *in, void *out,
+                                      size_t off, size_t n)
+{
+    if (w->op)
+        reduce_slice(w->dst + off, in, w->local + off, n, w->op);
+    else if (w->dst + off != in)
+        memcpy(w->dst + off, in, n);
+    return post_slice(s, out, w->dst + off, n, 1);
+}
+
 /* The one loop behind every blocking primitive: slice by slice, wait for the
  * incoming slot (r) and the outgoing one (s), do the work, hand both back. */
 static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size_t bytes,
@@ -183,6 +202,10 @@ static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size
     size_t slot_bytes = s ? s->slot_bytes : r->slot_bytes, offered = 0;
     /* a receive that only copies out can take its data straight into dst */
     int direct = r && w->dst && !w->op && r->ops->recv_expose;
+    /* a final value that goes home and on: written home only, and lent from
+     * there where the send slot is only local staging (no pass over it) */
+    int lend_result = s && w->dst && w->dst_final && !s->ops->send_slot_is_peer_memory &&
+                      s->ops->send_post_source;
     for (size_t done = 0; done < bytes;) {
         size_t n = slice_len(done, bytes, slot_bytes), got;
         const void *in = NULL;
@@ -196,9 +219,8 @@ static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size
             st = cb_chan_wait_send(s, n, &out);
         if (st != CB_OK)
             return st;
-        do_slice(w, in, out, done, n);
-        if ((s && (st = s->ops->send_post(s->conn, n)) != CB_OK) ||
-            (r && (st = r->ops->recv_release(r->conn)) != CB_OK))
+        st = lend_result ? finish_home_and_lend(w, s, in, out, done, n) : finish_slice(w, s, in, out, done, n);
+        if (st != CB_OK || (r && (st = r->ops->recv_release(r->conn)) != CB_OK))
             return st;
         done += n;
     }
@@ -207,7 +229,7 @@ static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size
 
 cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes)
 {
-    return slice_loop(NULL, s, bytes, &(struct slice_work){src, NULL, NULL});
+    return slice_loop(NULL, s, bytes, &(struct slice_work){src, NULL, NULL, 0});
 }
 
 cb_status cb_prim_send_stable(struct cb_send_chan *s, const void *src, size_t bytes)
@@ -258,26 +280,26 @@ cb_status cb_chan_drain_lent(struct cb_comm *c)
 
 cb_status cb_prim_recv(struct cb_recv_chan *r, void *dst, size_t bytes)
 {
-    return slice_loop(r, NULL, bytes, &(struct slice_work){NULL, dst, NULL});
+    return slice_loop(r, NULL, bytes, &(struct slice_work){NULL, dst, NULL, 0});
 }
 
 cb_status cb_prim_recv_reduce_send(struct cb_recv_chan *r, struct cb_send_chan *s,
                                    const void *local, size_t bytes, const struct cb_redop *op)
 {
-    return slice_loop(r, s, bytes, &(struct slice_work){local, NULL, op});
+    return slice_loop(r, s, bytes, &(struct slice_work){local, NULL, op, 0});
 }
 
 cb_status cb_prim_recv_reduce_copy(struct cb_recv_chan *r, const void *local, void *dst,
                                    size_t bytes, const struct cb_redop *op)
 {
-    return slice_loop(r, NULL, bytes, &(struct slice_work){local, dst, op});
+    return slice_loop(r, NULL, bytes, &(struct slice_work){local, dst, op, 0});
 }
 
 cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
                                         const void *local, void *dst, size_t bytes,
                                         const struct cb_redop *op)
 {
-    return slice_loop(r, s, bytes, &(struct slice_work){local, dst, op});
+    return slice_loop(r, s, bytes, &(struct slice_work){local, dst, op, 1});
 }
 
 /* Small enough that the partial result of a block stays in L1/L2 while
@@ -348,7 +370,7 @@ cb_status cb_prim_recv_reduce_all(struct cb_comm *c, const void *local, void *ds
 
 cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes)
 {
-    return slice_loop(r, s, bytes, &(struct slice_work){NULL, dst, NULL});
+    return slice_loop(r, s, bytes, &(struct slice_work){NULL, dst, NULL, 1});
 }
 
 /* One step of the send side: post a slice if a slot is free; lent when

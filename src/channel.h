@@ -40,7 +40,9 @@ cb_status cb_prim_recv_reduce_send(struct cb_recv_chan *r, struct cb_send_chan *
 /* dst = in-slot OP local */
 cb_status cb_prim_recv_reduce_copy(struct cb_recv_chan *r, const void *local, void *dst,
                                    size_t bytes, const struct cb_redop *op);
-/* dst = in-slot OP local; out-slot = dst */
+/* dst = in-slot OP local; out-slot = dst. dst is final: nothing writes it
+ * before the receiver has read it, so where the send slot is local staging
+ * (verbs) the result goes to dst only and is lent from there. */
 cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
                                         const void *local, void *dst, size_t bytes,
                                         const struct cb_redop *op);
@@ -50,7 +52,8 @@ cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_c
  * cache, so every input is read from memory once and dst written once. */
 cb_status cb_prim_recv_reduce_all(struct cb_comm *c, const void *local, void *dst, size_t bytes,
                                   const struct cb_redop *op);
-/* dst = in-slot; out-slot = in-slot */
+/* dst = in-slot; out-slot = in-slot. dst is final, as for
+ * cb_prim_recv_reduce_copy_send: lent where the send slot is local staging. */
 cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes);
 /* A hint for transports with a direct path (shm): the `bytes` to be received
  * from r after the next `skip` bytes are to land in dst, so the sender may

@@ -539,6 +539,7 @@ const struct cb_transport_ops cb_transport_shm = {
     .recv_expose = shm_recv_expose,
     .send_slot_sized = shm_send_slot_sized,
     .send_post_source = shm_send_post_source,
+    .send_slot_is_peer_memory = 1,
     .close_send = close_conn,
     .close_recv = close_conn,
     .finalize = shm_finalize,

@@ -122,6 +122,12 @@ struct cb_transport_ops {
      * slot and calls send_post. */
     cb_status (*send_post_source)(void *sconn, const void *src, size_t nbytes, int *posted);
 
+    /* 1 where a send slot is memory the receiver reads (shm): a result
+     * written there has been transferred. 0 where it is local staging that
+     * the transport still has to move (verbs, tcp): a result that must also
+     * land in a local buffer is better written there and lent. */
+    int send_slot_is_peer_memory;
+
     cb_status (*close_send)(void *sconn);
     cb_status (*close_recv)(void *rconn);
     void (*finalize)(void *tctx);
