@@ -6,7 +6,7 @@
 
 #define TIME_W 7   /* nccl-tests' widths */
 #define BW_W 6
-#define ALGO_W 12  /* "rabenseifner" */
+#define ALGO_W 17  /* "auto>rabenseifner" */
 #define SLOW_W 6   /* "r1023" */
 #define NPCT 6
 /* A placement: "  time  algbw  busbw #wrong", as in nccl-tests' header. */

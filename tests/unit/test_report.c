@@ -187,7 +187,7 @@ static void test_header(void **state)
     assert_non_null(strstr(out, nccl_line3));
     assert_non_null(find_line(out, nccl_line2, line, sizeof line));
     assert_string_equal(line + strlen(nccl_line2),
-                        "          algo      min      p50      p90      p99    p99.9      max    slow");
+                        "               algo      min      p50      p90      p99    p99.9      max    slow");
     free(out);
 }
 
@@ -243,7 +243,7 @@ static void test_columns_line_up(void **state)
     int hdr[32], cols[32];
     char full[256];
     snprintf(full, sizeof full, "%s%s", nccl_line2,
-             "          algo      min      p50      p90      p99    p99.9      max    slow");
+             "               algo      min      p50      p90      p99    p99.9      max    slow");
     int nh = field_ends(full, hdr, 32);
     int nc = field_ends(row, cols, 32);
     assert_int_equal(nh, nc + 1);   /* the header's leading '#' */
