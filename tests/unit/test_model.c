@@ -149,6 +149,23 @@ static void test_model_oversubscription_hurts_rd_not_ring(void **state)
     assert_true(cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_RING, 64u << 20, CB_FLOAT) == ring1);
 }
 
+/* direct: on one machine its few steps win at large sizes; at thousands of
+ * ranks its n - 1 posted sends per round lose to every tree and ring. */
+static void test_model_direct_for_a_machine_not_at_scale(void **state)
+{
+    (void)state;
+    struct cb_machine m;
+    flat(&m, 8);
+    double direct = cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_DIRECT, 16u << 20, CB_FLOAT);
+    assert_true(direct > 0 && direct < cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_RING, 16u << 20, CB_FLOAT));
+    assert_true(cb_model_best(&m, CB_ALL_REDUCE, 16u << 20, CB_FLOAT) == CB_ALGO_DIRECT);
+    assert_true(cb_model_time(&m, CB_REDUCE_SCATTER, CB_ALGO_DIRECT, 16u << 20, CB_FLOAT) < direct);
+    flat(&m, 32768);
+    m.nodes = 4096;
+    for (size_t bytes = 8; bytes <= (1u << 30); bytes *= 32)
+        assert_true(cb_model_best(&m, CB_ALL_REDUCE, bytes, CB_FLOAT) != CB_ALGO_DIRECT);
+}
+
 static void test_tune_file_round_trip(void **state)
 {
     (void)state;
@@ -185,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_fold_covers_every_rank_once),
         cmocka_unit_test(test_model_picks_latency_then_bandwidth),
         cmocka_unit_test(test_model_oversubscription_hurts_rd_not_ring),
+        cmocka_unit_test(test_model_direct_for_a_machine_not_at_scale),
         cmocka_unit_test(test_tune_file_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
