@@ -324,6 +324,12 @@ static void reduce_blocks(char *dst, const char *local, const void *const *in, i
  * ranks in the tests take two). */
 #define REDUCE_ALL_GROUP 8
 
+/* Channel 0's connection from the rank k places after this one. */
+static struct cb_recv_chan *recv_from_next(struct cb_comm *c, int k)
+{
+    return &c->recv[(c->rank + k) % c->nranks];
+}
+
 /* One slice from peers rank + first .. rank + first + nin - 1 folded into dst. */
 static cb_status reduce_group(struct cb_comm *c, int first, int nin, const char *local, char *dst, size_t bytes,
                               const struct cb_redop *op)
@@ -331,7 +337,7 @@ static cb_status reduce_group(struct cb_comm *c, int first, int nin, const char 
     const void *in[REDUCE_ALL_GROUP];
     size_t got;
     for (int k = 0; k < nin; k++) {
-        struct cb_recv_chan *r = &c->recv[(c->rank + first + k) % c->nranks];
+        struct cb_recv_chan *r = recv_from_next(c, first + k);
         cb_status st = cb_chan_wait_recv(r, &in[k], &got);
         if (st == CB_OK)
             st = check_len(r, got, bytes);
@@ -340,7 +346,7 @@ static cb_status reduce_group(struct cb_comm *c, int first, int nin, const char 
     }
     reduce_blocks(dst, local, in, nin, bytes, op);
     for (int k = 0; k < nin; k++) {
-        struct cb_recv_chan *r = &c->recv[(c->rank + first + k) % c->nranks];
+        struct cb_recv_chan *r = recv_from_next(c, first + k);
         cb_status st = r->ops->recv_release(r->conn);
         if (st != CB_OK)
             return st;

@@ -19,7 +19,8 @@ typedef enum cb_coll {
  * doubling/halving (all_gather, reduce_scatter). rabenseifner: recursive
  * halving + doubling (all_reduce). pairwise / linear: alltoall in n-1 rounds /
  * all at once. direct: every rank reduces its own piece from everyone's
- * data at once (all_reduce, reduce_scatter), then sends it to everyone. auto: the cost model's choice per size (docs/algorithms.md). */
+ * data at once (all_reduce, reduce_scatter), then sends it to everyone.
+ * auto: the cost model's choice per size (docs/algorithms.md). */
 typedef enum cb_algo {
     CB_ALGO_AUTO, CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_PAIRWISE,
     CB_ALGO_RABENSEIFNER, CB_ALGO_LINEAR, CB_ALGO_DIRECT,

@@ -127,13 +127,25 @@ static double tree_all_reduce(const struct cb_machine *m, double s, double g)
     return 2 * trees * hops + (chunks - 1) * worst.a + sent * s * worst.b + reduced * s * g;
 }
 
+/* The link every rank's traffic crosses at once when each talks to all. */
+static struct link top_link(const struct cb_machine *m)
+{
+    return link_at(m, m->nranks / 2 > 0 ? m->nranks / 2 : 1, 0, 1);
+}
+
+/* r rounds of posting a send to each of the other n - 1 ranks at once. */
+static double posted_rounds(struct link l, int n, double r)
+{
+    return r * (l.a + (n - 1) * l.a * LINEAR_POST_SHARE);
+}
+
 static double alltoall(const struct cb_machine *m, double s, int linear)
 {
     int n = m->nranks;
     double block = s / n, r = rounds(block, chunk_of(m));
-    struct link l = link_at(m, n / 2 > 0 ? n / 2 : 1, 0, 1);
+    struct link l = top_link(m);
     if (linear)
-        return r * (l.a + (n - 1) * l.a * LINEAR_POST_SHARE) + (n - 1) * block * l.b;
+        return posted_rounds(l, n, r) + (n - 1) * block * l.b;
     return (n - 1) * (r * l.a + block * l.b);
 }
 
@@ -145,8 +157,8 @@ static double alltoall(const struct cb_machine *m, double s, int linear)
 static double direct_steps(const struct cb_machine *m, double piece, double g, int gather)
 {
     int n = m->nranks;
-    struct link l = link_at(m, n / 2 > 0 ? n / 2 : 1, 0, 1);
-    double r = rounds(piece, chunk_of(m)), posts = r * (l.a + (n - 1) * l.a * LINEAR_POST_SHARE);
+    struct link l = top_link(m);
+    double posts = posted_rounds(l, n, rounds(piece, chunk_of(m)));
     double t = posts + (n - 1) * piece * (l.b / 2 + g);
     return gather ? t + posts + (n - 1) * piece * l.b : t;
 }
@@ -186,16 +198,21 @@ int cb_model_algos(cb_coll coll, cb_algo *out, int max)
     static const cb_algo rs[] = {CB_ALGO_RING, CB_ALGO_RD, CB_ALGO_DIRECT};
     static const cb_algo aa[] = {CB_ALGO_PAIRWISE, CB_ALGO_LINEAR};
     static const cb_algo one[] = {CB_ALGO_RING};
-    const cb_algo *list = one;
-    int n = 1;
+#define LIST(x) (list = (x), n = (int)(sizeof(x) / sizeof((x)[0])))
+    /* auto times up to CB_AUTO_MAX_TRIED candidates: a longer list would be cut */
+    _Static_assert(sizeof ar / sizeof ar[0] <= CB_AUTO_MAX_TRIED, "raise CB_AUTO_MAX_TRIED");
+    const cb_algo *list;
+    int n;
+    LIST(one);
     if (coll == CB_ALL_REDUCE)
-        list = ar, n = 5;
+        LIST(ar);
     else if (coll == CB_ALL_GATHER)
-        list = ag, n = 2;
+        LIST(ag);
     else if (coll == CB_REDUCE_SCATTER)
-        list = rs, n = 3;
+        LIST(rs);
     else if (coll == CB_ALLTOALL)
-        list = aa, n = 2;
+        LIST(aa);
+#undef LIST
     n = n < max ? n : max;
     memcpy(out, list, sizeof *out * (size_t)n);
     return n;

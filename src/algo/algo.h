@@ -22,6 +22,9 @@ size_t cb_algo_chunk_elems(const struct cb_comm *c, cb_type t);
 /* Copy src to dst unless they are the same buffer. */
 void cb_algo_copy(void *dst, const void *src, size_t bytes);
 int cb_algo_mod(int a, int n);
+/* Piece i of [base, base + len) cut n ways, balanced (elements). */
+struct cb_piece { size_t off, len; };
+struct cb_piece cb_algo_piece(size_t base, size_t len, int n, int i);
 
 /* Channel ch's connections with rank p (channel 0 is c->send[p]). */
 static inline struct cb_send_chan *cb_send_on(struct cb_comm *c, int ch, int p)

@@ -16,16 +16,13 @@
  * the finished piece that overwrites them in place. */
 #include "algo.h"
 
-struct piece { size_t off, len; };
-
 /* Piece j of a round [base, base + len): all_reduce splits the round n
  * ways; reduce_scatter takes the same range of each rank's block. */
-static struct piece piece_of(const struct cb_coll_args *a, int n, int j, size_t base, size_t len)
+static struct cb_piece piece_of(const struct cb_coll_args *a, int n, int j, size_t base, size_t len)
 {
     if (a->coll == CB_REDUCE_SCATTER)
-        return (struct piece){(size_t)j * a->count + base, len};
-    size_t lo = len * (size_t)j / (size_t)n, hi = len * (size_t)(j + 1) / (size_t)n;
-    return (struct piece){base + lo, hi - lo};
+        return (struct cb_piece){(size_t)j * a->count + base, len};
+    return cb_algo_piece(base, len, n, j);
 }
 
 static cb_status reduce_scatter_round(struct cb_comm *c, const struct cb_coll_args *a, char *dst, size_t base,
@@ -37,12 +34,12 @@ static cb_status reduce_scatter_round(struct cb_comm *c, const struct cb_coll_ar
     struct cb_redop op = {a->type, a->op, n, 1};
     for (int k = 1; k < n; k++) {
         int to = cb_algo_mod(r + k, n);
-        struct piece p = piece_of(a, n, to, base, len);
+        struct cb_piece p = piece_of(a, n, to, base, len);
         cb_status st = cb_prim_send_stable(&c->send[to], src + p.off * ts, p.len * ts);
         if (st != CB_OK)
             return st;
     }
-    struct piece own = piece_of(a, n, r, base, len);
+    struct cb_piece own = piece_of(a, n, r, base, len);
     return cb_prim_recv_reduce_all(c, src + own.off * ts, dst, own.len * ts, &op);
 }
 
@@ -54,10 +51,10 @@ static cb_status all_gather_round(struct cb_comm *c, const struct cb_coll_args *
     char *dst = a->recvbuf;
     for (int k = 1; k < n; k++) {
         int from = cb_algo_mod(r - k, n);
-        struct piece p = piece_of(a, n, from, base, len);
+        struct cb_piece p = piece_of(a, n, from, base, len);
         cb_prim_offer(&c->recv[from], 0, dst + p.off * ts, p.len * ts);
     }
-    struct piece own = piece_of(a, n, r, base, len);
+    struct cb_piece own = piece_of(a, n, r, base, len);
     for (int k = 1; k < n; k++) {
         cb_status st = cb_prim_send_stable(&c->send[cb_algo_mod(r + k, n)], dst + own.off * ts, own.len * ts);
         if (st != CB_OK)
@@ -65,7 +62,7 @@ static cb_status all_gather_round(struct cb_comm *c, const struct cb_coll_args *
     }
     for (int k = 1; k < n; k++) {
         int from = cb_algo_mod(r - k, n);
-        struct piece p = piece_of(a, n, from, base, len);
+        struct cb_piece p = piece_of(a, n, from, base, len);
         cb_status st = cb_prim_recv(&c->recv[from], dst + p.off * ts, p.len * ts);
         if (st != CB_OK)
             return st;
@@ -78,7 +75,7 @@ cb_status cb_direct_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
     size_t ts = cb_type_size(a->type), round = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks;
     for (size_t base = 0; base < a->count; base += round) {
         size_t len = a->count - base < round ? a->count - base : round;
-        struct piece own = piece_of(a, c->nranks, c->rank, base, len);
+        struct cb_piece own = piece_of(a, c->nranks, c->rank, base, len);
         cb_status st = reduce_scatter_round(c, a, (char *)a->recvbuf + own.off * ts, base, len);
         if (st == CB_OK)
             st = all_gather_round(c, a, base, len);

@@ -32,12 +32,10 @@ void cb_algo_copy(void *dst, const void *src, size_t bytes)
 int cb_algo_mod(int a, int n) { return ((a % n) + n) % n; }
 #define mod cb_algo_mod
 
-/* Piece i of a round of `len` elements split over n ranks, balanced. */
-struct piece { size_t off, len; };
-static struct piece piece_of(size_t base, size_t len, int n, int i)
+struct cb_piece cb_algo_piece(size_t base, size_t len, int n, int i)
 {
     size_t lo = len * (size_t)i / (size_t)n, hi = len * (size_t)(i + 1) / (size_t)n;
-    return (struct piece){base + lo, hi - lo};
+    return (struct cb_piece){base + lo, hi - lo};
 }
 
 static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base, size_t len)
@@ -49,23 +47,23 @@ static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_col
     struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
     struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
-    struct piece p = piece_of(base, len, n, r);
+    struct cb_piece p = cb_algo_piece(base, len, n, r);
     cb_status st = cb_prim_send_stable(next, src + p.off * ts, p.len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++) {
-        p = piece_of(base, len, n, mod(r - s, n));
+        p = cb_algo_piece(base, len, n, mod(r - s, n));
         st = cb_prim_recv_reduce_send(prev, next, src + p.off * ts, p.len * ts, &partial);
     }
     if (st != CB_OK)
         return st;
     /* the all-gather's receives are pieces r, r-1, .., r+2: each is offered
      * (direct path) while the step before it runs */
-    p = piece_of(base, len, n, mod(r + 1, n));
-    struct piece q = piece_of(base, len, n, r);
+    p = cb_algo_piece(base, len, n, mod(r + 1, n));
+    struct cb_piece q = cb_algo_piece(base, len, n, r);
     cb_prim_offer(prev, p.len * ts, dst + q.off * ts, q.len * ts);
     st = cb_prim_recv_reduce_copy_send(prev, next, src + p.off * ts, dst + p.off * ts, p.len * ts, &last);
     for (int s = 1; s < n - 1 && st == CB_OK; s++) {
         p = q;
-        q = piece_of(base, len, n, mod(r - s, n));
+        q = cb_algo_piece(base, len, n, mod(r - s, n));
         cb_prim_offer(prev, p.len * ts, dst + q.off * ts, q.len * ts);
         st = cb_prim_recv_copy_send(prev, next, dst + p.off * ts, p.len * ts);
     }
@@ -80,7 +78,7 @@ cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
     for (size_t base = 0; base < a->count; base += round) {
         size_t len = a->count - base < round ? a->count - base : round;
         for (int ch = 0; ch < c->nchannels; ch++) {
-            struct piece p = piece_of(base, len, c->nchannels, ch);
+            struct cb_piece p = cb_algo_piece(base, len, c->nchannels, ch);
             cb_status st = all_reduce_round(c, ch, a, p.off, p.len);
             if (st != CB_OK)
                 return st;
@@ -98,7 +96,7 @@ static cb_status by_channel(struct cb_comm *c, const struct cb_coll_args *a, rou
     for (size_t base = 0; base < a->count; base += chunk) {
         size_t len = a->count - base < chunk ? a->count - base : chunk;
         for (int ch = 0; ch < c->nchannels; ch++) {
-            struct piece p = piece_of(base, len, c->nchannels, ch);
+            struct cb_piece p = cb_algo_piece(base, len, c->nchannels, ch);
             cb_status st = round(c, ch, a, p.off, p.len);
             if (st != CB_OK)
                 return st;
