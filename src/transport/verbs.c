@@ -9,6 +9,11 @@
  *    never waits for a later call); it fills it and RDMA-writes it straight
  *    into the receive slot with WRITE_WITH_IMM (imm = seq & 0xff << 24 |
  *    size), split over the connection's QPs (one chunk per QP);
+ *  - a receive that only copies its data out may offer its destination (a
+ *    registered user buffer) for a message up to a FIFO ahead, in a second
+ *    FIFO of entries beside the CTS; a sender that finds the offer when it
+ *    writes that message writes there instead (IMM_DIRECT in the imm), so
+ *    the receiver has nothing to copy; an offer that comes late is unused;
  *  - the receiver completes a slot when every QP has delivered its
  *    IBV_WC_RECV_RDMA_WITH_IMM for it (receive WRs stay posted).
  *  Most work requests are unsignaled; every Nth (N = nslots / 2), and a
@@ -202,6 +207,7 @@ const struct cb_transport_ops cb_transport_verbs = {
     .send_idle = vb_send_idle,
     .alloc_shared = vb_alloc_shared,
     .free_shared = vb_free_shared,
+    .recv_expose = vb_recv_expose,
     .send_post_source = vb_send_post_source,
     .close_send = vb_close_send,
     .close_recv = vb_close_recv,

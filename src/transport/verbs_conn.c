@@ -47,6 +47,8 @@ void vb_conn_destroy(struct vconn *c)
     free(c->sizes);
     free(c->lent);
     free(c->lent_lkey);
+    free(c->offers);
+    free(c->ndirect);
     free(c->q);
     free(c);
 }
@@ -70,17 +72,20 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     c->nslots = t->cfg.nslots;
     c->slot_bytes = t->cfg.slot_bytes;
     c->seq_imm = c->slot_bytes < ((size_t)1 << 24);
+    c->direct_imm = c->slot_bytes < (size_t)IMM_DIRECT;
     c->sig_every = c->nslots / 2 > 1 ? c->nslots / 2 : 1;
     c->sq_depth = is_send ? c->nslots + 2 : 2 * c->nslots + 4;
     c->rq_depth = is_send ? 1 : c->nslots + 2;
     c->t_start = vb_now_ms();
     size_t fifo_bytes = vb_page_round((size_t)c->nslots * c->slot_bytes);
-    size_t cts_bytes = vb_page_round((size_t)c->nslots * sizeof(struct cts_entry));
+    size_t cts_bytes = vb_fifo_entries_bytes(c->nslots);
     c->q = calloc((size_t)c->nq, sizeof *c->q);
     c->sizes = calloc((size_t)c->nslots, sizeof *c->sizes);
     c->lent = calloc((size_t)c->nslots, sizeof *c->lent);
     c->lent_lkey = calloc((size_t)c->nslots, sizeof *c->lent_lkey);
-    if (!c->q || !c->sizes || !c->lent || !c->lent_lkey || posix_memalign((void **)&c->fifo, 4096, fifo_bytes) ||
+    c->offers = calloc((size_t)c->nslots, sizeof *c->offers);
+    c->ndirect = calloc((size_t)c->nslots, sizeof *c->ndirect);
+    if (!c->q || !c->sizes || !c->lent || !c->lent_lkey || !c->offers || !c->ndirect || posix_memalign((void **)&c->fifo, 4096, fifo_bytes) ||
         posix_memalign((void **)&c->cts, 4096, cts_bytes)) {
         cb_log_error("verbs: out of memory for the %zu-byte FIFO of the connection %s rank %d (%s)", fifo_bytes,
                      is_send ? "to" : "from", peer->rank, peer->host);
@@ -138,6 +143,8 @@ undo_alloc:
     free(c->sizes);
     free(c->lent);
     free(c->lent_lkey);
+    free(c->offers);
+    free(c->ndirect);
     free(c->q);
     free(c);
     return st;

@@ -152,11 +152,16 @@ int vb_have_cap_ipc_lock(void)
     return r;
 }
 
+/* The clear-to-send and offer entries of one connection. */
+size_t vb_fifo_entries_bytes(int nslots)
+{
+    return vb_page_round(2 * (size_t)nslots * sizeof(struct cts_entry));
+}
+
 /* Bytes one connection registers. */
 size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg)
 {
-    return vb_page_round((size_t)cfg->nslots * cfg->slot_bytes) +
-           vb_page_round((size_t)cfg->nslots * sizeof(struct cts_entry));
+    return vb_page_round((size_t)cfg->nslots * cfg->slot_bytes) + vb_fifo_entries_bytes(cfg->nslots);
 }
 
 cb_status vb_check_memlock(struct vctx *t, size_t more, const char *what, const struct cb_peer *peer)

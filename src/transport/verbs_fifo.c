@@ -82,7 +82,8 @@ static cb_status poll_cq(struct vconn *c)
                 }
                 uint32_t imm = ntohl(wc[i].imm_data);
                 uint64_t seq = q->rcount;
-                size_t nbytes = c->seq_imm ? (imm & 0xffffffu) : imm, off, len;
+                uint32_t mask = c->direct_imm ? IMM_DIRECT - 1 : 0xffffffu;
+                size_t nbytes = c->seq_imm ? (imm & mask) : imm, off, len;
                 chunk_of(nbytes, c->nq, q->idx, &off, &len);
                 if ((c->seq_imm && (imm >> 24) != (seq & 0xff)) || nbytes > c->slot_bytes || wc[i].byte_len != len) {
                     cb_log_error("verbs: %s:%d: slot %" PRIu64 " from rank %d (%s) arrived out of order or with a "
@@ -94,6 +95,8 @@ static cb_status poll_cq(struct vconn *c)
                 }
                 if (q->idx == 0)
                     c->sizes[seq % (uint64_t)c->nslots] = (uint32_t)nbytes;
+                if (c->direct_imm && (imm & IMM_DIRECT))
+                    c->ndirect[seq % (uint64_t)c->nslots]++;
                 q->rcount++;
                 cb_status st = vb_post_recvs(c, q, 1);
                 if (st) {
@@ -143,6 +146,14 @@ static cb_status send_issue(struct vconn *c)
          * the sender then needs a completion to get a slot back */
         int signal = c->q[0].unsig + 1 >= c->sig_every || s + 1 - c->completed >= (uint64_t)c->nslots;
         uint32_t imm = c->seq_imm ? (uint32_t)((s & 0xff) << 24) | (uint32_t)n : (uint32_t)n;
+        /* the receiver offered a destination for this message in time:
+         * write there, the slot stays unused (its turn is still taken) */
+        const struct cts_entry *o = &c->cts[c->nslots + slot];
+        if (c->direct_imm && n && __atomic_load_n(&o->seq, __ATOMIC_ACQUIRE) == (uint32_t)(s + 1) && n <= o->size) {
+            raddr = o->addr;
+            rkey = o->rkey;
+            imm |= IMM_DIRECT;
+        }
         for (int i = 0; i < c->nq; i++) {
             struct vqp *q = &c->q[i];
             size_t off, len;
@@ -174,17 +185,51 @@ static cb_status send_issue(struct vconn *c)
     return CB_OK;
 }
 
+/* Receiver: whether QP 0's send queue has room for one more entry write. */
+static int entry_room(const struct vconn *c)
+{
+    return c->q[0].sq_posted - c->q[0].sq_freed + 1 <= (uint64_t)c->sq_depth;
+}
+
+/* Receiver: RDMA-write entry `e` into entry `index` of the sender's
+ * clear-to-send / offer region (inline, or from our copy of it). */
+static cb_status write_entry(struct vconn *c, int index, const struct cts_entry *e, const char *what)
+{
+    struct vqp *q = &c->q[0];
+    uint64_t used = q->sq_posted - q->sq_freed;
+    struct ibv_sge sge = {.addr = (uintptr_t)e, .length = sizeof *e, .lkey = 0};
+    if (!c->inline_cts) {
+        c->cts[index] = *e;
+        sge.addr = (uintptr_t)&c->cts[index];
+        sge.lkey = c->cts_mr->lkey;
+    }
+    int signal = q->unsig + 1 >= c->sig_every || used + 1 >= (uint64_t)c->sq_depth / 2;
+    struct ibv_send_wr wr = {
+        .wr_id = WR_ID(WR_CTS, q->sq_posted + 1),
+        .sg_list = &sge,
+        .num_sge = 1,
+        .opcode = IBV_WR_RDMA_WRITE,
+        .send_flags = (signal ? IBV_SEND_SIGNALED : 0) | (c->inline_cts ? IBV_SEND_INLINE : 0),
+        .wr.rdma = {.remote_addr = c->remote_cts_addr + (uint64_t)index * sizeof(struct cts_entry),
+                    .rkey = c->remote_cts_rkey},
+    }, *bad;
+    if (ibv_post_send(q->qp, &wr, &bad)) {
+        cb_log_error("verbs: %s:%d: ibv_post_send (%s) to rank %d (%s) on QP 0x%x failed: %s", c->t->dev,
+                     c->t->port, what, c->peer.rank, c->peer.host, q->qp->qp_num, strerror(errno));
+        vb_conn_fail(c, CB_EPEER);
+        return CB_EPEER;
+    }
+    q->sq_posted++;
+    q->unsig = signal ? 0 : q->unsig + 1;
+    return CB_OK;
+}
+
 /* Receiver: tell the sender about every free slot. */
 cb_status vb_cts_issue(struct vconn *c)
 {
-    struct vctx *t = c->t;
-    struct vqp *q = &c->q[0];
     if (!c->ready && c->nestablished < c->nq)
         return CB_OK;
-    while (c->cts_sent < c->consumed + (uint64_t)c->nslots) {
-        uint64_t used = q->sq_posted - q->sq_freed;
-        if (used + 1 > (uint64_t)c->sq_depth)
-            return CB_OK;
+    while (c->cts_sent < c->consumed + (uint64_t)c->nslots && entry_room(c)) {
         uint64_t s = c->cts_sent;
         int slot = (int)(s % (uint64_t)c->nslots);
         struct cts_entry e = {
@@ -193,32 +238,54 @@ cb_status vb_cts_issue(struct vconn *c)
             .size = (uint32_t)c->slot_bytes,
             .seq = (uint32_t)(s + 1),
         };
-        struct ibv_sge sge = {.addr = (uintptr_t)&e, .length = sizeof e, .lkey = 0};
-        if (!c->inline_cts) {
-            c->cts[slot] = e;
-            sge.addr = (uintptr_t)&c->cts[slot];
-            sge.lkey = c->cts_mr->lkey;
-        }
-        int signal = q->unsig + 1 >= c->sig_every || used + 1 >= (uint64_t)c->sq_depth / 2;
-        struct ibv_send_wr wr = {
-            .wr_id = WR_ID(WR_CTS, q->sq_posted + 1),
-            .sg_list = &sge,
-            .num_sge = 1,
-            .opcode = IBV_WR_RDMA_WRITE,
-            .send_flags = (signal ? IBV_SEND_SIGNALED : 0) | (c->inline_cts ? IBV_SEND_INLINE : 0),
-            .wr.rdma = {.remote_addr = c->remote_cts_addr + (uint64_t)slot * sizeof(struct cts_entry),
-                        .rkey = c->remote_cts_rkey},
-        }, *bad;
-        if (ibv_post_send(q->qp, &wr, &bad)) {
-            cb_log_error("verbs: %s:%d: ibv_post_send (clear-to-send) to rank %d (%s) on QP 0x%x failed: %s",
-                         t->dev, t->port, c->peer.rank, c->peer.host, q->qp->qp_num, strerror(errno));
-            vb_conn_fail(c, CB_EPEER);
-            return CB_EPEER;
-        }
-        q->sq_posted++;
-        q->unsig = signal ? 0 : q->unsig + 1;
+        cb_status st = write_entry(c, slot, &e, "clear-to-send");
+        if (st)
+            return st;
         c->cts_sent++;
     }
+    return CB_OK;
+}
+
+/* The highest message any QP has delivered (a chunk of it), + 1. */
+static uint64_t recv_started(const struct vconn *c)
+{
+    uint64_t m = c->q[0].rcount;
+    for (int i = 1; i < c->nq; i++)
+        if (c->q[i].rcount > m)
+            m = c->q[i].rcount;
+    return m;
+}
+
+/* Offer `dst` (registered) for message consumed + ahead: the sender writes
+ * there instead of into the slot if the offer reaches it before it writes
+ * that message (the immediate says which it did). Not for small messages
+ * (the offer is a write of its own), more than a FIFO ahead, or a message
+ * that has started to arrive. */
+cb_status vb_recv_expose(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted)
+{
+    struct vconn *c = rconn;
+    uint64_t s = c->consumed + ahead;
+    int slot = (int)(s % (uint64_t)c->nslots);
+    struct vb_offer *o = &c->offers[slot];
+    *accepted = 0;
+    if (c->err)
+        return c->err;
+    if (!c->direct_imm || !c->have_remote || nbytes < VB_DIRECT_MIN_BYTES || nbytes > c->slot_bytes ||
+        ahead >= (size_t)c->nslots)
+        return CB_OK;
+    if (o->seq1 == s + 1) {
+        *accepted = o->dst == dst && o->bytes == nbytes;
+        return CB_OK;
+    }
+    const struct ibv_mr *mr = vb_window_mr(c->t, dst, nbytes);
+    if (!mr || recv_started(c) > s || !entry_room(c))
+        return CB_OK;
+    struct cts_entry e = {.addr = (uintptr_t)dst, .rkey = mr->rkey, .size = (uint32_t)nbytes, .seq = (uint32_t)(s + 1)};
+    cb_status st = write_entry(c, c->nslots + slot, &e, "offer of a destination");
+    if (st)
+        return st;
+    *o = (struct vb_offer){dst, (uint32_t)nbytes, s + 1};
+    *accepted = 1;
     return CB_OK;
 }
 
@@ -316,8 +383,21 @@ cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes)
         return CB_OK;
     }
     int s = (int)(c->consumed % (uint64_t)c->nslots);
+    const struct vb_offer *o = &c->offers[s];
     *slot = c->fifo + (size_t)s * c->slot_bytes;
     *nbytes = c->sizes[s];
+    if (c->ndirect[s]) {   /* written into the destination we offered */
+        if (c->ndirect[s] != c->nq || o->seq1 != c->consumed + 1 || *nbytes > o->bytes) {
+            cb_log_error("verbs: %s:%d: message %" PRIu64 " from rank %d (%s) was written to an offered "
+                         "destination on %d of %d QPs (offer for message %" PRIu64 ", %u bytes; %zu arrived): "
+                         "protocol mismatch (are both ranks the same collbench build?)", c->t->dev, c->t->port,
+                         c->consumed, c->peer.rank, c->peer.host, c->ndirect[s], c->nq, o->seq1 - 1, o->bytes,
+                         *nbytes);
+            vb_conn_fail(c, CB_EINTERNAL);
+            return CB_EINTERNAL;
+        }
+        *slot = o->dst;
+    }
     c->slot_out = 1;
     return CB_OK;
 }
@@ -332,6 +412,9 @@ cb_status vb_recv_release(void *rconn)
                      c->peer.host);
         return CB_EINTERNAL;
     }
+    int s = (int)(c->consumed % (uint64_t)c->nslots);
+    c->ndirect[s] = 0;
+    c->offers[s].seq1 = 0;   /* used, or the sender wrote before it saw it */
     c->slot_out = 0;
     c->consumed++;
     return vb_cts_issue(c);

@@ -26,7 +26,7 @@
 #define VH_MAGIC 0x43425648u    /* "CBVH": handle */
 #define VREQ_MAGIC 0x43425652u  /* "CBVR": CM request private data */
 #define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
-#define VH_VERSION 1
+#define VH_VERSION 2   /* 2: offered destinations (the direct flag in the immediate) */
 #define CQ_BATCH 32
 
 enum { WR_DATA = 1, WR_CTS = 2, WR_RECV = 3 };
@@ -74,13 +74,30 @@ struct vrep {
     uint16_t qp_idx, pad;
 };
 
-/* One clear-to-send entry; seq (= sequence + 1) is written last. */
+/* One clear-to-send entry; seq (= sequence + 1) is written last. The sender's
+ * region holds 2 * nslots of them: [0, nslots) the clear-to-sends of the
+ * receive slots, [nslots, 2 * nslots) the receiver's offers of a destination
+ * in its own registered buffer for a message (recv_expose). */
 struct cts_entry {
     uint64_t addr;
     uint32_t rkey;
     uint32_t size;
     uint32_t seq;
     uint32_t pad;
+};
+
+/* Immediate data: (seq & 0xff) << 24 | IMM_DIRECT? | bytes, when slots are
+ * under 8 MiB (direct_imm); IMM_DIRECT marks a write into the offered
+ * destination instead of the slot. */
+#define IMM_DIRECT (UINT32_C(1) << 23)
+/* Offers below this are not worth the extra write of the offer. */
+#define VB_DIRECT_MIN_BYTES ((size_t)64 << 10)
+
+/* Receiver: a destination offered for message seq1 - 1 (0: none). */
+struct vb_offer {
+    char *dst;
+    uint32_t bytes;
+    uint64_t seq1;
 };
 
 struct vctx;
@@ -112,7 +129,7 @@ struct vconn {
     struct ibv_cq *cq;
     char *fifo;               /* sender: staging slots; receiver: receive slots */
     struct ibv_mr *fifo_mr;
-    struct cts_entry *cts;    /* sender: CTS FIFO (written by the peer); receiver: CTS sources */
+    struct cts_entry *cts;    /* sender: CTS and offer FIFOs (written by the peer); receiver: their sources */
     struct ibv_mr *cts_mr;
     uint32_t *sizes;          /* bytes per slot */
     const char **lent;        /* sender: per slot, the user's buffer it is written from, NULL = staging */
@@ -124,6 +141,7 @@ struct vconn {
     int64_t t_start;
     uint32_t nonce;
     int seq_imm;              /* imm carries seq & 0xff in its top byte */
+    int direct_imm;           /* ... and has room for IMM_DIRECT */
     int inline_cts;
     int peer_gone;
     int slot_out;             /* a slot was handed out and not posted / released */
@@ -131,6 +149,8 @@ struct vconn {
     uint64_t posted, issued, completed;
     /* receiver */
     uint64_t consumed, cts_sent;
+    struct vb_offer *offers;  /* per slot */
+    uint8_t *ndirect;         /* per slot: QPs whose chunk was written to the offered destination */
     uint64_t remote_cts_addr;
     uint32_t remote_cts_rkey;
     int have_remote;
@@ -227,6 +247,7 @@ static inline const char *vb_dir_word(const struct vconn *c)
 /* ---------------------------------------------------- verbs_device.c */
 int vb_have_cap_ipc_lock(void);
 size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg);
+size_t vb_fifo_entries_bytes(int nslots);
 cb_status vb_check_memlock(struct vctx *t, size_t more, const char *what, const struct cb_peer *peer);
 cb_status vb_check_queue_limits(const struct vctx *t);
 cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
@@ -267,6 +288,7 @@ void vb_free_shared(void *tctx, void *p);
 const struct ibv_mr *vb_window_mr(const struct vctx *t, const void *p, size_t n);
 cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes);
 cb_status vb_recv_release(void *rconn);
+cb_status vb_recv_expose(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
 cb_status vb_progress(void *tctx);
 cb_status vb_send_idle(void *sconn, int *idle);
 cb_status vb_close_send(void *sconn);

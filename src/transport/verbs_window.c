@@ -1,6 +1,8 @@
 /* Collective buffers registered with the device (alloc_shared), so that a
  * send whose source stays unchanged (send_post_source) is RDMA-written
- * straight from the user's buffer: no copy into a staging slot. Registered
+ * straight from the user's buffer (no copy into a staging slot), and a
+ * receive that only copies out can offer its destination (recv_expose) for
+ * the peer to write into (no copy out of the receive slot). Registered
  * once, when the harness allocates its buffers, never in the timed loop. A
  * buffer the memlock limit or the device will not register is still handed
  * out; its sends then go through the staging slots as usual. */
@@ -25,7 +27,7 @@ void *vb_alloc_shared(void *tctx, size_t bytes)
     w->bytes = bytes;
     errno = 0;
     if (vb_memlock_room(t, bytes))
-        w->mr = ibv_reg_mr(t->pd, w->base, bytes, IBV_ACCESS_LOCAL_WRITE);
+        w->mr = ibv_reg_mr(t->pd, w->base, bytes, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
     if (w->mr)
         t->registered += bytes;
     else if (!t->window_warned++)

@@ -131,6 +131,18 @@ collectives() {
     done
     # several QPs per connection, default FIFO, a size that needs many slots
     [ "$QUICK" = 1 ] || run_coll "all_reduce verbs np=2 qps=2 2M" 2 all_reduce -b 2M -e 2M --qps 2 -n 1 -w 0 -c 1 -I 0
+    # offered destinations (messages of 64 KiB and more written straight into
+    # the receiver's buffer): the all-gather steps of all_reduce and
+    # all_gather, alltoall's pieces; several QPs split each message
+    for coll in all_reduce all_gather alltoall; do
+        for np in 2 4; do
+            [ "$QUICK" = 1 ] && [ "$np" = 4 ] && continue
+            run_coll "$coll verbs np=$np offered destinations" "$np" "$coll" -b 192K -e 3M -f 4 -d float,int32 \
+                --slot-bytes 256K -n 1 -w 0 -c 2 -I 0
+        done
+    done
+    run_coll "all_reduce verbs np=3 qps=3 offered destinations" 3 all_reduce -b 3M -e 3M --qps 3 --slot-bytes 128K \
+        -d float -n 1 -w 0 -c 2 -I 0
 }
 
 # cli NAME TEXT ARGS...: collbench must exit 2 with TEXT on stderr
