@@ -75,6 +75,10 @@ if [ "${1:-}" = --node-a ]; then
                 --slot-bytes 4K --slots 4 -d $types $ops -n 1 -w 0 -c 2 -I 0
         done
     done
+    # offered destinations across the wire: 192 KiB pieces, messages of 128 and 64 KiB
+    # written straight into the receiver's buffer (2 per VM: the ring crosses it twice)
+    [ "$QUICK" = 1 ] || run_x "all_reduce verbs across 2 VMs np=4 offered destinations" 2 verbs all_reduce \
+        -b 768K -e 768K --slot-bytes 128K -d float -n 1 -w 0 -c 2 -I 0
     # auto: ranks on two machines, each with an active RDMA port -> verbs
     run_x "all_reduce auto picks verbs across 2 VMs np=2" 1 auto all_reduce -b 256K -e 256K -n 2 -w 1 -c 1 -I 0
     grep '^#  *Rank' "$TMP/out" | head -2 | cut -c1-200 | sed 's/^/    /'
