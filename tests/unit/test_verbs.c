@@ -25,6 +25,7 @@
 #include <infiniband/verbs.h>
 
 #include "../../src/transport/transport.h"
+#include "../../src/transport/verbs_internal.h"   /* to see when an offer reached the sender */
 
 static const struct cb_transport_ops *V = &cb_transport_verbs;
 
@@ -324,6 +325,114 @@ static void test_lent_source(void **state)
     }
     V->free_shared(p.t[0], window);
     free(priv);
+    free(scratch);
+    pair_close(&p);
+}
+
+/* Wait until the sender of connection `sconn` sees the receiver's offer for message `seq`. */
+static void wait_offer_seen(struct pair *p, void *sconn, uint64_t seq)
+{
+    const struct vconn *c = sconn;
+    const struct cts_entry *o = &c->cts[c->nslots + (int)(seq % (uint64_t)c->nslots)];
+    double t0 = now_s();
+    while (__atomic_load_n(&o->seq, __ATOMIC_ACQUIRE) != (uint32_t)(seq + 1)) {
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(V->progress(p->t[i]), CB_OK);
+        if (now_s() - t0 > 30)
+            fail_msg("the offer for message %llu did not reach the sender in 30 s", (unsigned long long)seq);
+    }
+}
+
+/* Send message `seq` of n bytes from src (lent when it can be) and return
+ * where the receiver got it. */
+static const void *send_and_receive(struct pair *p, const uint8_t *src, size_t n, uint64_t seq, uint8_t *scratch)
+{
+    void *slot = NULL;
+    const void *in = NULL;
+    size_t got = 0;
+    int lent = 0;
+    double t0 = now_s();
+    while (!slot) {
+        assert_int_equal(V->send_slot(p->s[0], &slot), CB_OK);
+        assert_int_equal(V->progress(p->t[0]), CB_OK);
+        if (now_s() - t0 > 30)
+            fail_msg("no send slot for message %llu in 30 s", (unsigned long long)seq);
+    }
+    assert_int_equal(V->send_post_source(p->s[0], src, n, &lent), CB_OK);
+    assert_true(lent);
+    while (!in) {
+        assert_int_equal(V->recv_slot(p->r[1], &in, &got), CB_OK);
+        assert_int_equal(V->progress(p->t[0]), CB_OK);
+        if (now_s() - t0 > 30)
+            fail_msg("message %llu not received in 30 s", (unsigned long long)seq);
+    }
+    assert_int_equal(got, n);
+    if (!check(in, n, seq, 0, scratch))
+        fail_msg("message %llu (%zu bytes): content differs", (unsigned long long)seq, n);
+    return in;
+}
+
+/* Offered destinations: a message whose offer reached the sender first is
+ * written into the offered buffer (recv_slot returns it); one whose offer
+ * came after the sender wrote it is in the slot, and the stale offer does
+ * not misdirect later messages; small messages are not offered. */
+static void test_offered_destination(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    enum { SB = 128 << 10, NS = 4, COUNT = 12 };
+    struct pair p;
+    pair_open(&p, 2, SB, NS);
+    uint8_t *src = V->alloc_shared(p.t[0], SB), *dst = V->alloc_shared(p.t[1], (size_t)COUNT * SB);
+    uint8_t *scratch = malloc(SB);
+    assert_non_null(src);
+    assert_non_null(dst);
+    for (uint64_t k = 0; k < COUNT; k++) {
+        uint8_t *mine = dst + k * SB;
+        size_t n = k % 3 == 2 ? 1000 : SB - 64 * k;
+        int accepted = -1;
+        fill(src, n, k, 0);
+        memset(mine, 0xee, n);
+        if (k % 3 == 0) {   /* in time */
+            assert_int_equal(V->recv_expose(p.r[1], 0, mine, n, &accepted), CB_OK);
+            assert_int_equal(accepted, 1);
+            wait_offer_seen(&p, p.s[0], k);
+            assert_ptr_equal(send_and_receive(&p, src, n, k, scratch), mine);
+        } else if (k % 3 == 1) {   /* late: the sender writes before the offer exists */
+            void *slot = NULL;
+            while (!slot)
+                assert_int_equal(V->send_slot(p.s[0], &slot), CB_OK);
+            int lent = 0;
+            assert_int_equal(V->send_post_source(p.s[0], src, n, &lent), CB_OK);
+            assert_true(lent);
+            const struct vconn *sc = p.s[0];
+            double t0 = now_s();
+            while (sc->issued <= k) {   /* written; the receiver has not polled it yet */
+                assert_int_equal(V->progress(p.t[0]), CB_OK);
+                if (now_s() - t0 > 30)
+                    fail_msg("message %llu not written in 30 s", (unsigned long long)k);
+            }
+            assert_int_equal(V->recv_expose(p.r[1], 0, mine, n, &accepted), CB_OK);
+            assert_int_equal(accepted, 1);
+            const void *in = NULL;
+            size_t got = 0;
+            while (!in) {
+                assert_int_equal(V->recv_slot(p.r[1], &in, &got), CB_OK);
+                if (now_s() - t0 > 30)
+                    fail_msg("message %llu not received in 30 s", (unsigned long long)k);
+            }
+            assert_true(in != (const void *)mine);
+            assert_int_equal(got, n);
+            assert_true(check(in, n, k, 0, scratch));
+        } else {   /* too small to be worth an offer */
+            assert_int_equal(V->recv_expose(p.r[1], 0, mine, n, &accepted), CB_OK);
+            assert_int_equal(accepted, 0);
+            assert_true(send_and_receive(&p, src, n, k, scratch) != (const void *)mine);
+        }
+        assert_int_equal(V->recv_release(p.r[1]), CB_OK);
+    }
+    V->free_shared(p.t[0], src);
+    V->free_shared(p.t[1], dst);
     free(scratch);
     pair_close(&p);
 }
@@ -1019,6 +1128,7 @@ int main(void)
         cmocka_unit_test(test_exchange_1slot),
         cmocka_unit_test(test_flow_control),
         cmocka_unit_test(test_lent_source),
+        cmocka_unit_test(test_offered_destination),
         cmocka_unit_test(test_bandwidth),
         cmocka_unit_test(test_bandwidth_2proc),
         cmocka_unit_test(test_wire),
