@@ -198,23 +198,16 @@ int cb_model_algos(cb_coll coll, cb_algo *out, int max)
     static const cb_algo rs[] = {CB_ALGO_RING, CB_ALGO_RD, CB_ALGO_DIRECT};
     static const cb_algo aa[] = {CB_ALGO_PAIRWISE, CB_ALGO_LINEAR};
     static const cb_algo one[] = {CB_ALGO_RING};
-#define LIST(x) (list = (x), n = (int)(sizeof(x) / sizeof((x)[0])))
+#define LIST(x) {(x), (int)(sizeof(x) / sizeof((x)[0]))}
+    static const struct { const cb_algo *algo; int n; } by_coll[CB_NCOLLS] = {
+        [CB_ALL_REDUCE] = LIST(ar), [CB_ALL_GATHER] = LIST(ag), [CB_REDUCE_SCATTER] = LIST(rs),
+        [CB_ALLTOALL] = LIST(aa), [CB_BROADCAST] = LIST(one), [CB_REDUCE] = LIST(one), [CB_SENDRECV] = LIST(one),
+    };
+#undef LIST
     /* auto times up to CB_AUTO_MAX_TRIED candidates: a longer list would be cut */
     _Static_assert(sizeof ar / sizeof ar[0] <= CB_AUTO_MAX_TRIED, "raise CB_AUTO_MAX_TRIED");
-    const cb_algo *list;
-    int n;
-    LIST(one);
-    if (coll == CB_ALL_REDUCE)
-        LIST(ar);
-    else if (coll == CB_ALL_GATHER)
-        LIST(ag);
-    else if (coll == CB_REDUCE_SCATTER)
-        LIST(rs);
-    else if (coll == CB_ALLTOALL)
-        LIST(aa);
-#undef LIST
-    n = n < max ? n : max;
-    memcpy(out, list, sizeof *out * (size_t)n);
+    int n = by_coll[coll].n < max ? by_coll[coll].n : max;
+    memcpy(out, by_coll[coll].algo, sizeof *out * (size_t)n);
     return n;
 }
 
