@@ -1,7 +1,7 @@
 /* all_gather: size = the whole gathered output; busbw = algbw * (n-1)/n.
  * Rank r's block holds elements r*count.. of the pattern, so blocks differ. */
 #include "bench.h"
-#include "../src/data.h"
+#include "harness/data.h"
 
 static void counts(size_t bytes, size_t ts, int nranks, struct cb_bench_counts *o)
 {

@@ -1,6 +1,6 @@
 /* all_reduce: size = count * typesize; busbw = algbw * 2(n-1)/n. */
 #include "bench.h"
-#include "../src/data.h"
+#include "harness/data.h"
 
 static void counts(size_t bytes, size_t ts, int nranks, struct cb_bench_counts *o)
 {

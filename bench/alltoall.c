@@ -2,7 +2,7 @@
  * busbw = algbw * (n-1)/n. Rank p's block for rank q holds pattern elements
  * q*count.. of rank p, so every block is distinct. */
 #include "bench.h"
-#include "../src/data.h"
+#include "harness/data.h"
 
 static void counts(size_t bytes, size_t ts, int nranks, struct cb_bench_counts *o)
 {

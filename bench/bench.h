@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../src/coll.h"
+#include "coll/coll.h"
 
 struct cb_bench_counts {
     size_t count;        /* the engine's count argument (per rank) */

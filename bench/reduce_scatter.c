@@ -1,6 +1,6 @@
 /* reduce_scatter: size = the whole input; busbw = algbw * (n-1)/n. */
 #include "bench.h"
-#include "../src/data.h"
+#include "harness/data.h"
 
 static void counts(size_t bytes, size_t ts, int nranks, struct cb_bench_counts *o)
 {

@@ -1,6 +1,6 @@
 /* broadcast, reduce and sendrecv: size = count * typesize; busbw = algbw. */
 #include "bench.h"
-#include "../src/data.h"
+#include "harness/data.h"
 
 static void counts(size_t bytes, size_t ts, int nranks, struct cb_bench_counts *o)
 {

@@ -5,14 +5,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bootstrap.h"
-#include "comm.h"
-#include "harness.h"
-#include "job.h"
-#include "options.h"
-#include "pairs.h"
+#include "core/bootstrap.h"
+#include "core/comm.h"
+#include "harness/harness.h"
+#include "core/job.h"
+#include "harness/options.h"
+#include "tools/pairs.h"
 #include "report/report.h"
-#include "topo.h"
+#include "topo/topo.h"
 
 #define COLLBENCH_VERSION "0.1.0"
 

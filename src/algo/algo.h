@@ -1,4 +1,4 @@
-/* Algorithms: written against channels only (src/channel.h), never against a transport.
+/* Algorithms: written against channels only (src/core/channel.h), never against a transport.
  *
  * Deadlock freedom, the rule every algorithm here follows: each rank runs the
  * same sequence of phases in the same order. A phase whose data flow is
@@ -13,8 +13,8 @@
 #ifndef CB_ALGO_H
 #define CB_ALGO_H
 
-#include "../channel.h"
-#include "../coll.h"
+#include "core/channel.h"
+#include "coll/coll.h"
 
 /* Elements one primitive may move per peer in one round: half the FIFO, so
  * that a ring's sends always fit and no rank waits on a rank waiting on it. */

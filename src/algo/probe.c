@@ -3,7 +3,7 @@
  * are all in the numbers: every rank exchanges with its ring neighbours at
  * once, the way an algorithm's steps do. Collective; outside any timed loop. */
 #include "algo.h"
-#include "../clock.h"
+#include "core/clock.h"
 
 #include <stdlib.h>
 

@@ -5,7 +5,7 @@
 #define CB_OUTFILE_H
 
 #include <stdio.h>
-#include "../status.h"
+#include "core/status.h"
 
 struct cb_outfile {
     char *path, *tmp_path;

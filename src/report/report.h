@@ -5,8 +5,8 @@
 
 #include <stdio.h>
 #include <stddef.h>
-#include "../coll.h"
-#include "../transport/transport.h"
+#include "coll/coll.h"
+#include "transport/transport.h"
 #include "stats.h"
 
 /* One placement (out-of-place or in-place) of one size. */

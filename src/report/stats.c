@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../status.h"
+#include "core/status.h"
 
 double cb_percentile_sorted(const double *sorted, size_t n, double p)
 {

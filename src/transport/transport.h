@@ -14,13 +14,13 @@
  * slots are registered once, when the connection is made, never in the timed loop.
  * Slots are delivered in order. Every call returns a cb_status and logs the
  * error itself, naming the peer. Algorithms never see this header's
- * implementations, only struct cb_transport through src/channel.h. */
+ * implementations, only struct cb_transport through src/core/channel.h. */
 #ifndef CB_TRANSPORT_H
 #define CB_TRANSPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../status.h"
+#include "core/status.h"
 
 #define CB_HANDLE_BYTES 256   /* opaque connection handle, sent by the bootstrap */
 #define CB_TOKEN_BYTES 16     /* job-unique secret, same on every rank */

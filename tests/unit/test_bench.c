@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <math.h>
 
-#include "../../bench/bench.h"
+#include "bench/bench.h"
 
 static void busbw_factors(void **state)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/data.h"
+#include "harness/data.h"
 
 #define MAX_RANKS 17
 #define COUNT 301          /* odd, and more than a few rotations of 17 */

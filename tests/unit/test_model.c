@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/algo/algo.h"
-#include "../../src/model.h"
+#include "algo/algo.h"
+#include "coll/model.h"
 
 /* Parent and children agree, one root, every rank reached, depth ~log2 n. */
 static void check_tree(int n, int which, int *inner)

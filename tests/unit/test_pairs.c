@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../src/pairs.h"
+#include "tools/pairs.h"
 
 /* ---- schedule ---- */
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/types.h"
+#include "core/types.h"
 
 static uint32_t fbits(float f)
 {

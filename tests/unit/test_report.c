@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/report/report.h"
+#include "report/report.h"
 
 #define NITERS 4
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/transport/transport.h"
+#include "transport/transport.h"
 
 #define SLOT (64 * 1024)
 #define NSLOTS 4

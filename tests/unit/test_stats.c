@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../../src/report/stats.h"
+#include "report/stats.h"
 
 static void test_empty_gives_zeros(void **state)
 {

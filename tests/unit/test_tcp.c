@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../src/transport/transport.h"
+#include "transport/transport.h"
 
 #define DEADLINE_MS 20000
 #define NMSG 1000

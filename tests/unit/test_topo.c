@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/topo.h"
+#include "topo/topo.h"
 
 #define TOPO_DIR "tests/topo/"   /* the tests run from the repository's top */
 

@@ -24,8 +24,8 @@
 #include <sys/socket.h>
 #include <infiniband/verbs.h>
 
-#include "../../src/transport/transport.h"
-#include "../../src/transport/verbs_internal.h"   /* to see when an offer reached the sender */
+#include "transport/transport.h"
+#include "transport/verbs_internal.h"   /* to see when an offer reached the sender */
 
 static const struct cb_transport_ops *V = &cb_transport_verbs;
 

@@ -4,8 +4,8 @@
 #ifndef CB_MPI_REF_H
 #define CB_MPI_REF_H
 
-#include "comm.h"
-#include "coll.h"
+#include "core/comm.h"
+#include "coll/coll.h"
 
 /* CB_EUSAGE (logged when `report`) if MPI has no equivalent for the type or op. */
 cb_status cb_mpi_ref_supported(cb_coll coll, cb_type t, cb_op op, int report);

@@ -6,8 +6,8 @@
 #define CB_COLL_H
 
 #include <stddef.h>
-#include "comm.h"
-#include "types.h"
+#include "core/comm.h"
+#include "core/types.h"
 
 typedef enum cb_coll {
     CB_ALL_REDUCE, CB_ALL_GATHER, CB_REDUCE_SCATTER, CB_ALLTOALL,
@@ -65,13 +65,13 @@ struct cb_auto_trial {
  * model's choice, except that when other algorithms are predicted within a
  * factor of 2 of it (the model's accuracy) each of them is timed on a's
  * buffers and the fastest is kept (`trial` says what was timed). The same on
- * every rank. Collective; outside the timed loop (src/coll_auto.c). */
+ * every rank. Collective; outside the timed loop (src/coll/coll_auto.c). */
 cb_status cb_coll_pick(struct cb_comm *c, const struct cb_coll_args *a, cb_algo *algo,
                        struct cb_auto_trial *trial);
 /* Run one collective on every rank; returns when this rank's part is done. */
 cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a);
 
-/* The `model` and `tune` subcommands (src/cmd_model.c), for main's table;
+/* The `model` and `tune` subcommands (src/tools/cmd_model.c), for main's table;
  * argv[0] is the subcommand's name. */
 int cb_cmd_model(int argc, char **argv);
 int cb_cmd_tune(int argc, char **argv);

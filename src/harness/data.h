@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "types.h"
+#include "core/types.h"
 
 /* buf[j] = value(rank, first_index + j) for j < count. */
 void cb_data_fill(void *buf, size_t count, size_t first_index, cb_type t, cb_op op,

@@ -1,5 +1,5 @@
 /* `collbench topo`: the machine's map and where N local ranks would go, without MPI. */
-#include "topo.h"
+#include "topo/topo.h"
 
 #include <errno.h>
 #include <getopt.h>

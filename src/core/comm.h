@@ -4,7 +4,7 @@
 #define CB_COMM_H
 
 #include "bootstrap.h"
-#include "cost.h"
+#include "coll/cost.h"
 #include "transport/transport.h"
 
 struct cb_send_chan {
@@ -42,7 +42,7 @@ struct cb_comm {
     struct cb_recv_chan *recv;
     void *scratch;                  /* algorithms' scratch space */
     size_t scratch_bytes;
-    struct cb_cost cost;            /* cost-model terms for --algo auto (src/model.h) */
+    struct cb_cost cost;            /* cost-model terms for --algo auto (src/coll/model.h) */
 };
 
 /* Pick the transport by name ("shm", "tcp", "verbs", "auto") and init it. */

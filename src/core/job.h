@@ -6,7 +6,7 @@
 
 #include "bootstrap.h"
 #include "comm.h"
-#include "topo.h"
+#include "topo/topo.h"
 
 struct cb_job_setup {
     const char *transport;   /* shm, tcp, verbs or auto */

@@ -4,7 +4,7 @@
 #ifndef CB_HARNESS_H
 #define CB_HARNESS_H
 
-#include "comm.h"
+#include "core/comm.h"
 #include "options.h"
 #include "report/report.h"
 

@@ -3,7 +3,7 @@
  * measured in docs/algorithms.md) the close candidates are timed on the
  * run's own buffers and the fastest is kept. */
 #include "coll.h"
-#include "clock.h"
+#include "core/clock.h"
 
 #include "model.h"
 

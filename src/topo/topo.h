@@ -21,7 +21,7 @@
 #define CB_TOPO_H
 
 #include <stdio.h>
-#include "status.h"
+#include "core/status.h"
 #include "transport/transport.h"
 
 struct cb_boot;
@@ -124,7 +124,7 @@ void cb_topo_describe(const struct cb_topo_rank *mine, struct cb_props *props);
 
 /* `collbench topo [--topo-xml FILE] [--local-size N] [--bind B] [--hca LIST]
  * [--cpus LIST[/LIST...]]`: the machine and the placement of N local ranks,
- * without MPI (src/cmd_topo.c). Exit 0, or 2 on a usage error. */
+ * without MPI (src/tools/cmd_topo.c). Exit 0, or 2 on a usage error. */
 int cb_cmd_topo(int argc, char **argv);
 
 #endif

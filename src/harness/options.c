@@ -1,6 +1,6 @@
 #include "options.h"
 #include "mpi_ref.h"
-#include "topo.h"
+#include "topo/topo.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -7,10 +7,10 @@
 
 #include <stddef.h>
 #include <stdio.h>
-#include "options.h"
-#include "status.h"
+#include "harness/options.h"
+#include "core/status.h"
 
-/* The subcommand (src/cmd_pairs.c): argv from "pairs" on; exit status 0 when
+/* The subcommand (src/tools/cmd_pairs.c): argv from "pairs" on; exit status 0 when
  * no outlier was found, 1 when a slow host or link was named or the check
  * failed, 2 on a usage error. */
 int cb_cmd_pairs(int argc, char **argv);
@@ -104,7 +104,7 @@ void cb_port_counters_read(const char *root, struct cb_port_counters *pc);
 void cb_port_counters_delta(const struct cb_port_counters *before, const struct cb_port_counters *after,
                             struct cb_port_deltas *d);
 
-/* ---- command line (src/pairs_options.c) ---- */
+/* ---- command line (src/tools/pairs_options.c) ---- */
 struct cb_pairs_opts {
     size_t bytes;            /* -b: bytes each way per exchange */
     int iters, warmup;       /* -n, -w */
@@ -121,7 +121,7 @@ struct cb_pairs_opts {
 cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int report);
 void cb_pairs_usage(FILE *out);
 
-/* ---- report (src/pairs_report.c) ---- */
+/* ---- report (src/tools/pairs_report.c) ---- */
 struct cb_pairs_report {
     int n, quick, nrounds;
     const char *transport;

@@ -1,9 +1,9 @@
 #include "harness.h"
-#include "clock.h"
+#include "core/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include "../bench/bench.h"
+#include "bench/bench.h"
 #include "data.h"
 #include "mpi_ref.h"
 

@@ -1,4 +1,4 @@
-/* Private to src/topo.c and src/topo_place.c: the loaded topology. */
+/* Private to src/topo/topo.c and src/topo/topo_place.c: the loaded topology. */
 #ifndef CB_TOPO_IMPL_H
 #define CB_TOPO_IMPL_H
 

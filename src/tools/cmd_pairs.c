@@ -8,13 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bootstrap.h"
-#include "clock.h"
-#include "channel.h"
-#include "comm.h"
-#include "job.h"
+#include "core/bootstrap.h"
+#include "core/clock.h"
+#include "core/channel.h"
+#include "core/comm.h"
+#include "core/job.h"
 #include "pairs.h"
-#include "topo.h"
+#include "topo/topo.h"
 
 #define LAT_BYTES 8
 

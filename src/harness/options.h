@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "coll.h"
-#include "types.h"
+#include "coll/coll.h"
+#include "core/types.h"
 #include "transport/transport.h"
 
 #define CB_MAX_COMPARED 8

@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "algo/algo.h"
-#include "model.h"
-#include "job.h"
-#include "options.h"
+#include "coll/model.h"
+#include "core/job.h"
+#include "harness/options.h"
 
 /* Split off -o FILE; the rest is parsed as collbench's own options. */
 static const char *take_output(int *argc, char **argv)

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "options.h"
+#include "coll/model.h"
+#include "harness/options.h"
 
 #define DEF_INTRA_ALPHA_US 1.0
 #define DEF_INTRA_GBS 20.0

@@ -1,7 +1,7 @@
 /* The topology in a run: every rank places the ranks of its machine the same
  * way, binds itself and tells the verbs transport which NIC to open. */
 #include "topo_impl.h"
-#include "bootstrap.h"
+#include "core/bootstrap.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /* The terms of the alpha-beta-gamma cost model that `--algo auto` uses to
- * pick an algorithm per size (src/model.h has the model itself). Kept apart
+ * pick an algorithm per size (src/coll/model.h has the model itself). Kept apart
  * so that the communicator can hold them without depending on the model. */
 #ifndef CB_COST_H
 #define CB_COST_H
 
 #include <stddef.h>
-#include "types.h"
+#include "core/types.h"
 
 struct cb_cost {
     int valid;          /* measured at start-up or loaded from `collbench tune`'s file */
