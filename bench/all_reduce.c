@@ -23,7 +23,7 @@ static size_t expected(void *exp, const struct cb_bench_data *d)
 }
 
 const struct cb_bench cb_bench_all_reduce = {
-    .coll = CB_ALL_REDUCE, .reduces = 1, .counts = counts, .busbw_factor = factor,
+    .coll = CB_ALL_REDUCE, .counts = counts, .busbw_factor = factor,
     .send_in_recv = cb_bench_no_offset, .recv_in_send = cb_bench_no_offset,
     .fill = fill, .expected = expected,
 };

@@ -1,6 +1,7 @@
 /* What is measured, one file per collective, the way nccl-tests does it:
  * how a size maps to counts, the busbw factor, where in-place buffers sit,
- * how buffers are filled and what the right answer is. */
+ * how buffers are filled and what the right answer is. Whether it reduces
+ * or has a root is the engine's to know (struct cb_coll_desc). */
 #ifndef CB_BENCH_H
 #define CB_BENCH_H
 
@@ -27,8 +28,6 @@ struct cb_bench_data {
 
 struct cb_bench {
     cb_coll coll;
-    int reduces;         /* takes -o */
-    int has_root;        /* takes -r */
     void (*counts)(size_t bytes, size_t type_size, int nranks, struct cb_bench_counts *out);
     double (*busbw_factor)(int nranks);
     /* In place: the send buffer is this many elements into the receive buffer

@@ -25,7 +25,7 @@ static size_t expected(void *exp, const struct cb_bench_data *d)
 }
 
 const struct cb_bench cb_bench_reduce_scatter = {
-    .coll = CB_REDUCE_SCATTER, .reduces = 1, .counts = counts, .busbw_factor = factor,
+    .coll = CB_REDUCE_SCATTER, .counts = counts, .busbw_factor = factor,
     .send_in_recv = cb_bench_no_offset, .recv_in_send = recv_in_send,
     .fill = fill, .expected = expected,
 };

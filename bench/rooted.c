@@ -38,13 +38,13 @@ static size_t sendrecv_expected(void *exp, const struct cb_bench_data *d)
 }
 
 const struct cb_bench cb_bench_broadcast = {
-    .coll = CB_BROADCAST, .has_root = 1, .counts = counts, .busbw_factor = factor_one,
+    .coll = CB_BROADCAST, .counts = counts, .busbw_factor = factor_one,
     .send_in_recv = cb_bench_no_offset, .recv_in_send = cb_bench_no_offset,
     .fill = fill_own, .expected = broadcast_expected,
 };
 
 const struct cb_bench cb_bench_reduce = {
-    .coll = CB_REDUCE, .reduces = 1, .has_root = 1, .counts = counts, .busbw_factor = factor_one,
+    .coll = CB_REDUCE, .counts = counts, .busbw_factor = factor_one,
     .send_in_recv = cb_bench_no_offset, .recv_in_send = cb_bench_no_offset,
     .fill = fill_own, .expected = reduce_expected,
 };

@@ -159,6 +159,7 @@ static const struct subcommand subcommands[] = {
     {"topo", cb_cmd_topo},
     {"model", cb_cmd_model},
     {"tune", cb_cmd_tune},
+    {"algorithms", cb_cmd_algorithms},
     {NULL, NULL},
 };
 

@@ -13,8 +13,49 @@
 #ifndef CB_ALGO_H
 #define CB_ALGO_H
 
+#include <stdio.h>
 #include "core/channel.h"
 #include "coll/coll.h"
+
+struct cb_machine;
+
+/* How an algorithm runs one collective. */
+struct cb_algo_impl {
+    cb_coll coll;
+    cb_status (*run)(struct cb_comm *c, const struct cb_coll_args *a);
+    /* Predicted seconds for `bytes`, the size column, on machine m, with
+     * reduction cost `gamma` per byte (src/coll/model_terms.h); NULL where
+     * the cost model does not rank it (auto never picks it). */
+    double (*model_time)(const struct cb_machine *m, double bytes, double gamma);
+};
+
+/* One algorithm: everything the engine, the options, the cost model and
+ * the tests know of it. Defined in its src/algo/ file, listed in
+ * CB_ALGO_TABLE (src/coll/coll.h). */
+struct cb_algo_desc {
+    const char *name;      /* --algo's word */
+    const char *summary;   /* a line of `collbench algorithms` */
+    /* Connects what it needs (collective, outside the timed loop); NULL: nothing. */
+    cb_status (*connect)(struct cb_comm *c);
+    /* Whether it runs coll in place (sendbuf == recvbuf layout); NULL: always. */
+    int (*in_place)(cb_coll coll);
+    /* CB_OK if it handles type t and op, else CB_EUSAGE (logged when `report`);
+     * NULL: every type and op. */
+    cb_status (*supports)(cb_coll coll, cb_type t, cb_op op, int report);
+    int not_ours;          /* MPI's collective: never auto's choice or default */
+    struct cb_algo_impl impl[CB_NCOLLS];   /* ends at the first without run */
+};
+
+#define CB_ALGO_DECLARE_(id, name) extern const struct cb_algo_desc cb_algo_##name;
+CB_ALGO_TABLE(CB_ALGO_DECLARE_)
+#undef CB_ALGO_DECLARE_
+
+/* The descriptor of a (NULL for auto), and how it runs coll (NULL if it does not). */
+const struct cb_algo_desc *cb_algo_desc(cb_algo a);
+const struct cb_algo_impl *cb_algo_impl(cb_algo a, cb_coll coll);
+/* Every algorithm (not auto): name, summary and collectives; with `pairs`,
+ * one "ALGORITHM COLLECTIVE" line per pair (" not-ours" after MPI's). */
+void cb_algo_print(FILE *out, int pairs);
 
 /* Elements one primitive may move per peer in one round: half the FIFO, so
  * that a ring's sends always fit and no rank waits on a rank waiting on it. */

@@ -11,10 +11,11 @@
  * Rounds of at most one chunk per piece, as in the linear alltoall: a
  * round's sends fit in the FIFOs (half of each) even when the peer is a
  * phase behind, and no rank gets a round ahead of anyone. A source is
- * lent (cb_prim_send_stable): the pieces sent in the reduce-scatter are not
+ * lent (cb_prim_send_lend): the pieces sent in the reduce-scatter are not
  * written until their receiver has reduced them, and it has before it sends
  * the finished piece that overwrites them in place. */
 #include "algo.h"
+#include "coll/model_terms.h"
 
 /* Piece j of a round [base, base + len): all_reduce splits the round n
  * ways; reduce_scatter takes the same range of each rank's block. */
@@ -35,7 +36,7 @@ static cb_status reduce_scatter_round(struct cb_comm *c, const struct cb_coll_ar
     for (int k = 1; k < n; k++) {
         int to = cb_algo_mod(r + k, n);
         struct cb_piece p = piece_of(a, n, to, base, len);
-        cb_status st = cb_prim_send_stable(&c->send[to], src + p.off * ts, p.len * ts);
+        cb_status st = cb_prim_send_lend(&c->send[to], src + p.off * ts, p.len * ts);
         if (st != CB_OK)
             return st;
     }
@@ -56,7 +57,7 @@ static cb_status all_gather_round(struct cb_comm *c, const struct cb_coll_args *
     }
     struct cb_piece own = piece_of(a, n, r, base, len);
     for (int k = 1; k < n; k++) {
-        cb_status st = cb_prim_send_stable(&c->send[cb_algo_mod(r + k, n)], dst + own.off * ts, own.len * ts);
+        cb_status st = cb_prim_send_lend(&c->send[cb_algo_mod(r + k, n)], dst + own.off * ts, own.len * ts);
         if (st != CB_OK)
             return st;
     }
@@ -96,3 +97,37 @@ cb_status cb_direct_reduce_scatter(struct cb_comm *c, const struct cb_coll_args 
     }
     return CB_OK;
 }
+
+/* Cost model: every rank sends a piece to each of the n - 1 others at once
+ * (posted sends cost a share of alpha, as in the linear alltoall) and
+ * reduces its own piece from all of them straight from where they land,
+ * fused like the ring's steps; all_reduce then sends it to everyone. All
+ * ranks' traffic crosses the top of the network at once. */
+static double direct_steps(const struct cb_machine *m, double piece, double g, int gather)
+{
+    int n = m->nranks;
+    struct cb_link l = cb_model_top_link(m);
+    double posts = cb_model_posted_rounds(l, n, cb_model_rounds(piece, cb_model_chunk(m)));
+    double t = posts + (n - 1) * piece * (l.b / 2 + g);
+    return gather ? t + posts + (n - 1) * piece * l.b : t;
+}
+
+static double direct_all_reduce_time(const struct cb_machine *m, double s, double g)
+{
+    return direct_steps(m, s / m->nranks, g, 1);
+}
+
+static double direct_reduce_scatter_time(const struct cb_machine *m, double s, double g)
+{
+    return direct_steps(m, s / m->nranks, g, 0);
+}
+
+const struct cb_algo_desc cb_algo_direct = {
+    .name = "direct",
+    .summary = "every rank reduces its own piece from all n sources at once, then sends it to all",
+    .connect = cb_comm_connect_all,
+    .impl = {
+        {CB_ALL_REDUCE, cb_direct_all_reduce, direct_all_reduce_time},
+        {CB_REDUCE_SCATTER, cb_direct_reduce_scatter, direct_reduce_scatter_time},
+    },
+};

@@ -8,6 +8,7 @@
  * for 4 ranks ((r0 r1) (r2 r3)). Each exchange is cb_prim_sendrecv, which
  * interleaves both directions, so any size is deadlock-free. */
 #include "algo.h"
+#include "coll/model_terms.h"
 
 void cb_fold_init(struct cb_fold *f, int n, int rank)
 {
@@ -154,3 +155,43 @@ cb_status cb_rabenseifner_all_reduce(struct cb_comm *c, const struct cb_coll_arg
         st = doubling(c, &f, a);
     return st == CB_OK ? fold_out(c, &f, a->recvbuf, bytes) : st;
 }
+
+/* Cost model: log2 p exchanges (of everything, or of a halving share), and
+ * the fold there and back when n is not a power of two. */
+static double rd_all_reduce_time(const struct cb_machine *m, double s, double g)
+{
+    return cb_model_xor_steps(m, s, 0, g) + cb_model_fold(m, s, s, s, g);
+}
+
+static double rd_all_gather_time(const struct cb_machine *m, double s, double g)
+{
+    return cb_model_xor_steps(m, s, 1, 0) + cb_model_fold(m, s / m->nranks, s, 0, g);
+}
+
+static double rd_reduce_scatter_time(const struct cb_machine *m, double s, double g)
+{
+    return cb_model_xor_steps(m, s, 1, g) + cb_model_fold(m, s, s / m->nranks, s, g);
+}
+
+static double rabenseifner_time(const struct cb_machine *m, double s, double g)
+{
+    return cb_model_xor_steps(m, s, 1, g) + cb_model_xor_steps(m, s, 1, 0) + cb_model_fold(m, s, s, s, g);
+}
+
+const struct cb_algo_desc cb_algo_rd = {
+    .name = "rd",
+    .summary = "recursive doubling (all_reduce, all_gather), recursive halving (reduce_scatter)",
+    .connect = cb_rd_connect,
+    .impl = {
+        {CB_ALL_REDUCE, cb_rd_all_reduce, rd_all_reduce_time},
+        {CB_ALL_GATHER, cb_rd_all_gather, rd_all_gather_time},
+        {CB_REDUCE_SCATTER, cb_rd_reduce_scatter, rd_reduce_scatter_time},
+    },
+};
+
+const struct cb_algo_desc cb_algo_rabenseifner = {
+    .name = "rabenseifner",
+    .summary = "recursive halving reduce-scatter, then recursive doubling all-gather",
+    .connect = cb_rd_connect,
+    .impl = {{CB_ALL_REDUCE, cb_rabenseifner_all_reduce, rabenseifner_time}},
+};

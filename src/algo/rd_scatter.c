@@ -36,10 +36,10 @@ cb_status cb_rd_all_gather(struct cb_comm *c, const struct cb_coll_args *a)
         int mine = f.v & ~(m - 1), theirs = (f.v ^ m) & ~(m - 1), peer = cb_fold_rank(&f, f.v ^ m);
         struct range s = blocks(&f, mine, mine + m, block), g = blocks(&f, theirs, theirs + m, block);
         /* the blocks sent are final: lent */
-        st = cb_prim_sendrecv_stable(&c->send[peer], dst + s.off, s.len, &c->recv[peer], dst + g.off, g.len);
+        st = cb_prim_sendrecv_lend(&c->send[peer], dst + s.off, s.len, &c->recv[peer], dst + g.off, g.len);
     }
     if (st == CB_OK && cb_fold_absorbs(&f, r))
-        st = cb_prim_send_stable(&c->send[r - 1], dst, (size_t)n * block);
+        st = cb_prim_send_lend(&c->send[r - 1], dst, (size_t)n * block);
     return st;
 }
 

@@ -7,12 +7,13 @@
  * what one ring posted keeps moving (tcp, verbs) while the next one runs.
  *
  * The first send of each ring or chain comes from the user's buffer and goes
- * out with cb_prim_send_stable (the receiver may read it in place): in place
+ * out with cb_prim_send_lend (the receiver may read it in place): in place
  * or not, nothing writes that piece before its receiver has read it. The
  * only write to it, if any, is the piece's final value in an in-place
  * all_reduce, and that value exists only after every rank down the ring,
  * the first receiver included, has reduced the piece. */
 #include "algo.h"
+#include "coll/model_terms.h"
 
 #include <string.h>
 
@@ -48,7 +49,7 @@ static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_col
     struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     struct cb_piece p = cb_algo_piece(base, len, n, r);
-    cb_status st = cb_prim_send_stable(next, src + p.off * ts, p.len * ts);
+    cb_status st = cb_prim_send_lend(next, src + p.off * ts, p.len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++) {
         p = cb_algo_piece(base, len, n, mod(r - s, n));
         st = cb_prim_recv_reduce_send(prev, next, src + p.off * ts, p.len * ts, &partial);
@@ -114,7 +115,7 @@ static cb_status all_gather_round(struct cb_comm *c, int ch, const struct cb_col
     struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     /* each receive is offered (direct path) while the step before it runs */
     cb_prim_offer(prev, 0, dst + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
-    cb_status st = cb_prim_send_stable(next, (const char *)a->sendbuf + base * ts, len * ts);
+    cb_status st = cb_prim_send_lend(next, (const char *)a->sendbuf + base * ts, len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++) {
         cb_prim_offer(prev, len * ts, dst + (size_t)mod(r - s - 1, n) * block + base * ts, len * ts);
         st = cb_prim_recv_copy_send(prev, next, dst + (size_t)mod(r - s, n) * block + base * ts, len * ts);
@@ -140,7 +141,7 @@ static cb_status reduce_scatter_round(struct cb_comm *c, int ch, const struct cb
     struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
     struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
-    cb_status st = cb_prim_send_stable(next, src + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
+    cb_status st = cb_prim_send_lend(next, src + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++)
         st = cb_prim_recv_reduce_send(prev, next, src + (size_t)mod(r - 1 - s, n) * block + base * ts,
                                       len * ts, &partial);
@@ -182,8 +183,60 @@ cb_status cb_chain_reduce(struct cb_comm *c, const struct cb_coll_args *a)
     struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     if (pos == 0)
-        return cb_prim_send_stable(next, a->sendbuf, bytes);
+        return cb_prim_send_lend(next, a->sendbuf, bytes);
     if (pos < n - 1)
         return cb_prim_recv_reduce_send(prev, next, a->sendbuf, bytes, &partial);
     return cb_prim_recv_reduce_copy(prev, a->sendbuf, a->recvbuf, bytes, &last);
 }
+
+/* Cost model (src/coll/model_terms.h). */
+static double ring_all_reduce_time(const struct cb_machine *m, double s, double g)
+{
+    int n = m->nranks;
+    return cb_model_ring_steps(m, n - 1, s / n, g, 1) + cb_model_ring_steps(m, n - 1, s / n, 0, 0);
+}
+
+static double ring_all_gather_time(const struct cb_machine *m, double s, double g)
+{
+    (void)g;
+    return cb_model_ring_steps(m, m->nranks - 1, s / m->nranks, 0, 0);
+}
+
+static double ring_reduce_scatter_time(const struct cb_machine *m, double s, double g)
+{
+    return cb_model_ring_steps(m, m->nranks - 1, s / m->nranks, g, 1);
+}
+
+static double chain_broadcast_time(const struct cb_machine *m, double s, double g)
+{
+    struct cb_link l = cb_model_link(m, 1, 0, 0);
+    (void)g;
+    return (m->nranks - 1) * l.a + s * l.b;
+}
+
+static double chain_reduce_time(const struct cb_machine *m, double s, double g)
+{
+    struct cb_link l = cb_model_link(m, 1, 0, 0);
+    return (m->nranks - 1) * l.a + s * (l.b + g);
+}
+
+static double ring_sendrecv_time(const struct cb_machine *m, double s, double g)
+{
+    struct cb_link l = cb_model_link(m, 1, 0, 0);
+    (void)g;
+    return l.a + s * l.b;
+}
+
+const struct cb_algo_desc cb_algo_ring = {
+    .name = "ring",
+    .summary = "rings (all_reduce: reduce-scatter, then all-gather); chains for the rooted ones",
+    .connect = cb_comm_connect_ring,
+    .impl = {
+        {CB_ALL_REDUCE, cb_ring_all_reduce, ring_all_reduce_time},
+        {CB_ALL_GATHER, cb_ring_all_gather, ring_all_gather_time},
+        {CB_REDUCE_SCATTER, cb_ring_reduce_scatter, ring_reduce_scatter_time},
+        {CB_BROADCAST, cb_chain_broadcast, chain_broadcast_time},
+        {CB_REDUCE, cb_chain_reduce, chain_reduce_time},
+        {CB_SENDRECV, cb_ring_sendrecv, ring_sendrecv_time},
+    },
+};

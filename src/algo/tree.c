@@ -18,6 +18,7 @@
  * order per element: (first child's partial OP own) OP second child's,
  * fixed by the tree; the root's result is broadcast, so all ranks agree. */
 #include "algo.h"
+#include "coll/model_terms.h"
 
 static void btree(int n, int r, struct cb_tree *t)
 {
@@ -93,7 +94,7 @@ static cb_status reduce_up(struct cb_comm *c, const struct cb_coll_args *a, cons
     const struct cb_tree *t = &p->t;
     struct cb_send_chan *up = t->parent >= 0 ? cb_send_on(c, p->ch, t->parent) : NULL;
     if (t->nchild == 0)   /* lent: its only overwrite, in place, is the final value, made after the parent read it */
-        return cb_prim_send_stable(up, own, bytes);
+        return cb_prim_send_lend(up, own, bytes);
     struct cb_recv_chan *c0 = cb_recv_on(c, p->ch, t->child[0]);
     if (t->nchild == 1)
         return up ? cb_prim_recv_reduce_send(c0, up, own, bytes, &partial)
@@ -121,7 +122,7 @@ static cb_status broadcast_down(struct cb_comm *c, const struct cb_coll_args *a,
         i = 1;
     }
     for (; i < t->nchild && st == CB_OK; i++)
-        st = cb_prim_send_stable(cb_send_on(c, p->ch, t->child[i]), dst, bytes);   /* final: lent */
+        st = cb_prim_send_lend(cb_send_on(c, p->ch, t->child[i]), dst, bytes);   /* final: lent */
     return st;
 }
 
@@ -176,3 +177,36 @@ cb_status cb_tree_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
     }
     return st;
 }
+
+/* Cost model: pipelined trees, 2 hops per level for the first chunk of each
+ * tree (the trees' phases run one after the other), then a chunk per alpha.
+ * Two trees (CB_TREE_SPLIT_BYTES and up): the busiest rank, inner in one
+ * tree and leaf in the other, sends 2 S in all and reduces S (2 ranks: S,
+ * and S / 2). One tree: an inner rank sends S up and 2 S down and reduces
+ * 2 S (2 ranks: the root receives and reduces S, and sends S back). */
+static int tree_depth(int n)
+{
+    int d = 0;
+    while ((1 << d) < n)
+        d++;
+    return d;
+}
+
+static double tree_all_reduce_time(const struct cb_machine *m, double s, double g)
+{
+    double hops = 0;
+    for (int lvl = 0; lvl < tree_depth(m->nranks); lvl++)
+        hops += cb_model_link(m, 1 << lvl, 1, 0).a;
+    struct cb_link worst = cb_model_link(m, 1, 0, 0);
+    int trees = s < CB_TREE_SPLIT_BYTES ? 1 : 2, pair = m->nranks == 2;
+    double chunks = cb_model_rounds(s, trees * cb_model_chunk(m) * (m->channels > 0 ? m->channels : 1));
+    double sent = trees == 2 ? (pair ? 1 : 2) : (pair ? 1 : 3), reduced = trees == 2 ? (pair ? 0.5 : 1) : (pair ? 1 : 2);
+    return 2 * trees * hops + (chunks - 1) * worst.a + sent * s * worst.b + reduced * s * g;
+}
+
+const struct cb_algo_desc cb_algo_tree = {
+    .name = "tree",
+    .summary = "double binary tree: reduce up, broadcast down, pipelined (NCCL's construction)",
+    .connect = cb_tree_connect,
+    .impl = {{CB_ALL_REDUCE, cb_tree_all_reduce, tree_all_reduce_time}},
+};

@@ -5,47 +5,41 @@
 #include "algo/algo.h"
 #include "model.h"
 
-typedef cb_status (*algo_fn)(struct cb_comm *, const struct cb_coll_args *);
-typedef cb_status (*connect_fn)(struct cb_comm *);
-
-struct algo_entry {
-    cb_coll coll;
-    cb_algo algo;
-    algo_fn run;
-    connect_fn connect;
-};
-
-/* The first entry of a collective is its default when no cost model is known. */
-static const struct algo_entry algos[] = {
-    {CB_ALL_REDUCE, CB_ALGO_RING, cb_ring_all_reduce, cb_comm_connect_ring},
-    {CB_ALL_REDUCE, CB_ALGO_TREE, cb_tree_all_reduce, cb_tree_connect},
-    {CB_ALL_REDUCE, CB_ALGO_RD, cb_rd_all_reduce, cb_rd_connect},
-    {CB_ALL_REDUCE, CB_ALGO_RABENSEIFNER, cb_rabenseifner_all_reduce, cb_rd_connect},
-    {CB_ALL_REDUCE, CB_ALGO_DIRECT, cb_direct_all_reduce, cb_comm_connect_all},
-    {CB_ALL_GATHER, CB_ALGO_RING, cb_ring_all_gather, cb_comm_connect_ring},
-    {CB_ALL_GATHER, CB_ALGO_RD, cb_rd_all_gather, cb_rd_connect},
-    {CB_REDUCE_SCATTER, CB_ALGO_RING, cb_ring_reduce_scatter, cb_comm_connect_ring},
-    {CB_REDUCE_SCATTER, CB_ALGO_RD, cb_rd_reduce_scatter, cb_rd_connect},
-    {CB_REDUCE_SCATTER, CB_ALGO_DIRECT, cb_direct_reduce_scatter, cb_comm_connect_all},
-    {CB_ALLTOALL, CB_ALGO_PAIRWISE, cb_pairwise_alltoall, cb_comm_connect_all},
-    {CB_ALLTOALL, CB_ALGO_LINEAR, cb_linear_alltoall, cb_comm_connect_all},
-    {CB_BROADCAST, CB_ALGO_RING, cb_chain_broadcast, cb_comm_connect_ring},
-    {CB_REDUCE, CB_ALGO_RING, cb_chain_reduce, cb_comm_connect_ring},
-    {CB_SENDRECV, CB_ALGO_RING, cb_ring_sendrecv, cb_comm_connect_ring},
-};
-#define NALGOS (sizeof algos / sizeof algos[0])
-
-static const struct algo_entry *find(cb_coll coll, cb_algo algo)
+/* How `algo` runs coll; for auto, the collective's default without a cost
+ * model: the first algorithm of ours in CB_ALGO_TABLE that runs it. */
+static const struct cb_algo_impl *find(cb_coll coll, cb_algo algo)
 {
-    for (size_t i = 0; i < NALGOS; i++)
-        if (algos[i].coll == coll && (algos[i].algo == algo || algo == CB_ALGO_AUTO))
-            return &algos[i];
+    if (algo != CB_ALGO_AUTO)
+        return cb_algo_impl(algo, coll);
+    for (int a = 0; a < CB_NALGOS; a++) {
+        const struct cb_algo_impl *impl = cb_algo_impl((cb_algo)a, coll);
+        if (impl && !cb_algo_desc((cb_algo)a)->not_ours)
+            return impl;
+    }
     return NULL;
+}
+
+/* The algorithm of an implementation (the descriptor holds no id of its own). */
+static cb_algo algo_of(cb_coll coll, cb_algo algo)
+{
+    if (algo != CB_ALGO_AUTO)
+        return algo;
+    const struct cb_algo_impl *impl = find(coll, algo);
+    for (int a = 0; impl && a < CB_NALGOS; a++)
+        if (cb_algo_impl((cb_algo)a, coll) == impl)
+            return (cb_algo)a;
+    return CB_ALGO_AUTO;
+}
+
+static cb_status connect_for(struct cb_comm *c, cb_algo algo)
+{
+    const struct cb_algo_desc *d = cb_algo_desc(algo);
+    return d && d->connect ? d->connect(c) : CB_OK;
 }
 
 size_t cb_coll_size_bytes(const struct cb_comm *c, const struct cb_coll_args *a)
 {
-    int whole = a->coll == CB_ALL_GATHER || a->coll == CB_REDUCE_SCATTER || a->coll == CB_ALLTOALL;
+    int whole = cb_coll_desc(a->coll)->size_is_whole;
     return a->count * cb_type_size(a->type) * (whole ? (size_t)c->nranks : 1);
 }
 
@@ -56,12 +50,11 @@ cb_algo cb_coll_choose(const struct cb_comm *c, const struct cb_coll_args *a)
         cb_machine_flat(&m, c->nranks, c->nchannels, &c->cost);
         return cb_model_best(&m, a->coll, cb_coll_size_bytes(c, a), a->type);
     }
-    const struct algo_entry *e = find(a->coll, a->algo);
-    return e ? e->algo : CB_ALGO_AUTO;
+    return find(a->coll, a->algo) ? algo_of(a->coll, a->algo) : CB_ALGO_AUTO;
 }
 
 /* Rank 0 reads the file and hands it to all, so that every rank decides alike. */
-static cb_status load_tuned(struct cb_comm *c, const char *path)
+cb_status cb_coll_load_cost(struct cb_comm *c, const char *path)
 {
     struct cb_cost cost;
     double ok = c->rank == 0 ? cb_cost_load(path, &cost) == CB_OK : 0;
@@ -82,15 +75,11 @@ static cb_status load_tuned(struct cb_comm *c, const char *path)
 /* auto: the model's terms, and every candidate connected. */
 static cb_status prepare_auto(struct cb_comm *c, cb_coll coll, cb_type type)
 {
-    const char *tuned = getenv("COLLBENCH_TUNE_FILE");
-    cb_status st = CB_OK;
-    if (!c->cost.valid && tuned && *tuned)
-        st = load_tuned(c, tuned);
-    if (st == CB_OK)
-        st = cb_probe_cost(c, type, CB_SUM, &c->cost);
-    for (size_t i = 0; i < NALGOS && st == CB_OK; i++)
-        if (algos[i].coll == coll)
-            st = algos[i].connect(c);
+    cb_status st = cb_probe_cost(c, type, CB_SUM, &c->cost);
+    cb_algo list[CB_NALGOS];
+    int n = cb_model_algos(coll, list, CB_NALGOS);
+    for (int i = 0; i < n && st == CB_OK; i++)
+        st = connect_for(c, list[i]);
     return st;
 }
 
@@ -105,16 +94,18 @@ static size_t scratch_bytes(const struct cb_comm *c, cb_coll coll, size_t max_co
 
 cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t max_count, cb_type type)
 {
-    const struct algo_entry *e = find(coll, algo);
-    if (!e) {
+    if (!find(coll, algo)) {
         cb_log_error("%s has no '%s' algorithm; see --help or docs/algorithms.md", cb_coll_name(coll),
                      cb_algo_name(algo));
         return CB_EUSAGE;
     }
+    const struct cb_algo_desc *d = cb_algo_desc(algo);
+    if (d && d->not_ours)
+        return CB_OK;   /* MPI's collective: our connections and scratch are not its */
     cb_status st = cb_comm_scratch(c, scratch_bytes(c, coll, max_count, type));
     if (st != CB_OK)
         return st;
-    return algo == CB_ALGO_AUTO ? prepare_auto(c, coll, type) : e->connect(c);
+    return algo == CB_ALGO_AUTO ? prepare_auto(c, coll, type) : connect_for(c, algo);
 }
 
 /* One rank: every collective's result is its own input, and a reduction's
@@ -123,18 +114,19 @@ cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t 
 static cb_status single_rank(const struct cb_coll_args *a)
 {
     cb_algo_copy(a->recvbuf, a->sendbuf, a->count * cb_type_size(a->type));
-    if (a->coll == CB_ALL_REDUCE || a->coll == CB_REDUCE_SCATTER || a->coll == CB_REDUCE)
+    if (cb_coll_desc(a->coll)->reduces)
         cb_reduce_finish(a->recvbuf, a->count, a->type, a->op, 1);
     return CB_OK;
 }
 
 cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    if (c->nranks == 1)
+    const struct cb_algo_desc *d = cb_algo_desc(a->algo);
+    if (c->nranks == 1 && !(d && d->not_ours))
         return single_rank(a);
-    const struct algo_entry *e = find(a->coll, cb_coll_choose(c, a));
-    if (!e)
+    const struct cb_algo_impl *impl = find(a->coll, cb_coll_choose(c, a));
+    if (!impl)
         return CB_EINTERNAL;
-    cb_status st = e->run(c, a);
-    return st == CB_OK ? cb_chan_drain_lent(c) : st;
+    cb_status st = impl->run(c, a);
+    return st == CB_OK && !(d && d->not_ours) ? cb_chan_drain_lent(c) : st;
 }

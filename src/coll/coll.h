@@ -14,23 +14,42 @@ typedef enum cb_coll {
     CB_BROADCAST, CB_REDUCE, CB_SENDRECV, CB_NCOLLS
 } cb_coll;
 
-/* ring: rings (all_reduce = reduce-scatter + all-gather), chains for the rooted ones.
- * tree: double binary tree (all_reduce). rd: recursive doubling (all_reduce),
- * doubling/halving (all_gather, reduce_scatter). rabenseifner: recursive
- * halving + doubling (all_reduce). pairwise / linear: alltoall in n-1 rounds /
- * all at once. direct: every rank reduces its own piece from everyone's
- * data at once (all_reduce, reduce_scatter), then sends it to everyone.
- * auto: the cost model's choice per size (docs/algorithms.md). */
+/* What the engine knows of a collective (src/coll/colls.c); what is measured
+ * of it (counts, busbw, data, check) is in its bench/ file. */
+struct cb_coll_desc {
+    const char *name;
+    int reduces;          /* takes an op (-o) */
+    int rooted;           /* takes a root (-r) */
+    int size_is_whole;    /* the size column counts every rank's block, not one vector */
+};
+const struct cb_coll_desc *cb_coll_desc(cb_coll c);   /* NULL if out of range */
+const char *cb_coll_name(cb_coll c);
+
+/* Every algorithm, X(ID, name): its descriptor cb_algo_<name> (struct
+ * cb_algo_desc, src/algo/algo.h) is defined in src/algo/. Adding one is its
+ * file and a line here; names, --help, auto's candidates and the test matrix
+ * (`collbench algorithms`) come from the descriptors. The order is auto's on
+ * ties, and a collective's default without a cost model is the first
+ * algorithm of ours that implements it. `mpi` is not ours: MPI's own
+ * collective, run in the same harness for comparison (--mpi-reference). */
+#define CB_ALGO_TABLE(X) \
+    X(RING, ring) X(TREE, tree) X(RD, rd) X(PAIRWISE, pairwise) X(RABENSEIFNER, rabenseifner) \
+    X(LINEAR, linear) X(DIRECT, direct) X(MPI, mpi)
+
+/* auto: the cost model's choice per size (docs/algorithms.md). */
 typedef enum cb_algo {
-    CB_ALGO_AUTO, CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_PAIRWISE,
-    CB_ALGO_RABENSEIFNER, CB_ALGO_LINEAR, CB_ALGO_DIRECT,
-    CB_ALGO_MPI,   /* not ours: MPI's own collective, for comparison (--mpi-reference) */
+    CB_ALGO_AUTO,
+#define CB_ALGO_ENUM_(id, name) CB_ALGO_##id,
+    CB_ALGO_TABLE(CB_ALGO_ENUM_)
+#undef CB_ALGO_ENUM_
     CB_NALGOS
 } cb_algo;
 
-const char *cb_coll_name(cb_coll c);
 const char *cb_algo_name(cb_algo a);
 int cb_algo_parse(const char *name);   /* -1 if unknown */
+/* The names --algo takes, "auto" first, joined by sep (and last_sep before
+ * the last: "auto, ring, ... or mpi"); truncated to fit. */
+void cb_algo_names(char *buf, size_t size, const char *sep, const char *last_sep);
 
 struct cb_coll_args {
     cb_coll coll;
@@ -45,8 +64,12 @@ struct cb_coll_args {
 
 /* Connect what the algorithm needs and size the scratch space for `max_count`
  * elements; collective, outside the timed loop. For auto, also measures the
- * cost model's terms (or loads them from $COLLBENCH_TUNE_FILE, written by
- * `collbench tune`), the same on every rank, and connects every candidate. */
+ * cost model's terms unless cb_coll_load_cost loaded them, the same on every
+ * rank, and connects every candidate. */
+/* auto's cost-model terms from a file written by `collbench tune` (rank 0
+ * reads it, every rank gets the same); CB_EUSAGE, logged, if unreadable.
+ * Collective. */
+cb_status cb_coll_load_cost(struct cb_comm *c, const char *path);
 cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t max_count, cb_type type);
 /* The size column of `a` (docs/measurement.md): all_gather, reduce_scatter
  * and alltoall count the whole buffer, the others one rank's vector. */
@@ -54,7 +77,8 @@ size_t cb_coll_size_bytes(const struct cb_comm *c, const struct cb_coll_args *a)
 /* The algorithm `auto` would run (or `algo` itself when not auto); the same
  * on every rank. */
 cb_algo cb_coll_choose(const struct cb_comm *c, const struct cb_coll_args *a);
-#define CB_AUTO_MAX_TRIED 5
+/* At most every algorithm: a candidate list is never cut. */
+#define CB_AUTO_MAX_TRIED CB_NALGOS
 /* What auto timed to choose (ntried 0: the model alone chose). */
 struct cb_auto_trial {
     int ntried;
@@ -75,5 +99,7 @@ cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a);
  * argv[0] is the subcommand's name. */
 int cb_cmd_model(int argc, char **argv);
 int cb_cmd_tune(int argc, char **argv);
+/* `collbench algorithms` (src/algo/registry.c). */
+int cb_cmd_algorithms(int argc, char **argv);
 
 #endif

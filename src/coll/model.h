@@ -23,12 +23,11 @@ struct cb_machine {
  * all_reduce's vector, the whole buffer of the others), or -1 when algo does
  * not implement coll. */
 double cb_model_time(const struct cb_machine *m, cb_coll coll, cb_algo algo, size_t bytes, cb_type t);
-/* The algorithms of coll that the model ranks, in order; returns how many. */
+/* The algorithms of coll that the model ranks (those with a model_time),
+ * in CB_ALGO_TABLE's order; returns how many (at most max). */
 int cb_model_algos(cb_coll coll, cb_algo *out, int max);
 /* The algorithm with the least predicted time. */
 cb_algo cb_model_best(const struct cb_machine *m, cb_coll coll, size_t bytes, cb_type t);
-/* busbw factor of nccl-tests for coll on n ranks. */
-double cb_model_busbw_factor(cb_coll coll, int n);
 /* One machine level from one set of terms (what auto uses). */
 void cb_machine_flat(struct cb_machine *m, int nranks, int channels, const struct cb_cost *c);
 

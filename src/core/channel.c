@@ -41,8 +41,7 @@ static int waiter_tick(struct waiter *w, int timeout_ms, int oversubscribed)
  * where the transport has a direct path and the receiver offered it. */
 static cb_status send_slot(struct cb_send_chan *s, size_t nbytes, void **slot)
 {
-    return s->ops->send_slot_sized ? s->ops->send_slot_sized(s->conn, nbytes, slot)
-                                   : s->ops->send_slot(s->conn, slot);
+    return s->ops->send_slot(s->conn, nbytes, slot);
 }
 
 cb_status cb_chan_wait_send(struct cb_send_chan *s, size_t nbytes, void **slot)
@@ -147,7 +146,7 @@ static void offer_ahead(struct cb_recv_chan *r, size_t first, size_t at, char *d
     while (*offered < bytes) {
         size_t n = slice_len(*offered, bytes, r->slot_bytes), ahead = first + (*offered - at) / r->slot_bytes;
         int accepted = 0;
-        if (r->ops->recv_expose(r->conn, ahead, dst + *offered, n, &accepted) != CB_OK || !accepted)
+        if (r->ops->recv_offer(r->conn, ahead, dst + *offered, n, &accepted) != CB_OK || !accepted)
             return;
         *offered += n;
     }
@@ -156,7 +155,7 @@ static void offer_ahead(struct cb_recv_chan *r, size_t first, size_t at, char *d
 void cb_prim_offer(struct cb_recv_chan *r, size_t skip, void *dst, size_t bytes)
 {
     size_t offered = 0;
-    if (r->ops->recv_expose)
+    if (r->ops->caps.takes_offers)
         offer_ahead(r, (skip + r->slot_bytes - 1) / r->slot_bytes, 0, dst, bytes, &offered);
 }
 
@@ -167,7 +166,7 @@ void cb_prim_offer(struct cb_recv_chan *r, size_t skip, void *dst, size_t bytes)
 static cb_status post_slice(struct cb_send_chan *s, void *out, const char *src, size_t n, int lend)
 {
     int lent = 0;
-    cb_status st = lend && s->ops->send_post_source ? s->ops->send_post_source(s->conn, src, n, &lent) : CB_OK;
+    cb_status st = lend && s->ops->caps.lends ? s->ops->send_lend(s->conn, src, n, &lent) : CB_OK;
     if (st != CB_OK || lent) {
         s->lent |= lent;
         return st;
@@ -201,11 +200,10 @@ static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size
 {
     size_t slot_bytes = s ? s->slot_bytes : r->slot_bytes, offered = 0;
     /* a receive that only copies out can take its data straight into dst */
-    int direct = r && w->dst && !w->op && r->ops->recv_expose;
+    int direct = r && w->dst && !w->op && r->ops->caps.takes_offers;
     /* a final value that goes home and on: written home only, and lent from
      * there where the send slot is only local staging (no pass over it) */
-    int lend_result = s && w->dst && w->dst_final && !s->ops->send_slot_is_peer_memory &&
-                      s->ops->send_post_source;
+    int lend_result = s && w->dst && w->dst_final && !s->ops->caps.slot_is_peer_memory && s->ops->caps.lends;
     for (size_t done = 0; done < bytes;) {
         size_t n = slice_len(done, bytes, slot_bytes), got;
         const void *in = NULL;
@@ -232,7 +230,7 @@ cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes)
     return slice_loop(NULL, s, bytes, &(struct slice_work){src, NULL, NULL, 0});
 }
 
-cb_status cb_prim_send_stable(struct cb_send_chan *s, const void *src, size_t bytes)
+cb_status cb_prim_send_lend(struct cb_send_chan *s, const void *src, size_t bytes)
 {
     for (size_t done = 0; done < bytes;) {
         size_t n = slice_len(done, bytes, s->slot_bytes);
@@ -380,8 +378,8 @@ cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s,
 }
 
 /* One step of the send side: post a slice if a slot is free; lent when
- * the source is `stable` (as for cb_prim_send_stable). */
-static cb_status try_send_slice(struct cb_send_chan *s, const char *src, size_t bytes, int stable, size_t *done,
+ * the source may be lent (as by cb_prim_send_lend). */
+static cb_status try_send_slice(struct cb_send_chan *s, const char *src, size_t bytes, int lend, size_t *done,
                                 int *moved)
 {
     void *out;
@@ -392,7 +390,7 @@ static cb_status try_send_slice(struct cb_send_chan *s, const char *src, size_t 
     const char *from = src + *done;
     *done += n;
     *moved = 1;
-    return post_slice(s, out, from, n, stable);
+    return post_slice(s, out, from, n, lend);
 }
 
 static cb_status try_recv_slice(struct cb_recv_chan *r, void *dst, size_t bytes, size_t *done, int *moved)
@@ -412,7 +410,7 @@ static cb_status try_recv_slice(struct cb_recv_chan *r, void *dst, size_t bytes,
     return r->ops->recv_release(r->conn);
 }
 
-static cb_status sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes, int stable,
+static cb_status sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes, int lend,
                           struct cb_recv_chan *r, void *dst, size_t rbytes)
 {
     size_t sent = 0, received = 0, offered = 0, offered_at = SIZE_MAX;
@@ -422,12 +420,12 @@ static cb_status sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes
         cb_status st = CB_OK;
         /* offers: at the start and after each arrival (the transport takes
          * them up to a FIFO ahead), not on every poll of this spin loop */
-        if (r->ops->recv_expose && offered < rbytes && offered_at != received) {
+        if (r->ops->caps.takes_offers && offered < rbytes && offered_at != received) {
             offer_ahead(r, 0, received, dst, rbytes, &offered);
             offered_at = received;
         }
         if (sent < sbytes)
-            st = try_send_slice(s, src, sbytes, stable, &sent, &moved);
+            st = try_send_slice(s, src, sbytes, lend, &sent, &moved);
         if (st == CB_OK && received < rbytes)
             st = try_recv_slice(r, dst, rbytes, &received, &moved);
         if (st == CB_OK && !moved)
@@ -456,8 +454,8 @@ cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbyte
     return sendrecv(s, src, sbytes, 0, r, dst, rbytes);
 }
 
-cb_status cb_prim_sendrecv_stable(struct cb_send_chan *s, const void *src, size_t sbytes,
-                                  struct cb_recv_chan *r, void *dst, size_t rbytes)
+cb_status cb_prim_sendrecv_lend(struct cb_send_chan *s, const void *src, size_t sbytes,
+                                struct cb_recv_chan *r, void *dst, size_t rbytes)
 {
     return sendrecv(s, src, sbytes, 1, r, dst, rbytes);
 }

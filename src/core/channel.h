@@ -29,9 +29,9 @@ cb_status cb_prim_send(struct cb_send_chan *s, const void *src, size_t bytes);
  * it in place (shm) or it is written from there (verbs), and the sender
  * copies nothing. cb_coll_run waits until such sends are consumed before it
  * returns, so the caller's buffer is free again when the collective is. */
-cb_status cb_prim_send_stable(struct cb_send_chan *s, const void *src, size_t bytes);
+cb_status cb_prim_send_lend(struct cb_send_chan *s, const void *src, size_t bytes);
 /* Wait (bounded by the timeout, naming the peer) until every receiver has
- * consumed what cb_prim_send_stable lent it, on every channel of c. */
+ * consumed what cb_prim_send_lend lent it, on every channel of c. */
 cb_status cb_chan_drain_lent(struct cb_comm *c);
 cb_status cb_prim_recv(struct cb_recv_chan *r, void *dst, size_t bytes);
 /* out-slot = in-slot OP local */
@@ -64,8 +64,8 @@ void cb_prim_offer(struct cb_recv_chan *r, size_t skip, void *dst, size_t bytes)
 cb_status cb_prim_sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes,
                            struct cb_recv_chan *r, void *dst, size_t rbytes);
 /* The same with a source nobody writes before the receiver has read it:
- * lent, as by cb_prim_send_stable. */
-cb_status cb_prim_sendrecv_stable(struct cb_send_chan *s, const void *src, size_t sbytes,
-                                  struct cb_recv_chan *r, void *dst, size_t rbytes);
+ * lent, as by cb_prim_send_lend. */
+cb_status cb_prim_sendrecv_lend(struct cb_send_chan *s, const void *src, size_t sbytes,
+                                struct cb_recv_chan *r, void *dst, size_t rbytes);
 
 #endif

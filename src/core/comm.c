@@ -6,17 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct cb_transport_ops *transport_by_name(const char *name)
-{
-    if (strcmp(name, "shm") == 0)
-        return &cb_transport_shm;
-    if (strcmp(name, "tcp") == 0)
-        return &cb_transport_tcp;
-    if (strcmp(name, "verbs") == 0)
-        return &cb_transport_verbs;
-    return NULL;
-}
-
 static int all_on_one_machine(struct cb_boot *boot)
 {
     for (int r = 1; r < cb_boot_size(boot); r++)
@@ -86,9 +75,11 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
     if (strcmp(transport, "auto") == 0) {
         st = choose_auto(boot, &c->cfg, &c->ops, &c->tctx);
     } else {
-        c->ops = transport_by_name(transport);
+        c->ops = cb_transport_find(transport);
         if (!c->ops) {
-            cb_log_error("unknown transport '%s': use shm, tcp, verbs or auto", transport);
+            char names[64];
+            cb_transport_names(names, sizeof names, ", ");
+            cb_log_error("unknown transport '%s': use %s or auto", transport, names);
             st = CB_EUSAGE;
             goto free_comm;
         }
@@ -266,18 +257,13 @@ cb_status cb_comm_connect_all(struct cb_comm *c)
 void *cb_comm_alloc(struct cb_comm *c, size_t bytes)
 {
     size_t rounded = (bytes + 4095) & ~(size_t)4095;
-    if (c->ops->alloc_shared)
-        return c->ops->alloc_shared(c->tctx, rounded ? rounded : 4096);
-    void *p = NULL;
-    return posix_memalign(&p, 4096, rounded ? rounded : 4096) == 0 ? p : NULL;
+    return c->ops->alloc_shared(c->tctx, rounded ? rounded : 4096);
 }
 
 void cb_comm_free(struct cb_comm *c, void *p)
 {
-    if (p && c->ops->free_shared)
+    if (p)
         c->ops->free_shared(c->tctx, p);
-    else
-        free(p);
 }
 
 cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)

@@ -15,7 +15,7 @@ struct cb_send_chan {
     size_t slot_bytes;
     int timeout_ms;
     int oversubscribed;   /* more ranks than cores here: wait by sleeping, not spinning */
-    int lent;             /* the receiver reads our memory (cb_prim_send_stable): drain before it changes */
+    int lent;             /* the receiver reads our memory (cb_prim_send_lend): drain before it changes */
 };
 
 struct cb_recv_chan {

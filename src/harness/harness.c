@@ -5,7 +5,7 @@
 #include <string.h>
 #include "bench/bench.h"
 #include "data.h"
-#include "mpi_ref.h"
+#include "algo/algo.h"
 
 struct buffers {
     char *send, *recv, *expected;
@@ -81,16 +81,10 @@ static void fill_input(const struct cb_bench *bench, const struct placement *p, 
     bench->fill(p->send, d);
 }
 
-/* Ours, or MPI's own collective for comparison. */
-static cb_status run_one(struct cb_comm *c, const struct cb_coll_args *a)
-{
-    return a->algo == CB_ALGO_MPI ? cb_mpi_ref_run(c, a) : cb_coll_run(c, a);
-}
-
 static cb_status run_ops(struct cb_comm *c, const struct cb_coll_args *a, long n)
 {
     for (long i = 0; i < n; i++) {
-        cb_status st = run_one(c, a);
+        cb_status st = cb_coll_run(c, a);
         if (st != CB_OK)
             return st;
     }
@@ -131,7 +125,7 @@ static cb_status combine_time(struct cb_comm *c, int average, double *t)
  * us as auto's choice after direct, in one run). */
 static cb_status settle(struct cb_comm *c, const struct cb_coll_args *a, int n)
 {
-    return n > 1 ? run_one(c, a) : CB_OK;
+    return n > 1 ? cb_coll_run(c, a) : CB_OK;
 }
 
 /* The mean time of one operation of each of the n runs `a`, in us. */
@@ -222,7 +216,7 @@ static cb_status check_once(struct cb_comm *c, const struct cb_bench *bench, con
     size_t ts = cb_type_size(d.type);
     cb_data_poison(b->recv, b->bytes, d.seed);
     fill_input(bench, p, &d);
-    cb_status st = run_one(c, a);
+    cb_status st = cb_coll_run(c, a);
     if (st != CB_OK)
         return st;
     size_t n = bench->expected(b->expected, &d), first = 0;
@@ -262,8 +256,8 @@ struct entry {
     struct cb_result *r;
 };
 
-/* Time and check every entry that has this placement (MPI's collective
- * lacks in-place for some collectives), timed in turn. */
+/* Time and check every entry that has this placement (an algorithm may
+ * lack in-place for some collectives: MPI's reduce_scatter), timed in turn. */
 static cb_status measure_placement(struct cb_comm *c, const struct cb_options *o, const struct cb_bench *bench,
                                    const struct buffers *b, struct entry *e, int n,
                                    const struct cb_bench_data *d, int in_place)
@@ -274,7 +268,8 @@ static cb_status measure_placement(struct cb_comm *c, const struct cb_options *o
     double us[CB_MAX_COMPARED];
     int m = 0;
     for (int k = 0; k < n; k++) {
-        if (in_place && e[k].a.algo == CB_ALGO_MPI && !cb_mpi_ref_in_place(o->coll))
+        const struct cb_algo_desc *desc = cb_algo_desc(e[k].a.algo);
+        if (in_place && desc && desc->in_place && !desc->in_place(o->coll))
             continue;
         e[k].a.sendbuf = p.send;
         e[k].a.recvbuf = p.recv;
@@ -323,7 +318,7 @@ static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, con
     cb_status st = CB_OK;
     for (int i = 0; i < o->nalgos; i++) {
         r[i] = (struct cb_result){.coll = o->coll, .bytes = k.size_bytes, .count = k.count_col, .type = t, .op = op,
-                                  .root = bench->has_root ? o->root : -1, .algo = o->algos[i],
+                                  .root = cb_coll_desc(o->coll)->rooted ? o->root : -1, .algo = o->algos[i],
                                   .asked = o->algos[i], .compared = o->nalgos > 1};
         e[i] = (struct entry){{o->coll, NULL, NULL, k.count, t, op, o->root, o->algos[i]}, &r[i]};
         if (st == CB_OK && o->algos[i] == CB_ALGO_AUTO)
@@ -399,12 +394,19 @@ static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, cons
 
 static cb_status prepare(struct cb_comm *c, const struct cb_options *o)
 {
+    int runs_auto = 0;
+    for (int i = 0; i < o->nalgos; i++)
+        runs_auto |= o->algos[i] == CB_ALGO_AUTO;
+    if (runs_auto && o->tune_file && !c->cost.valid) {
+        cb_status st = cb_coll_load_cost(c, o->tune_file);
+        if (st != CB_OK)
+            return st;
+    }
     for (int t = 0; t < o->ntypes; t++) {
         struct cb_bench_counts k;
         cb_bench_for(o->coll)->counts(o->max_bytes, cb_type_size(o->types[t]), c->nranks, &k);
         for (int i = 0; i < o->nalgos; i++) {
-            cb_status st = o->algos[i] == CB_ALGO_MPI ? CB_OK
-                                                      : cb_coll_prepare(c, o->coll, o->algos[i], k.count, o->types[t]);
+            cb_status st = cb_coll_prepare(c, o->coll, o->algos[i], k.count, o->types[t]);
             if (st != CB_OK)
                 return st;
         }

@@ -1,5 +1,5 @@
 #include "options.h"
-#include "mpi_ref.h"
+#include "algo/algo.h"
 #include "topo/topo.h"
 
 #include <ctype.h>
@@ -81,9 +81,8 @@ void cb_options_usage(FILE *out)
 "Engine:\n"
 "      --transport T        shm, tcp, verbs or auto (default auto: shm on one machine, else\n"
 "                           verbs when every rank has an active RDMA port, else tcp)\n"
-"      --algo A[,B..]       auto (default: the cost model picks per size), ring, tree, rd,\n"
-"                           rabenseifner, direct, pairwise, linear or mpi\n"
-"                           (docs/algorithms.md);\n"
+"      --algo A[,B..]       auto (default: the cost model picks per size), or those\n"
+"                           below (docs/algorithms.md);\n"
 "                           several are timed in turn, size by size, rows one after another\n"
 "      --channels N         split the data over N rings/trees, each with its own\n"
 "                           connections (default 1)\n"
@@ -107,7 +106,9 @@ void cb_options_usage(FILE *out)
 "      --mtu BYTES          path MTU (default: the port's active MTU)\n"
 "      --qps N              QPs per connection (default 1)\n"
 "      --ib-timeout N       QP timeout exponent (default 20), --ib-retry N  retry count (default 7)\n"
-"  -h, --help               this text\n", out);
+"  -h, --help               this text\n"
+"Algorithms (--algo; also `collbench algorithms`):\n", out);
+    cb_algo_print(out, 0);
 }
 
 int cb_usage_error(int report, const char *fmt, ...)
@@ -192,6 +193,9 @@ static void set_defaults(struct cb_options *o)
     o->algos[0] = CB_ALGO_AUTO;
     o->nalgos = 1;
     o->seed = 1;
+    o->tune_file = getenv("COLLBENCH_TUNE_FILE");
+    if (o->tune_file && !*o->tune_file)
+        o->tune_file = NULL;
     o->tcfg.slot_bytes = DEFAULT_SLOT_BYTES;
     o->tcfg.nslots = DEFAULT_NSLOTS;
     o->tcfg.gid_index = -1;
@@ -307,6 +311,13 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
     return cb_usage_error(report, "unknown option; see --help");
 }
 
+static int unknown_algo(int report, const char *name)
+{
+    char names[256];
+    cb_algo_names(names, sizeof names, ", ", " or ");
+    return cb_usage_error(report, "unknown algorithm '%s': use %s, or several separated by commas", name, names);
+}
+
 /* --algo A[,B..]: the names, each known, at most CB_MAX_COMPARED. */
 static int parse_algo_list(const char *arg, struct cb_options *o, int report)
 {
@@ -321,8 +332,7 @@ static int parse_algo_list(const char *arg, struct cb_options *o, int report)
         name[len] = 0;
         int a = cb_algo_parse(name);
         if (a < 0)
-            return cb_usage_error(report, "unknown algorithm '%s': use auto, ring, tree, rd, rabenseifner, direct, "
-                                  "pairwise, linear or mpi, or several separated by commas", name);
+            return unknown_algo(report, name);
         if (o->nalgos == CB_MAX_COMPARED)
             return cb_usage_error(report, "--algo '%s' names more than %d algorithms: compare fewer at a time", arg,
                                   CB_MAX_COMPARED);
@@ -441,6 +451,16 @@ static int pick_collective(int argc, char **argv, struct cb_options *o, int repo
     return 0;
 }
 
+/* An algorithm that handles only some types and ops (MPI's) refuses the rest. */
+static int algo_refuses(const struct cb_options *o, const struct cb_algo_desc *d, int report)
+{
+    for (int t = 0; d && d->supports && t < o->ntypes; t++)
+        for (int p = 0; p < o->nops; p++)
+            if (d->supports(o->coll, o->types[t], o->ops[p], report) != CB_OK)
+                return 1;
+    return 0;
+}
+
 static int check_consistency(struct cb_options *o, int report)
 {
     if (o->min_bytes > o->max_bytes)
@@ -448,7 +468,7 @@ static int check_consistency(struct cb_options *o, int report)
                    o->min_bytes, o->max_bytes);
     if (o->step_factor == 0 && o->step_bytes == 0 && o->min_bytes != o->max_bytes)
         return cb_usage_error(report, "-i 0 with -b < -e would never reach -e: give -i > 0 or -f > 1");
-    int reduces = o->coll == CB_ALL_REDUCE || o->coll == CB_REDUCE_SCATTER || o->coll == CB_REDUCE;
+    int reduces = cb_coll_desc(o->coll)->reduces;
     if (!reduces && o->op_given && !(o->nops == CB_NOPS || (o->nops == 1 && o->ops[0] == CB_SUM)))
         return cb_usage_error(report, "-o %s makes no sense for %s, which does not reduce: drop -o",
                    cb_op_name(o->ops[0]), cb_coll_name(o->coll));
@@ -458,10 +478,9 @@ static int check_consistency(struct cb_options *o, int report)
     }
     if (settle_algos(o, report))
         return -1;
-    for (int t = 0; cb_options_runs_mpi(o) && t < o->ntypes; t++)
-        for (int p = 0; p < o->nops; p++)
-            if (cb_mpi_ref_supported(o->coll, o->types[t], o->ops[p], report) != CB_OK)
-                return -1;
+    for (int i = 0; i < o->nalgos; i++)
+        if (algo_refuses(o, cb_algo_desc(o->algos[i]), report))
+            return -1;
     o->tcfg.timeout_ms = o->timeout_s * 1000;
     return 0;
 }

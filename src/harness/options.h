@@ -37,6 +37,9 @@ struct cb_options {
     int bind;                    /* --bind: enum cb_bind of topo.h, 0 = auto */
     const char *topo_xml;        /* --topo-xml: an hwloc XML topology instead of this machine's */
     int show_help;
+    /* $COLLBENCH_TUNE_FILE: auto's cost-model terms from `collbench tune`
+     * instead of the start-up measurement; NULL when unset */
+    const char *tune_file;
 };
 
 /* Parse argv (argv[0]'s basename may be an nccl-tests binary name such as

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench.h"
 #include "coll/model.h"
 #include "harness/options.h"
 
@@ -153,9 +154,9 @@ static int parse_model(int argc, char **argv, struct model_args *ma, int *help)
 
 static void print_coll(const struct model_args *ma, cb_coll coll)
 {
-    cb_algo list[8];
-    int na = cb_model_algos(coll, list, 8), n = ma->m.nranks;
-    double factor = cb_model_busbw_factor(coll, n);
+    cb_algo list[CB_NALGOS];
+    int na = cb_model_algos(coll, list, CB_NALGOS), n = ma->m.nranks;
+    double factor = cb_bench_for(coll)->busbw_factor(n);
     if (ma->csv)
         printf("collective,ranks,size");
     else

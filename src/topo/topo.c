@@ -30,7 +30,7 @@ const char *cb_topo_dist_name(int dist)
     return dist >= 0 && dist <= CB_DIST_UNKNOWN ? names[dist] : "?";
 }
 
-void topo_sb_add(struct topo_sb *s, const char *fmt, ...)
+void cb_topo_sb_add(struct topo_sb *s, const char *fmt, ...)
 {
     if (s->off >= s->len)
         return;
@@ -44,7 +44,7 @@ void topo_sb_add(struct topo_sb *s, const char *fmt, ...)
 
 /* ---- locality ---- */
 
-hwloc_obj_t topo_package_of(const struct cb_topo *t, hwloc_obj_t obj)
+hwloc_obj_t cb_topo_package_of(const struct cb_topo *t, hwloc_obj_t obj)
 {
     if (!obj)
         return NULL;
@@ -54,7 +54,7 @@ hwloc_obj_t topo_package_of(const struct cb_topo *t, hwloc_obj_t obj)
 }
 
 /* NUMA nodes with CPUs that intersect `set` (memory-only nodes do not count). */
-int topo_numa_count(const struct cb_topo *t, hwloc_const_cpuset_t set)
+int cb_topo_numa_count(const struct cb_topo *t, hwloc_const_cpuset_t set)
 {
     int n = 0;
     for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_type(t->topo, HWLOC_OBJ_NUMANODE, o));)
@@ -64,7 +64,7 @@ int topo_numa_count(const struct cb_topo *t, hwloc_const_cpuset_t set)
 }
 
 /* "0" or "0-1": the OS numbers of the NUMA nodes (with CPUs) under `set`. */
-void topo_numa_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf, size_t len)
+void cb_topo_numa_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf, size_t len)
 {
     hwloc_bitmap_t nodes = hwloc_bitmap_alloc();
     for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_type(t->topo, HWLOC_OBJ_NUMANODE, o));)
@@ -73,12 +73,12 @@ void topo_numa_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf
     if (hwloc_bitmap_iszero(nodes))
         snprintf(buf, len, "-");
     else
-        topo_list(nodes, buf, len);
+        cb_topo_list(nodes, buf, len);
     hwloc_bitmap_free(nodes);
 }
 
 /* "0-3,8" of a bitmap; "..." at the end when it does not fit. */
-void topo_list(hwloc_const_bitmap_t set, char *buf, size_t len)
+void cb_topo_list(hwloc_const_bitmap_t set, char *buf, size_t len)
 {
     int n = hwloc_bitmap_list_snprintf(buf, len, set);
     if (n >= (int)len && len > 4)
@@ -86,7 +86,7 @@ void topo_list(hwloc_const_bitmap_t set, char *buf, size_t len)
 }
 
 /* "0" or "0-1": logical indexes of the packages under `set`. */
-void topo_package_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf, size_t len)
+void cb_topo_package_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf, size_t len)
 {
     hwloc_bitmap_t pk = hwloc_bitmap_alloc();
     for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_type(t->topo, HWLOC_OBJ_PACKAGE, o));)
@@ -95,12 +95,12 @@ void topo_package_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *
     if (hwloc_bitmap_iszero(pk))
         snprintf(buf, len, "-");
     else
-        topo_list(pk, buf, len);
+        cb_topo_list(pk, buf, len);
     hwloc_bitmap_free(pk);
 }
 
 /* CPUs `cpus` to a device whose locality is `anc`. */
-int topo_cpus_dist(const struct cb_topo *t, hwloc_const_cpuset_t cpus, hwloc_obj_t anc)
+int cb_topo_cpus_dist(const struct cb_topo *t, hwloc_const_cpuset_t cpus, hwloc_obj_t anc)
 {
     if (!anc || !cpus || hwloc_bitmap_iszero(cpus))
         return CB_DIST_UNKNOWN;
@@ -108,11 +108,11 @@ int topo_cpus_dist(const struct cb_topo *t, hwloc_const_cpuset_t cpus, hwloc_obj
     hwloc_bitmap_or(both, both, anc->cpuset);
     hwloc_obj_t cover = hwloc_get_obj_covering_cpuset(t->topo, both);
     hwloc_bitmap_free(both);
-    if (cover && topo_numa_count(t, cover->cpuset) <= 1)
+    if (cover && cb_topo_numa_count(t, cover->cpuset) <= 1)
         return CB_DIST_NUMA;
-    if (cover && topo_package_of(t, cover))
+    if (cover && cb_topo_package_of(t, cover))
         return CB_DIST_PACKAGE;
-    hwloc_obj_t pkg = topo_package_of(t, anc);
+    hwloc_obj_t pkg = cb_topo_package_of(t, anc);
     if (!pkg)
         return CB_DIST_UNKNOWN;
     return hwloc_bitmap_intersects(cpus, pkg->cpuset) ? CB_DIST_UNBOUND : CB_DIST_REMOTE;
@@ -137,7 +137,7 @@ static int dev_dist(const struct cb_topo *t, const struct topo_dev *a, const str
                                                                       : CB_DIST_PCI_SWITCH;
     if (c && hwloc_obj_type_is_io(c->type))
         return CB_DIST_PCI_SWITCH;
-    return topo_cpus_dist(t, a->anc ? a->anc->cpuset : NULL, b->anc);
+    return cb_topo_cpus_dist(t, a->anc ? a->anc->cpuset : NULL, b->anc);
 }
 
 /* ---- devices ---- */
@@ -404,8 +404,8 @@ static void print_numa(const struct cb_topo *t, FILE *out)
 {
     char cpus[CB_TOPO_CPUS_LEN], pk[32];
     for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_type(t->topo, HWLOC_OBJ_NUMANODE, o));) {
-        topo_list(o->cpuset, cpus, sizeof cpus);
-        topo_package_list(t, o->cpuset, pk, sizeof pk);
+        cb_topo_list(o->cpuset, cpus, sizeof cpus);
+        cb_topo_package_list(t, o->cpuset, pk, sizeof pk);
         fprintf(out, "#   NUMA %u: package %s, cpus %s\n", o->os_index, pk,
                 hwloc_bitmap_iszero(o->cpuset) ? "none (memory only)" : cpus);
     }
@@ -419,9 +419,9 @@ static void put_locality(const struct cb_topo *t, const struct topo_dev *d, FILE
         fputs("no locality known", out);
         return;
     }
-    topo_list(d->anc->cpuset, cpus, sizeof cpus);
-    topo_package_list(t, d->anc->cpuset, pk, sizeof pk);
-    topo_numa_list(t, d->anc->cpuset, numa, sizeof numa);
+    cb_topo_list(d->anc->cpuset, cpus, sizeof cpus);
+    cb_topo_package_list(t, d->anc->cpuset, pk, sizeof pk);
+    cb_topo_numa_list(t, d->anc->cpuset, numa, sizeof numa);
     fprintf(out, "package %s, NUMA %s, cpus %s", pk, numa, cpus);
 }
 

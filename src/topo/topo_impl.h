@@ -30,14 +30,14 @@ struct topo_sb {
     char *buf;
     size_t len, off;
 };
-void topo_sb_add(struct topo_sb *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cb_topo_sb_add(struct topo_sb *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-hwloc_obj_t topo_package_of(const struct cb_topo *t, hwloc_obj_t obj);
-int topo_numa_count(const struct cb_topo *t, hwloc_const_cpuset_t set);
-void topo_list(hwloc_const_bitmap_t set, char *buf, size_t len);
-void topo_numa_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf, size_t len);
-void topo_package_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf, size_t len);
+hwloc_obj_t cb_topo_package_of(const struct cb_topo *t, hwloc_obj_t obj);
+int cb_topo_numa_count(const struct cb_topo *t, hwloc_const_cpuset_t set);
+void cb_topo_list(hwloc_const_bitmap_t set, char *buf, size_t len);
+void cb_topo_numa_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf, size_t len);
+void cb_topo_package_list(const struct cb_topo *t, hwloc_const_cpuset_t set, char *buf, size_t len);
 /* enum cb_topo_dist from CPUs to a device attached at `anc`. */
-int topo_cpus_dist(const struct cb_topo *t, hwloc_const_cpuset_t cpus, hwloc_obj_t anc);
+int cb_topo_cpus_dist(const struct cb_topo *t, hwloc_const_cpuset_t cpus, hwloc_obj_t anc);
 
 #endif

@@ -81,7 +81,7 @@ static cb_status parse_start(struct work *w)
             continue;
         if (hwloc_bitmap_list_sscanf(w->start[r], s) != 0 || !hwloc_bitmap_intersects(w->start[r], w->allowed)) {
             char all[CB_TOPO_CPUS_LEN];
-            topo_list(w->allowed, all, sizeof all);
+            cb_topo_list(w->allowed, all, sizeof all);
             cb_log_error("CPU list '%s' of local rank %d names none of the machine's cpus (%s): write it "
                          "like 0-3,8", s, r, all);
             return CB_EUSAGE;
@@ -164,7 +164,7 @@ static uint64_t closest_mask(const struct work *w, int r)
     int best = CB_DIST_UNKNOWN + 1;
     uint64_t mask = 0;
     for (int k = 0; k < w->nuse; k++) {
-        int d = topo_cpus_dist(w->t, w->start[r], w->t->nics[w->usable[k]].anc);
+        int d = cb_topo_cpus_dist(w->t, w->start[r], w->t->nics[w->usable[k]].anc);
         if (d < best) {
             best = d;
             mask = 0;
@@ -277,10 +277,10 @@ static void fill_ranks(struct work *w)
         }
         if (x->nic[0] && !x->port)
             x->port = d ? d->port : 1;
-        x->dist = d && w->cpus[r] ? topo_cpus_dist(w->t, w->cpus[r], d->anc) : CB_DIST_UNKNOWN;
+        x->dist = d && w->cpus[r] ? cb_topo_cpus_dist(w->t, w->cpus[r], d->anc) : CB_DIST_UNKNOWN;
         if (w->cpus[r]) {
-            topo_list(w->cpus[r], x->cpus, sizeof x->cpus);
-            topo_numa_list(w->t, w->cpus[r], x->numa, sizeof x->numa);
+            cb_topo_list(w->cpus[r], x->cpus, sizeof x->cpus);
+            cb_topo_numa_list(w->t, w->cpus[r], x->numa, sizeof x->numa);
         }
     }
 }
@@ -300,12 +300,12 @@ static void nics_near(const struct work *w, hwloc_const_cpuset_t cpus, struct to
     int any = 0;
     for (int k = 0; k < w->nuse; k++) {
         const struct topo_dev *d = &w->t->nics[w->usable[k]];
-        hwloc_obj_t pkg = topo_package_of(w->t, d->anc);
+        hwloc_obj_t pkg = cb_topo_package_of(w->t, d->anc);
         if (pkg && hwloc_bitmap_intersects(pkg->cpuset, cpus))
-            topo_sb_add(s, "%s%s", any++ ? ", " : "", d->name);
+            cb_topo_sb_add(s, "%s%s", any++ ? ", " : "", d->name);
     }
     if (!any)
-        topo_sb_add(s, "none");
+        cb_topo_sb_add(s, "none");
 }
 
 static void warn_remote(struct work *w, int r)
@@ -313,23 +313,23 @@ static void warn_remote(struct work *w, int r)
     struct cb_topo_rank *x = &w->plan->ranks[r];
     const struct topo_dev *d = &w->t->nics[w->nic[r]];
     char npk[32], cpk[32];
-    topo_package_list(w->t, d->anc->cpuset, npk, sizeof npk);
-    topo_package_list(w->t, w->cpus[r], cpk, sizeof cpk);
+    cb_topo_package_list(w->t, d->anc->cpuset, npk, sizeof npk);
+    cb_topo_package_list(w->t, w->cpus[r], cpk, sizeof cpk);
     struct topo_sb s = next_warning(x);
-    topo_sb_add(&s, "NIC %s is on package %s but the rank's cpus %s are on package %s: its RDMA traffic "
+    cb_topo_sb_add(&s, "NIC %s is on package %s but the rank's cpus %s are on package %s: its RDMA traffic "
                 "crosses the inter-socket link. ", d->name, npk, x->cpus, cpk);
     if (w->from_hca) {
-        topo_sb_add(&s, "--hca (or COLLBENCH_HCA) chose it: name a NIC of package %s instead (", cpk);
+        cb_topo_sb_add(&s, "--hca (or COLLBENCH_HCA) chose it: name a NIC of package %s instead (", cpk);
         nics_near(w, w->cpus[r], &s);
-        topo_sb_add(&s, ") or drop --hca to let collbench choose");
+        cb_topo_sb_add(&s, ") or drop --hca to let collbench choose");
     } else if (x->bound_here) {
-        topo_sb_add(&s, "collbench bound it there because package %s had no free core left: run fewer "
+        cb_topo_sb_add(&s, "collbench bound it there because package %s had no free core left: run fewer "
                     "ranks per machine, or choose NICs with --hca", npk);
     } else if (w->launcher[r]) {
-        topo_sb_add(&s, "The launcher bound the rank there: let collbench bind it near its NIC (--bind core) "
+        cb_topo_sb_add(&s, "The launcher bound the rank there: let collbench bind it near its NIC (--bind core) "
                     "or have the launcher bind it on package %s", npk);
     } else {
-        topo_sb_add(&s, "Bind it near its NIC (--bind core or --bind numa)");
+        cb_topo_sb_add(&s, "Bind it near its NIC (--bind core or --bind numa)");
     }
 }
 
@@ -338,21 +338,21 @@ static void warn_sharing(struct work *w, int r, const int *count)
     struct cb_topo_rank *x = &w->plan->ranks[r];
     int idle = 0, others = 0;
     struct topo_sb s = next_warning(x);
-    topo_sb_add(&s, "shares NIC %s with local rank", x->nic);
+    cb_topo_sb_add(&s, "shares NIC %s with local rank", x->nic);
     for (int q = 0; q < w->n; q++)
         if (q != r && w->nic[q] == w->nic[r])
-            topo_sb_add(&s, "%s %d", others++ ? "," : "", q);
-    topo_sb_add(&s, " while");
+            cb_topo_sb_add(&s, "%s %d", others++ ? "," : "", q);
+    cb_topo_sb_add(&s, " while");
     for (int k = 0; k < w->nuse; k++)
         if (!count[w->usable[k]])
-            topo_sb_add(&s, "%s %s", idle++ ? "," : "", w->t->nics[w->usable[k]].name);
-    topo_sb_add(&s, " %s idle: they split one NIC's bandwidth. ", idle > 1 ? "are" : "is");
+            cb_topo_sb_add(&s, "%s %s", idle++ ? "," : "", w->t->nics[w->usable[k]].name);
+    cb_topo_sb_add(&s, " %s idle: they split one NIC's bandwidth. ", idle > 1 ? "are" : "is");
     if (w->from_hca) {
-        topo_sb_add(&s, "Give --hca one NIC per rank, e.g. --hca ");
+        cb_topo_sb_add(&s, "Give --hca one NIC per rank, e.g. --hca ");
         for (int k = 0; k < w->nuse; k++)
-            topo_sb_add(&s, "%s%s", k ? "," : "", w->t->nics[w->usable[k]].name);
+            cb_topo_sb_add(&s, "%s%s", k ? "," : "", w->t->nics[w->usable[k]].name);
     } else {
-        topo_sb_add(&s, "The launcher bound these ranks near the same NIC: spread them over the sockets "
+        cb_topo_sb_add(&s, "The launcher bound these ranks near the same NIC: spread them over the sockets "
                     "(e.g. mpirun --map-by socket) or let collbench place them (--bind core)");
     }
 }

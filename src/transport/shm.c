@@ -14,7 +14,7 @@
  * sender reads the receiver's release counter only when its cached copy says
  * the FIFO is full.
  *
- * Direct path: a receiver that will only copy a message out (recv_expose)
+ * Direct path: a receiver that will only copy a message out (recv_offer)
  * offers its destination, when that is shared memory (alloc_shared, see
  * shm_window.h), in its control block; a sender that finds the offer for the
  * message it is about to write writes into the destination itself and marks
@@ -22,13 +22,14 @@
  * offer the sender did not see in time costs nothing: it uses the slot.
  *
  * Read path: a sender whose source stays unchanged until the receiver has
- * consumed it (send_post_source) puts where it is in the slot instead of
+ * consumed it (send_lend) puts where it is in the slot instead of
  * the data (SLOT_SOURCE); the receiver maps that window and reads, or
  * reduces from, the sender's buffer itself, so the sender's copy into the
  * slot is saved. It is used even where the receiver offered a destination:
  * the receiver then pulls from the sender's cache, which is cheaper than
  * the sender pushing into the receiver's. */
 #include "transport.h"
+#include "core/clock.h"
 #include "shm_window.h"
 
 #include <errno.h>
@@ -119,13 +120,6 @@ struct shm_ctx {
     uint64_t window_serial;
 };
 #define POLLS_PER_CLOCK 64
-
-static long long mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static struct shm_slot_hdr *slot_hdr(const struct shm_conn *c, uint64_t n)
 {
@@ -332,7 +326,7 @@ static char *offered_dst(struct shm_conn *c, size_t nbytes)
         atomic_load_explicit(&o->seq, memory_order_acquire) != c->head + 1 || o->nbytes != nbytes)
         return NULL;
     char why[160];
-    char *base = shm_peer_window(&c->peer_maps, c->peer_pid, o->fd, o->serial, o->window_bytes, &c->peer,
+    char *base = cb_shm_peer_window(&c->peer_maps, c->peer_pid, o->fd, o->serial, o->window_bytes, &c->peer,
                                  why, sizeof why);
     if (!base)
         cb_log_warn("shm: cannot map the buffer %s; data to it goes through the FIFO instead "
@@ -341,7 +335,7 @@ static char *offered_dst(struct shm_conn *c, size_t nbytes)
     return base ? base + o->offset : NULL;
 }
 
-static cb_status shm_send_slot_sized(void *sconn, size_t nbytes, void **slot)
+static cb_status shm_send_slot_for(void *sconn, size_t nbytes, void **slot)
 {
     struct shm_conn *c = sconn;
     cb_status st = shm_send_slot(sconn, slot);
@@ -370,12 +364,12 @@ static cb_status shm_send_post(void *sconn, size_t nbytes)
     return CB_OK;
 }
 
-static cb_status shm_send_post_source(void *sconn, const void *src, size_t nbytes, int *posted)
+static cb_status shm_send_lend(void *sconn, const void *src, size_t nbytes, int *posted)
 {
     struct shm_conn *c = sconn;
     const struct shm_window *w = NULL;
     *posted = 0;
-    if (nbytes < DIRECT_MIN_BYTES || !(w = shm_window_find(c->ctx->windows, src, nbytes)))
+    if (nbytes < DIRECT_MIN_BYTES || !(w = cb_shm_window_find(c->ctx->windows, src, nbytes)))
         return CB_OK;
     struct shm_source where = {.fd = w->fd, .serial = w->serial, .window_bytes = w->bytes,
                                .offset = (uint64_t)((const char *)src - (const char *)w->base)};
@@ -389,7 +383,7 @@ static cb_status shm_send_post_source(void *sconn, const void *src, size_t nbyte
  * the sender may still read for an earlier message. An offer once made is
  * never changed (the sender may be writing there already): a different one
  * for the same message is refused, and the data lands where the first said. */
-static cb_status shm_recv_expose(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted)
+static cb_status shm_recv_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted)
 {
     struct shm_conn *c = rconn;
     uint64_t n = c->tail + ahead;
@@ -401,7 +395,7 @@ static cb_status shm_recv_expose(void *rconn, size_t ahead, void *dst, size_t nb
         *accepted = c->offer_dst[n % c->nslots] == dst && o->nbytes == nbytes;
         return CB_OK;
     }
-    const struct shm_window *w = shm_window_find(c->ctx->windows, dst, nbytes);
+    const struct shm_window *w = cb_shm_window_find(c->ctx->windows, dst, nbytes);
     if (!w)
         return CB_OK;
     *accepted = 1;
@@ -426,7 +420,7 @@ static cb_status source_data(struct shm_conn *c, const struct shm_slot_hdr *h, c
         return CB_EPEER;
     }
     char why[160];
-    char *base = shm_peer_window(&c->peer_maps, c->peer_pid, where.fd, where.serial, where.window_bytes,
+    char *base = cb_shm_peer_window(&c->peer_maps, c->peer_pid, where.fd, where.serial, where.window_bytes,
                                  &c->peer, why, sizeof why);
     if (!base) {
         cb_log_error("shm: cannot map the buffer a message is in: %s; use --transport tcp if this persists",
@@ -466,7 +460,7 @@ static cb_status shm_progress(void *tctx)
     struct shm_ctx *ctx = tctx;
     if (++ctx->polls % POLLS_PER_CLOCK != 0)
         return CB_OK;
-    long long now = mono_ns();
+    long long now = cb_now_ns();
     if (now < ctx->next_check_ns)
         return CB_OK;
     ctx->next_check_ns = now + LIVENESS_PERIOD_NS;
@@ -493,7 +487,7 @@ static cb_status close_conn(void *conn)
     if (!c)
         return CB_OK;
     untrack(c->ctx, c);
-    shm_peer_unmap_all(&c->peer_maps);
+    cb_shm_peer_unmap_all(&c->peer_maps);
     munmap(c->ctrl, c->map_bytes);
     free(c->offer_dst);
     free(c);
@@ -503,20 +497,20 @@ static cb_status close_conn(void *conn)
 static void *shm_alloc_shared(void *tctx, size_t bytes)
 {
     struct shm_ctx *ctx = tctx;
-    return shm_window_alloc(&ctx->windows, &ctx->window_serial, bytes);
+    return cb_shm_window_alloc(&ctx->windows, &ctx->window_serial, bytes);
 }
 
 static void shm_free_shared(void *tctx, void *p)
 {
     struct shm_ctx *ctx = tctx;
-    shm_window_free(&ctx->windows, p);
+    cb_shm_window_free(&ctx->windows, p);
 }
 
 static void shm_finalize(void *tctx)
 {
     struct shm_ctx *ctx = tctx;
     while (ctx->windows)   /* buffers nobody freed */
-        shm_window_free(&ctx->windows, ctx->windows->base);
+        cb_shm_window_free(&ctx->windows, ctx->windows->base);
     free(ctx);
 }
 
@@ -528,7 +522,7 @@ const struct cb_transport_ops cb_transport_shm = {
     .connect = shm_connect,
     .accept = shm_accept,
     .close_listen = shm_close_listen,
-    .send_slot = shm_send_slot,
+    .send_slot = shm_send_slot_for,
     .send_post = shm_send_post,
     .recv_slot = shm_recv_slot,
     .recv_release = shm_recv_release,
@@ -536,10 +530,9 @@ const struct cb_transport_ops cb_transport_shm = {
     .send_idle = shm_send_idle,
     .alloc_shared = shm_alloc_shared,
     .free_shared = shm_free_shared,
-    .recv_expose = shm_recv_expose,
-    .send_slot_sized = shm_send_slot_sized,
-    .send_post_source = shm_send_post_source,
-    .send_slot_is_peer_memory = 1,
+    .recv_offer = shm_recv_offer,
+    .send_lend = shm_send_lend,
+    .caps = {.lends = 1, .takes_offers = 1, .slot_is_peer_memory = 1},
     .close_send = close_conn,
     .close_recv = close_conn,
     .finalize = shm_finalize,

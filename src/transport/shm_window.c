@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void *shm_window_alloc(struct shm_window **list, uint64_t *serial, size_t bytes)
+void *cb_shm_window_alloc(struct shm_window **list, uint64_t *serial, size_t bytes)
 {
     struct shm_window *w = calloc(1, sizeof *w);
     if (!w)
@@ -35,7 +35,7 @@ free_window:
     return NULL;
 }
 
-void shm_window_free(struct shm_window **list, void *base)
+void cb_shm_window_free(struct shm_window **list, void *base)
 {
     for (struct shm_window **p = list; *p; p = &(*p)->next) {
         struct shm_window *w = *p;
@@ -49,7 +49,7 @@ void shm_window_free(struct shm_window **list, void *base)
     }
 }
 
-const struct shm_window *shm_window_find(const struct shm_window *list, const void *p, size_t n)
+const struct shm_window *cb_shm_window_find(const struct shm_window *list, const void *p, size_t n)
 {
     const char *c = p;
     for (const struct shm_window *w = list; w; w = w->next)
@@ -58,7 +58,7 @@ const struct shm_window *shm_window_find(const struct shm_window *list, const vo
     return NULL;
 }
 
-char *shm_peer_window(struct shm_peer_maps *maps, int pid, int fd, uint64_t serial, size_t bytes,
+char *cb_shm_peer_window(struct shm_peer_maps *maps, int pid, int fd, uint64_t serial, size_t bytes,
                       const struct cb_peer *peer, char *why, size_t why_bytes)
 {
     for (int i = 0; i < maps->n; i++)
@@ -87,7 +87,7 @@ char *shm_peer_window(struct shm_peer_maps *maps, int pid, int fd, uint64_t seri
     return maps->m[maps->n++].base;
 }
 
-void shm_peer_unmap_all(struct shm_peer_maps *maps)
+void cb_shm_peer_unmap_all(struct shm_peer_maps *maps)
 {
     for (int i = 0; i < maps->n; i++)
         munmap(maps->m[i].base, maps->m[i].bytes);

@@ -19,11 +19,11 @@ struct shm_window {
 
 /* A new window of `bytes` (a multiple of the page size) on *list, numbered
  * from *serial; NULL when out of memory. */
-void *shm_window_alloc(struct shm_window **list, uint64_t *serial, size_t bytes);
+void *cb_shm_window_alloc(struct shm_window **list, uint64_t *serial, size_t bytes);
 /* Unmap and forget the window at `base` (which must be on *list). */
-void shm_window_free(struct shm_window **list, void *base);
+void cb_shm_window_free(struct shm_window **list, void *base);
 /* The window that holds [p, p + n), or NULL. */
-const struct shm_window *shm_window_find(const struct shm_window *list, const void *p, size_t n);
+const struct shm_window *cb_shm_window_find(const struct shm_window *list, const void *p, size_t n);
 
 #define SHM_PEER_MAPS 8
 /* A peer's windows as mapped in this process, per connection. */
@@ -35,8 +35,8 @@ struct shm_peer_maps {
 /* Where the peer's window (pid, fd, serial) of `bytes` is in this process,
  * mapped on first use; NULL when it cannot be mapped, and `why` says why
  * (the caller logs it: what follows differs). */
-char *shm_peer_window(struct shm_peer_maps *maps, int pid, int fd, uint64_t serial, size_t bytes,
+char *cb_shm_peer_window(struct shm_peer_maps *maps, int pid, int fd, uint64_t serial, size_t bytes,
                       const struct cb_peer *peer, char *why, size_t why_bytes);
-void shm_peer_unmap_all(struct shm_peer_maps *maps);
+void cb_shm_peer_unmap_all(struct shm_peer_maps *maps);
 
 #endif

@@ -46,7 +46,7 @@
 
 /* ---- small helpers ---- */
 
-void addr_str(const struct sockaddr_in *sa, char *out, size_t cap)
+void cb_tcp_addr_str(const struct sockaddr_in *sa, char *out, size_t cap)
 {
     char ip[INET_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof ip);
@@ -75,7 +75,7 @@ static int sockbuf_allowed(void)
 }
 
 /* Best effort: a refused option costs speed, not correctness. */
-void socket_tune(const struct tcp_ctx *c, int fd)
+void cb_tcp_socket_tune(const struct tcp_ctx *c, int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -193,13 +193,13 @@ static cb_status listener_open(struct tcp_ctx *c)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = c->addr};
     socklen_t len = sizeof sa;
     char where[INET_ADDRSTRLEN + 8];
-    addr_str(&sa, where, sizeof where);
+    cb_tcp_addr_str(&sa, where, sizeof where);
     c->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->lfd < 0) {
         cb_log_error("tcp: cannot create a socket: %s", strerror(errno));
         return CB_ESYS;
     }
-    socket_tune(c, c->lfd);   /* before listen: accepted sockets inherit the window scale */
+    cb_tcp_socket_tune(c, c->lfd);   /* before listen: accepted sockets inherit the window scale */
     if (bind(c->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(c->lfd, SOMAXCONN) != 0 ||
         getsockname(c->lfd, (struct sockaddr *)&sa, &len) != 0) {
         cb_log_error("tcp: cannot listen on %s (interface %s): %s; choose another interface with --tcp-if",
@@ -291,12 +291,12 @@ static void free_conns(struct tcp_ctx *c)
     while (c->sends) {
         struct tcp_send *s = c->sends;
         c->sends = s->next;
-        send_free(s);
+        cb_tcp_send_free(s);
     }
     while (c->recvs) {
         struct tcp_recv *r = c->recvs;
         c->recvs = r->next;
-        recv_free(r);
+        cb_tcp_recv_free(r);
     }
 }
 
@@ -305,13 +305,13 @@ static void free_listens(struct tcp_ctx *c)
     while (c->listens) {
         struct tcp_listen *l = c->listens;
         c->listens = l->next;
-        recv_free(l->ready);
+        cb_tcp_recv_free(l->ready);
         free(l);
     }
     while (c->pending) {
         struct tcp_pending *p = c->pending;
         c->pending = p->next;
-        pending_free(c, p);
+        cb_tcp_pending_free(c, p);
     }
 }
 
@@ -342,6 +342,11 @@ const struct cb_transport_ops cb_transport_tcp = {
     .recv_release = tcp_recv_release,
     .progress = tcp_progress,
     .send_idle = tcp_send_idle,
+    .alloc_shared = cb_transport_plain_alloc,
+    .free_shared = cb_transport_plain_free,
+    .recv_offer = cb_transport_no_offer,
+    .send_lend = cb_transport_no_lend,
+    .caps = {0},
     .close_send = tcp_close_send,
     .close_recv = tcp_close_recv,
     .finalize = tcp_finalize,

@@ -1,6 +1,7 @@
 /* TCP transport, connection set-up: handles and hellos, connect, listen and
  * accept with the token check. The protocol is described in tcp.c. */
 #include "tcp_internal.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -10,13 +11,6 @@
 #include <unistd.h>
 
 /* ---- small helpers ---- */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Constant time, so the token cannot be guessed byte by byte. */
 static int token_equal(const uint8_t *a, const uint8_t *b)
@@ -102,7 +96,7 @@ static void hello_decode(const uint8_t *b, struct hello *h)
 
 /* ---- sender: connect ---- */
 
-void send_free(struct tcp_send *s)
+void cb_tcp_send_free(struct tcp_send *s)
 {
     if (!s)
         return;
@@ -116,7 +110,7 @@ void send_free(struct tcp_send *s)
 static cb_status connect_error(struct tcp_send *s, int err)
 {
     char where[INET_ADDRSTRLEN + 8];
-    addr_str(&s->dst, where, sizeof where);
+    cb_tcp_addr_str(&s->dst, where, sizeof where);
     if (err == ECONNREFUSED) {
         cb_log_error("tcp: rank %d (host %s) refused the connection to %s (did it exit, or does a "
                      "firewall reject it?)", s->peer.rank, s->peer.host, where);
@@ -136,7 +130,7 @@ static cb_status connect_start(struct tcp_send *s)
                      s->peer.host, strerror(errno));
         return CB_ESYS;
     }
-    socket_tune(s->ctx, s->fd);
+    cb_tcp_socket_tune(s->ctx, s->fd);
     if (connect(s->fd, (struct sockaddr *)&s->dst, sizeof s->dst) == 0) {
         s->state = TX_HELLO;
         return CB_OK;
@@ -169,7 +163,7 @@ static cb_status send_create(struct tcp_ctx *c, const struct cb_peer *peer, cons
         cb_log_error("tcp: out of memory connecting to rank %d (host %s)", peer->rank, peer->host);
         goto free_conn;
     }
-    st = slots_alloc(c->nslots, c->slot_bytes, peer, &s->slots, &s->stride);
+    st = cb_tcp_slots_alloc(c->nslots, c->slot_bytes, peer, &s->slots, &s->stride);
     if (st == CB_OK)
         st = connect_start(s);
     if (st != CB_OK)
@@ -180,7 +174,7 @@ static cb_status send_create(struct tcp_ctx *c, const struct cb_peer *peer, cons
     *out = s;
     return CB_OK;
 free_conn:
-    send_free(s);
+    cb_tcp_send_free(s);
     return st;
 }
 
@@ -190,7 +184,7 @@ static cb_status connect_poll(struct tcp_send *s)
     struct pollfd p = {.fd = s->fd, .events = POLLOUT};
     int n = poll(&p, 1, 0);
     if (n < 0 && errno != EINTR)
-        return io_error(&s->peer, "connecting to", errno);
+        return cb_tcp_io_error(&s->peer, "connecting to", errno);
     if (n <= 0)
         return CB_OK;
     int err = 0;
@@ -209,7 +203,7 @@ static cb_status hello_send(struct tcp_send *s)
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
-                   ? CB_OK : io_error(&s->peer, "greeting", errno);
+                   ? CB_OK : cb_tcp_io_error(&s->peer, "greeting", errno);
     s->hello_sent += (size_t)n;
     if (s->hello_sent == HELLO_BYTES)
         s->state = TX_READY;
@@ -253,7 +247,7 @@ cb_status tcp_connect(void *tctx, const struct cb_peer *peer, const void *handle
     st = connect_step(s);
     if (st != CB_OK) {
         LIST_REMOVE(c->sends, s);
-        send_free(s);
+        cb_tcp_send_free(s);
         return st;
     }
     if (s->state == TX_READY)
@@ -282,7 +276,7 @@ cb_status tcp_listen(void *tctx, const struct cb_peer *peer, void *handle, void 
     return CB_OK;
 }
 
-void recv_free(struct tcp_recv *r)
+void cb_tcp_recv_free(struct tcp_recv *r)
 {
     if (!r)
         return;
@@ -311,15 +305,15 @@ static cb_status recv_create(struct tcp_ctx *c, const struct cb_peer *peer, int 
         cb_log_error("tcp: out of memory accepting rank %d (host %s)", peer->rank, peer->host);
         goto free_conn;
     }
-    st = slots_alloc(c->nslots, c->slot_bytes, peer, &r->slots, &r->stride);
+    st = cb_tcp_slots_alloc(c->nslots, c->slot_bytes, peer, &r->slots, &r->stride);
     if (st != CB_OK)
         goto free_conn;
     r->fd = fd;
-    socket_tune(c, fd);
+    cb_tcp_socket_tune(c, fd);
     *out = r;
     return CB_OK;
 free_conn:
-    recv_free(r);
+    cb_tcp_recv_free(r);
     return st;
 }
 
@@ -331,7 +325,7 @@ static struct tcp_listen *listen_find(struct tcp_ctx *c, uint32_t id)
     return NULL;
 }
 
-void pending_free(struct tcp_ctx *c, struct tcp_pending *p)
+void cb_tcp_pending_free(struct tcp_ctx *c, struct tcp_pending *p)
 {
     if (p->fd >= 0)
         close(p->fd);
@@ -390,7 +384,7 @@ static int pending_step(struct tcp_ctx *c, struct tcp_pending *p)
         cb_log_warn("tcp: dropped a connection from %s: %s", p->from, strerror(errno));
         return 1;
     }
-    if (now_ms() > p->deadline_ms) {
+    if (cb_now_ms() > p->deadline_ms) {
         cb_log_warn("tcp: dropped a connection from %s: no hello within %d ms", p->from, c->timeout_ms);
         return 1;
     }
@@ -400,7 +394,7 @@ static int pending_step(struct tcp_ctx *c, struct tcp_pending *p)
 static void pending_add(struct tcp_ctx *c, int fd, const struct sockaddr_in *from)
 {
     char where[INET_ADDRSTRLEN + 8];
-    addr_str(from, where, sizeof where);
+    cb_tcp_addr_str(from, where, sizeof where);
     struct tcp_pending *p = c->npending < PENDING_MAX ? calloc(1, sizeof *p) : NULL;
     if (!p) {
         cb_log_warn("tcp: dropped a connection from %s: %s", where,
@@ -410,7 +404,7 @@ static void pending_add(struct tcp_ctx *c, int fd, const struct sockaddr_in *fro
     }
     memcpy(p->from, where, sizeof p->from);
     p->fd = fd;
-    p->deadline_ms = now_ms() + c->timeout_ms;
+    p->deadline_ms = cb_now_ms() + c->timeout_ms;
     p->next = c->pending;
     c->pending = p;
     c->npending++;
@@ -444,7 +438,7 @@ static cb_status accept_pump(struct tcp_ctx *c)
         struct tcp_pending *p = *pp;
         if (pending_step(c, p)) {
             *pp = p->next;
-            pending_free(c, p);
+            cb_tcp_pending_free(c, p);
         } else {
             pp = &p->next;
         }
@@ -482,7 +476,7 @@ cb_status tcp_close_listen(void *lcomm)
     if (!l)
         return CB_OK;
     LIST_REMOVE(l->ctx->listens, l);
-    recv_free(l->ready);
+    cb_tcp_recv_free(l->ready);
     free(l);
     return CB_OK;
 }

@@ -11,7 +11,7 @@
 
 /* Slots are 64-byte aligned, page-aligned as a whole, and touched once now so
  * the first timed iteration takes no page faults. */
-cb_status slots_alloc(int nslots, size_t slot_bytes, const struct cb_peer *peer,
+cb_status cb_tcp_slots_alloc(int nslots, size_t slot_bytes, const struct cb_peer *peer,
                       uint8_t **slots, size_t *stride)
 {
     *stride = (slot_bytes + SLOT_ALIGN - 1) & ~(size_t)(SLOT_ALIGN - 1);
@@ -28,7 +28,7 @@ cb_status slots_alloc(int nslots, size_t slot_bytes, const struct cb_peer *peer,
 }
 
 /* A failed socket call on an established connection, logged with the peer. */
-cb_status io_error(const struct cb_peer *peer, const char *what, int err)
+cb_status cb_tcp_io_error(const struct cb_peer *peer, const char *what, int err)
 {
     if (err == EPIPE || err == ECONNRESET || err == ECONNABORTED) {
         cb_log_error("tcp: rank %d (host %s) closed the connection (did it exit or crash?)",
@@ -97,7 +97,7 @@ static cb_status tx_pump(struct tcp_send *s)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return CB_OK;
         if (n < 0) {
-            s->err = io_error(&s->peer, "sending to", errno);
+            s->err = cb_tcp_io_error(&s->peer, "sending to", errno);
             break;
         }
         tx_advance(s, (size_t)n);
@@ -107,8 +107,9 @@ static cb_status tx_pump(struct tcp_send *s)
     return s->err;
 }
 
-cb_status tcp_send_slot(void *sconn, void **slot)
+cb_status tcp_send_slot(void *sconn, size_t nbytes, void **slot)
 {
+    (void)nbytes;   /* no offered destinations on this side */
     struct tcp_send *s = sconn;
     *slot = NULL;
     if (!s->slot_out && s->nqueued == s->nslots)
@@ -164,7 +165,7 @@ cb_status tcp_close_send(void *sconn)
                     s->peer.rank, s->peer.host, s->nqueued);
     }
     LIST_REMOVE(s->ctx->sends, s);
-    send_free(s);
+    cb_tcp_send_free(s);
     return CB_OK;
 }
 
@@ -256,7 +257,7 @@ static cb_status rx_read(struct tcp_recv *r, int *drained)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return CB_OK;
     if (n < 0)
-        return r->err = io_error(&r->peer, "receiving from", errno);
+        return r->err = cb_tcp_io_error(&r->peer, "receiving from", errno);
     if (n == 0)
         return r->err = rx_eof(r);
     size_t k = (size_t)n < direct ? (size_t)n : direct;
@@ -320,7 +321,7 @@ cb_status tcp_close_recv(void *rconn)
     if (!r)
         return CB_OK;
     LIST_REMOVE(r->ctx->recvs, r);
-    recv_free(r);
+    cb_tcp_recv_free(r);
     return CB_OK;
 }
 

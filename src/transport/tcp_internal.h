@@ -159,23 +159,23 @@ static inline uint64_t get64(const uint8_t *p)
 /* ---- shared between the files ---- */
 
 /* tcp.c */
-void addr_str(const struct sockaddr_in *sa, char *out, size_t cap);
-void socket_tune(const struct tcp_ctx *c, int fd);
+void cb_tcp_addr_str(const struct sockaddr_in *sa, char *out, size_t cap);
+void cb_tcp_socket_tune(const struct tcp_ctx *c, int fd);
 
 /* tcp_conn.c: set-up, and freeing what it made */
-void send_free(struct tcp_send *s);
-void recv_free(struct tcp_recv *r);
-void pending_free(struct tcp_ctx *c, struct tcp_pending *p);
+void cb_tcp_send_free(struct tcp_send *s);
+void cb_tcp_recv_free(struct tcp_recv *r);
+void cb_tcp_pending_free(struct tcp_ctx *c, struct tcp_pending *p);
 cb_status tcp_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm);
 cb_status tcp_connect(void *tctx, const struct cb_peer *peer, const void *handle, void **sconn);
 cb_status tcp_accept(void *lcomm, void **rconn);
 cb_status tcp_close_listen(void *lcomm);
 
 /* tcp_fifo.c: slots and the data path */
-cb_status slots_alloc(int nslots, size_t slot_bytes, const struct cb_peer *peer,
+cb_status cb_tcp_slots_alloc(int nslots, size_t slot_bytes, const struct cb_peer *peer,
                       uint8_t **slots, size_t *stride);
-cb_status io_error(const struct cb_peer *peer, const char *what, int err);
-cb_status tcp_send_slot(void *sconn, void **slot);
+cb_status cb_tcp_io_error(const struct cb_peer *peer, const char *what, int err);
+cb_status tcp_send_slot(void *sconn, size_t nbytes, void **slot);
 cb_status tcp_send_post(void *sconn, size_t nbytes);
 cb_status tcp_send_idle(void *sconn, int *idle);
 cb_status tcp_close_send(void *sconn);

@@ -69,6 +69,18 @@ struct cb_props {
 void cb_props_add(struct cb_props *p, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* What a transport's optional paths do, fixed per transport: read instead
+ * of testing operations, so that a path a transport lacks costs nothing. */
+struct cb_transport_caps {
+    int lends;                 /* send_lend can post from the sender's window */
+    int takes_offers;          /* recv_offer can land data in the receiver's window */
+    /* 1 where a send slot is memory the receiver reads (shm): a result
+     * written there has been transferred. 0 where it is local staging that
+     * the transport still has to move (verbs, tcp): a result that must also
+     * land in a local buffer is better written there and lent. */
+    int slot_is_peer_memory;
+};
+
 struct cb_transport_ops {
     const char *name;
     /* Whether this transport can run here; CB_EDEVICE (logged) if not. Allocates *tctx. */
@@ -83,7 +95,11 @@ struct cb_transport_ops {
     cb_status (*accept)(void *lcomm, void **rconn);
     cb_status (*close_listen)(void *lcomm);
 
-    cb_status (*send_slot)(void *sconn, void **slot);
+    /* The next free slot for a message of `nbytes` (NULL while the receiver
+     * holds them all). Where the transport takes offers and the receiver
+     * offered a destination for this message (recv_offer), that destination
+     * instead of a slot: the caller writes straight into it. */
+    cb_status (*send_slot)(void *sconn, size_t nbytes, void **slot);
     cb_status (*send_post)(void *sconn, size_t nbytes);
     cb_status (*recv_slot)(void *rconn, const void **slot, size_t *nbytes);
     cb_status (*recv_release)(void *rconn);
@@ -94,39 +110,35 @@ struct cb_transport_ops {
      * and been consumed by the receiver (safe to close). */
     cb_status (*send_idle)(void *sconn, int *idle);
 
-    /* Optional (NULL where a transport has no direct path: tcp).
-     * Memory for collective buffers that the transport can move data to or
-     * from without a copy: shm, memory the peers of this machine can map;
-     * verbs, memory registered with the device. */
+    /* Zero-copy, in one vocabulary:
+     *   window: memory for collective buffers that the transport can move data
+     *     to or from without a copy (shm: memory the peers of this machine
+     *     can map; verbs: memory registered with the device; tcp: plain);
+     *   lend: the sender posts a message whose data stays in its window, moved
+     *     from there with no copy into a slot (send_lend);
+     *   offer: the receiver names where in its window a message is to land
+     *     (recv_offer), so the sender writes it there.
+     * Every transport has every operation (transport/defaults.c gives the
+     * ones that do nothing); caps say which ones do something. */
     void *(*alloc_shared)(void *tctx, size_t bytes);
     void (*free_shared)(void *tctx, void *p);
-    /* Receiver: offer `dst` (in alloc_shared memory) as where message
-     * `ahead` (0: the next one to be received) of `nbytes` is to land;
-     * *accepted = 0 when it cannot (not shared memory, too small, more than
-     * nslots ahead, or that message already has another offer). A sender
-     * that sees the offer writes straight there and recv_slot then returns
-     * that destination; one that does not uses a slot as usual. */
-    cb_status (*recv_expose)(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
-    /* send_slot for a message of `nbytes`: may return the receiver's offered
-     * destination instead of a slot. */
-    cb_status (*send_slot_sized)(void *sconn, size_t nbytes, void **slot);
-    /* Sender, after send_slot (or send_slot_sized) gave a slot: post a
-     * message of `nbytes` whose data stays at `src` and is moved from there
-     * with no copy into the slot (shm: the receiver reads it in place, even
-     * where it offered a destination: pulling from the other core's cache
-     * made a 2-rank all_gather 1.5-4x faster than pushing into it; verbs:
-     * RDMA-written from it). `src` must
-     * be alloc_shared memory that nobody writes until send_idle says the
-     * receiver consumed the message. *posted = 0 when it cannot (src not
-     * shared or not registered, a small message): then the caller fills the
-     * slot and calls send_post. */
-    cb_status (*send_post_source)(void *sconn, const void *src, size_t nbytes, int *posted);
-
-    /* 1 where a send slot is memory the receiver reads (shm): a result
-     * written there has been transferred. 0 where it is local staging that
-     * the transport still has to move (verbs, tcp): a result that must also
-     * land in a local buffer is better written there and lent. */
-    int send_slot_is_peer_memory;
+    /* Receiver: offer `dst` (in window memory) as where message `ahead`
+     * (0: the next one to be received) of `nbytes` is to land; *accepted = 0
+     * when it cannot (not window memory, too small, more than nslots ahead,
+     * or that message already has another offer). A sender that sees the
+     * offer writes straight there and recv_slot then returns that
+     * destination; one that does not uses a slot as usual. */
+    cb_status (*recv_offer)(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
+    /* Sender, after send_slot gave a slot: post a message of `nbytes` whose
+     * data stays at `src` and is moved from there with no copy into the slot
+     * (shm: the receiver reads it in place, even where it offered a
+     * destination: a pull from the other core's cache beats a push into
+     * it; verbs: RDMA-written from it). `src` must be window memory that
+     * nobody writes until send_idle says the receiver consumed the message.
+     * *posted = 0 when it cannot (src not in a window, a small message):
+     * then the caller fills the slot and calls send_post. */
+    cb_status (*send_lend)(void *sconn, const void *src, size_t nbytes, int *posted);
+    struct cb_transport_caps caps;
 
     cb_status (*close_send)(void *sconn);
     cb_status (*close_recv)(void *rconn);
@@ -136,5 +148,19 @@ struct cb_transport_ops {
 extern const struct cb_transport_ops cb_transport_shm;
 extern const struct cb_transport_ops cb_transport_tcp;
 extern const struct cb_transport_ops cb_transport_verbs;
+
+/* Every transport, NULL-terminated (transport/registry.c), and one by name
+ * (NULL if unknown). */
+extern const struct cb_transport_ops *const cb_transports[];
+const struct cb_transport_ops *cb_transport_find(const char *name);
+/* "shm, tcp, verbs" with last_sep before the last name. */
+void cb_transport_names(char *buf, size_t size, const char *last_sep);
+
+/* Defaults for a transport without a zero-copy path (transport/defaults.c):
+ * plain page-aligned memory, offers never accepted, nothing lent. */
+void *cb_transport_plain_alloc(void *tctx, size_t bytes);
+void cb_transport_plain_free(void *tctx, void *p);
+cb_status cb_transport_no_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
+cb_status cb_transport_no_lend(void *sconn, const void *src, size_t nbytes, int *posted);
 
 #endif

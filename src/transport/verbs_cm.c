@@ -356,7 +356,7 @@ cb_status vb_accept(void *lcomm, void **rconn)
         return CB_EINTERNAL;
     }
     if (!l->t_first)
-        l->t_first = vb_now_ms();
+        l->t_first = cb_now_ms();
     cb_status st = vb_cm_pump(t);
     if (st)
         return st;
@@ -375,7 +375,7 @@ cb_status vb_accept(void *lcomm, void **rconn)
         *rconn = c;
         return CB_OK;
     }
-    if (vb_now_ms() - l->t_first > t->cfg.timeout_ms) {
+    if (cb_now_ms() - l->t_first > t->cfg.timeout_ms) {
         int n = 0;
         for (int i = 0; i < c->nq; i++)
             n += c->q[i].id != NULL;
@@ -503,7 +503,7 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
         *sconn = c;
         return CB_OK;
     }
-    if (vb_now_ms() - c->t_start > t->cfg.timeout_ms) {
+    if (cb_now_ms() - c->t_start > t->cfg.timeout_ms) {
         int stage = QS_ESTABLISHED;
         for (int i = 0; i < c->nq; i++)
             if (c->q[i].state < stage)

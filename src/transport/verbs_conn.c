@@ -76,7 +76,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     c->sig_every = c->nslots / 2 > 1 ? c->nslots / 2 : 1;
     c->sq_depth = is_send ? c->nslots + 2 : 2 * c->nslots + 4;
     c->rq_depth = is_send ? 1 : c->nslots + 2;
-    c->t_start = vb_now_ms();
+    c->t_start = cb_now_ms();
     size_t fifo_bytes = vb_page_round((size_t)c->nslots * c->slot_bytes);
     size_t cts_bytes = vb_fifo_entries_bytes(c->nslots);
     c->q = calloc((size_t)c->nq, sizeof *c->q);

@@ -261,7 +261,7 @@ static uint64_t recv_started(const struct vconn *c)
  * that message (the immediate says which it did). Not for small messages
  * (the offer is a write of its own), more than a FIFO ahead, or a message
  * that has started to arrive. */
-cb_status vb_recv_expose(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted)
+cb_status vb_recv_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted)
 {
     struct vconn *c = rconn;
     uint64_t s = c->consumed + ahead;
@@ -307,8 +307,9 @@ cb_status vb_conn_progress(struct vconn *c)
     return c->is_send ? send_issue(c) : vb_cts_issue(c);
 }
 
-cb_status vb_send_slot(void *sconn, void **slot)
+cb_status vb_send_slot(void *sconn, size_t nbytes, void **slot)
 {
+    (void)nbytes;   /* no offered destinations on this side */
     struct vconn *c = sconn;
     *slot = NULL;
     cb_status st = vb_conn_progress(c);
@@ -357,7 +358,7 @@ cb_status vb_send_post(void *sconn, size_t nbytes)
 
 /* The slot is only a turn in the FIFO: the write reads the user's buffer.
  * The receiver's release of the slot proves the write has read it. */
-cb_status vb_send_post_source(void *sconn, const void *src, size_t nbytes, int *posted)
+cb_status vb_send_lend(void *sconn, const void *src, size_t nbytes, int *posted)
 {
     struct vconn *c = sconn;
     const struct ibv_mr *mr = vb_window_mr(c->t, src, nbytes);

@@ -11,6 +11,7 @@
 #define CB_VERBS_INTERNAL_H
 
 #include "transport.h"
+#include "core/clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -77,7 +78,7 @@ struct vrep {
 /* One clear-to-send entry; seq (= sequence + 1) is written last. The sender's
  * region holds 2 * nslots of them: [0, nslots) the clear-to-sends of the
  * receive slots, [nslots, 2 * nslots) the receiver's offers of a destination
- * in its own registered buffer for a message (recv_expose). */
+ * in its own registered buffer for a message (recv_offer). */
 struct cts_entry {
     uint64_t addr;
     uint32_t rkey;
@@ -212,13 +213,6 @@ struct vctx {
 
 /* ------------------------------------------------------------------ helpers */
 
-static inline int64_t vb_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static inline int vb_mtu_bytes(enum ibv_mtu m)
 {
     return m >= IBV_MTU_256 && m <= IBV_MTU_4096 ? 128 << m : 0;
@@ -281,16 +275,16 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
 /* ------------------------------------------------------ verbs_fifo.c */
 cb_status vb_cts_issue(struct vconn *c);
 cb_status vb_conn_progress(struct vconn *c);
-cb_status vb_send_slot(void *sconn, void **slot);
+cb_status vb_send_slot(void *sconn, size_t nbytes, void **slot);
 cb_status vb_send_post(void *sconn, size_t nbytes);
-cb_status vb_send_post_source(void *sconn, const void *src, size_t nbytes, int *posted);
+cb_status vb_send_lend(void *sconn, const void *src, size_t nbytes, int *posted);
 void *vb_alloc_shared(void *tctx, size_t bytes);
 void vb_free_shared(void *tctx, void *p);
 /* The registration that holds [p, p + n), or NULL. */
 const struct ibv_mr *vb_window_mr(const struct vctx *t, const void *p, size_t n);
 cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes);
 cb_status vb_recv_release(void *rconn);
-cb_status vb_recv_expose(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
+cb_status vb_recv_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
 cb_status vb_progress(void *tctx);
 cb_status vb_send_idle(void *sconn, int *idle);
 cb_status vb_close_send(void *sconn);

@@ -1,7 +1,7 @@
 /* Collective buffers registered with the device (alloc_shared), so that a
- * send whose source stays unchanged (send_post_source) is RDMA-written
+ * send whose source stays unchanged (send_lend) is RDMA-written
  * straight from the user's buffer (no copy into a staging slot), and a
- * receive that only copies out can offer its destination (recv_expose) for
+ * receive that only copies out can offer its destination (recv_offer) for
  * the peer to write into (no copy out of the receive slot). Registered
  * once, when the harness allocates its buffers, never in the timed loop. A
  * buffer the memlock limit or the device will not register is still handed

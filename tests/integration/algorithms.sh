@@ -12,9 +12,14 @@ export OMPI_MCA_mpi_yield_when_idle=1   # MPI's own waits in the harness yield t
 
 SIZES=(-b 0 -e 160K -f 11)
 SMALL_FIFO=(--slot-bytes 4K --slots 4)
-CASES=("all_reduce ring" "all_reduce tree" "all_reduce rd" "all_reduce rabenseifner" "all_reduce direct"
-       "all_gather ring" "all_gather rd" "reduce_scatter ring" "reduce_scatter rd" "reduce_scatter direct"
-       "alltoall pairwise" "alltoall linear")
+# The matrix is the algorithm table's (`collbench algorithms --pairs`), so a
+# new algorithm is tested here without a line of this script; the rooted
+# collectives and sendrecv have one algorithm each (collectives.sh).
+mapfile -t CASES < <("$CB" algorithms --pairs |
+    awk '$3 != "not-ours" && $2 ~ /^(all_reduce|all_gather|reduce_scatter|alltoall)$/ { print $2, $1 }')
+if [ "${#CASES[@]}" -lt 12 ]; then
+    fail "algorithm table: collbench algorithms --pairs lists ${#CASES[@]} pairs of ours, expected at least 12"
+fi
 
 types_for() {   # rank count, collective -> types (and ops for reductions), all covered over the matrix
     local t o

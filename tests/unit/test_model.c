@@ -166,6 +166,44 @@ static void test_model_direct_for_a_machine_not_at_scale(void **state)
         assert_true(cb_model_best(&m, CB_ALL_REDUCE, bytes, CB_FLOAT) != CB_ALGO_DIRECT);
 }
 
+/* The algorithm table: every entry complete, names unique and parsed back,
+ * auto's candidates in table order, and each collective's default (no cost
+ * model) the first algorithm of ours that runs it. */
+static void test_algorithm_table(void **state)
+{
+    (void)state;
+    for (int a = 1; a < CB_NALGOS; a++) {
+        const struct cb_algo_desc *d = cb_algo_desc((cb_algo)a);
+        assert_non_null(d);
+        assert_non_null(d->name);
+        assert_non_null(d->summary);
+        assert_int_equal(cb_algo_parse(d->name), a);
+        assert_true(d->not_ours || d->connect != NULL);
+        assert_non_null(d->impl[0].run);
+        for (int i = 0; i < CB_NCOLLS && d->impl[i].run; i++) {
+            assert_ptr_equal(cb_algo_impl((cb_algo)a, d->impl[i].coll), &d->impl[i]);
+            assert_true(d->not_ours == (d->impl[i].model_time == NULL));
+        }
+    }
+    assert_int_equal(cb_algo_parse("auto"), CB_ALGO_AUTO);
+    assert_int_equal(cb_algo_parse("nccl"), -1);
+    assert_null(cb_algo_impl(CB_ALGO_TREE, CB_ALLTOALL));
+
+    cb_algo list[CB_NALGOS];
+    static const cb_algo ar[] = {CB_ALGO_RING, CB_ALGO_TREE, CB_ALGO_RD, CB_ALGO_RABENSEIFNER, CB_ALGO_DIRECT};
+    assert_int_equal(cb_model_algos(CB_ALL_REDUCE, list, CB_NALGOS), 5);
+    assert_memory_equal(list, ar, sizeof ar);
+    assert_int_equal(cb_model_algos(CB_ALLTOALL, list, CB_NALGOS), 2);
+    assert_int_equal(list[0], CB_ALGO_PAIRWISE);
+    assert_int_equal(list[1], CB_ALGO_LINEAR);
+    for (int coll = 0; coll < CB_NCOLLS; coll++)
+        assert_true(cb_model_algos((cb_coll)coll, list, CB_NALGOS) <= CB_AUTO_MAX_TRIED);
+
+    char names[256];
+    cb_algo_names(names, sizeof names, ", ", " or ");
+    assert_string_equal(names, "auto, ring, tree, rd, pairwise, rabenseifner, linear, direct or mpi");
+}
+
 static void test_tune_file_round_trip(void **state)
 {
     (void)state;
@@ -203,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_model_picks_latency_then_bandwidth),
         cmocka_unit_test(test_model_oversubscription_hurts_rd_not_ring),
         cmocka_unit_test(test_model_direct_for_a_machine_not_at_scale),
+        cmocka_unit_test(test_algorithm_table),
         cmocka_unit_test(test_tune_file_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

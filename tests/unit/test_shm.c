@@ -74,7 +74,7 @@ static int teardown(void **state)
 static char *send_msg(struct pair *p, size_t n, int fill)
 {
     void *out = NULL;
-    assert_int_equal(T->send_slot_sized(p->sconn, n, &out), CB_OK);
+    assert_int_equal(T->send_slot(p->sconn, n, &out), CB_OK);
     assert_non_null(out);
     memset(out, fill, n);
     assert_int_equal(T->send_post(p->sconn, n), CB_OK);
@@ -98,7 +98,7 @@ static const char *recv_msg(struct pair *p, size_t n, int fill)
 static int offer_at(struct pair *p, size_t ahead, void *dst, size_t n)
 {
     int accepted = -1;
-    assert_int_equal(T->recv_expose(p->rconn, ahead, dst, n, &accepted), CB_OK);
+    assert_int_equal(T->recv_offer(p->rconn, ahead, dst, n, &accepted), CB_OK);
     return accepted;
 }
 
@@ -211,9 +211,9 @@ static int lend(struct pair *p, const char *src, size_t n)
 {
     void *out = NULL;
     int lent = -1;
-    assert_int_equal(T->send_slot_sized(p->sconn, n, &out), CB_OK);
+    assert_int_equal(T->send_slot(p->sconn, n, &out), CB_OK);
     assert_non_null(out);
-    assert_int_equal(T->send_post_source(p->sconn, src, n, &lent), CB_OK);
+    assert_int_equal(T->send_lend(p->sconn, src, n, &lent), CB_OK);
     if (!lent) {   /* what a caller does when the transport does not take it */
         memcpy(out, src, n);
         assert_int_equal(T->send_post(p->sconn, n), CB_OK);

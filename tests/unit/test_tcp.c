@@ -103,7 +103,7 @@ static uint8_t msg_byte(int dir, int i, size_t k)
 static int try_send(void *sconn, int dir, int i, size_t slot)
 {
     void *p = NULL;
-    assert_int_equal(T->send_slot(sconn, &p), CB_OK);
+    assert_int_equal(T->send_slot(sconn, 0, &p), CB_OK);
     if (!p)
         return 0;
     size_t n = msg_size(i, slot);
@@ -290,7 +290,7 @@ static void test_stray_connections_rejected(void **state)
     cb_status st = CB_OK;
     for (int i = 2; st == CB_OK; i++) {
         void *p = NULL;
-        st = T->send_slot(s_tok, &p);
+        st = T->send_slot(s_tok, 0, &p);
         if (st == CB_OK && p)
             st = T->send_post(s_tok, slot);
         if (st == CB_OK)

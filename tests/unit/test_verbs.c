@@ -212,7 +212,7 @@ static void exchange(int qps, size_t slot_bytes, int nslots, uint64_t count)
         for (int d = 0; d < 2; d++) {   /* direction d: rank d -> rank 1-d */
             while (sent[d] < count) {
                 void *slot;
-                assert_int_equal(V->send_slot(p.s[d], &slot), CB_OK);
+                assert_int_equal(V->send_slot(p.s[d], 0, &slot), CB_OK);
                 if (!slot)
                     break;
                 size_t n = msg_size(sent[d], d, slot_bytes);
@@ -275,7 +275,7 @@ static void test_exchange_1slot(void **state)
     exchange(2, 4096, 1, 1000);
 }
 
-/* Lent sends (send_post_source) are written from the sender's registered
+/* Lent sends (send_lend) are written from the sender's registered
  * buffer, not from the staging slot: the staging slot is filled with junk
  * first and the receiver must still get the buffer's bytes. Lent and copied
  * messages, split over 2 QPs, arrive in order; private memory is not lent. */
@@ -293,13 +293,13 @@ static void test_lent_source(void **state)
     double t0 = now_s();
     while (recvd < COUNT) {
         void *slot = NULL;
-        assert_int_equal(V->send_slot(p.s[0], &slot), CB_OK);
+        assert_int_equal(V->send_slot(p.s[0], 0, &slot), CB_OK);
         if (slot && sent < COUNT) {
             size_t n = msg_size(sent, 0, SB);
             uint8_t *src = sent % 3 == 2 ? priv : window + (sent % 4) * SB;
             fill(src, n, sent, 0);
             memset(slot, 0xee, n);
-            assert_int_equal(V->send_post_source(p.s[0], src, n, &lent), CB_OK);
+            assert_int_equal(V->send_lend(p.s[0], src, n, &lent), CB_OK);
             assert_int_equal(lent, src != priv);
             if (!lent) {
                 memcpy(slot, src, n);
@@ -353,12 +353,12 @@ static const void *send_and_receive(struct pair *p, const uint8_t *src, size_t n
     int lent = 0;
     double t0 = now_s();
     while (!slot) {
-        assert_int_equal(V->send_slot(p->s[0], &slot), CB_OK);
+        assert_int_equal(V->send_slot(p->s[0], 0, &slot), CB_OK);
         assert_int_equal(V->progress(p->t[0]), CB_OK);
         if (now_s() - t0 > 30)
             fail_msg("no send slot for message %llu in 30 s", (unsigned long long)seq);
     }
-    assert_int_equal(V->send_post_source(p->s[0], src, n, &lent), CB_OK);
+    assert_int_equal(V->send_lend(p->s[0], src, n, &lent), CB_OK);
     assert_true(lent);
     while (!in) {
         assert_int_equal(V->recv_slot(p->r[1], &in, &got), CB_OK);
@@ -394,16 +394,16 @@ static void test_offered_destination(void **state)
         fill(src, n, k, 0);
         memset(mine, 0xee, n);
         if (k % 3 == 0) {   /* in time */
-            assert_int_equal(V->recv_expose(p.r[1], 0, mine, n, &accepted), CB_OK);
+            assert_int_equal(V->recv_offer(p.r[1], 0, mine, n, &accepted), CB_OK);
             assert_int_equal(accepted, 1);
             wait_offer_seen(&p, p.s[0], k);
             assert_ptr_equal(send_and_receive(&p, src, n, k, scratch), mine);
         } else if (k % 3 == 1) {   /* late: the sender writes before the offer exists */
             void *slot = NULL;
             while (!slot)
-                assert_int_equal(V->send_slot(p.s[0], &slot), CB_OK);
+                assert_int_equal(V->send_slot(p.s[0], 0, &slot), CB_OK);
             int lent = 0;
-            assert_int_equal(V->send_post_source(p.s[0], src, n, &lent), CB_OK);
+            assert_int_equal(V->send_lend(p.s[0], src, n, &lent), CB_OK);
             assert_true(lent);
             const struct vconn *sc = p.s[0];
             double t0 = now_s();
@@ -412,7 +412,7 @@ static void test_offered_destination(void **state)
                 if (now_s() - t0 > 30)
                     fail_msg("message %llu not written in 30 s", (unsigned long long)k);
             }
-            assert_int_equal(V->recv_expose(p.r[1], 0, mine, n, &accepted), CB_OK);
+            assert_int_equal(V->recv_offer(p.r[1], 0, mine, n, &accepted), CB_OK);
             assert_int_equal(accepted, 1);
             const void *in = NULL;
             size_t got = 0;
@@ -425,7 +425,7 @@ static void test_offered_destination(void **state)
             assert_int_equal(got, n);
             assert_true(check(in, n, k, 0, scratch));
         } else {   /* too small to be worth an offer */
-            assert_int_equal(V->recv_expose(p.r[1], 0, mine, n, &accepted), CB_OK);
+            assert_int_equal(V->recv_offer(p.r[1], 0, mine, n, &accepted), CB_OK);
             assert_int_equal(accepted, 0);
             assert_true(send_and_receive(&p, src, n, k, scratch) != (const void *)mine);
         }
@@ -451,7 +451,7 @@ static void test_flow_control(void **state)
     double t0 = now_s();
     while (now_s() - t0 < 0.5) {
         void *slot;
-        assert_int_equal(V->send_slot(p.s[0], &slot), CB_OK);
+        assert_int_equal(V->send_slot(p.s[0], 0, &slot), CB_OK);
         if (slot) {
             fill(slot, sb, sent, 0);
             assert_int_equal(V->send_post(p.s[0], sb), CB_OK);
@@ -495,7 +495,7 @@ static void bandwidth(int qps, size_t sb, int nslots, uint64_t count)
     while (recvd < count) {
         void *slot;
         while (sent < count) {
-            assert_int_equal(V->send_slot(p.s[0], &slot), CB_OK);
+            assert_int_equal(V->send_slot(p.s[0], 0, &slot), CB_OK);
             if (!slot)
                 break;
             memcpy(slot, &sent, sizeof sent);
@@ -635,7 +635,7 @@ static void bandwidth_2proc(int qps, size_t sb, int nslots, uint64_t count)
     while (sent < count || !idle) {
         void *slot = NULL;
         if (sent < count)
-            assert_int_equal(V->send_slot(s, &slot), CB_OK);
+            assert_int_equal(V->send_slot(s, 0, &slot), CB_OK);
         if (slot) {
             memcpy(slot, &sent, sizeof sent);
             assert_int_equal(V->send_post(s, sb), CB_OK);
@@ -792,7 +792,7 @@ static void test_wire(void **state)
         while (sent < count || !idle) {
             void *slot = NULL;
             if (sent < count)
-                assert_int_equal(V->send_slot(s, &slot), CB_OK);
+                assert_int_equal(V->send_slot(s, 0, &slot), CB_OK);
             if (slot) {
                 if (sent < nchecked) {
                     size_t n = msg_size(sent, 0, sb);

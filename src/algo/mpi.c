@@ -1,4 +1,7 @@
-#include "mpi_ref.h"
+/* MPI's own collectives as an algorithm, `mpi`: run in collbench's harness so
+ * that our numbers and MPI's come from the same sizes, data, timing and
+ * checks (--mpi-reference). The benchmark data path never uses it. */
+#include "algo.h"
 
 #include <mpi.h>
 #include <string.h>
@@ -29,12 +32,7 @@ static MPI_Op mpi_op(cb_op op)
     }
 }
 
-static int reduces(cb_coll coll)
-{
-    return coll == CB_ALL_REDUCE || coll == CB_REDUCE_SCATTER || coll == CB_REDUCE;
-}
-
-cb_status cb_mpi_ref_supported(cb_coll coll, cb_type t, cb_op op, int report)
+static cb_status mpi_supports(cb_coll coll, cb_type t, cb_op op, int report)
 {
     if (mpi_type(t) == MPI_DATATYPE_NULL) {
         if (report)
@@ -42,7 +40,7 @@ cb_status cb_mpi_ref_supported(cb_coll coll, cb_type t, cb_op op, int report)
                          "int64, uint64, float or double", cb_type_name(t));
         return CB_EUSAGE;
     }
-    if (reduces(coll) && mpi_op(op) == MPI_OP_NULL) {
+    if (cb_coll_desc(coll)->reduces && mpi_op(op) == MPI_OP_NULL) {
         if (report)
             cb_log_error("--mpi-reference: MPI has no %s operation; use -o sum, prod, min or max", cb_op_name(op));
         return CB_EUSAGE;
@@ -52,7 +50,7 @@ cb_status cb_mpi_ref_supported(cb_coll coll, cb_type t, cb_op op, int report)
 
 /* MPI's in-place reduce_scatter leaves the result at the start of the buffer,
  * collbench's layout puts it at rank * count: that half is not run. */
-int cb_mpi_ref_in_place(cb_coll coll)
+static int mpi_in_place(cb_coll coll)
 {
     return coll != CB_REDUCE_SCATTER;
 }
@@ -86,7 +84,7 @@ static int is_in_place(const struct cb_comm *c, const struct cb_coll_args *a)
     return a->sendbuf == a->recvbuf;
 }
 
-cb_status cb_mpi_ref_run(struct cb_comm *c, const struct cb_coll_args *a)
+static cb_status mpi_run(struct cb_comm *c, const struct cb_coll_args *a)
 {
     MPI_Datatype t = mpi_type(a->type);
     int n = (int)a->count, rc;
@@ -107,3 +105,16 @@ cb_status cb_mpi_ref_run(struct cb_comm *c, const struct cb_coll_args *a)
     }
     return CB_OK;
 }
+
+const struct cb_algo_desc cb_algo_mpi = {
+    .name = "mpi",
+    .summary = "MPI's own collective (MPI_Allreduce, ...), for comparison: --mpi-reference",
+    .in_place = mpi_in_place,
+    .supports = mpi_supports,
+    .not_ours = 1,
+    .impl = {
+        {CB_ALL_REDUCE, mpi_run, NULL}, {CB_ALL_GATHER, mpi_run, NULL}, {CB_REDUCE_SCATTER, mpi_run, NULL},
+        {CB_ALLTOALL, mpi_run, NULL}, {CB_BROADCAST, mpi_run, NULL}, {CB_REDUCE, mpi_run, NULL},
+        {CB_SENDRECV, mpi_run, NULL},
+    },
+};
