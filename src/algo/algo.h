@@ -66,6 +66,14 @@ int cb_algo_mod(int a, int n);
 /* Piece i of [base, base + len) cut n ways, balanced (elements). */
 struct cb_piece { size_t off, len; };
 struct cb_piece cb_algo_piece(size_t base, size_t len, int n, int i);
+/* The round loop: a->count elements in rounds of per_channel * nchannels,
+ * each round cut over the channels and `round` called for channel 0, 1, ..
+ * in turn with its elements [base, base + len). What one channel posted
+ * keeps moving (tcp, verbs) while the next one runs. */
+typedef cb_status (*cb_algo_round_fn)(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base,
+                                      size_t len);
+cb_status cb_algo_rounds(struct cb_comm *c, const struct cb_coll_args *a, size_t per_channel, int nchannels,
+                         cb_algo_round_fn round);
 
 /* Channel ch's connections with rank p (channel 0 is c->send[p]). */
 static inline struct cb_send_chan *cb_send_on(struct cb_comm *c, int ch, int p)

@@ -71,31 +71,31 @@ static cb_status all_gather_round(struct cb_comm *c, const struct cb_coll_args *
     return CB_OK;
 }
 
+static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base, size_t len)
+{
+    (void)ch;
+    size_t ts = cb_type_size(a->type);
+    struct cb_piece own = piece_of(a, c->nranks, c->rank, base, len);
+    cb_status st = reduce_scatter_round(c, a, (char *)a->recvbuf + own.off * ts, base, len);
+    return st == CB_OK ? all_gather_round(c, a, base, len) : st;
+}
+
+static cb_status reduce_scatter_only_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base,
+                                           size_t len)
+{
+    (void)ch;
+    return reduce_scatter_round(c, a, (char *)a->recvbuf + base * cb_type_size(a->type), base, len);
+}
+
+/* One channel: every rank already talks to all. */
 cb_status cb_direct_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    size_t ts = cb_type_size(a->type), round = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks;
-    for (size_t base = 0; base < a->count; base += round) {
-        size_t len = a->count - base < round ? a->count - base : round;
-        struct cb_piece own = piece_of(a, c->nranks, c->rank, base, len);
-        cb_status st = reduce_scatter_round(c, a, (char *)a->recvbuf + own.off * ts, base, len);
-        if (st == CB_OK)
-            st = all_gather_round(c, a, base, len);
-        if (st != CB_OK)
-            return st;
-    }
-    return CB_OK;
+    return cb_algo_rounds(c, a, cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks, 1, all_reduce_round);
 }
 
 cb_status cb_direct_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    size_t ts = cb_type_size(a->type), chunk = cb_algo_chunk_elems(c, a->type);
-    for (size_t base = 0; base < a->count; base += chunk) {
-        size_t len = a->count - base < chunk ? a->count - base : chunk;
-        cb_status st = reduce_scatter_round(c, a, (char *)a->recvbuf + base * ts, base, len);
-        if (st != CB_OK)
-            return st;
-    }
-    return CB_OK;
+    return cb_algo_rounds(c, a, cb_algo_chunk_elems(c, a->type), 1, reduce_scatter_only_round);
 }
 
 /* Cost model: every rank sends a piece to each of the n - 1 others at once

@@ -15,29 +15,7 @@
 #include "algo.h"
 #include "coll/model_terms.h"
 
-#include <string.h>
-
-size_t cb_algo_chunk_elems(const struct cb_comm *c, cb_type t)
-{
-    int half = c->cfg.nslots / 2 > 0 ? c->cfg.nslots / 2 : 1;
-    size_t e = c->cfg.slot_bytes * (size_t)half / cb_type_size(t);
-    return e > 0 ? e : 1;
-}
-
-void cb_algo_copy(void *dst, const void *src, size_t bytes)
-{
-    if (dst != src && bytes > 0)
-        memcpy(dst, src, bytes);
-}
-
-int cb_algo_mod(int a, int n) { return ((a % n) + n) % n; }
 #define mod cb_algo_mod
-
-struct cb_piece cb_algo_piece(size_t base, size_t len, int n, int i)
-{
-    size_t lo = len * (size_t)i / (size_t)n, hi = len * (size_t)(i + 1) / (size_t)n;
-    return (struct cb_piece){base + lo, hi - lo};
-}
 
 static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base, size_t len)
 {
@@ -75,35 +53,8 @@ static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_col
 
 cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    size_t round = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks * (size_t)c->nchannels;
-    for (size_t base = 0; base < a->count; base += round) {
-        size_t len = a->count - base < round ? a->count - base : round;
-        for (int ch = 0; ch < c->nchannels; ch++) {
-            struct cb_piece p = cb_algo_piece(base, len, c->nchannels, ch);
-            cb_status st = all_reduce_round(c, ch, a, p.off, p.len);
-            if (st != CB_OK)
-                return st;
-        }
-    }
-    return CB_OK;
-}
-
-typedef cb_status (*round_fn)(struct cb_comm *, int, const struct cb_coll_args *, size_t, size_t);
-
-/* Rounds of at most one chunk per channel, each channel's share in turn. */
-static cb_status by_channel(struct cb_comm *c, const struct cb_coll_args *a, round_fn round)
-{
-    size_t chunk = cb_algo_chunk_elems(c, a->type) * (size_t)c->nchannels;
-    for (size_t base = 0; base < a->count; base += chunk) {
-        size_t len = a->count - base < chunk ? a->count - base : chunk;
-        for (int ch = 0; ch < c->nchannels; ch++) {
-            struct cb_piece p = cb_algo_piece(base, len, c->nchannels, ch);
-            cb_status st = round(c, ch, a, p.off, p.len);
-            if (st != CB_OK)
-                return st;
-        }
-    }
-    return CB_OK;
+    size_t per_channel = cb_algo_chunk_elems(c, a->type) * (size_t)c->nranks;
+    return cb_algo_rounds(c, a, per_channel, c->nchannels, all_reduce_round);
 }
 
 static cb_status all_gather_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base, size_t len)
@@ -129,7 +80,7 @@ cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a)
 {
     size_t ts = cb_type_size(a->type);
     cb_algo_copy((char *)a->recvbuf + (size_t)c->rank * a->count * ts, a->sendbuf, a->count * ts);
-    return by_channel(c, a, all_gather_round);
+    return cb_algo_rounds(c, a, cb_algo_chunk_elems(c, a->type), c->nchannels, all_gather_round);
 }
 
 static cb_status reduce_scatter_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base,
@@ -153,7 +104,7 @@ static cb_status reduce_scatter_round(struct cb_comm *c, int ch, const struct cb
 
 cb_status cb_ring_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    return by_channel(c, a, reduce_scatter_round);
+    return cb_algo_rounds(c, a, cb_algo_chunk_elems(c, a->type), c->nchannels, reduce_scatter_round);
 }
 
 /* A chain has no cycle, so a whole buffer can stream through it in one go. */
