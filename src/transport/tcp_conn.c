@@ -354,10 +354,11 @@ static void hello_dispatch(struct tcp_ctx *c, struct tcp_pending *p)
                     "for rank %d (host %s)", p->from, h.rank, l->peer.rank, l->peer.host);
         return;
     }
-    if (h.slot_bytes > c->slot_bytes) {
-        cb_log_error("tcp: rank %d (host %s) sends slots of %llu bytes, more than this rank's %zu: "
-                     "run every rank with the same slot size", l->peer.rank, l->peer.host,
-                     (unsigned long long)h.slot_bytes, c->slot_bytes);
+    /* the same geometry on both ends, as shm and verbs require */
+    if (h.slot_bytes != c->slot_bytes || h.nslots != (uint32_t)c->nslots) {
+        cb_log_error("tcp: rank %d (host %s) has %u slots of %llu bytes, this rank %d of %zu: "
+                     "run every rank with the same --slots and --slot-bytes", l->peer.rank, l->peer.host,
+                     (unsigned)h.nslots, (unsigned long long)h.slot_bytes, c->nslots, c->slot_bytes);
         l->err = CB_EUSAGE;
         return;
     }

@@ -401,6 +401,33 @@ static void test_interfaces(void **state)
     }
 }
 
+/* Ends with different FIFO geometry are refused at set-up, naming the peer
+ * (a receiver with more slots than the sender used to accept it). */
+static void test_geometry_mismatch_refused(void **state)
+{
+    (void)state;
+    void *cs = ctx_new(0, 1, "127.0.0.1", 4096, 4), *cr = ctx_new(1, 1, "127.0.0.1", 4096, 8);
+    struct cb_peer ps = peer_of(0), pr = peer_of(1);
+    uint8_t handle[CB_HANDLE_BYTES];
+    void *l = NULL, *sconn = NULL, *rconn = NULL;
+    long long deadline = now_ms() + DEADLINE_MS;
+    cb_status st = CB_OK;
+    assert_int_equal(T->listen(cr, &ps, handle, &l), CB_OK);
+    while (st == CB_OK && now_ms() < deadline) {
+        if (!sconn)
+            (void)T->connect(cs, &pr, handle, &sconn);
+        st = T->accept(l, &rconn);
+        (void)T->progress(cs);
+    }
+    assert_int_equal(st, CB_EUSAGE);
+    assert_null(rconn);
+    assert_int_equal(T->close_listen(l), CB_OK);
+    if (sconn)
+        (void)T->close_send(sconn);
+    T->finalize(cs);
+    T->finalize(cr);
+}
+
 static void test_bad_handle(void **state)
 {
     (void)state;
@@ -529,6 +556,7 @@ int main(void)
         TEST(test_stray_connections_rejected),
         TEST(test_peer_close),
         TEST(test_interfaces),
+        TEST(test_geometry_mismatch_refused),
         TEST(test_bad_handle),
         TEST(test_connect_resumes),
     };
