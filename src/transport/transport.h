@@ -107,7 +107,8 @@ struct cb_transport_ops {
      * by every wait loop, so data posted to one peer moves while we wait for another. */
     cb_status (*progress)(void *tctx);
     /* Sender: *idle = 1 when everything posted has left this rank's buffers
-     * and been consumed by the receiver (safe to close). */
+     * (safe to close) and, where the transport lends (caps.lends), has been
+     * consumed by the receiver (lent memory is free to change). */
     cb_status (*send_idle)(void *sconn, int *idle);
 
     /* Zero-copy, in one vocabulary:

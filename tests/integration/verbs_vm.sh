@@ -22,7 +22,7 @@ VM_LIMIT=${VERBS_VM_LIMIT:-900}   # seconds for the VM, boot included (a loaded 
 
 # ------------------------------------------------------------------ outside
 if [ "${1:-}" != --inside ]; then
-    for f in "$CB" "$ROOT/$BUILD/tests/test_verbs"; do
+    for f in "$CB" "$ROOT/$BUILD/tests/test_verbs" "$ROOT/$BUILD/tests/test_contract"; do
         [ -x "$f" ] || { fail "verbs VM: $f is missing: build it first (make$([ "$BUILD" = build-san ] && echo ' SANITIZE=1'))"; exit 1; }
     done
     t0=$SECONDS
@@ -94,6 +94,14 @@ unit_tests() {
     cat "$TMP/unit2.out"
     cmocka_lines "$TMP/unit2.out" "$rc" " (without CAP_IPC_LOCK)"
     echo "# test_verbs: $((SECONDS - t0)) s"
+    # the transport contract suite (tests/unit/test_contract.c): its verbs
+    # cases need this VM's device; shm and tcp already ran on the host
+    case_ "test_contract (verbs)"
+    CB_TEST_HCA=$HCA timeout -k 5 300 "$ROOT/$BUILD/tests/test_contract" > "$TMP/contract.out" 2>&1
+    rc=$?
+    cat "$TMP/contract.out"
+    cmocka_lines "$TMP/contract.out" "$rc" "" | sed 's/^\(PASS\|FAIL\|SKIP\): test_verbs /\1: test_contract /' |
+        grep -E '^(PASS|FAIL|SKIP): test_contract verbs_' | sed 's/^SKIP: \(.*\)$/FAIL: \1 (skipped in the VM)/'
 }
 
 # run_coll NAME NP ARGS...: one checked run over verbs; PASS when exit 0 and no wrong element
