@@ -199,9 +199,14 @@ static void test_algorithm_table(void **state)
     for (int coll = 0; coll < CB_NCOLLS; coll++)
         assert_true(cb_model_algos((cb_coll)coll, list, CB_NALGOS) <= CB_AUTO_MAX_TRIED);
 
-    char names[256];
+    char names[256], want[32];
     cb_algo_names(names, sizeof names, ", ", " or ");
-    assert_string_equal(names, "auto, ring, tree, rd, pairwise, rabenseifner, linear, direct or mpi");
+    assert_memory_equal(names, "auto, ring, ", 12);
+    assert_string_equal(names + strlen(names) - 7, " or mpi");
+    for (int a = 1; a < CB_NALGOS - 1; a++) {
+        snprintf(want, sizeof want, " %s", cb_algo_name((cb_algo)a));
+        assert_non_null(strstr(names, want));
+    }
 }
 
 static void test_tune_file_round_trip(void **state)
