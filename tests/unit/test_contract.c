@@ -267,9 +267,8 @@ static void test_lent_data(void **state)
         progress(&l);
         assert_true(cb_now_s() < deadline);
     }
+    l.T->free_shared(l.sctx, src);   /* consumed: free to go */
     link_close(&l);
-    /* the sender's window outlives the connection: freed after the close */
-    (void)src;
 }
 
 /* An offer is taken where the transport takes offers (caps.takes_offers) and
@@ -305,6 +304,7 @@ static void test_offered_destination(void **state)
     if (in == dst)
         assert_true(l.T->caps.takes_offers);
     assert_int_equal(l.T->recv_release(l.rconn), CB_OK);
+    l.T->free_shared(l.rctx, dst);
     link_close(&l);
 }
 
