@@ -1,6 +1,7 @@
 /* Bootstrap over MPI. Every wait is MPI_Test in a loop with a deadline, so a
  * rank that never arrives is named instead of hanging the job. */
 #include "bootstrap.h"
+#include "boot_local.h"
 #include "clock.h"
 
 #include <mpi.h>
@@ -22,6 +23,7 @@ struct cb_boot {
     int local_rank, local_size;
     char (*hosts)[HOST_BYTES];       /* "hostname(addr)" per rank */
     char (*machines)[MACHINE_BYTES]; /* what makes two ranks share memory */
+    struct cb_boot_world *world;     /* in-process ranks (boot_local.h); NULL over MPI */
 };
 
 /* The launcher's own idea of the job size, or 0 when none launched us. */
@@ -114,6 +116,9 @@ cb_status cb_boot_exchange(struct cb_boot *b, const int *to, const void *sendbuf
                            const int *from, void *recvbufs, int nfrom, size_t bytes,
                            int timeout_ms, const char *what)
 {
+    if (b->world)
+        return cb_boot_world_exchange(b->world, b->rank, to, sendbufs, nto, from, recvbufs, nfrom, bytes,
+                                      timeout_ms, what);
     MPI_Request *reqs = calloc((size_t)(nto + nfrom) + 1, sizeof *reqs);
     int *peers = calloc((size_t)(nto + nfrom) + 1, sizeof *peers);
     cb_status st = CB_ENOMEM;
@@ -300,11 +305,29 @@ cb_status cb_boot_init(int *argc, char ***argv, int timeout_ms, struct cb_boot *
     return CB_OK;
 }
 
+cb_status cb_boot_local_join(struct cb_boot_world *w, int rank, int timeout_ms, struct cb_boot **out)
+{
+    struct cb_boot *b = calloc(1, sizeof *b);
+    if (!b)
+        return CB_ENOMEM;
+    b->world = w;
+    b->rank = rank;
+    b->size = cb_boot_world_size(w);
+    cb_status st = learn_hosts(b, timeout_ms);
+    if (st != CB_OK) {
+        cb_boot_finalize(b);
+        return st;
+    }
+    *out = b;
+    return CB_OK;
+}
+
 void cb_boot_finalize(struct cb_boot *b)
 {
     if (!b)
         return;
-    MPI_Finalize();
+    if (!b->world)
+        MPI_Finalize();
     free(b->hosts);
     free(b->machines);
     free(b);
@@ -312,7 +335,8 @@ void cb_boot_finalize(struct cb_boot *b)
 
 void cb_boot_abort(struct cb_boot *b, int exit_code)
 {
-    (void)b;
+    if (b && b->world)
+        exit(exit_code);   /* threads of one process: the process is the job */
     MPI_Abort(MPI_COMM_WORLD, exit_code);
 }
 

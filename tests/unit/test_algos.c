@@ -1,0 +1,158 @@
+/* Every algorithm of ours on every collective it runs, 2 to 5 ranks, as
+ * threads of this process (the in-process bootstrap, core/boot_local.h) over
+ * shm: no mpirun, so the channels and algorithms run under the sanitizers'
+ * leak check too. The data and the exact expected results are bench/'s, as
+ * in a run of the benchmark. The matrix is the algorithm table's. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/algo.h"
+#include "bench/bench.h"
+#include "core/boot_local.h"
+#include "core/comm.h"
+
+#define TIMEOUT_MS 60000
+#define MAX_RANKS 5
+
+struct rank_job {
+    struct cb_boot_world *world;
+    int rank;
+    int wrong;   /* checks that failed on this rank */
+    cb_status st;
+};
+
+static const size_t sizes[] = {0, 1000, 48000};
+static const struct { cb_type type; cb_op op; } datas[] = {{CB_FLOAT, CB_SUM}, {CB_INT32, CB_MAX}};
+
+/* One checked run of `algo` on `coll`; returns 1 when the result is wrong. */
+static int check_one(struct cb_comm *c, cb_algo algo, cb_coll coll, size_t bytes, cb_type type, cb_op op,
+                     cb_status *st)
+{
+    const struct cb_bench *bench = cb_bench_for(coll);
+    size_t ts = cb_type_size(type);
+    struct cb_bench_counts k;
+    bench->counts(bytes, ts, c->nranks, &k);
+    struct cb_bench_data d = {type, op, c->rank, c->nranks, cb_coll_desc(coll)->rooted ? c->nranks - 1 : -1,
+                              1, k.count};
+    char *send = cb_comm_alloc(c, k.send_elems * ts + 64), *recv = cb_comm_alloc(c, k.recv_elems * ts + 64);
+    char *expected = malloc(k.recv_elems * ts + 64);
+    int wrong = 0;
+    if (!send || !recv || !expected) {
+        *st = CB_ENOMEM;
+        goto free_buffers;
+    }
+    bench->fill(send, &d);
+    memset(recv, 0xab, k.recv_elems * ts + 64);
+    struct cb_coll_args a = {coll, send, recv, k.count, type, op, d.root, algo};
+    *st = cb_coll_prepare(c, coll, algo, k.count, type);
+    if (*st == CB_OK)
+        *st = cb_coll_run(c, &a);
+    if (*st == CB_OK) {
+        size_t n = bench->expected(expected, &d);
+        wrong = memcmp(recv, expected, n * ts) != 0;
+        if (wrong)
+            print_error("rank %d: %s %s, %d ranks, %zu bytes, %s %s: wrong result\n", c->rank, cb_algo_name(algo),
+                        cb_coll_name(coll), c->nranks, bytes, cb_type_name(type), cb_op_name(op));
+    }
+free_buffers:
+    free(expected);
+    cb_comm_free(c, recv);
+    cb_comm_free(c, send);
+    return wrong;
+}
+
+static void run_matrix(struct cb_comm *c, struct rank_job *job)
+{
+    for (int a = 1; a < CB_NALGOS && job->st == CB_OK; a++) {
+        const struct cb_algo_desc *desc = cb_algo_desc((cb_algo)a);
+        for (int i = 0; !desc->not_ours && i < CB_NCOLLS && desc->impl[i].run && job->st == CB_OK; i++)
+            for (size_t s = 0; s < sizeof sizes / sizeof *sizes && job->st == CB_OK; s++)
+                for (size_t t = 0; t < sizeof datas / sizeof *datas && job->st == CB_OK; t++)
+                    job->wrong += check_one(c, (cb_algo)a, desc->impl[i].coll, sizes[s], datas[t].type,
+                                            datas[t].op, &job->st);
+    }
+}
+
+static void *rank_main(void *arg)
+{
+    struct rank_job *job = arg;
+    struct cb_boot *boot = NULL;
+    struct cb_comm *c = NULL;
+    struct cb_transport_config cfg;
+    job->st = cb_boot_local_join(job->world, job->rank, TIMEOUT_MS, &boot);
+    if (job->st != CB_OK)
+        return NULL;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.rank = job->rank;
+    cfg.nranks = cb_boot_size(boot);
+    snprintf(cfg.host, sizeof cfg.host, "%s", cb_boot_host(boot, job->rank));
+    memset(cfg.token, 5, sizeof cfg.token);
+    cfg.slot_bytes = 16 * 1024;   /* small: many rounds and slices, lent and offered paths */
+    cfg.nslots = 4;
+    cfg.channels = 1;
+    cfg.timeout_ms = TIMEOUT_MS;
+    cfg.oversubscribed = 1;       /* more threads than cores: wait by sleeping */
+    job->st = cb_comm_init(boot, "shm", &cfg, &c);
+    if (job->st == CB_OK) {
+        run_matrix(c, job);
+        cb_comm_destroy(c);
+    }
+    cb_boot_finalize(boot);
+    return NULL;
+}
+
+static void run_ranks(int n)
+{
+    struct cb_boot_world *world = NULL;
+    struct rank_job jobs[MAX_RANKS];
+    pthread_t threads[MAX_RANKS];
+    assert_int_equal(cb_boot_world_create(n, &world), CB_OK);
+    for (int r = 0; r < n; r++) {
+        jobs[r] = (struct rank_job){world, r, 0, CB_OK};
+        assert_int_equal(pthread_create(&threads[r], NULL, rank_main, &jobs[r]), 0);
+    }
+    for (int r = 0; r < n; r++)
+        assert_int_equal(pthread_join(threads[r], NULL), 0);
+    cb_boot_world_destroy(world);
+    for (int r = 0; r < n; r++) {
+        if (jobs[r].st != CB_OK)
+            fail_msg("%d ranks: rank %d stopped with status %d", n, r, jobs[r].st);
+        if (jobs[r].wrong)
+            fail_msg("%d ranks: rank %d had %d wrong results", n, r, jobs[r].wrong);
+    }
+}
+
+static void test_two_ranks(void **state) { (void)state; run_ranks(2); }
+static void test_three_ranks(void **state) { (void)state; run_ranks(3); }
+static void test_four_ranks(void **state) { (void)state; run_ranks(4); }
+static void test_five_ranks(void **state) { (void)state; run_ranks(5); }
+
+/* A rank that never comes is named within the timeout, not waited for. */
+static void test_missing_rank_times_out(void **state)
+{
+    (void)state;
+    struct cb_boot_world *world = NULL;
+    struct cb_boot *boot = NULL;
+    assert_int_equal(cb_boot_world_create(2, &world), CB_OK);
+    assert_int_equal(cb_boot_local_join(world, 0, 200, &boot), CB_ETIMEOUT);
+    assert_null(boot);
+    cb_boot_world_destroy(world);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_ranks),   cmocka_unit_test(test_three_ranks),
+        cmocka_unit_test(test_four_ranks),  cmocka_unit_test(test_five_ranks),
+        cmocka_unit_test(test_missing_rank_times_out),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
