@@ -17,12 +17,14 @@
 
 #define HOST_BYTES 64
 #define MACHINE_BYTES 128
+#define DOMAIN_BYTES (MACHINE_BYTES + 3 * 32)
 
 struct cb_boot {
     int rank, size;
     int local_rank, local_size;
     char (*hosts)[HOST_BYTES];       /* "hostname(addr)" per rank */
-    char (*machines)[MACHINE_BYTES]; /* what makes two ranks share memory */
+    char (*machines)[MACHINE_BYTES]; /* same kernel: what shares CPUs and NICs */
+    char (*domains)[DOMAIN_BYTES];   /* same kernel and namespaces: what can share memory */
     struct cb_boot_world *world;     /* in-process ranks (boot_local.h); NULL over MPI */
 };
 
@@ -67,6 +69,21 @@ static void first_address(char *out, size_t len)
         break;
     }
     freeifaddrs(ifs);
+}
+
+/* Where a rank can map another's memory: the same kernel and the same IPC,
+ * network and PID namespaces (a container or a netns test host is a host of
+ * its own for shm, though its CPUs are the machine's). */
+static void memory_domain(char *out, size_t len, const char *machine)
+{
+    static const char *const spaces[] = {"/proc/self/ns/ipc", "/proc/self/ns/net", "/proc/self/ns/pid"};
+    size_t used = (size_t)snprintf(out, len, "%s", machine);
+    for (size_t i = 0; i < sizeof spaces / sizeof *spaces && used < len; i++) {
+        char ns[64] = "?";
+        ssize_t n = readlink(spaces[i], ns, sizeof ns - 1);
+        ns[n > 0 ? n : 1] = '\0';
+        used += (size_t)snprintf(out + used, len - used, "/%s", ns);
+    }
 }
 
 /* Same kernel instance = same boot id; the hostname alone can lie. */
@@ -254,14 +271,16 @@ static void count_local_ranks(struct cb_boot *b)
 static cb_status learn_hosts(struct cb_boot *b, int timeout_ms)
 {
     char host[HOST_BYTES], name[48] = "", addr[INET_ADDRSTRLEN];
-    char machine[MACHINE_BYTES];
+    char machine[MACHINE_BYTES], domain[DOMAIN_BYTES];
     gethostname(name, sizeof name - 1);
     first_address(addr, sizeof addr);
     snprintf(host, sizeof host, "%s(%s)", name, addr);
     machine_id(machine, sizeof machine);
+    memory_domain(domain, sizeof domain, machine);
     b->hosts = calloc((size_t)b->size, HOST_BYTES);
     b->machines = calloc((size_t)b->size, MACHINE_BYTES);
-    if (!b->hosts || !b->machines)
+    b->domains = calloc((size_t)b->size, DOMAIN_BYTES);
+    if (!b->hosts || !b->machines || !b->domains)
         return CB_ENOMEM;
     char (*hosts)[HOST_BYTES] = b->hosts;
     b->hosts = NULL;   /* not known yet: messages say "?" */
@@ -269,6 +288,8 @@ static cb_status learn_hosts(struct cb_boot *b, int timeout_ms)
     b->hosts = hosts;
     if (st == CB_OK)
         st = cb_boot_allgather(b, machine, b->machines, MACHINE_BYTES, timeout_ms, "learning host names");
+    if (st == CB_OK)
+        st = cb_boot_allgather(b, domain, b->domains, DOMAIN_BYTES, timeout_ms, "learning host names");
     if (st == CB_OK)
         count_local_ranks(b);
     return st;
@@ -330,6 +351,7 @@ void cb_boot_finalize(struct cb_boot *b)
         MPI_Finalize();
     free(b->hosts);
     free(b->machines);
+    free(b->domains);
     free(b);
 }
 
@@ -349,4 +371,9 @@ int cb_boot_local_size(const struct cb_boot *b) { return b->local_size; }
 int cb_boot_same_machine(const struct cb_boot *b, int rank_a, int rank_b)
 {
     return strcmp(b->machines[rank_a], b->machines[rank_b]) == 0;
+}
+
+int cb_boot_shares_memory(const struct cb_boot *b, int rank_a, int rank_b)
+{
+    return strcmp(b->domains[rank_a], b->domains[rank_b]) == 0;
 }

@@ -28,7 +28,12 @@ const char *cb_boot_host(const struct cb_boot *b, int rank);
 /* Ranks on the same machine as `rank` before it, and in all. */
 int cb_boot_local_rank(const struct cb_boot *b);
 int cb_boot_local_size(const struct cb_boot *b);
+/* Same kernel: the ranks share CPUs (and NICs). */
 int cb_boot_same_machine(const struct cb_boot *b, int rank_a, int rank_b);
+/* Same kernel and the same IPC, network and PID namespaces: one can map the
+ * other's memory (shm). Ranks in two containers or netns hosts of one
+ * machine are on one machine but do not share memory. */
+int cb_boot_shares_memory(const struct cb_boot *b, int rank_a, int rank_b);
 
 cb_status cb_boot_barrier(struct cb_boot *b, int timeout_ms, const char *what);
 /* all[r*bytes..] = rank r's `mine`. */

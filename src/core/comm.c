@@ -6,21 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int all_on_one_machine(struct cb_boot *boot)
+/* The first rank that cannot share memory with rank 0, or 0 when all can. */
+static int first_apart(struct cb_boot *boot)
 {
     for (int r = 1; r < cb_boot_size(boot); r++)
-        if (!cb_boot_same_machine(boot, 0, r))
-            return 0;
-    return 1;
+        if (!cb_boot_shares_memory(boot, 0, r))
+            return r;
+    return 0;
 }
 
-/* auto: shm when every rank shares one machine, else verbs when an RDMA port
+/* auto: shm when every rank can share memory, else verbs when an RDMA port
  * is usable on every rank, else tcp. All ranks must agree, so the verbs probe
  * is combined over ranks. */
 static cb_status choose_auto(struct cb_boot *boot, const struct cb_transport_config *cfg,
                              const struct cb_transport_ops **ops, void **tctx)
 {
-    if (all_on_one_machine(boot)) {
+    if (!first_apart(boot)) {
         *ops = &cb_transport_shm;
         return cb_transport_shm.init(cfg, tctx);
     }
@@ -83,9 +84,14 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
             st = CB_EUSAGE;
             goto free_comm;
         }
-        if (c->ops == &cb_transport_shm && !all_on_one_machine(boot)) {
-            cb_log_error("--transport shm needs every rank on one machine, but rank 0 is on %s "
-                         "and others are elsewhere: use tcp, verbs or auto", cb_boot_host(boot, 0));
+        int apart = c->ops == &cb_transport_shm ? first_apart(boot) : 0;
+        if (apart) {
+            cb_log_error("--transport shm needs ranks that can share memory, but rank 0 (host %s) and "
+                         "rank %d (host %s) are %s: use tcp, verbs or auto", cb_boot_host(boot, 0), apart,
+                         cb_boot_host(boot, apart),
+                         cb_boot_same_machine(boot, 0, apart)
+                             ? "in different namespaces (containers or netns hosts) of one machine"
+                             : "on different machines");
             st = CB_EUSAGE;
             goto free_comm;
         }
