@@ -61,7 +61,7 @@ static void fill_run_info(const struct cb_options *o, int argc, char **argv, str
     info->argc = argc;
     info->argv = argv;
     info->collective = cb_coll_name(o->coll);
-    info->transport = cb_options_only_mpi(o) ? "mpi" : c->ops->name;
+    info->transport = cb_options_only_mpi(o) ? "mpi" : c->transport_name;
     info->nranks = c->nranks;
     info->min_bytes = o->min_bytes;
     info->max_bytes = o->max_bytes;
@@ -83,6 +83,25 @@ static void fill_run_info(const struct cb_options *o, int argc, char **argv, str
     strftime(info->start_time, sizeof info->start_time, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 }
 
+
+/* The transport's properties; with a transport per peer, the network's, and
+ * which peers this rank reaches over shm. */
+static void describe_transports(const struct cb_comm *c, struct cb_props *props)
+{
+    if (!c->net_ops) {
+        c->ops->properties(c->tctx, props);
+        return;
+    }
+    c->net_ops->properties(c->net_tctx, props);
+    char peers[96] = "";
+    size_t used = 0;
+    for (int r = 0; r < c->nranks && used < sizeof peers; r++) {
+        void *tctx;
+        if (r != c->rank && cb_comm_transport_of(c, r, &tctx) == c->ops)
+            used += (size_t)snprintf(peers + used, sizeof peers - used, "%s%d", used ? "," : "", r);
+    }
+    cb_props_add(props, "shm_peers", "%s", peers[0] ? peers : "none");
+}
 static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *place, struct cb_run_info *info)
 {
     struct cb_rank_info mine;
@@ -90,7 +109,7 @@ static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *plac
     mine.rank = c->rank;
     mine.pid = getpid();
     snprintf(mine.host, sizeof mine.host, "%s", c->peers[c->rank].host);
-    c->ops->properties(c->tctx, &mine.props);
+    describe_transports(c, &mine.props);
     cb_topo_describe(place, &mine.props);   /* after: transports start the list afresh */
     info->ranks = calloc((size_t)c->nranks, sizeof *info->ranks);
     if (!info->ranks)

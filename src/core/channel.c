@@ -51,7 +51,7 @@ cb_status cb_chan_wait_send(struct cb_send_chan *s, size_t nbytes, void **slot)
         cb_status st = send_slot(s, nbytes, slot);
         if (st != CB_OK || *slot)
             return st;
-        st = s->ops->progress(s->tctx);
+        st = cb_chan_progress(s->ops, s->tctx, s->other_ops, s->other_tctx);
         if (st != CB_OK)
             return st;
         if (waiter_tick(&w, s->timeout_ms, s->oversubscribed)) {
@@ -70,7 +70,7 @@ cb_status cb_chan_wait_recv(struct cb_recv_chan *r, const void **slot, size_t *n
         cb_status st = r->ops->recv_slot(r->conn, slot, nbytes);
         if (st != CB_OK || *slot)
             return st;
-        st = r->ops->progress(r->tctx);
+        st = cb_chan_progress(r->ops, r->tctx, r->other_ops, r->other_tctx);
         if (st != CB_OK)
             return st;
         if (waiter_tick(&w, r->timeout_ms, r->oversubscribed)) {
@@ -255,7 +255,7 @@ static cb_status drain(struct cb_send_chan *s)
             s->lent = 0;
             return st;
         }
-        if ((st = s->ops->progress(s->tctx)) != CB_OK)
+        if ((st = cb_chan_progress(s->ops, s->tctx, s->other_ops, s->other_tctx)) != CB_OK)
             return st;
         if (waiter_tick(&w, s->timeout_ms, s->oversubscribed)) {
             cb_log_error("timed out after %d s waiting for rank %d (host %s) to read data it was lent; "
@@ -429,7 +429,7 @@ static cb_status sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes
         if (st == CB_OK && received < rbytes)
             st = try_recv_slice(r, dst, rbytes, &received, &moved);
         if (st == CB_OK && !moved)
-            st = (sent < sbytes ? s->ops->progress(s->tctx) : r->ops->progress(r->tctx));
+            st = cb_chan_progress(s->ops, s->tctx, s->other_ops, s->other_tctx);   /* both ends, both transports */
         if (st != CB_OK)
             return st;
         if (moved) {

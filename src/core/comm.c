@@ -3,6 +3,7 @@
 #include "clock.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,16 +16,22 @@ static int first_apart(struct cb_boot *boot)
     return 0;
 }
 
-/* auto: shm when every rank can share memory, else verbs when an RDMA port
- * is usable on every rank, else tcp. All ranks must agree, so the verbs probe
- * is combined over ranks. */
-static cb_status choose_auto(struct cb_boot *boot, const struct cb_transport_config *cfg,
-                             const struct cb_transport_ops **ops, void **tctx)
+/* Whether some two ranks share memory: then shm serves them under auto. */
+static int some_share(struct cb_boot *boot)
 {
-    if (!first_apart(boot)) {
-        *ops = &cb_transport_shm;
-        return cb_transport_shm.init(cfg, tctx);
-    }
+    int n = cb_boot_size(boot);
+    for (int a = 0; a < n; a++)
+        for (int b = a + 1; b < n; b++)
+            if (cb_boot_shares_memory(boot, a, b))
+                return 1;
+    return 0;
+}
+
+/* The network: verbs when an RDMA port is usable on every rank, else tcp.
+ * All ranks must agree, so the verbs probe is combined over ranks. */
+static cb_status choose_network(struct cb_boot *boot, const struct cb_transport_config *cfg,
+                                const struct cb_transport_ops **ops, void **tctx)
+{
     double verbs_failed = cb_transport_verbs.init(cfg, tctx) != CB_OK;
     cb_status st = cb_boot_allreduce_max(boot, &verbs_failed, 1, cfg->timeout_ms, "choosing the transport");
     if (st != CB_OK)
@@ -40,6 +47,35 @@ static cb_status choose_auto(struct cb_boot *boot, const struct cb_transport_con
         cb_log_info("auto: no usable RDMA port on every rank, using tcp");
     *ops = &cb_transport_tcp;
     return cb_transport_tcp.init(cfg, tctx);
+}
+
+/* auto: shm between ranks that share memory, the network between the
+ * others; one transport when that serves every pair. */
+static cb_status choose_auto(struct cb_comm *c)
+{
+    if (!first_apart(c->boot)) {
+        c->ops = &cb_transport_shm;
+        return cb_transport_shm.init(&c->cfg, &c->tctx);
+    }
+    if (!some_share(c->boot))
+        return choose_network(c->boot, &c->cfg, &c->ops, &c->tctx);
+    cb_status st = choose_network(c->boot, &c->cfg, &c->net_ops, &c->net_tctx);
+    if (st != CB_OK)
+        return st;
+    c->ops = &cb_transport_shm;
+    st = cb_transport_shm.init(&c->cfg, &c->tctx);
+    if (st != CB_OK) {
+        c->net_ops->finalize(c->net_tctx);
+        c->net_ops = NULL;
+    }
+    return st;
+}
+
+const struct cb_transport_ops *cb_comm_transport_of(const struct cb_comm *c, int peer, void **tctx)
+{
+    int net = c->net_ops && !cb_boot_shares_memory(c->boot, c->rank, peer);
+    *tctx = net ? c->net_tctx : c->tctx;
+    return net ? c->net_ops : c->ops;
 }
 
 static cb_status alloc_arrays(struct cb_comm *c)
@@ -74,7 +110,7 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
     if (st != CB_OK)
         goto free_comm;
     if (strcmp(transport, "auto") == 0) {
-        st = choose_auto(boot, &c->cfg, &c->ops, &c->tctx);
+        st = choose_auto(c);
     } else {
         c->ops = cb_transport_find(transport);
         if (!c->ops) {
@@ -99,6 +135,8 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
     }
     if (st != CB_OK)
         goto free_comm;
+    snprintf(c->transport_name, sizeof c->transport_name, "%s%s%s", c->ops->name, c->net_ops ? "+" : "",
+             c->net_ops ? c->net_ops->name : "");
     *out = c;
     return CB_OK;
 free_comm:
@@ -109,14 +147,22 @@ free_comm:
     return st;
 }
 
-#define INIT_CHAN(ch, c, peer_rank)                     \
-    do {                                                \
-        (ch)->ops = (c)->ops;                           \
-        (ch)->tctx = (c)->tctx;                         \
-        (ch)->peer = (c)->peers[peer_rank];             \
-        (ch)->slot_bytes = (c)->cfg.slot_bytes;         \
-        (ch)->timeout_ms = (c)->cfg.timeout_ms;         \
-        (ch)->oversubscribed = (c)->cfg.oversubscribed; \
+/* The transport of `peer`, and in a job with two, the other one. */
+static void pick_transports(const struct cb_comm *c, int peer, const struct cb_transport_ops **ops, void **tctx,
+                            const struct cb_transport_ops **other, void **other_tctx)
+{
+    *ops = cb_comm_transport_of(c, peer, tctx);
+    *other = !c->net_ops ? NULL : *ops == c->ops ? c->net_ops : c->ops;
+    *other_tctx = *other == c->ops ? c->tctx : c->net_tctx;
+}
+
+#define INIT_CHAN(ch, c, peer_rank)                                                                \
+    do {                                                                                           \
+        pick_transports((c), (peer_rank), &(ch)->ops, &(ch)->tctx, &(ch)->other_ops, &(ch)->other_tctx); \
+        (ch)->peer = (c)->peers[peer_rank];                                                        \
+        (ch)->slot_bytes = (c)->cfg.slot_bytes;                                                    \
+        (ch)->timeout_ms = (c)->cfg.timeout_ms;                                                    \
+        (ch)->oversubscribed = (c)->cfg.oversubscribed;                                            \
     } while (0)
 
 /* Drive connects and accepts together until all are done: a rank may be
@@ -134,7 +180,9 @@ static cb_status finish_connections(struct cb_comm *c, int ch, const int *to, in
             struct cb_send_chan *s = &send[to[i]];
             if (s->conn)
                 continue;
-            cb_status st = c->ops->connect(c->tctx, &c->peers[to[i]], handles_in + (size_t)i * CB_HANDLE_BYTES, &s->conn);
+            void *tx;
+            const struct cb_transport_ops *o = cb_comm_transport_of(c, to[i], &tx);
+            cb_status st = o->connect(tx, &c->peers[to[i]], handles_in + (size_t)i * CB_HANDLE_BYTES, &s->conn);
             if (st != CB_OK)
                 return st;
             if (!s->conn)
@@ -146,7 +194,9 @@ static cb_status finish_connections(struct cb_comm *c, int ch, const int *to, in
             struct cb_recv_chan *r = &recv[from[j]];
             if (r->conn)
                 continue;
-            cb_status st = c->ops->accept(lcomms[j], &r->conn);
+            void *tx;
+            const struct cb_transport_ops *o = cb_comm_transport_of(c, from[j], &tx);
+            cb_status st = o->accept(lcomms[j], &r->conn);
             if (st != CB_OK)
                 return st;
             if (!r->conn) {
@@ -154,10 +204,10 @@ static cb_status finish_connections(struct cb_comm *c, int ch, const int *to, in
                 continue;
             }
             INIT_CHAN(r, c, from[j]);
-            c->ops->close_listen(lcomms[j]);
+            o->close_listen(lcomms[j]);
             lcomms[j] = NULL;
         }
-        cb_status st = c->ops->progress(c->tctx);
+        cb_status st = cb_chan_progress(c->ops, c->tctx, c->net_ops, c->net_tctx);
         if (st != CB_OK)
             return st;
         if (pending && cb_now_s() > deadline) {
@@ -212,8 +262,11 @@ cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to_all, int n
     int nto = missing_peers(to_all, nto_all, to, 1, c, ch);
     int nfrom = missing_peers(from_all, nfrom_all, from, 0, c, ch);
     st = CB_OK;
-    for (int j = 0; j < nfrom && st == CB_OK; j++)
-        st = c->ops->listen(c->tctx, &c->peers[from[j]], handles_out + (size_t)j * CB_HANDLE_BYTES, &lcomms[j]);
+    for (int j = 0; j < nfrom && st == CB_OK; j++) {
+        void *tx;
+        const struct cb_transport_ops *o = cb_comm_transport_of(c, from[j], &tx);
+        st = o->listen(tx, &c->peers[from[j]], handles_out + (size_t)j * CB_HANDLE_BYTES, &lcomms[j]);
+    }
     if (st != CB_OK)
         goto close_listens;
     /* the receiver sends its handle to the sender */
@@ -224,9 +277,11 @@ cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to_all, int n
     if (st == CB_OK)
         st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "after connecting");
 close_listens:
-    for (int j = 0; j < nfrom; j++)
+    for (int j = 0; j < nfrom; j++) {
+        void *tx;
         if (lcomms[j])
-            c->ops->close_listen(lcomms[j]);
+            cb_comm_transport_of(c, from[j], &tx)->close_listen(lcomms[j]);
+    }
 free_arrays:
     free(lcomms);
     free(handles_in);
@@ -289,11 +344,12 @@ cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)
 
 /* Wait (bounded by the deadline) until the peer consumed what we sent:
  * closing a verbs QP while the peer still writes into it can hang the device. */
-static void drain_send(struct cb_comm *c, const struct cb_send_chan *s, double deadline)
+static void drain_send(const struct cb_send_chan *s, double deadline)
 {
     int idle = 0;
     while (s->conn && !idle && cb_now_s() < deadline) {
-        if (c->ops->send_idle(s->conn, &idle) != CB_OK || c->ops->progress(c->tctx) != CB_OK)
+        if (s->ops->send_idle(s->conn, &idle) != CB_OK ||
+            cb_chan_progress(s->ops, s->tctx, s->other_ops, s->other_tctx) != CB_OK)
             break;
         if (!idle)
             sched_yield();
@@ -303,9 +359,9 @@ static void drain_send(struct cb_comm *c, const struct cb_send_chan *s, double d
 static void close_slot(struct cb_comm *c, int at)
 {
     if (c->send[at].conn)
-        c->ops->close_send(c->send[at].conn);
+        c->send[at].ops->close_send(c->send[at].conn);
     if (c->recv[at].conn)
-        c->ops->close_recv(c->recv[at].conn);
+        c->recv[at].ops->close_recv(c->recv[at].conn);
     c->send[at].conn = NULL;
     c->recv[at].conn = NULL;
 }
@@ -315,7 +371,7 @@ void cb_comm_close_peer(struct cb_comm *c, int peer, int drain)
     double deadline = cb_now_s() + c->cfg.timeout_ms / 1000.0;
     for (int ch = 0; ch < c->nchannels; ch++) {
         if (drain)
-            drain_send(c, &c->send[ch * c->nranks + peer], deadline);
+            drain_send(&c->send[ch * c->nranks + peer], deadline);
         close_slot(c, ch * c->nranks + peer);
     }
 }
@@ -326,12 +382,14 @@ void cb_comm_destroy(struct cb_comm *c)
         return;
     double deadline = cb_now_s() + c->cfg.timeout_ms / 1000.0;
     for (int at = 0; at < c->nranks * c->nchannels; at++)
-        drain_send(c, &c->send[at], deadline);
+        drain_send(&c->send[at], deadline);
     cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before closing connections");
     for (int at = 0; at < c->nranks * c->nchannels; at++)
         close_slot(c, at);
     cb_comm_free(c, c->scratch);
     c->ops->finalize(c->tctx);
+    if (c->net_ops)
+        c->net_ops->finalize(c->net_tctx);
     free(c->peers);
     free(c->send);
     free(c->recv);

@@ -10,6 +10,10 @@
 struct cb_send_chan {
     const struct cb_transport_ops *ops;
     void *tctx;
+    /* a job with a transport per peer: the other one, driven by every wait
+     * too (data to a peer on it moves while we wait here); NULL otherwise */
+    const struct cb_transport_ops *other_ops;
+    void *other_tctx;
     void *conn;
     struct cb_peer peer;
     size_t slot_bytes;
@@ -21,6 +25,10 @@ struct cb_send_chan {
 struct cb_recv_chan {
     const struct cb_transport_ops *ops;
     void *tctx;
+    /* a job with a transport per peer: the other one, driven by every wait
+     * too (data to a peer on it moves while we wait here); NULL otherwise */
+    const struct cb_transport_ops *other_ops;
+    void *other_tctx;
     void *conn;
     struct cb_peer peer;
     size_t slot_bytes;
@@ -31,8 +39,16 @@ struct cb_recv_chan {
 struct cb_comm {
     int rank, nranks;
     struct cb_boot *boot;
+    /* the transport of peers that share memory with this rank, or of
+     * every peer when one transport serves all; its windows hold the
+     * collective buffers */
     const struct cb_transport_ops *ops;
     void *tctx;
+    /* --transport auto with some peers apart (other hosts, containers):
+     * the network for those; NULL when `ops` serves every peer */
+    const struct cb_transport_ops *net_ops;
+    void *net_tctx;
+    char transport_name[16];        /* "shm", "tcp", "verbs", or "shm+verbs" / "shm+tcp" */
     struct cb_transport_config cfg;
     struct cb_peer *peers;          /* [nranks] */
     int nchannels;                  /* independent sets of connections (--channels) */
@@ -45,7 +61,9 @@ struct cb_comm {
     struct cb_cost cost;            /* cost-model terms for --algo auto (src/coll/model.h) */
 };
 
-/* Pick the transport by name ("shm", "tcp", "verbs", "auto") and init it. */
+/* Pick the transport by name ("shm", "tcp", "verbs", "auto") and init it.
+ * auto: shm between ranks that share memory, the network (verbs where every
+ * rank has an active RDMA port, else tcp) between the others. */
 cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
                        const struct cb_transport_config *cfg, struct cb_comm **out);
 /* Collective: make sure this rank can send to every rank in to[] and
@@ -68,6 +86,15 @@ cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes);
 /* Close this rank's connections with `peer` (every channel), first waiting
  * (bounded by the timeout) until it consumed what we sent when `drain`. */
 void cb_comm_close_peer(struct cb_comm *c, int peer, int drain);
+/* The transport a connection with `peer` uses. */
+const struct cb_transport_ops *cb_comm_transport_of(const struct cb_comm *c, int peer, void **tctx);
+/* Drive every transport of the connection's job. */
+static inline cb_status cb_chan_progress(const struct cb_transport_ops *ops, void *tctx,
+                                         const struct cb_transport_ops *other_ops, void *other_tctx)
+{
+    cb_status st = ops->progress(tctx);
+    return st == CB_OK && other_ops ? other_ops->progress(other_tctx) : st;
+}
 /* Collective: wait until every send has been consumed, then close everything. */
 void cb_comm_destroy(struct cb_comm *c);
 

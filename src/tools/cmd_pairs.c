@@ -258,7 +258,7 @@ static cb_status report_at_root(struct cb_comm *c, const struct cb_pairs_opts *p
         return st;
     r.quick = p->quick;
     r.nrounds = nrounds;
-    r.transport = c->ops->name;
+    r.transport = c->transport_name;
     r.bytes = p->bytes;
     r.iters = p->iters;
     r.warmup = p->warmup;

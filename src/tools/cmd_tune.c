@@ -49,13 +49,13 @@ static cb_status measure_and_write(struct cb_comm *c, const struct cb_options *o
         cb_log_error("tune: cannot write %s: give a writable path with -o", path);
         return CB_EUSAGE;
     }
-    st = cb_cost_save(f, &cost, c->ops->name);
+    st = cb_cost_save(f, &cost, c->transport_name);
     if (fclose(f) != 0 || st != CB_OK) {
         cb_log_error("tune: writing %s failed (disk full?)", path);
         return CB_ESYS;
     }
     printf("# collbench tune: %d ranks over %s: alpha %.3f us, beta %.4f ns/B (%.2f GB/s) -> %s\n", c->nranks,
-           c->ops->name, cost.alpha_s * 1e6, cost.beta_s * 1e9, cost.beta_s > 0 ? 1e-9 / cost.beta_s : 0, path);
+           c->transport_name, cost.alpha_s * 1e6, cost.beta_s * 1e9, cost.beta_s > 0 ? 1e-9 / cost.beta_s : 0, path);
     return CB_OK;
 }
 
