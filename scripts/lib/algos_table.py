@@ -17,9 +17,13 @@ p50 and busbw over auto's. Writes DIR/algorithms-npN.svg (busbw and p50 per size
 one line per algorithm and MPI).
 """
 import glob
-import json
+import io
+import os
 import math
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from cb_files import UserError, read_json, write_file  # noqa: E402
 
 OURS = ["ring", "tree", "rd", "rabenseifner", "direct"]
 ALGOS = OURS + ["auto", "mpi"]
@@ -48,18 +52,16 @@ def load(directory, np):
     algorithm."""
     runs = {a: {} for a in ALGOS}
     for path in sorted(glob.glob(f"{directory}/np{np}.all.r*.json")):
-        with open(path) as f:
-            for r in json.load(f)["results"]:
-                if r.get("algo_asked") in runs:
-                    add(runs[r["algo_asked"]], r)
+        for r in read_json(path)["results"]:
+            if r.get("algo_asked") in runs:
+                add(runs[r["algo_asked"]], r)
     if any(runs.values()):
         return runs
     for algo in ALGOS:
         for path in sorted(glob.glob(f"{directory}/np{np}.{algo}.json") +
                            glob.glob(f"{directory}/np{np}.{algo}.r*.json")):
-            with open(path) as f:
-                for r in json.load(f)["results"]:
-                    add(runs[algo], r)
+            for r in read_json(path)["results"]:
+                add(runs[algo], r)
     return runs
 
 
@@ -119,7 +121,9 @@ def plot(directory, np, runs):
     lat_ax.set_yscale("log")
     bw_ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(f"{directory}/algorithms-np{np}.svg")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg")
+    write_file(f"{directory}/algorithms-np{np}.svg", buf.getvalue())
     plt.close(fig)
 
 
@@ -137,5 +141,20 @@ def main(argv):
     return 0
 
 
+def checked_main(argv):
+    """main, with a one-line error (exit 2) for a file that is not what it should be."""
+    try:
+        return main(argv)
+    except UserError as e:
+        print(f"{os.path.basename(argv[0])}: {e}", file=sys.stderr)
+    except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError) as e:
+        print(f"{os.path.basename(argv[0])}: a result file lacks a field or has one of the "
+              f"wrong kind ({type(e).__name__}: {e}); not a collbench -J file?", file=sys.stderr)
+    except OSError as e:
+        print(f"{os.path.basename(argv[0])}: cannot write {e.filename}: {e.strerror}",
+              file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(checked_main(sys.argv))

@@ -6,16 +6,18 @@ busbw is the throughput figure (out-of-place); p50 is the per-iteration median
 of the maximum over ranks. Ratios > 1 mean collbench is better.
 """
 import glob
-import json
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from cb_files import UserError, read_json  # noqa: E402
 
 
 def rows(directory, coll, side):
     """{size: (busbw, p50, algo)} over every sweep of one side."""
     doc, out = None, {}
     for path in sorted(glob.glob(f"{directory}/{coll}.{side}*.json")):
-        with open(path) as f:
-            doc = json.load(f)
+        doc = read_json(path)
         for r in doc["results"]:
             oop = r["out_of_place"]
             p50 = (oop.get("per_iter") or {}).get("p50_us")
@@ -52,5 +54,20 @@ def main(argv):
     return 0
 
 
+def checked_main(argv):
+    """main, with a one-line error (exit 2) for a file that is not what it should be."""
+    try:
+        return main(argv)
+    except UserError as e:
+        print(f"{os.path.basename(argv[0])}: {e}", file=sys.stderr)
+    except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError) as e:
+        print(f"{os.path.basename(argv[0])}: a result file lacks a field or has one of the "
+              f"wrong kind ({type(e).__name__}: {e}); not a collbench -J file?", file=sys.stderr)
+    except OSError as e:
+        print(f"{os.path.basename(argv[0])}: cannot write {e.filename}: {e.strerror}",
+              file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(checked_main(sys.argv))
