@@ -1,33 +1,43 @@
 """collbench results for the operator scripts (scripts/compare, scripts/nightly).
 
 Loads the file that `collbench -J FILE` writes (src/report/json.c), checks the
-fields these scripts read, and compares two runs by VERDICT_RULE.
+fields these scripts read (types, finite numbers, counts that are not
+negative), and compares two runs by VERDICT_RULE.
 """
-import json
+import io
 import math
 import os
 import re
-import statistics
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-VERDICT_RULE = """\
-Verdicts compare a size's out-of-place figures in two runs, beyond the noise
-measured within each run:
-  spread   3 x 1.4826 x MAD of the size's per-iteration times (each the
-           maximum over ranks); MAD = median of |time - median|. A robust
-           3-sigma: a few stalled iterations do not widen it
-  p50      faster/slower only when |p50 B - p50 A| > max(spread A, spread B)
-  busbw    each run's band is busbw x spread / p50 (its spread, made
-           relative); faster/slower only when |busbw B - busbw A| exceeds
-           the larger band
-  verdict  same: neither moved beyond the noise; faster or slower: one moved
-           and the other agrees or stayed; mixed: they disagree; n/a: a run
-           lacks the size or its per-iteration samples (-I 0)"""
+import cb_stats
+from cb_files import UserError, finite_number, read_json, write_file
 
+__all__ = ["UserError"]
 
-class UserError(Exception):
-    """A problem the user can fix; the message is one line that says what was wrong."""
+DEFAULT_TOLERANCE = 0.05
+P99_MIN_SAMPLES = cb_stats.min_samples(0.99)
+
+VERDICT_RULE = f"""\
+Verdicts come from the uncertainty of each run's median per-iteration time
+(collbench -I 1, the default: each iteration's time is the maximum over ranks):
+  interval  each median's distribution-free confidence interval from order
+            statistics (the number of samples below the true median is
+            Binomial(n, 1/2)), at {cb_stats.SIDE_CONFIDENCE:.1%} each, so that the
+            ratio B/A lies in [low B / high A, high B / low A] with at least
+            {cb_stats.CONFIDENCE:.0%} confidence; {cb_stats.min_samples(0.5)} samples are the fewest
+            that give an interval
+  same      the whole ratio interval within the tolerance (default +-{DEFAULT_TOLERANCE:.0%},
+            --tolerance): no difference larger than that
+  slower    the whole interval above 1 (B takes longer); faster: below 1
+  unclear   the interval holds 1 and reaches beyond the tolerance: too few
+            iterations, or too noisy, to tell (run more -n)
+  n/a       a run lacks the size or its per-iteration samples (-I 0)
+busbw (the throughput pass, one clock around all iterations) has no samples
+of its own: its ratio is shown, not judged. p99's ratio gets an interval
+only when both runs have at least {P99_MIN_SAMPLES} samples (the fewest for an
+order-statistic interval of the 99th percentile at {cb_stats.SIDE_CONFIDENCE:.1%})."""
 
 
 class RowKey(NamedTuple):
@@ -51,11 +61,17 @@ class Figures:
     busbw: float | None      # GB/s, from the throughput pass
     p50: float | None        # us, per-iteration times
     p99: float | None
-    spread: float | None     # us, the noise of the per-iteration times: see spread_of
     nwrong: int | None       # wrong elements, both placements; None when not checked
+    samples: tuple = ()      # per-iteration times (us), sorted
 
 
-NO_FIGURES = Figures(None, None, None, None, None)
+NO_FIGURES = Figures(None, None, None, None)
+
+# config keys that change what a run measures; two runs that differ in one are
+# not comparable without --anyway (iters only changes the uncertainty, which
+# the verdicts take into account; sizes and timeouts change nothing measured)
+MEASUREMENT_OPTIONS = ("warmup", "agg_iters", "average", "blocking", "unalign",
+                       "slot_bytes", "nslots", "algo")
 
 
 @dataclass
@@ -68,6 +84,9 @@ class Run:
     link: str                # rank 0's device:port, interface, or the transport
     transport: str
     nranks: int
+    version: str = ""
+    hosts: tuple = ()        # every rank's host name (address dropped), in rank order
+    options: dict = field(default_factory=dict)   # MEASUREMENT_OPTIONS -> value
     rows: dict = field(default_factory=dict)    # RowKey -> Figures
     notes: list = field(default_factory=list)   # things worth a warning
 
@@ -92,7 +111,10 @@ KINDS = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "number": _is_number,
+    "count": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    "measure": lambda v: finite_number(v) and v >= 0,
 }
+KIND_WORDS = {"count": "a whole number >= 0", "measure": "a finite number >= 0"}
 
 
 def _field(obj, key, kind, where, nullable=False):
@@ -103,97 +125,29 @@ def _field(obj, key, kind, where, nullable=False):
     if value is None and nullable:
         return None
     if not KINDS[kind](value):
-        expected = kind + (" or null" if nullable else "")
-        raise UserError(f"{where}.{key}: expected {expected}, found {_kind_name(value)}")
+        expected = KIND_WORDS.get(kind, kind) + (" or null" if nullable else "")
+        found = _kind_name(value) if not _is_number(value) else repr(value)[:24]
+        raise UserError(f"{where}.{key}: expected {expected}, found {found}")
     return value
 
 
 def _read_document(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a collbench JSON file: it is not UTF-8 text") from None
-    if not text.strip():
-        raise UserError(f"{path} is empty: not a collbench -J file")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); "
-                        "truncated, or not a collbench -J file") from None
+    doc = read_json(path)
     if not isinstance(doc, dict) or "results" not in doc or "collbench_version" not in doc:
         raise UserError(f"{path} is not a collbench -J file: no 'collbench_version' and 'results'")
     return doc
 
 
-# ---- noise and verdicts ----
-
-def spread_of(samples):
-    """3 x 1.4826 x MAD of the per-iteration times (a robust 3-sigma); None without samples."""
-    values = [v for v in samples if v is not None]
-    if not values:
-        return None
-    center = statistics.median(values)
-    return 3 * 1.4826 * statistics.median(abs(v - center) for v in values)
-
-
-def _moved(ref, new, band, lower_is_better):
-    """'faster', 'slower' or 'same': did `new` leave ref +- band, and which way?"""
-    if None in (ref, new, band):
-        return "n/a"
-    if abs(new - ref) <= band:
-        return "same"
-    return "faster" if (new < ref) == lower_is_better else "slower"
-
-
-def latency_verdict(ref, new, metric="p50"):
-    """A latency (metric 'p50' or 'p99') beyond the spread of both runs."""
-    if ref.spread is None or new.spread is None:
-        return "n/a"
-    return _moved(getattr(ref, metric), getattr(new, metric), max(ref.spread, new.spread),
-                  lower_is_better=True)
-
-
-def _busbw_band(fig):
-    if None in (fig.busbw, fig.spread, fig.p50) or fig.p50 <= 0:
-        return None
-    return fig.busbw * fig.spread / fig.p50
-
-
-def busbw_verdict(ref, new):
-    """The throughput busbw, beyond each run's per-iteration spread made relative."""
-    bands = (_busbw_band(ref), _busbw_band(new))
-    if None in bands:
-        return "n/a"
-    return _moved(ref.busbw, new.busbw, max(bands), lower_is_better=False)
-
-
-def combined_verdict(busbw, p50):
-    """One word for the row from the two metric verdicts."""
-    if "n/a" in (busbw, p50):
-        return "n/a"
-    moved = {busbw, p50} - {"same"}
-    if not moved:
-        return "same"
-    return moved.pop() if len(moved) == 1 else "mixed"
-
-
 # ---- loading ----
 
-def _per_iter_figures(half, where):
-    per_iter = _field(half, "per_iter", "object", where, nullable=True)
-    if per_iter is None:
-        return None, None, None
-    where += ".per_iter"
-    p50 = _field(per_iter, "p50_us", "number", where, nullable=True)
-    p99 = _field(per_iter, "p99_us", "number", where, nullable=True)
+def _samples(per_iter, where):
     samples = _field(per_iter, "iter_max_us", "list", where, nullable=True) or []
     for i, v in enumerate(samples):
-        if v is not None and not _is_number(v):
-            raise UserError(f"{where}.iter_max_us[{i}]: expected number, found {_kind_name(v)}")
-    return p50, p99, spread_of(samples)
+        if not KINDS["measure"](v):
+            found = repr(v)[:24] if _is_number(v) else _kind_name(v)
+            raise UserError(f"{where}.iter_max_us[{i}]: expected a finite number >= 0, "
+                            f"found {found}")
+    return tuple(sorted(samples))
 
 
 def _wrong_elements(result, where):
@@ -201,8 +155,10 @@ def _wrong_elements(result, where):
     counts = []
     for placement in ("out_of_place", "in_place"):
         half = _field(result, placement, "object", where, nullable=True) or {}
-        if half.get("nwrong") is not None:
-            counts.append(_field(half, "nwrong", "integer", f"{where}.{placement}"))
+        if "nwrong" in half:
+            value = _field(half, "nwrong", "count", f"{where}.{placement}", nullable=True)
+            if value is not None:
+                counts.append(value)
     return sum(counts) if counts else None
 
 
@@ -210,18 +166,23 @@ def _figures(result, where):
     nwrong = _wrong_elements(result, where)
     half = _field(result, "out_of_place", "object", where, nullable=True)
     if half is None:
-        return Figures(None, None, None, None, nwrong)
+        return Figures(None, None, None, nwrong)
     where += ".out_of_place"
-    busbw = _field(half, "busbw_gbps", "number", where, nullable=True)
-    p50, p99, spread = _per_iter_figures(half, where)
-    return Figures(busbw, p50, p99, spread, nwrong)
+    busbw = _field(half, "busbw_gbps", "measure", where, nullable=True)
+    per_iter = _field(half, "per_iter", "object", where, nullable=True)
+    if per_iter is None:
+        return Figures(busbw, None, None, nwrong)
+    where += ".per_iter"
+    p50 = _field(per_iter, "p50_us", "measure", where, nullable=True)
+    p99 = _field(per_iter, "p99_us", "measure", where, nullable=True)
+    return Figures(busbw, p50, p99, nwrong, _samples(per_iter, where))
 
 
 def _row_key(result, where):
     return RowKey(_field(result, "collective", "string", where),
                   _field(result, "type", "string", where),
                   _field(result, "redop", "string", where),
-                  _field(result, "size", "integer", where))
+                  _field(result, "size", "count", where))
 
 
 def _load_rows(doc, path, notes):
@@ -256,6 +217,12 @@ def _rank_props(doc, path):
     return ranks
 
 
+def _options(doc, path):
+    config = _field(doc, "config", "object", path, nullable=True) if "config" in doc else None
+    config = config or {}
+    return {k: config[k] for k in MEASUREMENT_OPTIONS if k in config}
+
+
 def _distinct(ranks, key):
     """The values of one property over the ranks, in rank order, '/'-joined."""
     values = []
@@ -285,15 +252,25 @@ def run_label(ranks, transport):
     return ", ".join(p for p in parts if p)
 
 
+def host_name(host):
+    """'node01(10.1.0.3)' -> 'node01': the machine, whichever of its addresses was used."""
+    return host.split("(", 1)[0]
+
+
 def load_run(path):
     """Read and check one collbench -J file; UserError says what is wrong with it."""
     doc = _read_document(path)
     transport = _field(doc, "transport", "string", path, nullable=True) or "unknown"
     ranks = _rank_props(doc, path)
+    nranks = _field(doc, "nranks", "count", path)
+    if nranks < 1:
+        raise UserError(f"{path}: nranks: expected a whole number >= 1, found 0")
     run = Run(path=path, label=run_label(ranks, transport),
               start_time=_field(doc, "start_time", "string", path, nullable=True) or "",
               host=ranks[0][0] if ranks else "unknown", link=describe_link(ranks, transport),
-              transport=transport, nranks=_field(doc, "nranks", "integer", path))
+              transport=transport, nranks=nranks,
+              version=_field(doc, "collbench_version", "string", path),
+              hosts=tuple(host_name(h) for h, _ in ranks), options=_options(doc, path))
     run.rows = _load_rows(doc, path, run.notes)
     return run
 
@@ -303,6 +280,9 @@ def merge_runs(runs):
     merged = Run(**{**runs[0].__dict__, "rows": {}, "notes": []})
     for run in runs:
         merged.notes += run.notes
+        for what in ("nranks", "hosts", "options"):
+            if getattr(run, what) != getattr(merged, what):
+                merged.notes.append(f"{run.path}: {what} differ from {runs[0].path}'s")
         for key, figures in run.rows.items():
             if key in merged.rows:
                 merged.notes.append(f"{run.path}: {key} was already read from another file; "
@@ -310,6 +290,38 @@ def merge_runs(runs):
             else:
                 merged.rows[key] = figures
     return merged
+
+
+NOT_RESULTS = ("night.json",)    # scripts/nightly's record of a night, beside its results
+
+
+def load_path(path):
+    """A run given as one -J file or a folder of them (*.json but night.json, one per collective)."""
+    if not os.path.isdir(path):
+        return merge_runs([load_run(path)])
+    try:
+        files = sorted(f for f in os.listdir(path) if f.endswith(".json") and f not in NOT_RESULTS)
+    except OSError as e:
+        raise UserError(f"cannot list {path}: {e.strerror}") from None
+    if not files:
+        raise UserError(f"{path} holds no collbench -J file (*.json)")
+    merged = merge_runs([load_run(os.path.join(path, f)) for f in files])
+    merged.path = path
+    return merged
+
+
+def run_differences(a, b, names=("A", "B")):
+    """What makes two runs not comparable: rank counts, hosts, measurement options."""
+    found = []
+    if a.nranks != b.nranks:
+        found.append(f"ranks: {names[0]} has {a.nranks}, {names[1]} has {b.nranks}")
+    if a.hosts and b.hosts and sorted(set(a.hosts)) != sorted(set(b.hosts)):
+        found.append(f"hosts: {names[0]} ran on {','.join(sorted(set(a.hosts)))}, "
+                     f"{names[1]} on {','.join(sorted(set(b.hosts)))}")
+    for key in MEASUREMENT_OPTIONS:
+        if key in a.options and key in b.options and a.options[key] != b.options[key]:
+            found.append(f"option {key}: {names[0]} {a.options[key]}, {names[1]} {b.options[key]}")
+    return found
 
 
 # ---- comparing two runs ----
@@ -320,9 +332,9 @@ class Comparison:
     key: RowKey
     ref: Figures | None
     new: Figures | None
-    busbw: str       # verdict of the busbw
-    p50: str         # verdict of the p50
-    verdict: str     # the two combined
+    p50: tuple         # (point, low, high) of new/ref, Nones when undefined
+    p99: tuple
+    verdict: str       # same, faster, slower, unclear, n/a
 
     def ratio(self, metric):
         """new / ref of one metric ('busbw', 'p50', 'p99'); None when undefined."""
@@ -334,27 +346,92 @@ class Comparison:
         return new / ref
 
 
-def compare_rows(key, ref, new):
-    if ref is None or new is None:
-        return Comparison(key, ref, new, "n/a", "n/a", "n/a")
-    busbw, p50 = busbw_verdict(ref, new), latency_verdict(ref, new)
-    return Comparison(key, ref, new, busbw, p50, combined_verdict(busbw, p50))
+NO_RATIO = (None, None, None)
 
 
-def compare_runs(ref, new):
+def compare_rows(key, ref, new, tolerance=DEFAULT_TOLERANCE):
+    if ref is None or new is None or not ref.samples or not new.samples:
+        return Comparison(key, ref, new, NO_RATIO, NO_RATIO, "n/a")
+    p50 = cb_stats.ratio_interval(ref.samples, new.samples, 0.5)
+    p99 = cb_stats.ratio_interval(ref.samples, new.samples, 0.99)
+    return Comparison(key, ref, new, p50, p99, cb_stats.time_verdict(p50[1], p50[2], tolerance))
+
+
+def compare_runs(ref, new, tolerance=DEFAULT_TOLERANCE):
     """Every row of either run, in table order; UserError when they share none."""
     if not ref.rows.keys() & new.rows.keys():
         raise UserError(f"{ref.path} and {new.path} have no collective, type, op and size "
                         "in common: nothing to compare")
     keys = sorted(ref.rows.keys() | new.rows.keys())
-    return [compare_rows(k, ref.rows.get(k), new.rows.get(k)) for k in keys]
+    return [compare_rows(k, ref.rows.get(k), new.rows.get(k), tolerance) for k in keys]
+
+
+# ---- one line per collective ----
+
+def _change_words(low, high, verdict):
+    """'20-23% slower', '19.5-21x slower', '3.1-3.4x faster' from a time ratio's bounds."""
+    if verdict == "slower":
+        if low >= 2:
+            return f"{low:.3g}-{high:.3g}x slower"
+        return f"{(low - 1) * 100:.0f}-{(high - 1) * 100:.0f}% slower"
+    if high <= 0.5:
+        return f"{1 / high:.3g}-{1 / low:.3g}x faster"
+    return f"{(1 - high) * 100:.0f}-{(1 - low) * 100:.0f}% faster"
+
+
+def _size_range(sizes, all_sizes):
+    first, last = human_size(sizes[0]), human_size(sizes[-1])
+    if len(sizes) == 1:
+        return f"at {first}"
+    if sizes[-1] == all_sizes[-1] and sizes[0] != all_sizes[0]:
+        return f"from {first} up"
+    if sizes[0] == all_sizes[0] and sizes[-1] != all_sizes[-1]:
+        return f"up to {last}"
+    return f"at {first}-{last}" if sizes != all_sizes else "at every size"
+
+
+def _segments(rows):
+    """Runs of consecutive sizes with the same verdict: [(verdict, [comparisons])]."""
+    segments = []
+    for c in rows:
+        if segments and segments[-1][0] == c.verdict:
+            segments[-1][1].append(c)
+        else:
+            segments.append((c.verdict, [c]))
+    return segments
+
+
+def summary_line(group, rows, new_name, tolerance=DEFAULT_TOLERANCE):
+    """'all_reduce float sum: B is 20-23% slower from 1 MiB up; same (+-5%) up to 512 KiB'."""
+    all_sizes = [c.key.size for c in rows]
+    parts = []
+    for verdict, seg in _segments(rows):
+        where = _size_range([c.key.size for c in seg], all_sizes)
+        if verdict in ("slower", "faster"):
+            low = min(c.p50[1] for c in seg)
+            high = max(c.p50[2] for c in seg)
+            parts.append(f"{new_name} is {_change_words(low, high, verdict)} {where}")
+        elif verdict == "same":
+            parts.append(f"same (within +-{tolerance:.0%}) {where}")
+        elif verdict == "unclear":
+            parts.append(f"unclear {where} (too few or too noisy iterations: more -n)")
+        else:
+            parts.append(f"n/a {where} (a run lacks the size or its samples)")
+    return f"{' '.join(group)}: " + "; ".join(parts)
+
+
+def summary_lines(comparisons, new_name, tolerance=DEFAULT_TOLERANCE):
+    groups = {}
+    for c in comparisons:
+        groups.setdefault(c.key.group(), []).append(c)
+    return [summary_line(g, rows, new_name, tolerance) for g, rows in sorted(groups.items())]
 
 
 # ---- printing ----
 
 def human_size(size):
     """8 B, 32 KiB, 1 MiB: binary units, as collbench's -b and -e read them."""
-    units = ("B", "KiB", "MiB", "GiB")
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
     step = 0
     while size >= 1024 and step < len(units) - 1:
         size /= 1024
@@ -366,18 +443,29 @@ def _num(value, fmt):
     return "-" if value is None else format(value, fmt)
 
 
+def _interval(ratio):
+    point, low, high = ratio
+    if point is None:
+        return "-"
+    if low is None:
+        return f"{point:.3g} [?]"
+    return f"{point:.3g} [{low:.3g}-{high:.3g}]"
+
+
 def _table_header(a, b):
     ratio = f"{b}/{a}"
-    return ("collective", "type", "redop", "size", f"busbw {a}", f"busbw {b}", ratio,
-            f"p50 {a}", f"p50 {b}", ratio, f"p99 {a}", f"p99 {b}", ratio, "verdict")
+    return ("collective", "type", "redop", "size", f"p50 {a}", f"p50 {b}", f"{ratio} [95%]",
+            f"busbw {a}", f"busbw {b}", ratio, f"p99 {a}", f"p99 {b}", f"{ratio} [95%]",
+            "n", "verdict")
 
 
 def _table_cells(c):
     ref, new = c.ref or NO_FIGURES, c.new or NO_FIGURES
     return (c.key.collective, c.key.type, c.key.redop, str(c.key.size),
+            _num(ref.p50, ".1f"), _num(new.p50, ".1f"), _interval(c.p50),
             _num(ref.busbw, ".2f"), _num(new.busbw, ".2f"), _num(c.ratio("busbw"), ".2f"),
-            _num(ref.p50, ".1f"), _num(new.p50, ".1f"), _num(c.ratio("p50"), ".2f"),
-            _num(ref.p99, ".1f"), _num(new.p99, ".1f"), _num(c.ratio("p99"), ".2f"), c.verdict)
+            _num(ref.p99, ".1f"), _num(new.p99, ".1f"), _interval(c.p99),
+            f"{len(ref.samples)}/{len(new.samples)}", c.verdict)
 
 
 def table_rows(comparisons, ref_name, new_name):
@@ -396,18 +484,30 @@ def format_table(comparisons, ref_name, new_name):
     return "\n".join(lines) + "\n"
 
 
-CSV_HEADER = ("ref", "new", "collective", "type", "redop", "size", "busbw_ref", "busbw_new",
-              "p50_ref_us", "p50_new_us", "p99_ref_us", "p99_new_us",
-              "busbw_verdict", "p50_verdict", "verdict")
+CSV_HEADER = ("ref", "new", "collective", "type", "redop", "size", "samples_ref", "samples_new",
+              "p50_ref_us", "p50_new_us", "p50_ratio", "p50_ratio_low", "p50_ratio_high",
+              "busbw_ref", "busbw_new", "busbw_ratio", "p99_ref_us", "p99_new_us",
+              "p99_ratio", "p99_ratio_low", "p99_ratio_high", "verdict")
 
 
 def csv_rows(comparisons, ref_name, new_name):
     """The comparisons as rows under CSV_HEADER (for csv.writer)."""
     for c in comparisons:
         ref, new = c.ref or NO_FIGURES, c.new or NO_FIGURES
-        yield (ref_name, new_name, *c.key, ref.busbw, new.busbw, ref.p50, new.p50,
-               ref.p99, new.p99, c.busbw, c.p50, c.verdict)
+        yield (ref_name, new_name, *c.key, len(ref.samples), len(new.samples),
+               ref.p50, new.p50, *c.p50, ref.busbw, new.busbw, c.ratio("busbw"),
+               ref.p99, new.p99, *c.p99, c.verdict)
 
+
+def csv_text(rows):
+    """rows (header first) as CSV text."""
+    import csv
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+# ---- plots ----
 
 def new_figure(width=8, height=5):
     """A matplotlib Figure on the Agg canvas (files only: no pyplot, no display)."""
@@ -445,7 +545,9 @@ def size_axis(ax, sizes):
 
 
 def save_figure(fig, folder, name, formats=("png", "svg")):
-    """Write fig as folder/name.png and .svg (no date inside the SVG)."""
+    """Write fig as folder/name.png and .svg (no date inside the SVG), by write_file."""
     for fmt in formats:
-        fig.savefig(os.path.join(folder, f"{name}.{fmt}"), dpi=120, bbox_inches="tight",
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight",
                     metadata={"Date": None} if fmt == "svg" else None)
+        write_file(os.path.join(folder, f"{name}.{fmt}"), buf.getvalue())

@@ -5,12 +5,21 @@ Usage: tests/golden/make_golden.py   (rewrites the files beside this script)
 
 The files follow src/report/json.c's schema and layout. Their figures are
 made up, each size planted to give one verdict (see the tables below), so the
-expected verdicts are known exactly: compare-expected.csv for compare-a.json
-vs compare-b.json; nightly-ok/ passes against nightly-baseline/, and
+expected verdicts are known: nightly-ok/ passes against nightly-baseline/, and
 nightly-regressed/ regresses (all_reduce 524288 busbw, all_gather 2048 p99,
 all_reduce 8192 wrong elements).
+
+compare-a.json vs compare-b.json draw each size's per-iteration times from
+known distributions (log-normal, fixed seeds), planted to give the verdict in
+compare-expected.csv: the same distribution is "same", a 10% shift "slower",
+a 20x difference "slower" even with 20 noisy iterations, a small shift under
+heavy noise with few iterations "unclear". compare-same-1.json and
+compare-same-2.json are two samples of one distribution per size ("same"
+everywhere); compare-4ranks.json is compare-a.json's run on 4 ranks.
 """
+import math
 import os
+import random
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,20 +33,6 @@ OFFSETS = [-0.6, -0.5, -0.4, -0.3, -0.25, -0.2, -0.15, -0.1, -0.05, 0,
            0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.45, 0.5, 0.7, 1.0]
 ORDER = [7, 13, 2, 19, 10, 0, 16, 5, 11, 3, 18, 8, 14, 1, 17, 6, 12, 4, 15, 9]
 
-# compare: size -> (p50, width, busbw as a multiple of A's) of run B, and the verdicts
-COMPARE_B = {
-    8: (20.8, 2.0, 0.98, "same", "same", "same"),
-    32: (19.9, 2.0, 1.02, "same", "same", "same"),
-    128: (12.0, 1.2, 1.7, "faster", "faster", "faster"),
-    512: (13.0, 1.3, 1.75, "faster", "faster", "faster"),
-    2048: (28.5, 2.8, 1.3, "faster", "same", "faster"),
-    8192: (60.0, 5.0, 0.75, "slower", "slower", "slower"),
-    32768: (70.0, 7.0, 0.7, "slower", "faster", "mixed"),
-    131072: (150.0, 15.0, 1.7, "faster", "faster", "faster"),
-    524288: (420.0, 40.0, 2.1, "faster", "faster", "faster"),
-}
-
-
 def samples(p50, width, p99=None):
     """20 per-iteration times with this nearest-rank p50, p90 - p10 and p99, shuffled."""
     values = [p50 + width * o for o in OFFSETS]
@@ -46,8 +41,10 @@ def samples(p50, width, p99=None):
     return [round(values[i], 3) for i in ORDER]
 
 
-def pct(values, index):
-    return sorted(values)[index]
+def pct(values, q):
+    """Nearest-rank q-quantile, as collbench computes it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 # busbw / algbw on 2 ranks (docs/measurement.md)
@@ -62,8 +59,8 @@ def half(collective, size, iter_times, busbw, nwrong):
         "time_us": round(size / (algbw * 1e3), 3), "algbw_gbps": algbw, "busbw_gbps": busbw,
         "nwrong": nwrong,
         "per_iter": {
-            "min_us": min(iter_times), "p50_us": pct(iter_times, 9), "p90_us": pct(iter_times, 17),
-            "p99_us": pct(iter_times, 19), "p999_us": pct(iter_times, 19),
+            "min_us": min(iter_times), "p50_us": pct(iter_times, 0.5), "p90_us": pct(iter_times, 0.9),
+            "p99_us": pct(iter_times, 0.99), "p999_us": pct(iter_times, 0.999),
             "max_us": max(iter_times), "mean_us": round(sum(iter_times) / len(iter_times), 3),
             "slowest_rank": 0, "slowest_count": len(iter_times),
             "iter_max_us": iter_times, "per_rank_us": [iter_times, rank1],
@@ -96,8 +93,8 @@ VERBS_IB = {"device": "mlx5_1", "port": "1", "link_layer": "InfiniBand",
 TCP = {"transport": "tcp", "interface": "eth0", "mtu": "9000", "rate": "25 Gb/s"}
 
 
-def document(collective, transport, props, start, results):
-    """A whole -J file: header, ranks on node1 and node2, results, summary."""
+def document(collective, transport, props, start, results, nranks=2):
+    """A whole -J file: header, ranks on node1, node2, ..., results, summary."""
     sizes = [r["size"] for r in results]
     busbws = [r["out_of_place"]["busbw_gbps"] for r in results]
     wrong = sum(r["out_of_place"]["nwrong"] + r["in_place"]["nwrong"] for r in results)
@@ -110,9 +107,9 @@ def document(collective, transport, props, start, results):
                    "agg_iters": 1, "check_iters": 1, "cycles": 1, "average": 1,
                    "blocking": False, "unalign": False, "per_iter": True, "timeout_s": 60,
                    "slot_bytes": 524288, "nslots": 8, "algo": "auto"},
-        "nranks": 2, "transport": transport,
+        "nranks": nranks, "transport": transport,
         "ranks": [{"rank": r, "host": f"node{r + 1}", "pid": 4242 + r, "props": props}
-                  for r in range(2)],
+                  for r in range(nranks)],
         "results": results,
         "summary": {"total_wrong": wrong, "avg_busbw_gbps": sig(sum(busbws) / len(busbws)),
                     "peak_busbw_gbps": max(busbws), "peak_size": sizes[busbws.index(max(busbws))],
@@ -151,19 +148,50 @@ def write(name, doc):
 
 # ---- the files ----
 
+# compare: size -> (A's median us, B's median over A's, log sigma, iterations, verdict)
+COMPARE_CASES = {
+    8: (20.0, 1.0, 0.05, 400, "same"),
+    1024: (25.0, 1.10, 0.05, 400, "slower"),
+    65536: (120.0, 0.70, 0.05, 400, "faster"),
+    1048576: (300.0, 1.03, 0.3, 12, "unclear"),
+    4194304: (400.0, 8238 / 400, 0.3, 20, "slower"),   # shm vs tcp, issue 16
+}
+SAME_SIZES = {8: 20.0, 4096: 35.0, 262144: 300.0, 4194304: 2500.0}
+
+
+def lognormal(rng, median, sigma, count):
+    """count per-iteration times around median, with a few stalls (x3) as on a shared host."""
+    times = [median * math.exp(rng.gauss(0, sigma)) for _ in range(count)]
+    for i in range(0, count, 50):
+        times[i] *= 3
+    return [round(t, 3) for t in times]
+
+
+def sampled_result(collective, size, times):
+    busbw = sig(size / (sorted(times)[len(times) // 2]) / 1e3 * BUSBW_FACTOR[collective])
+    return result(collective, size, times, busbw)
+
+
 def compare_runs():
-    a = [result("all_reduce", s, samples(BASE_P50[s], BASE_P50[s] / 10), base_busbw(s))
-         for s in SIZES]
-    b = [result("all_reduce", s, samples(p50, width), sig(base_busbw(s) * bw))
-         for s, (p50, width, bw, *_) in COMPARE_B.items()]
-    b.append(result("all_reduce", 2097152, samples(1500, 150), 1.4))   # only in B: n/a
+    a, b = [], []
+    rng_a, rng_b = random.Random(1601), random.Random(1602)
+    for size, (median, ratio, sigma, count, _) in COMPARE_CASES.items():
+        a.append(sampled_result("all_reduce", size, lognormal(rng_a, median, sigma, count)))
+        b.append(sampled_result("all_reduce", size,
+                                lognormal(rng_b, median * ratio, sigma, count)))
+    b.append(sampled_result("all_reduce", 16777216, lognormal(rng_b, 9000, 0.05, 400)))
     write("compare-a.json", document("all_reduce", "verbs", VERBS_ROCE, "2024-05-01T03:00:00Z", a))
     write("compare-b.json", document("all_reduce", "verbs", VERBS_IB, "2024-05-02T03:00:00Z", b))
-    rows = [f"all_reduce,float,sum,{s},{v[3]},{v[4]},{v[5]}" for s, v in COMPARE_B.items()]
-    rows.append("all_reduce,float,sum,2097152,n/a,n/a,n/a")
+    write("compare-4ranks.json", document("all_reduce", "verbs", VERBS_ROCE,
+                                          "2024-05-03T03:00:00Z", a, nranks=4))
+    rows = [f"{size},{case[-1]}" for size, case in COMPARE_CASES.items()] + ["16777216,n/a"]
     with open(os.path.join(HERE, "compare-expected.csv"), "w", encoding="utf-8") as f:
-        f.write("collective,type,redop,size,busbw_verdict,p50_verdict,verdict\n")
-        f.write("\n".join(rows) + "\n")
+        f.write("size,verdict\n" + "\n".join(rows) + "\n")
+    for name, seed in (("compare-same-1.json", 1603), ("compare-same-2.json", 1604)):
+        rng = random.Random(seed)
+        results = [sampled_result("all_reduce", size, lognormal(rng, median, 0.1, 1000))
+                   for size, median in SAME_SIZES.items()]
+        write(name, document("all_reduce", "tcp", TCP, "2024-05-04T03:00:00Z", results))
 
 
 def night(folder, start, change):
