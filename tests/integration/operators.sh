@@ -3,7 +3,7 @@
 # inputs of tests/golden/ (made by tests/golden/make_golden.py and
 # make_week.py from known distributions with fixed seeds), the nightly's
 # process handling with a stand-in launcher, the scripts' input hardening and
-# safe writer, then one live nightly sweep when build/collbench
+# safe writer, the templates, then one live nightly sweep when build/collbench
 # exists. No case needs MPI except the live sweep.
 source "$(dirname "$0")/../lib.sh"
 
@@ -475,6 +475,50 @@ if grep -q "refusing to write $TMP/failing.prom: it exists and is a symlink" "$T
     pass "nightly refuses a symlink textfile, its target untouched"
 else
     fail "nightly textfile symlink"; cat "$TMP/err"
+fi
+
+# ---- templates: what docs/operators.md ships ----
+
+T=$ROOT/scripts/templates
+if command -v systemd-analyze > /dev/null && [ -f "$T/collbench-nightly.service" ]; then
+    if systemd-analyze verify "$T/collbench-nightly.service" "$T/collbench-nightly.timer" > "$TMP/sa" 2>&1 ||
+       ! grep -vE 'Command .* is not executable|No such file|Failed to|not found' "$TMP/sa" | grep -q .; then
+        pass "systemd templates parse"
+    else
+        fail "systemd templates: $(head -3 "$TMP/sa" | xargs)"
+    fi
+else
+    skip "systemd templates: systemd-analyze or the template missing"
+fi
+for f in collbench-nightly.sbatch collbench-validate.sbatch; do
+    if [ -f "$T/$f" ] && bash -n "$T/$f"; then pass "template $f parses"; else fail "template $f"; fi
+done
+# the health-check hook with a stand-in validate-rack that fails one host
+cat > "$TMP/fake-validate" <<'EOF'
+#!/bin/bash
+while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done
+cat > "$out/report.json" <<'JSON'
+{"status": "FAIL", "hosts": [{"rank": 0, "host": "node1(10.0.0.1)", "status": "PASS", "reason": "checked"},
+ {"rank": 1, "host": "node2(10.0.0.2)", "status": "FAIL", "reason": "slow host: 3 of 3 pairs slow"}]}
+JSON
+exit 1
+EOF
+chmod +x "$TMP/fake-validate"
+COLLBENCH_VALIDATE="$TMP/fake-validate" COLLBENCH_HC_DRY_RUN=1 "$T/slurm-healthcheck" validate --profile x \
+    > "$TMP/hc.out" 2> "$TMP/hc.err"
+rc=$?
+if [ $rc = 1 ] && grep -qx 'would run: scontrol update NodeName=node2 State=DRAIN Reason="collbench: slow host: 3 of 3 pairs slow"' "$TMP/hc.out" &&
+   ! grep -q node1 "$TMP/hc.out"; then
+    pass "slurm-healthcheck validate: exit 1, drains the failed host with its reason"
+else
+    fail "slurm-healthcheck validate: exit $rc"; cat "$TMP/hc.out" "$TMP/hc.err"
+fi
+"$T/slurm-healthcheck" nightly "$TMP/week6.prom" > "$TMP/hc.out" 2>&1; rc6=$?
+"$T/slurm-healthcheck" nightly "$TMP/week5.prom" > "$TMP/hc5.out" 2>&1; rc5=$?
+if [ $rc6 = 1 ] && grep -qx 'collbench nightly: regression (2 alarms)' "$TMP/hc.out" && [ $rc5 = 0 ]; then
+    pass "slurm-healthcheck nightly: exit 1 with the reason on a regression, 0 on a suspect"
+else
+    fail "slurm-healthcheck nightly: exit $rc6/$rc5"; cat "$TMP/hc.out" "$TMP/hc5.out"
 fi
 
 # ---- a live sweep with the real binary ----
