@@ -74,17 +74,26 @@ def _signal_all(pids, sig):
             pass
 
 
+def _wait_gone(proc, sid, seconds):
+    """Until no process of the session is left (True), or seconds have passed (False)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        proc.poll()           # reap the launcher itself: a zombie is gone
+        if not session_members(sid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def stop_session(proc, grace_s=GRACE_S):
-    """SIGTERM every process of proc's session, SIGKILL what is left after grace_s."""
+    """SIGTERM every process of proc's session, SIGKILL what is left after grace_s;
+    returns when all of them are gone (or after another grace_s: unkillable)."""
     sid = proc.pid
     _signal_all(session_members(sid) or [sid], signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        proc.poll()
-        if not session_members(sid):
-            break
-        time.sleep(0.05)
-    _signal_all(session_members(sid), signal.SIGKILL)
+    if not _wait_gone(proc, sid, grace_s):
+        _signal_all(session_members(sid), signal.SIGKILL)
+        _wait_gone(proc, sid, grace_s)
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
@@ -106,11 +115,9 @@ def run(command, stdout, stderr, timeout_s, env=None):
         stop_session(proc)
         raise
     finally:
-        if proc.returncode is not None:
+        if proc.returncode is not None and session_members(proc.pid):
             # ranks that outlived the launcher (it exited first): no strays
-            left = session_members(proc.pid)
-            if left:
-                _signal_all(left, signal.SIGKILL)
+            stop_session(proc)
 
 
 def launcher_env():

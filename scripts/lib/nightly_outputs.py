@@ -147,7 +147,7 @@ def plot_trend(nights, reference, ref_name, group, metric, ylabel, threshold, fo
     ax.axhline(1.0, color="grey", linewidth=0.8)
     if threshold:
         ax.axhline(threshold, color="red", linestyle="--", label=f"threshold {threshold:g}")
-    _ratio_axis(ax, threshold)
+    _ratio_axis(ax, [r for points in lines.values() for _, r in points], threshold)
     fig.autofmt_xdate()
     ax.set_xlabel("night (UTC)")
     ax.set_ylabel(f"{ylabel} (log scale)")
@@ -163,10 +163,10 @@ RATIO_TICKS = (0.05, 0.1, 0.2, 0.25, 0.33, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2,
                5, 10, 20)
 
 
-def _ratio_axis(ax, threshold):
+def _ratio_axis(ax, ratios, threshold):
     """A log y axis of ratios, at least 0.8-1.25 (a flat line stays flat), ticks as ratios."""
-    low, high = ax.get_ylim()
-    low, high = min(low, 0.8, threshold or 1), max(high, 1.25, threshold or 1)
+    low = min(ratios + [0.8, threshold or 1]) / 1.05
+    high = max(ratios + [1.25, threshold or 1]) * 1.05
     ax.set_yscale("log")
     ax.set_ylim(low, high)
     ticks = [t for t in RATIO_TICKS if low <= t <= high]

@@ -278,6 +278,7 @@ user_error "nightly same night twice" "history already has night 20240510T020000
     "$NIGHTLY" -C "$TMP/nightly.json" --from-json "$GOLD"/nightly-ok/*.json
 if status_is "$PROM" error; then pass "nightly: an input error still writes the textfile (status error)"
 else fail "nightly: textfile after an input error"; grep sweep_status "$PROM"; fi
+promtool_ok "nightly textfile passes promtool check metrics (input error)" "$PROM"
 for bad in truncated deep digits nan_busbw nan_p99 neg_nwrong nan_nwrong; do
     cp "$TMP/$bad.json" "$TMP/all_reduce.json"
     user_error "nightly rejects $bad input" "$TMP/all_reduce.json" \
