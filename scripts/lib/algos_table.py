@@ -19,7 +19,6 @@ one line per algorithm and MPI).
 import glob
 import io
 import os
-import math
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))

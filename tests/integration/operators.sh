@@ -236,9 +236,10 @@ if expect_rc 0 "nightly within the noise" "$NIGHTLY" -C "$TMP/nightly.json" \
     else pass "nightly within the noise: exit 0"; fi
 fi
 promtool_ok "nightly textfile passes promtool check metrics (clean night)" "$PROM"
+missing_g=""
 for g in collbench_build_info collbench_busbw_bytes_per_second collbench_latency_p99_seconds \
          collbench_wrong_elements collbench_sweep_status; do
-    grep -q "^# HELP $g " "$PROM" && grep -q "^# TYPE $g gauge" "$PROM" && grep -q "^$g[{ ]" "$PROM" || missing_g="$missing_g $g"
+    grep -q "^# HELP $g " "$PROM" && grep -q "^# TYPE $g gauge" "$PROM" && grep -q "^${g}[{ ]" "$PROM" || missing_g="$missing_g $g"
 done
 if [ -z "$missing_g" ] && grep -qx 'collbench_build_info{version="0.1.0"} 1' "$PROM" && status_is "$PROM" ok; then
     pass "nightly textfile: base units, HELP/TYPE, build info, sweep status ok"
@@ -315,7 +316,7 @@ cat > "$TMP/week.json" <<EOF
 {"history_dir": "$TMP/week-history", "textfile": "$TMP/week.prom", "keep_nights": 4,
  "persistence": {"nights": 2, "of_last": 3}}
 EOF
-codes= prom_bad=
+codes="" prom_bad=""
 for n in 1 2 3 4 5 6 7; do
     "$NIGHTLY" -C "$TMP/week.json" --from-json "$TMP/week/night$n"/*.json > "$TMP/week$n.out" 2> "$TMP/week$n.err"
     codes="$codes$?"
