@@ -76,11 +76,15 @@ def write_night(config, state, sections, refs, folder):
     lines = [f"REGRESSION {a}\n" for a in state.findings.alarms]
     lines += [f"suspect {s}\n" for s in state.findings.suspects]
     write_file(os.path.join(folder, "regressions.txt"), "".join(lines))
-    stems = plot_trends(config, state, refs, folder)
-    write_file(os.path.join(folder, "index.html"), index_html(state, stems, ""))
-    write_file(os.path.join(config.history_dir, "index.html"),
-               index_html(state, stems, state.stamp + "/"))
+    state.plots = plot_trends(config, state, refs, folder)
+    write_file(os.path.join(folder, "index.html"), index_html(state, state.plots, ""))
     hist.write_record(folder, record_of(state))
+
+
+def write_history_index(config, state):
+    """HISTORY/index.html: the latest night's page, once that night exists."""
+    write_file(os.path.join(config.history_dir, "index.html"),
+               index_html(state, state.plots, state.stamp + "/"))
 
 
 # ---- trend plots ----

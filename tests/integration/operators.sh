@@ -576,5 +576,5 @@ EOF
         fail "$name: $ranks processes seen, exit $rc, left: ${left:-none}, history: $(ls -A "$TMP/history-livekill" | xargs)"
         tail -3 "$TMP/livekill.err"
     fi
-    [ -n "$left" ] && kill -9 $left 2>/dev/null
+    if [ -n "$left" ]; then kill -9 $left 2> /dev/null; fi
 fi
