@@ -115,6 +115,14 @@ def read_json(path, what=None):
     return parse_json(read_text(path, what), what)
 
 
+def shown(text, limit=40):
+    """A string from a file or the command line, safe to print: no escapes, bounded."""
+    text = str(text)
+    cut = text[:limit]
+    safe = cut if cut.isprintable() else repr(cut)[1:-1]
+    return safe + ("..." if len(text) > limit else "")
+
+
 def finite_number(value):
     """A JSON number (not a boolean) that is finite."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import cb_stats
-from cb_files import UserError, finite_number, read_json, write_file
+from cb_files import UserError, finite_number, read_json, shown, write_file
 
 __all__ = ["UserError"]
 
@@ -178,11 +178,20 @@ def _figures(result, where):
     return Figures(busbw, p50, p99, nwrong, _samples(per_iter, where))
 
 
+NAME_WORD = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+
+
+def _name(result, key, where):
+    """A collective, type or op name: a plain word (it ends up in tables and file names)."""
+    value = _field(result, key, "string", where)
+    if not NAME_WORD.match(value):
+        raise UserError(f"{where}.{key}: '{shown(value)}' is not a name collbench writes")
+    return value
+
+
 def _row_key(result, where):
-    return RowKey(_field(result, "collective", "string", where),
-                  _field(result, "type", "string", where),
-                  _field(result, "redop", "string", where),
-                  _field(result, "size", "count", where))
+    return RowKey(_name(result, "collective", where), _name(result, "type", where),
+                  _name(result, "redop", where), _field(result, "size", "count", where))
 
 
 def _load_rows(doc, path, notes):
@@ -212,7 +221,8 @@ def _rank_props(doc, path):
         props = _field(rank, "props", "object", where)
         for key, value in props.items():
             if not isinstance(value, str):
-                raise UserError(f"{where}.props.{key}: expected string, found {_kind_name(value)}")
+                raise UserError(f"{where}.props.{shown(key)}: expected string, "
+                                f"found {_kind_name(value)}")
         ranks.append((_field(rank, "host", "string", where), props))
     return ranks
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import cb_history as hist
 import cb_stats
 import collbench_results as cr
+from cb_files import shown
 
 P99_MIN = cr.P99_MIN_SAMPLES
 
@@ -51,7 +52,7 @@ class Persistence:
 def _read_settings(obj, values, path, name, valid, words):
     for key, value in values.items():
         if not hasattr(obj, key):
-            raise cr.UserError(f"config {path}: unknown {name} '{key[:40]}' "
+            raise cr.UserError(f"config {path}: unknown {name} '{shown(key)}' "
                                f"(known: {', '.join(type(obj).__dataclass_fields__)})")
         if not valid(key, value):
             raise cr.UserError(f"config {path}: {name} '{key}' must be {words(key)}")

@@ -171,6 +171,11 @@ user_error "compare NaN nwrong" "NaN is not a number JSON allows" \
 plant_field neg_sample iter_max_us '[-3'
 user_error "compare negative sample" "iter_max_us[0]: expected a finite number >= 0, found -3" \
     "$COMPARE" -o "$TMP/c2" "$TMP/neg_sample.json" "$GOLD/compare-b.json"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["results"][0]["collective"] = "\x1b[2Jall_reduce"; print(json.dumps(d))' \
+    "$GOLD/compare-a.json" > "$TMP/escape.json"
+user_error "compare escape in a name" 'results[0].collective: '"'"'\x1b[2Jall_reduce'"'"' is not a name collbench writes' \
+    "$COMPARE" -o "$TMP/c2" "$TMP/escape.json" "$GOLD/compare-b.json"
+if grep -q $'\x1b' "$TMP/err"; then fail "compare escape in a name: the escape reached the terminal"; fi
 printf '\xff\xfe{' > "$TMP/binary.json"
 user_error "compare binary input" "is not UTF-8 text" \
     "$COMPARE" -o "$TMP/c2" "$TMP/binary.json" "$GOLD/compare-b.json"
@@ -296,6 +301,8 @@ fi
 
 echo '{"baseline": "x", "history_dir": "y", "treshold": 1}' > "$TMP/typo.json"
 user_error "nightly config typo" "unknown key 'treshold'" "$NIGHTLY" -C "$TMP/typo.json" --from-json x
+echo '{"history_dir": "y", "\u001b[2Jkey": 1}' > "$TMP/esckey.json"
+user_error "nightly config key with an escape" "unknown key '\x1b[2Jkey'" "$NIGHTLY" -C "$TMP/esckey.json"
 echo '{"baseline": "x"}' > "$TMP/nohist.json"
 user_error "nightly config without history" "missing 'history_dir'" "$NIGHTLY" -C "$TMP/nohist.json"
 echo "{\"history_dir\": \"$TMP/h-nan\", \"thresholds\": {\"busbw_min_ratio\": NaN}}" > "$TMP/nanconf.json"
