@@ -24,10 +24,9 @@ Verdicts come from the uncertainty of each run's median per-iteration time
 (collbench -I 1, the default: each iteration's time is the maximum over ranks):
   interval  each median's distribution-free confidence interval from order
             statistics (the number of samples below the true median is
-            Binomial(n, 1/2)), at {cb_stats.SIDE_CONFIDENCE:.1%} each, so that the
-            ratio B/A lies in [low B / high A, high B / low A] with at least
-            {cb_stats.CONFIDENCE:.0%} confidence; {cb_stats.min_samples(0.5)} samples are the fewest
-            that give an interval
+            Binomial(n, 1/2)), at {cb_stats.SIDE_CONFIDENCE:.1%} each, so that the ratio B/A
+            lies in [low B / high A, high B / low A] with at least {cb_stats.CONFIDENCE:.0%}
+            confidence; {cb_stats.min_samples(0.5)} samples are the fewest that give an interval
   same      the whole ratio interval within the tolerance (default +-{DEFAULT_TOLERANCE:.0%},
             --tolerance): no difference larger than that
   slower    the whole interval above 1 (B takes longer); faster: below 1

@@ -23,10 +23,11 @@ Tonight a size is a suspect, against each reference, when
          slower beyond its uncertainty: the whole {cb_stats.CONFIDENCE:.0%} interval of the
          ratio of medians above 1 (order statistics: compare --help);
   p99  > p99_max_ratio x the reference's     (default 1.2), and, with
-         beyond_noise, the whole {cb_stats.CONFIDENCE:.0%} interval of the ratio of p99s above
-         1. p99 is judged only when tonight and the reference each have at
-         least {P99_MIN} per-iteration samples (collbench -n, times -N cycles): with fewer,
-         a p99 has no interval of its own (at -n 20 it is the slowest iteration).
+         beyond_noise, the whole {cb_stats.CONFIDENCE:.0%} interval of the ratio of p99s
+         above 1. p99 is judged only when tonight and the reference each
+         have at least {P99_MIN} per-iteration samples (collbench -n, times -N
+         cycles): with fewer, a p99 has no interval of its own (at -n 20 it
+         is the slowest iteration).
 Without per-iteration samples on either side the threshold alone decides.
 A suspect raises an ALARM (exit 1) only when the same size and metric was a
 suspect on at least persistence.nights of the last persistence.of_last
