@@ -238,7 +238,7 @@ static cb_status tcp_init(const struct cb_transport_config *cfg, void **tctx)
     c->rank = cfg->rank;
     c->nslots = cfg->nslots;
     c->slot_bytes = cfg->slot_bytes;
-    c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : HELLO_WAIT_MS;
+    c->hello_ms = cfg->timeout_ms > 0 && cfg->timeout_ms < HELLO_WAIT_MS ? cfg->timeout_ms : HELLO_WAIT_MS;
     c->next_id = 1;
     c->lfd = -1;
     memcpy(c->token, cfg->token, CB_TOKEN_BYTES);

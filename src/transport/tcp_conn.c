@@ -386,29 +386,53 @@ static int pending_step(struct tcp_ctx *c, struct tcp_pending *p)
         return 1;
     }
     if (cb_now_ms() > p->deadline_ms) {
-        cb_log_warn("tcp: dropped a connection from %s: no hello within %d ms", p->from, c->timeout_ms);
+        cb_log_warn("tcp: dropped a connection from %s: no hello within %d ms", p->from, c->hello_ms);
         return 1;
     }
     return 0;
+}
+
+/* Make room for one more: drop the oldest socket still owing its hello (the
+ * list is newest first). A flood of idle connections then only ever holds
+ * the newest PENDING_MAX, and a real peer's hello, read as soon as it is
+ * accepted, is never starved. */
+static void pending_evict_oldest(struct tcp_ctx *c)
+{
+    struct tcp_pending **pp = &c->pending;
+    while (*pp && (*pp)->next)
+        pp = &(*pp)->next;
+    struct tcp_pending *p = *pp;
+    if (!p)
+        return;
+    if (c->nevicted++ == 0)
+        cb_log_warn("tcp: more than %d connections owe their hello (a flood of stray connections?): "
+                    "dropping the oldest, first %s", PENDING_MAX, p->from);
+    *pp = NULL;
+    cb_tcp_pending_free(c, p);
 }
 
 static void pending_add(struct tcp_ctx *c, int fd, const struct sockaddr_in *from)
 {
     char where[INET_ADDRSTRLEN + 8];
     cb_tcp_addr_str(from, where, sizeof where);
-    struct tcp_pending *p = c->npending < PENDING_MAX ? calloc(1, sizeof *p) : NULL;
+    if (c->npending >= PENDING_MAX)
+        pending_evict_oldest(c);
+    struct tcp_pending *p = calloc(1, sizeof *p);
     if (!p) {
-        cb_log_warn("tcp: dropped a connection from %s: %s", where,
-                    c->npending >= PENDING_MAX ? "too many connections owe their hello" : "out of memory");
+        cb_log_warn("tcp: dropped a connection from %s: out of memory", where);
         close(fd);
         return;
     }
     memcpy(p->from, where, sizeof p->from);
     p->fd = fd;
-    p->deadline_ms = cb_now_ms() + c->timeout_ms;
+    p->deadline_ms = cb_now_ms() + c->hello_ms;
+    c->npending++;
+    if (pending_step(c, p)) {   /* a real peer's hello is usually there already */
+        cb_tcp_pending_free(c, p);
+        return;
+    }
     p->next = c->pending;
     c->pending = p;
-    c->npending++;
 }
 
 static cb_status accept_new(struct tcp_ctx *c)

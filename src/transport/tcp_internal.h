@@ -23,8 +23,9 @@
 #define LOOKAHEAD 4096             /* read past a payload: next header, small messages */
 #define SOCKBUF_BYTES (4 << 20)
 #define MAX_IOV 64
-#define PENDING_MAX 256            /* accepted sockets still owing their hello */
-#define HELLO_WAIT_MS 10000        /* when the config gives no timeout */
+#define PENDING_MAX 256            /* accepted sockets still owing their hello; more evict the oldest */
+#define HELLO_WAIT_MS 2000         /* at most (less with a shorter -T): a peer sends its hello
+                                      as soon as it is connected, a flood must not hold slots */
 #define SLOT_ALIGN 64
 
 _Static_assert(HANDLE_USED <= CB_HANDLE_BYTES, "tcp handle does not fit");
@@ -99,7 +100,7 @@ struct tcp_pending {
 };
 
 struct tcp_ctx {
-    int rank, nslots, timeout_ms;
+    int rank, nslots, hello_ms;   /* hello_ms: how long an accepted socket may owe its hello */
     size_t slot_bytes;
     uint8_t token[CB_TOKEN_BYTES];
     char ifname[IF_NAMESIZE];
@@ -109,6 +110,7 @@ struct tcp_ctx {
     uint16_t port;
     uint32_t next_id;
     int npending;
+    long long nevicted;        /* connections dropped to make room: logged once */
     struct tcp_listen *listens;
     struct tcp_pending *pending;
     struct tcp_send *sends;    /* connecting and connected */

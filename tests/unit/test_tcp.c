@@ -319,6 +319,55 @@ static void test_stray_connections_rejected(void **state)
     T->finalize(c1);
 }
 
+/* A flood of idle connections during set-up, more than the transport keeps
+ * owing their hello (256): the job's own connection, made after most of the
+ * flood and followed by more idle ones, is still accepted, long before the
+ * idle ones time out. */
+#define FLOOD 300
+#define FLOOD_FIRST 280
+static void test_flood_does_not_starve(void **state)
+{
+    (void)state;
+    const size_t slot = 4096;
+    void *c1 = ctx_new(1, 0xc3, "127.0.0.1", slot, 4), *c0 = ctx_new(0, 0xc3, "127.0.0.1", slot, 4);
+    struct cb_peer p0 = peer_of(0);
+    uint8_t handle[CB_HANDLE_BYTES];
+    void *l = NULL, *rconn = NULL;
+    static int idle[FLOOD];
+    assert_int_equal(T->listen(c1, &p0, handle, &l), CB_OK);
+    for (int i = 0; i < FLOOD_FIRST; i++) {
+        idle[i] = raw_connect(handle);
+        if (i % 50 == 0)
+            assert_int_equal(T->progress(c1), CB_OK);   /* as set-up polls, between arrivals */
+    }
+    void *s0 = connect_until_done(c0, 1, handle, c1);
+    for (int i = FLOOD_FIRST; i < FLOOD; i++) {
+        idle[i] = raw_connect(handle);
+        if (i % 10 == 0 && !rconn)
+            assert_int_equal(T->accept(l, &rconn), CB_OK);   /* as set-up polls, between arrivals */
+    }
+    /* well before the idle ones' hello deadline (5 s here): the flood did not push ours out */
+    long long deadline = now_ms() + 1000;
+    while (!rconn) {
+        assert_int_equal(T->accept(l, &rconn), CB_OK);
+        assert_int_equal(T->progress(c0), CB_OK);
+        assert_true(now_ms() < deadline);
+    }
+    assert_int_equal(try_send(s0, 0, 3, slot), 1);
+    deadline = now_ms() + DEADLINE_MS;
+    while (!try_recv(rconn, 0, 3, slot)) {
+        assert_int_equal(T->progress(c0), CB_OK);
+        assert_true(now_ms() < deadline);
+    }
+    for (int i = 0; i < FLOOD; i++)
+        close(idle[i]);
+    T->close_listen(l);
+    T->close_send(s0);
+    T->close_recv(rconn);
+    T->finalize(c0);
+    T->finalize(c1);
+}
+
 /* Orderly close (close_send): data first, then CB_EPEER from recv_slot, and
  * progress stays quiet. A crash (finalize without close): CB_EPEER from progress. */
 static void test_peer_close(void **state)
@@ -554,6 +603,7 @@ int main(void)
         TEST(test_fifo_both_directions),
         TEST(test_backpressure),
         TEST(test_stray_connections_rejected),
+        TEST(test_flood_does_not_starve),
         TEST(test_peer_close),
         TEST(test_interfaces),
         TEST(test_geometry_mismatch_refused),
