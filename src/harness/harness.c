@@ -1,5 +1,7 @@
 #include "harness.h"
 #include "core/clock.h"
+#include "core/clock_sync.h"
+#include "core/job.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -157,13 +159,19 @@ static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, 
     return st;
 }
 
-/* Rank 0 gets every rank's n samples and keeps the maximum per iteration. */
-static cb_status keep_samples(struct cb_comm *c, const double *mine, size_t n, struct cb_result_half *h)
+/* Rank 0 gets every rank's n samples and arrival times, keeps the maximum
+ * time per iteration, and names the rank that arrived last most often. */
+static cb_status keep_samples(struct cb_comm *c, const double *mine, const double *arrive, size_t n,
+                              struct cb_result_half *h)
 {
-    double *all = c->rank == 0 ? malloc(sizeof(double) * n * (size_t)c->nranks) : NULL;
-    if (c->rank == 0 && !all)
-        return CB_ENOMEM;
-    cb_status st = cb_boot_gather(c->boot, mine, all, sizeof(double) * n, c->cfg.timeout_ms, "collecting samples");
+    size_t bytes = sizeof(double) * n * (size_t)c->nranks;
+    double *all = c->rank == 0 ? malloc(bytes) : NULL, *all_arrive = c->rank == 0 ? malloc(bytes) : NULL;
+    cb_status st = c->rank != 0 || (all && all_arrive) ? CB_OK : CB_ENOMEM;
+    if (st == CB_OK)
+        st = cb_boot_gather(c->boot, mine, all, sizeof(double) * n, c->cfg.timeout_ms, "collecting samples");
+    if (st == CB_OK)
+        st = cb_boot_gather(c->boot, arrive, all_arrive, sizeof(double) * n, c->cfg.timeout_ms,
+                            "collecting arrival times");
     if (st != CB_OK || c->rank != 0)
         goto free_all;
     h->iter_max_us = malloc(sizeof(double) * n);
@@ -175,24 +183,32 @@ static cb_status keep_samples(struct cb_comm *c, const double *mine, size_t n, s
     h->niters = n;
     h->per_rank_us = all;
     all = NULL;
-    h->slowest_rank = cb_iter_max_over_ranks(h->per_rank_us, c->nranks, n, h->iter_max_us, &h->slowest_count);
+    cb_iter_max_over_ranks(h->per_rank_us, c->nranks, n, h->iter_max_us, &h->slowest_count);
     cb_pct_compute(h->iter_max_us, n, &h->iter);
+    /* later than a typical iteration lasts: it held the others up */
+    h->slowest_rank = cb_last_arrival(all_arrive, c->nranks, n, h->iter.p50 * 1e-6, &h->slowest_count);
 free_all:
     free(all);
+    free(all_arrive);
     return st;
 }
 
 /* Each iteration starts together (untimed barrier); each rank times its
- * own. With several runs, iteration i of each follows iteration i of the
- * one before and an untimed one of its own (settle). */
+ * own, and notes when it entered on rank 0's clock: the straggler is the
+ * rank that arrives last (a rank descheduled or busy after the barrier
+ * enters late, finishes quickly, and makes the others wait). With several
+ * runs, iteration i of each follows iteration i of the one before and an
+ * untimed one of its own (settle). */
 static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *o, struct cb_coll_args *const *a,
                                     int n, struct cb_result_half *const *h)
 {
     size_t iters = (size_t)o->iters;
-    double *mine = malloc(sizeof(double) * iters * (size_t)n);
-    if (!mine)
-        return CB_ENOMEM;
-    cb_status st = CB_OK;
+    double *mine = malloc(sizeof(double) * iters * (size_t)n), offset = 0;
+    double *arrive = malloc(sizeof(double) * iters * (size_t)n);
+    cb_status st = mine && arrive ? CB_OK : CB_ENOMEM;
+    st = cb_job_agree(c->boot, st, c->cfg.timeout_ms, "allocating per-iteration samples");
+    if (st == CB_OK)
+        st = cb_clock_offset(c->boot, c->cfg.timeout_ms, &offset);
     for (size_t i = 0; i < iters && st == CB_OK; i++) {
         for (int k = 0; k < n && st == CB_OK; k++) {
             if ((st = settle(c, a[k], n)) != CB_OK ||
@@ -201,11 +217,13 @@ static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *
             double t0 = cb_now_s();
             st = run_ops(c, a[k], o->agg_iters);
             mine[(size_t)k * iters + i] = (cb_now_s() - t0) / o->agg_iters * 1e6;
+            arrive[(size_t)k * iters + i] = t0 - offset;
         }
     }
     for (int k = 0; k < n && st == CB_OK; k++)
-        st = keep_samples(c, mine + (size_t)k * iters, iters, h[k]);
+        st = keep_samples(c, mine + (size_t)k * iters, arrive + (size_t)k * iters, iters, h[k]);
     free(mine);
+    free(arrive);
     return st;
 }
 

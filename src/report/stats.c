@@ -110,3 +110,30 @@ int cb_iter_max_over_ranks(const double *per_rank, int nranks, size_t niters,
     free(counts);
     return slowest;
 }
+
+int cb_last_arrival(const double *arrive, int nranks, size_t niters, double min_late, int *count)
+{
+    *count = 0;
+    if (nranks < 2 || niters == 0)
+        return -1;
+    int *counts = calloc((size_t)nranks, sizeof *counts), any = 0;
+    if (!counts) {
+        cb_log_warn("no memory to count the last arrivals of %d ranks", nranks);
+        return -1;
+    }
+    for (size_t i = 0; i < niters; i++) {
+        int last = 0, first = 0;
+        for (int r = 1; r < nranks; r++) {
+            double t = arrive[(size_t)r * niters + i];
+            last = t > arrive[(size_t)last * niters + i] ? r : last;
+            first = t < arrive[(size_t)first * niters + i] ? r : first;
+        }
+        if (arrive[(size_t)last * niters + i] - arrive[(size_t)first * niters + i] > min_late) {
+            counts[last]++;
+            any = 1;
+        }
+    }
+    int who = any ? most_frequent(counts, nranks, count) : -1;
+    free(counts);
+    return who;
+}

@@ -19,4 +19,13 @@ void cb_pct_compute(const double *samples, size_t n, struct cb_pct *out);
 int cb_iter_max_over_ranks(const double *per_rank, int nranks, size_t niters,
                            double *iter_max, int *slowest_count);
 
+/* The straggler: the rank the others waited for (the rank that waited
+ * longest is its victim, not it). arrive[r*niters + i] = when rank r entered
+ * iteration i, on one clock (rank 0's). An iteration counts when its last
+ * rank came more than min_late after the first (smaller gaps are the
+ * barrier's own jitter). Returns the rank that was last in most counted
+ * iterations (ties: lowest rank), *count how many; -1 (count 0) when no
+ * iteration counted, or with fewer than 2 ranks. */
+int cb_last_arrival(const double *arrive, int nranks, size_t niters, double min_late, int *count);
+
 #endif

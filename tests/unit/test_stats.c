@@ -149,6 +149,34 @@ static void test_max_over_ranks_single_rank_has_no_straggler(void **state)
     assert_int_equal(count, 0);
 }
 
+/* The straggler enters late and finishes early; the others wait for it, so
+ * their times are the longest. The last arrival names it, the maximum time
+ * a victim. Gaps below min_late are jitter and name nobody. */
+static void test_last_arrival_names_the_straggler(void **state)
+{
+    (void)state;
+    /* 3 ranks x 4 iterations: rank 1 enters 5 ms late in iterations 0, 2 and 3 */
+    const double arrive[] = {
+        10.000, 20.000, 30.000, 40.000,
+        10.005, 20.00001, 30.005, 40.005,
+        10.00002, 20.00002, 30.00001, 40.00001,
+    };
+    const double took[] = {
+        5.2, 0.3, 5.1, 5.3,   /* rank 0 waited */
+        0.2, 0.3, 0.2, 0.2,   /* rank 1 came last and was done at once */
+        5.1, 0.3, 5.2, 5.2,
+    };
+    double iter_max[4];
+    int count = 0;
+    assert_int_equal(cb_iter_max_over_ranks(took, 3, 4, iter_max, &count), 0);   /* a victim */
+    assert_int_equal(cb_last_arrival(arrive, 3, 4, 1e-3, &count), 1);
+    assert_int_equal(count, 3);
+    /* only jitter: nobody */
+    assert_int_equal(cb_last_arrival(arrive, 3, 4, 0.01, &count), -1);
+    assert_int_equal(count, 0);
+    assert_int_equal(cb_last_arrival(arrive, 1, 4, 0, &count), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_max_over_ranks_names_straggler),
         cmocka_unit_test(test_max_over_ranks_ties_go_to_lowest_rank),
         cmocka_unit_test(test_max_over_ranks_single_rank_has_no_straggler),
+        cmocka_unit_test(test_last_arrival_names_the_straggler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
