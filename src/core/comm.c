@@ -248,8 +248,27 @@ cb_status cb_comm_connect(struct cb_comm *c, const int *to, int nto, const int *
     return cb_comm_connect_on(c, 0, to, nto, from, nfrom);
 }
 
-cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to_all, int nto_all, const int *from_all,
-                             int nfrom_all)
+/* Forget what a failed set-up made with these peers: the check goes on without them. */
+static void drop_peers(struct cb_comm *c, int ch, const int *to, int nto, const int *from, int nfrom)
+{
+    size_t at = (size_t)ch * (size_t)c->nranks;
+    for (int i = 0; i < nto; i++) {
+        if (c->send[at + to[i]].conn)
+            c->send[at + to[i]].ops->close_send(c->send[at + to[i]].conn);
+        c->send[at + to[i]].conn = NULL;
+    }
+    for (int j = 0; j < nfrom; j++) {
+        if (c->recv[at + from[j]].conn)
+            c->recv[at + from[j]].ops->close_recv(c->recv[at + from[j]].conn);
+        c->recv[at + from[j]].conn = NULL;
+    }
+}
+
+/* peer_st NULL: any failure is returned. Else a failure to connect is put
+ * in *peer_st and the peers dropped; only a bootstrap failure is returned,
+ * and the closing barrier waits two timeouts (a failed connection spends one). */
+static cb_status connect_on(struct cb_comm *c, int ch, const int *to_all, int nto_all, const int *from_all,
+                            int nfrom_all, cb_status *peer_st)
 {
     int *to = calloc((size_t)nto_all + 1, sizeof *to);
     int *from = calloc((size_t)nfrom_all + 1, sizeof *from);
@@ -272,10 +291,16 @@ cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to_all, int n
     /* the receiver sends its handle to the sender */
     st = cb_boot_exchange(c->boot, from, handles_out, nfrom, to, handles_in, nto, CB_HANDLE_BYTES,
                           c->cfg.timeout_ms, "exchanging connection handles");
+    if (st != CB_OK)
+        goto close_listens;
+    st = finish_connections(c, ch, to, nto, handles_in, from, nfrom, lcomms);
+    if (st != CB_OK && peer_st) {
+        *peer_st = st;
+        drop_peers(c, ch, to, nto, from, nfrom);
+        st = CB_OK;
+    }
     if (st == CB_OK)
-        st = finish_connections(c, ch, to, nto, handles_in, from, nfrom, lcomms);
-    if (st == CB_OK)
-        st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "after connecting");
+        st = cb_boot_barrier(c->boot, (peer_st ? 2 : 1) * c->cfg.timeout_ms, "after connecting");
 close_listens:
     for (int j = 0; j < nfrom; j++) {
         void *tx;
@@ -289,6 +314,18 @@ free_arrays:
     free(from);
     free(to);
     return st;
+}
+
+cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to, int nto, const int *from, int nfrom)
+{
+    return connect_on(c, ch, to, nto, from, nfrom, NULL);
+}
+
+cb_status cb_comm_connect_or_skip(struct cb_comm *c, const int *to, int nto, const int *from, int nfrom,
+                                  cb_status *peer_st)
+{
+    *peer_st = CB_OK;
+    return connect_on(c, 0, to, nto, from, nfrom, peer_st);
 }
 
 cb_status cb_comm_connect_ring(struct cb_comm *c)

@@ -72,6 +72,12 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
 cb_status cb_comm_connect(struct cb_comm *c, const int *to, int nto, const int *from, int nfrom);
 /* The same on channel `ch` (its own connections, FIFOs and QPs). */
 cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to, int nto, const int *from, int nfrom);
+/* As cb_comm_connect, for checks that go on past a broken pair: a
+ * connection that cannot be made (refused, timed out: logged) is dropped
+ * and its status put in *peer_st; the return value is a failure of the job
+ * itself (the bootstrap) only. */
+cb_status cb_comm_connect_or_skip(struct cb_comm *c, const int *to, int nto, const int *from, int nfrom,
+                                  cb_status *peer_st);
 /* Collective: connections for a ring (prev, next) on every channel, and for
  * all pairs on channel 0. */
 cb_status cb_comm_connect_ring(struct cb_comm *c);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/bootstrap.h"
@@ -14,6 +15,7 @@
 #include "core/comm.h"
 #include "core/job.h"
 #include "pairs.h"
+#include "tools/netdev_counters.h"
 #include "topo/topo.h"
 
 #define LAT_BYTES 8
@@ -23,6 +25,9 @@ struct pair_rec {
     int status;       /* cb_status of the measurement */
     double bw;        /* bytes/s sent + received by this rank */
     double lat_us;    /* p50 of LAT_BYTES exchanges */
+    /* this rank's host from the round's start to the next one's (netdev_counters.h) */
+    long long carrier_before, carrier_after, retrans, outsegs;   /* -1: unknown */
+    double from, to;  /* wall clock */
 };
 
 struct buffers {
@@ -111,23 +116,95 @@ static void measure_pair(struct cb_comm *c, int peer, const struct cb_pairs_opts
                      peer, c->peers[peer].host, cb_status_str(st));
 }
 
-/* One round: connect the pairs (collective), measure, and close. The closing
- * barrier waits longer than one timeout: a failed pair may have spent two. */
+/* Both ends learn whether the other connected: a pair measures only when both did. */
+static cb_status agree_with_partner(struct cb_comm *c, int peer, cb_status mine, cb_status *pair_st)
+{
+    int me = (int)mine, theirs = CB_OK;
+    cb_status st = cb_boot_exchange(c->boot, &peer, &me, peer >= 0, &peer, &theirs, peer >= 0, sizeof me,
+                                    c->cfg.timeout_ms, "telling the partner how connecting went");
+    *pair_st = mine != CB_OK ? mine : theirs != CB_OK ? CB_EPEER : CB_OK;
+    return st;
+}
+
+/* One round: connect the pairs (collective), measure, and close. A pair
+ * that cannot connect is recorded as failed and the check goes on. The
+ * closing barrier waits longer than one timeout: a failed pair may have
+ * spent two. */
 static cb_status run_round(struct cb_comm *c, const struct cb_pairs_opts *p, int round, struct buffers *b,
                            struct pair_rec *rec)
 {
     int peer = cb_pairs_partner(c->nranks, p->quick, round, c->rank);
+    cb_status conn_st, pair_st;
     rec->partner = peer;
     rec->status = CB_OK;
     rec->bw = rec->lat_us = -1;
-    cb_status st = cb_comm_connect(c, &peer, peer >= 0, &peer, peer >= 0);
+    cb_status st = cb_comm_connect_or_skip(c, &peer, peer >= 0, &peer, peer >= 0, &conn_st);
+    if (st == CB_OK)
+        st = agree_with_partner(c, peer, conn_st, &pair_st);
     if (st != CB_OK)
         return st;
-    if (peer >= 0) {
+    if (peer >= 0 && pair_st != CB_OK) {
+        rec->status = pair_st;
+        cb_comm_close_peer(c, peer, 0);
+        cb_log_error("pair with rank %d (host %s) could not connect (%s): it is reported as failed and the "
+                     "check goes on", peer, c->peers[peer].host, cb_status_str(pair_st));
+    } else if (peer >= 0) {
         measure_pair(c, peer, p, b, rec);
         cb_comm_close_peer(c, peer, rec->status == CB_OK);   /* a failed pair is closed as it is */
     }
     return cb_boot_barrier(c->boot, 3 * c->cfg.timeout_ms, "ending a round of pairs");
+}
+
+/* ---- the host's link: carrier changes and TCP retransmissions, every rank ---- */
+
+/* The network device the transport uses: tcp's interface, or the netdev of
+ * a RoCE port's GID; "" when there is none (InfiniBand, shm). */
+static void link_device(struct cb_comm *c, char *ifname, size_t len)
+{
+    struct cb_props props;
+    const char *dev = NULL, *port = NULL, *gid = NULL;
+    ifname[0] = 0;
+    if (c->net_ops)   /* shm to ranks on this machine, the network to the others */
+        c->net_ops->properties(c->net_tctx, &props);
+    else
+        c->ops->properties(c->tctx, &props);
+    for (int i = 0; i < props.n; i++) {
+        if (strcmp(props.kv[i].key, "interface") == 0)
+            snprintf(ifname, len, "%s", props.kv[i].val);
+        dev = strcmp(props.kv[i].key, "device") == 0 ? props.kv[i].val : dev;
+        port = strcmp(props.kv[i].key, "port") == 0 ? props.kv[i].val : port;
+        gid = strcmp(props.kv[i].key, "gid_index") == 0 ? props.kv[i].val : gid;
+    }
+    if (!ifname[0] && dev && port && gid) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s/ports/%s/gid_attrs/ndevs/%s", cb_port_counters_root(), dev, port, gid);
+        FILE *f = fopen(path, "r");
+        if (f && fscanf(f, "%15s", ifname) != 1)
+            ifname[0] = 0;
+        if (f)
+            fclose(f);
+    }
+}
+
+static void keep_link_counters(const struct cb_netdev_sample *a, const struct cb_netdev_sample *b,
+                               struct pair_rec *rec)
+{
+    rec->carrier_before = a->carrier_changes;
+    rec->carrier_after = b->carrier_changes;
+    rec->retrans = cb_netdev_delta(a->tcp_retrans_segs, b->tcp_retrans_segs);
+    rec->outsegs = cb_netdev_delta(a->tcp_out_segs, b->tcp_out_segs);
+    rec->from = a->when;
+    rec->to = b->when;
+}
+
+/* --pass-interval: a pass starts no sooner than this after the one before. */
+static void wait_for_pass(double start, double interval)
+{
+    double left = start + interval - cb_now_s();
+    if (left > 0) {
+        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* ---- port counters (one rank per machine reads them) ---- */
@@ -198,127 +275,210 @@ static void combine_passes(int nrounds, int npasses, const struct pair_rec *pass
     }
 }
 
-/* All rounds, --passes times over: rec[nrounds] gets this rank's medians,
- * deltas its host's port counters. */
-static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, struct pair_rec *rec,
-                            struct cb_port_deltas *deltas)
+/* All rounds, --passes times over, into passes[pass * nrounds + round];
+ * deltas gets its host's port counters, ifname the device watched. */
+static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, struct pair_rec *passes,
+                            struct cb_port_deltas *deltas, char *ifname, size_t iflen)
 {
     struct buffers b;
     int nrounds = cb_pairs_nrounds(c->nranks, p->quick);
-    struct pair_rec *passes = calloc((size_t)(nrounds * p->passes) + 1, sizeof *passes);
-    double *tmp = calloc((size_t)p->passes + 1, sizeof *tmp);
+    struct cb_netdev_sample prev, now;
     cb_status st = alloc_buffers(p, &b);
-    if (st == CB_OK && (!passes || !tmp))
+    if (st == CB_OK && (!passes || !deltas))
         st = CB_ENOMEM;
     st = cb_job_agree(c->boot, st, c->cfg.timeout_ms, "allocating buffers");
     struct cb_port_counters *before = st == CB_OK ? counters_now(c) : NULL;
-    for (int q = 0; q < p->passes && st == CB_OK; q++)
-        for (int r = 0; r < nrounds && st == CB_OK; r++)
-            st = run_round(c, p, r, &b, &passes[q * nrounds + r]);
-    if (st == CB_OK) {
-        combine_passes(nrounds, p->passes, passes, tmp, rec);
-        counters_delta(before, c, deltas);
+    link_device(c, ifname, iflen);
+    cb_netdev_sample(ifname, &prev);
+    for (int q = 0; q < p->passes && st == CB_OK; q++) {
+        double start = cb_now_s();
+        for (int r = 0; r < nrounds && st == CB_OK; r++) {
+            struct pair_rec *rec = &passes[q * nrounds + r];
+            st = run_round(c, p, r, &b, rec);
+            cb_netdev_sample(ifname, &now);
+            keep_link_counters(&prev, &now, rec);
+            prev = now;
+        }
+        if (q + 1 < p->passes && st == CB_OK)
+            wait_for_pass(start, p->pass_interval);
     }
+    if (st == CB_OK)
+        counters_delta(before, c, deltas);
     free(before);
-    free(passes);
-    free(tmp);
     free_buffers(&b);
     return st;
 }
 
-/* Rank 0: every rank's records into the matrices (the slower rank of each pair). */
-static void fill_matrices(int n, int nrounds, const struct pair_rec *all, struct cb_pairs_report *r)
+/* Rank 0: every rank's records (rank-major, `stride` apart) into bw, lat and
+ * failed (the slower rank of each pair). */
+static void fill_matrices(int n, int nrounds, size_t stride, const struct pair_rec *all, double *bwm,
+                          double *latm, int *failed)
 {
     for (int i = 0; i < n * n; i++)
-        r->bw[i] = r->lat[i] = -1;
+        bwm[i] = latm[i] = -1;
     for (int rank = 0; rank < n; rank++)
         for (int k = 0; k < nrounds; k++) {
-            const struct pair_rec *x = &all[rank * nrounds + k];
+            const struct pair_rec *x = &all[(size_t)rank * stride + (size_t)k];
             int j = x->partner;
             if (j < 0)
                 continue;
-            double *bw = &r->bw[rank * n + j], *bwt = &r->bw[j * n + rank];
-            double *lat = &r->lat[rank * n + j], *latt = &r->lat[j * n + rank];
+            double *bw = &bwm[rank * n + j], *bwt = &bwm[j * n + rank];
+            double *lat = &latm[rank * n + j], *latt = &latm[j * n + rank];
             double xb = x->status == CB_OK ? x->bw : 0.0;
             double xl = x->status == CB_OK ? x->lat_us : -1;
             *bw = *bwt = (*bw < 0 || xb < *bw) ? xb : *bw;
             *lat = *latt = xl > *lat ? xl : *lat;
-            if (x->status != CB_OK)
-                r->failed[rank * n + j] = r->failed[j * n + rank] = x->status;
+            if (x->status != CB_OK && failed)
+                failed[rank * n + j] = failed[j * n + rank] = x->status;
         }
 }
 
-static cb_status report_at_root(struct cb_comm *c, const struct cb_pairs_opts *p, const struct pair_rec *all,
-                                const struct cb_port_deltas *deltas, int *outliers)
+/* Each pass's matrices; a failed pass of a pair is "not measured" there. */
+static void fill_passes(int n, int nrounds, int npasses, const struct pair_rec *all, struct cb_pairs_report *r)
+{
+    size_t nn = (size_t)n * (size_t)n, per_rank = (size_t)nrounds * (size_t)npasses;
+    for (int q = 0; q < npasses; q++) {
+        double *bw = r->bw_pass + (size_t)q * nn, *lat = r->lat_pass + (size_t)q * nn;
+        fill_matrices(n, nrounds, per_rank, all + (size_t)q * (size_t)nrounds, bw, lat, NULL);
+        for (size_t i = 0; i < nn; i++)
+            if (bw[i] <= 0)
+                bw[i] = lat[i] = -1;
+    }
+}
+
+/* Both hosts' retransmissions and sent segments in the rounds where they met. */
+static void fill_retrans(int n, size_t nrecs, const struct pair_rec *all, struct cb_pairs_report *r)
+{
+    for (int rank = 0; rank < n; rank++)
+        for (size_t k = 0; k < nrecs; k++) {
+            const struct pair_rec *x = &all[(size_t)rank * nrecs + k];
+            if (x->partner < 0 || x->retrans < 0 || x->outsegs < 0)
+                continue;
+            for (int e = 0; e < 2; e++) {
+                int at = e ? x->partner * n + rank : rank * n + x->partner;
+                r->retrans[at] = (r->retrans[at] < 0 ? 0 : r->retrans[at]) + x->retrans;
+                r->outsegs[at] = (r->outsegs[at] < 0 ? 0 : r->outsegs[at]) + x->outsegs;
+            }
+        }
+}
+
+static cb_status fill_flaps(int n, int nrounds, size_t nrecs, const struct pair_rec *all, const char (*ifnames)[16],
+                            struct cb_pairs_report *r)
+{
+    r->flaps = calloc((size_t)n * nrecs + 1, sizeof *r->flaps);
+    if (!r->flaps)
+        return CB_ENOMEM;
+    for (int rank = 0; rank < n; rank++)
+        for (size_t k = 0; k < nrecs; k++) {
+            const struct pair_rec *x = &all[(size_t)rank * nrecs + k];
+            if (x->carrier_before < 0 || x->carrier_after <= x->carrier_before)
+                continue;
+            struct cb_pairs_flap *f = &r->flaps[r->nflaps++];
+            *f = (struct cb_pairs_flap){rank, (int)k / nrounds, (int)k % nrounds, x->partner, "",
+                                        x->carrier_before, x->carrier_after, x->from, x->to};
+            snprintf(f->ifname, sizeof f->ifname, "%s", ifnames[rank]);
+        }
+    return CB_OK;
+}
+
+/* Rank 0: all records (rank-major, passes x rounds each) into the report. */
+static cb_status assemble(struct cb_comm *c, const struct cb_pairs_opts *p, const struct pair_rec *all,
+                          const char (*ifnames)[16], struct cb_pairs_report *r)
 {
     int n = c->nranks, nrounds = cb_pairs_nrounds(n, p->quick);
+    size_t nrecs = (size_t)nrounds * (size_t)p->passes;
+    struct pair_rec *med = calloc((size_t)n * (size_t)nrounds + 1, sizeof *med);
+    double *tmp = calloc((size_t)p->passes + 1, sizeof *tmp);
+    cb_status st = med && tmp ? CB_OK : CB_ENOMEM;
+    if (st == CB_OK) {
+        for (int rank = 0; rank < n; rank++)
+            combine_passes(nrounds, p->passes, all + (size_t)rank * nrecs, tmp, med + (size_t)rank * (size_t)nrounds);
+        fill_matrices(n, nrounds, (size_t)nrounds, med, r->bw, r->lat, r->failed);
+        fill_passes(n, nrounds, p->passes, all, r);
+        fill_retrans(n, nrecs, all, r);
+        st = fill_flaps(n, nrounds, nrecs, all, ifnames, r);
+    }
+    if (st == CB_OK)
+        st = cb_pairs_classify(n, r->bw, r->lat, &p->rule, &r->verdict);
+    if (st == CB_OK)
+        st = cb_pairs_health_check(n, p->passes, r->bw_pass, r->retrans, r->outsegs, &p->rule, &r->health);
+    free(med);
+    free(tmp);
+    return st;
+}
+
+static cb_status report_at_root(struct cb_comm *c, const struct cb_pairs_opts *p, const struct pair_rec *all,
+                                const struct cb_port_deltas *deltas, const char (*ifnames)[16], int *outliers)
+{
+    int n = c->nranks;
     struct cb_pairs_report r;
-    cb_status st = cb_pairs_report_init(&r, n);
+    cb_status st = cb_pairs_report_init(&r, n, p->passes);
     if (st != CB_OK)
         return st;
     r.quick = p->quick;
-    r.nrounds = nrounds;
+    r.nrounds = cb_pairs_nrounds(n, p->quick);
     r.transport = c->transport_name;
     r.bytes = p->bytes;
     r.iters = p->iters;
     r.warmup = p->warmup;
     r.lat_iters = p->lat_iters;
-    r.passes = p->passes;
     r.rule = p->rule;
     r.deltas = deltas;
     for (int i = 0; i < n; i++)
         snprintf(r.hosts[i], sizeof r.hosts[i], "%s", c->peers[i].host);
-    fill_matrices(n, nrounds, all, &r);
-    st = cb_pairs_classify(n, r.bw, r.lat, &p->rule, &r.verdict);
+    st = assemble(c, p, all, ifnames, &r);
     if (st == CB_OK) {
         cb_pairs_print(stdout, &r);
         fflush(stdout);
         if (p->json_path)
             st = cb_pairs_write_json(p->json_path, &r);
-        *outliers = r.verdict.nslow_hosts + r.verdict.nslow_links > 0;
+        *outliers = cb_pairs_report_named(&r);
     }
     cb_pairs_report_free(&r);
     return st;
 }
 
-static cb_status gather_and_report(struct cb_comm *c, const struct cb_pairs_opts *p, const struct pair_rec *rec,
-                                   const struct cb_port_deltas *deltas, int *outliers)
+static cb_status gather_and_report(struct cb_comm *c, const struct cb_pairs_opts *p, const struct pair_rec *passes,
+                                   const struct cb_port_deltas *deltas, const char *ifname, int *outliers)
 {
     int n = c->nranks, nrounds = cb_pairs_nrounds(n, p->quick);
-    size_t rec_bytes = sizeof *rec * (size_t)nrounds;
+    size_t rec_bytes = sizeof *passes * (size_t)nrounds * (size_t)p->passes;
     struct pair_rec *all = calloc((size_t)n, rec_bytes);
     struct cb_port_deltas *alld = calloc((size_t)n, sizeof *alld);
-    cb_status st = all && alld ? CB_OK : CB_ENOMEM;
+    char(*ifnames)[16] = calloc((size_t)n, sizeof *ifnames);
+    cb_status st = all && alld && ifnames ? CB_OK : CB_ENOMEM;
     if (st == CB_OK)
-        st = cb_boot_gather(c->boot, rec, all, rec_bytes, c->cfg.timeout_ms, "collecting pair results");
+        st = cb_boot_gather(c->boot, passes, all, rec_bytes, c->cfg.timeout_ms, "collecting pair results");
     if (st == CB_OK)
         st = cb_boot_gather(c->boot, deltas, alld, sizeof *deltas, c->cfg.timeout_ms, "collecting port counters");
+    if (st == CB_OK)
+        st = cb_boot_gather(c->boot, ifname, ifnames, sizeof *ifnames, c->cfg.timeout_ms, "collecting devices");
     if (st == CB_OK && c->rank == 0)
-        st = report_at_root(c, p, all, alld, outliers);
+        st = report_at_root(c, p, all, alld, (const char(*)[16])ifnames, outliers);
     double o = *outliers;
     if (st == CB_OK)   /* every rank exits the same way */
         st = cb_boot_allreduce_max(c->boot, &o, 1, c->cfg.timeout_ms, "sharing the verdict");
     *outliers = o > 0;
     free(all);
     free(alld);
+    free(ifnames);
     return st;
 }
 
 static cb_status run_check(struct cb_boot *boot, struct cb_pairs_opts *p, int *outliers)
 {
     struct cb_comm *comm = NULL;
+    char ifname[16] = "";
     cb_status st = start_comm(boot, p, &comm);
     if (st != CB_OK)
         return st;
     int nrounds = cb_pairs_nrounds(comm->nranks, p->quick);
-    struct pair_rec *rec = calloc((size_t)nrounds + 1, sizeof *rec);
+    struct pair_rec *passes = calloc((size_t)nrounds * (size_t)p->passes + 1, sizeof *passes);
     struct cb_port_deltas *deltas = calloc(1, sizeof *deltas);
-    st = rec && deltas ? CB_OK : CB_ENOMEM;
+    st = run_rounds(comm, p, passes, deltas, ifname, sizeof ifname);   /* all ranks agree on allocation */
     if (st == CB_OK)
-        st = run_rounds(comm, p, rec, deltas);
-    if (st == CB_OK)
-        st = gather_and_report(comm, p, rec, deltas, outliers);
-    free(rec);
+        st = gather_and_report(comm, p, passes, deltas, ifname, outliers);
+    free(passes);
     free(deltas);
     if (st == CB_OK)   /* after a failure a peer may be gone: the caller aborts */
         cb_comm_destroy(comm);

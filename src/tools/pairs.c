@@ -165,6 +165,8 @@ void cb_pairs_rule_default(struct cb_pairs_rule *rule)
     rule->bw_factor = 2.0;
     rule->lat_factor = 3.0;
     rule->nsigma = 4.0;
+    rule->max_spread = 2.0;
+    rule->max_retrans_pct = 0.25;
 }
 
 cb_status cb_pairs_classify(int n, const double *bw, const double *lat, const struct cb_pairs_rule *rule,

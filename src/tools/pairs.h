@@ -43,6 +43,8 @@ struct cb_pairs_rule {
     double bw_factor;    /* default 2 */
     double lat_factor;   /* default 3 */
     double nsigma;       /* default 4 */
+    double max_spread;   /* a pair's bandwidth over the passes, max / min: default 2 (pairs_health.c) */
+    double max_retrans_pct;   /* TCP segments retransmitted, %: default 0.25 (pairs_health.c) */
 };
 void cb_pairs_rule_default(struct cb_pairs_rule *rule);
 
@@ -67,6 +69,51 @@ void cb_pairs_verdict_free(struct cb_pairs_verdict *v);
 int cb_pairs_is_slow_link(const struct cb_pairs_verdict *v, int i, int j);
 /* Median of vals[0..n) (mean of the middle two when n is even); sorts vals. */
 double cb_pairs_median(double *vals, int n);
+
+/* ---- between passes and on the wire (src/tools/pairs_health.c) ----
+ * Intermittent: a pair whose bandwidth over the passes (each pass's figure
+ * of the slower rank) varies by more than max_spread (max / min) is flagged,
+ * even when its median looks fine.
+ * Lossy: a pair whose two hosts retransmitted more than max_retrans_pct % of
+ * the TCP segments they sent during the rounds in which they met (and at
+ * least CB_MIN_RETRANS segments) is flagged. Each host's counters are its
+ * own, and in a round a host talks to one partner, so the round's
+ * retransmissions belong to that pair.
+ * For each kind, as for slow pairs: a host is named when it has at least 2
+ * measured pairs and more than half of them are flagged; a link when it is
+ * flagged and neither end is a named host. */
+#define CB_MIN_RETRANS 10
+
+struct cb_pairs_flags {
+    int *pair;            /* [n * n] 1 = flagged */
+    int *host;            /* [n] 1 = named host */
+    int *host_pairs;      /* [n] measured pairs */
+    int *host_nflagged;   /* [n] flagged pairs */
+    int nhosts, nlinks;
+};
+
+struct cb_pairs_health {
+    double *spread;        /* [n * n] max / min bandwidth over the passes; NAN: fewer than 2 measured */
+    double *retrans_pct;   /* [n * n] % of the pair's sent TCP segments retransmitted; NAN: unknown */
+    struct cb_pairs_flags intermittent, lossy;
+};
+
+/* bw_pass: [npasses][n * n] bytes/s, < 0 not measured; retrans and outsegs:
+ * [n * n] summed over both ends, < 0 unknown. *h allocated here. */
+cb_status cb_pairs_health_check(int n, int npasses, const double *bw_pass, const long long *retrans,
+                                const long long *outsegs, const struct cb_pairs_rule *rule,
+                                struct cb_pairs_health *h);
+void cb_pairs_health_free(struct cb_pairs_health *h);
+/* 1 when pair (i, j) is flagged and neither end is a named host. */
+int cb_pairs_flags_is_link(const struct cb_pairs_flags *f, int n, int i, int j);
+
+/* A carrier change of a rank's network device, seen between two samples. */
+struct cb_pairs_flap {
+    int rank, pass, round, partner;   /* partner -1: idle in that round */
+    char ifname[16];
+    long long before, after;          /* carrier_changes */
+    double from, to;                  /* wall clock, s */
+};
 
 /* ---- port counters ----
  * Error and congestion counters of every RDMA port, from
@@ -110,6 +157,7 @@ struct cb_pairs_opts {
     int iters, warmup;       /* -n, -w */
     int lat_iters;           /* --lat-iters */
     int passes;              /* --passes: the whole schedule this many times; medians */
+    double pass_interval;    /* --pass-interval: seconds from one pass's start to the next's, at least */
     int quick;               /* --quick: ring neighbours only */
     const char *json_path;   /* -J */
     struct cb_pairs_rule rule;
@@ -131,14 +179,24 @@ struct cb_pairs_report {
     double *bw;              /* [n * n] bytes/s, the slower rank of the pair; < 0 not measured */
     double *lat;             /* [n * n] us, the slower rank; < 0 not measured */
     int *failed;             /* [n * n] cb_status of a pair whose measurement failed, else 0 */
+    double *bw_pass;         /* [passes][n * n] each pass's bw, as bw; < 0 not measured or failed */
+    double *lat_pass;        /* [passes][n * n] each pass's latency, as lat */
+    long long *retrans;      /* [n * n] TCP segments retransmitted by both hosts while they met; < 0 unknown */
+    long long *outsegs;      /* [n * n] TCP segments they sent meanwhile; < 0 unknown */
+    struct cb_pairs_flap *flaps;   /* [nflaps] */
+    int nflaps;
     struct cb_pairs_rule rule;
     struct cb_pairs_verdict verdict;
+    struct cb_pairs_health health;
     const struct cb_port_deltas *deltas;   /* [n]; empty for ranks that did not read */
 };
-cb_status cb_pairs_report_init(struct cb_pairs_report *r, int n);
+cb_status cb_pairs_report_init(struct cb_pairs_report *r, int n, int passes);
+/* Something named: a slow, lossy or intermittent host or link, a failed pair, a flap. */
+int cb_pairs_report_named(const struct cb_pairs_report *r);
 void cb_pairs_report_free(struct cb_pairs_report *r);
-/* The matrices, the reference, one line per slow host and slow link (or
- * "no outliers"), and the port counters that moved. */
+/* The matrices, the reference, one line per slow, lossy or intermittent
+ * host and link and per flap (or "no outliers"), and the port counters
+ * that moved. */
 void cb_pairs_print(FILE *out, const struct cb_pairs_report *r);
 /* The same as JSON, written to a temporary file renamed over `path`. */
 cb_status cb_pairs_write_json(const char *path, const struct cb_pairs_report *r);

@@ -13,6 +13,7 @@
 
 enum pairs_long {
     OPT_QUICK = 2000, OPT_LAT_ITERS, OPT_PASSES, OPT_BW_FACTOR, OPT_LAT_FACTOR, OPT_NSIGMA,
+    OPT_MAX_SPREAD, OPT_MAX_RETRANS, OPT_PASS_INTERVAL,
     OPT_FORWARD_BASE = 3000,   /* + index into forwarded[] */
 };
 
@@ -31,6 +32,8 @@ static const struct option own_opts[] = {
     {"passes", required_argument, 0, OPT_PASSES},
     {"bw-factor", required_argument, 0, OPT_BW_FACTOR}, {"lat-factor", required_argument, 0, OPT_LAT_FACTOR},
     {"nsigma", required_argument, 0, OPT_NSIGMA}, {"help", no_argument, 0, 'h'},
+    {"max-spread", required_argument, 0, OPT_MAX_SPREAD}, {"max-retrans", required_argument, 0, OPT_MAX_RETRANS},
+    {"pass-interval", required_argument, 0, OPT_PASS_INTERVAL},
 };
 #define NOWN ((int)(sizeof own_opts / sizeof *own_opts))
 
@@ -40,9 +43,10 @@ void cb_pairs_usage(FILE *out)
 "usage: mpirun -np N --map-by ppr:1:node collbench pairs [options]\n"
 "Every pair of ranks (one rank per host) exchanges data both ways at once, in\n"
 "rounds of disjoint pairs that run together; rank 0 prints the bandwidth and\n"
-"latency matrices and names slow hosts and slow links, and the RDMA port error\n"
-"counters that moved. Exit status: 0 no outlier, 1 an outlier was named or the\n"
-"check failed, 2 a usage error.\n"
+"latency matrices and names slow hosts and slow links, hosts and links whose\n"
+"passes disagree (intermittent) or that retransmit (lossy, tcp), flaps of each\n"
+"host's network device, and the RDMA port error counters that moved. Exit\n"
+"status: 0 nothing named, 1 something was named or a pair failed, 2 a usage error.\n"
 "  -b, --size SIZE          bytes each way per exchange (K M G binary; default 16M)\n"
 "  -n, --iters N            timed exchanges per pair (default 20)\n"
 "  -w, --warmup_iters N     untimed exchanges first (default 3)\n"
@@ -50,12 +54,18 @@ void cb_pairs_usage(FILE *out)
 "      --passes N           run the whole schedule N times; each pair's figures are the\n"
 "                           medians over passes, so a moment of load elsewhere does not\n"
 "                           make a pair look slow (default 3)\n"
+"      --pass-interval S    start each pass at least S seconds after the one before, so the\n"
+"                           passes sample a fault that comes and goes (default 0)\n"
 "      --quick              ring neighbours only (2-3 rounds) instead of all pairs (n-1 rounds)\n"
 "  -J, --json FILE          write the matrices and verdicts as JSON\n"
 "Outlier rule (docs/operators.md, \"Pairwise link check\"):\n"
 "      --bw-factor F        slow below median bandwidth / F (default 2)\n"
 "      --lat-factor F       slow above median latency x F (default 3)\n"
 "      --nsigma K           and beyond K robust sigmas of the healthy pairs (default 4)\n"
+"      --max-spread F       intermittent: a pair's bandwidth varies more than F times\n"
+"                           between passes (max / min; default 2)\n"
+"      --max-retrans PCT    lossy: the pair's hosts retransmitted more than PCT % of the TCP\n"
+"                           segments they sent while they met (and 10 or more; default 0.25)\n"
 "Shared with the collectives (see collbench --help): -T SECONDS, --transport,\n"
 "      --tcp-if, --hca, --gid-index, --gid-family, --gid-subnet, --roce-version,\n"
 "      --tc, --sl, --mtu, --qps, --ib-timeout, --ib-retry, --slot-bytes, --slots, --bind\n"
@@ -90,6 +100,9 @@ static int parse_own(int ch, const char *arg, struct cb_pairs_opts *p, int repor
     case OPT_BW_FACTOR: return factor_arg("--bw-factor", arg, 1.0, &p->rule.bw_factor, report);
     case OPT_LAT_FACTOR: return factor_arg("--lat-factor", arg, 1.0, &p->rule.lat_factor, report);
     case OPT_NSIGMA: return factor_arg("--nsigma", arg, 0.0, &p->rule.nsigma, report);
+    case OPT_MAX_SPREAD: return factor_arg("--max-spread", arg, 1.0, &p->rule.max_spread, report);
+    case OPT_MAX_RETRANS: return factor_arg("--max-retrans", arg, 0.0, &p->rule.max_retrans_pct, report);
+    case OPT_PASS_INTERVAL: return factor_arg("--pass-interval", arg, 0.0, &p->pass_interval, report);
     }
     return cb_usage_error(report, "unknown option: see collbench pairs --help");
 }

@@ -1,5 +1,6 @@
 /* `collbench pairs` output: the matrices and verdicts as text (stdout) and JSON. */
 #include "pairs.h"
+#include "tools/netdev_counters.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,17 +11,27 @@
 
 #define MB 1e6
 
-cb_status cb_pairs_report_init(struct cb_pairs_report *r, int n)
+cb_status cb_pairs_report_init(struct cb_pairs_report *r, int n, int passes)
 {
-    size_t nn = (size_t)n * (size_t)n + 1;
+    size_t nn = (size_t)n * (size_t)n + 1, np = (size_t)n * (size_t)n * (size_t)passes + 1;
     memset(r, 0, sizeof *r);
     r->n = n;
+    r->passes = passes;
     r->hosts = calloc((size_t)n + 1, sizeof *r->hosts);
     r->bw = calloc(nn, sizeof *r->bw);
     r->lat = calloc(nn, sizeof *r->lat);
     r->failed = calloc(nn, sizeof *r->failed);
-    if (r->hosts && r->bw && r->lat && r->failed)
+    r->bw_pass = malloc(np * sizeof *r->bw_pass);
+    r->lat_pass = malloc(np * sizeof *r->lat_pass);
+    r->retrans = malloc(nn * sizeof *r->retrans);
+    r->outsegs = malloc(nn * sizeof *r->outsegs);
+    if (r->hosts && r->bw && r->lat && r->failed && r->bw_pass && r->lat_pass && r->retrans && r->outsegs) {
+        for (size_t i = 0; i < np; i++)
+            r->bw_pass[i] = r->lat_pass[i] = -1;
+        for (size_t i = 0; i < nn; i++)
+            r->retrans[i] = r->outsegs[i] = -1;
         return CB_OK;
+    }
     cb_log_error("out of memory for the %d x %d pair matrices", n, n);
     cb_pairs_report_free(r);
     return CB_ENOMEM;
@@ -32,10 +43,34 @@ void cb_pairs_report_free(struct cb_pairs_report *r)
     free(r->bw);
     free(r->lat);
     free(r->failed);
+    free(r->bw_pass);
+    free(r->lat_pass);
+    free(r->retrans);
+    free(r->outsegs);
+    free(r->flaps);
     cb_pairs_verdict_free(&r->verdict);
+    cb_pairs_health_free(&r->health);
     r->hosts = NULL;
-    r->bw = r->lat = NULL;
+    r->bw = r->lat = r->bw_pass = r->lat_pass = NULL;
     r->failed = NULL;
+    r->retrans = r->outsegs = NULL;
+    r->flaps = NULL;
+}
+
+static int nfailed_pairs(const struct cb_pairs_report *r)
+{
+    int k = 0;
+    for (int i = 0; i < r->n; i++)
+        for (int j = i + 1; j < r->n; j++)
+            k += r->failed[i * r->n + j] != 0;
+    return k;
+}
+
+int cb_pairs_report_named(const struct cb_pairs_report *r)
+{
+    const struct cb_pairs_health *h = &r->health;
+    return r->verdict.nslow_hosts + r->verdict.nslow_links + h->intermittent.nhosts + h->intermittent.nlinks +
+           h->lossy.nhosts + h->lossy.nlinks + r->nflaps + nfailed_pairs(r) > 0;
 }
 
 /* Median of a host's measured pairs in matrix m (bandwidth or latency). */
@@ -122,7 +157,99 @@ static void print_verdicts(FILE *out, const struct cb_pairs_report *r)
                         why(v->pair_slow[i * n + j]), r->bw[i * n + j] / MB, v->ref_bw / MB, r->lat[i * n + j],
                         v->ref_lat);
         }
-    if (v->nslow_hosts + v->nslow_links == 0)
+}
+
+/* "210.3 15.2 198.7" MB/s: a pair's passes. */
+static void print_passes(FILE *out, const struct cb_pairs_report *r, int i, int j)
+{
+    size_t nn = (size_t)r->n * (size_t)r->n;
+    for (int q = 0; q < r->passes; q++) {
+        double x = r->bw_pass[q * nn + (size_t)(i * r->n + j)];
+        if (x < 0)
+            fprintf(out, "%s-", q ? " " : "");
+        else
+            fprintf(out, "%s%.1f", q ? " " : "", x / MB);
+    }
+}
+
+/* The pair of host h with the largest value of m (its worst). */
+static int worst_partner(const struct cb_pairs_report *r, const double *m, int h)
+{
+    int best = -1;
+    for (int j = 0; j < r->n; j++)
+        if (j != h && !isnan(m[h * r->n + j]) && (best < 0 || m[h * r->n + j] > m[h * r->n + best]))
+            best = j;
+    return best;
+}
+
+static void print_intermittent(FILE *out, const struct cb_pairs_report *r)
+{
+    const struct cb_pairs_flags *f = &r->health.intermittent;
+    const double *sp = r->health.spread;
+    int n = r->n;
+    for (int h = 0; h < n; h++) {
+        int j = f->host[h] ? worst_partner(r, sp, h) : -1;
+        if (j < 0)
+            continue;
+        fprintf(out, "intermittent host: rank %d (%s): %d of %d pairs vary more than x%g between passes; "
+                     "worst with rank %d: x%.1f, passes ", h, r->hosts[h], f->host_nflagged[h], f->host_pairs[h],
+                r->rule.max_spread, j, sp[h * n + j]);
+        print_passes(out, r, h, j);
+        fprintf(out, " MB/s\n");
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (cb_pairs_flags_is_link(f, n, i, j)) {
+                fprintf(out, "intermittent link: rank %d (%s) <-> rank %d (%s): x%.1f between passes (bound x%g), "
+                             "passes ", i, r->hosts[i], j, r->hosts[j], sp[i * n + j], r->rule.max_spread);
+                print_passes(out, r, i, j);
+                fprintf(out, " MB/s\n");
+            }
+}
+
+static void print_lossy(FILE *out, const struct cb_pairs_report *r)
+{
+    const struct cb_pairs_flags *f = &r->health.lossy;
+    const double *pct = r->health.retrans_pct;
+    int n = r->n;
+    for (int h = 0; h < n; h++) {
+        int j = f->host[h] ? worst_partner(r, pct, h) : -1;
+        if (j >= 0)
+            fprintf(out, "lossy host: rank %d (%s): %d of %d pairs retransmitted more than %g%% of their TCP "
+                         "segments; worst with rank %d: %.2f%% (%lld of %lld)\n", h, r->hosts[h],
+                    f->host_nflagged[h], f->host_pairs[h], r->rule.max_retrans_pct, j, pct[h * n + j],
+                    r->retrans[h * n + j], r->outsegs[h * n + j]);
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (cb_pairs_flags_is_link(f, n, i, j))
+                fprintf(out, "lossy link: rank %d (%s) <-> rank %d (%s): %.2f%% of TCP segments retransmitted "
+                             "(%lld of %lld, bound %g%%)\n", i, r->hosts[i], j, r->hosts[j], pct[i * n + j],
+                        r->retrans[i * n + j], r->outsegs[i * n + j], r->rule.max_retrans_pct);
+}
+
+static void print_flaps(FILE *out, const struct cb_pairs_report *r)
+{
+    for (int k = 0; k < r->nflaps; k++) {
+        const struct cb_pairs_flap *x = &r->flaps[k];
+        char from[16], to[16];
+        cb_netdev_clock(x->from, from, sizeof from);
+        cb_netdev_clock(x->to, to, sizeof to);
+        fprintf(out, "link flap: rank %d (%s) %s carrier_changes %lld -> %lld (+%lld) in pass %d round %d",
+                x->rank, r->hosts[x->rank], x->ifname, x->before, x->after, x->after - x->before, x->pass + 1,
+                x->round + 1);
+        if (x->partner >= 0)
+            fprintf(out, " (with rank %d)", x->partner);
+        fprintf(out, ", between %s and %s UTC\n", from, to);
+    }
+}
+
+static void print_health(FILE *out, const struct cb_pairs_report *r)
+{
+    print_flaps(out, r);
+    print_lossy(out, r);
+    print_intermittent(out, r);
+    if (!cb_pairs_report_named(r))
         fprintf(out, "no outliers\n");
 }
 
@@ -155,6 +282,7 @@ void cb_pairs_print(FILE *out, const struct cb_pairs_report *r)
     print_matrix(out, r, r->lat, 1.0, CB_SLOW_LAT, "latency, us (p50 of 8-byte exchanges; the slower rank)");
     print_reference(out, r);
     print_verdicts(out, r);
+    print_health(out, r);
     print_counters(out, r);
 }
 
@@ -193,8 +321,10 @@ static void json_header(FILE *f, const struct cb_pairs_report *r)
     fprintf(f, ",\n  \"nranks\": %d,\n  \"size_bytes\": %zu,\n  \"iters\": %d,\n  \"warmup\": %d,\n"
                "  \"lat_iters\": %d,\n  \"passes\": %d,\n  \"quick\": %s,\n  \"rounds\": %d,\n",
             r->n, r->bytes, r->iters, r->warmup, r->lat_iters, r->passes, r->quick ? "true" : "false", r->nrounds);
-    fprintf(f, "  \"rule\": {\"bw_factor\": %g, \"lat_factor\": %g, \"nsigma\": %g},\n",
-            r->rule.bw_factor, r->rule.lat_factor, r->rule.nsigma);
+    fprintf(f, "  \"rule\": {\"bw_factor\": %g, \"lat_factor\": %g, \"nsigma\": %g, \"max_spread\": %g, "
+               "\"max_retrans_pct\": %g, \"min_retrans\": %d},\n",
+            r->rule.bw_factor, r->rule.lat_factor, r->rule.nsigma, r->rule.max_spread, r->rule.max_retrans_pct,
+            CB_MIN_RETRANS);
     const struct cb_pairs_verdict *v = &r->verdict;
     fprintf(f, "  \"median\": {\"bw_MBps\": ");
     json_num(f, v->ref_bw / MB);
@@ -217,7 +347,8 @@ static void json_header(FILE *f, const struct cb_pairs_report *r)
         json_num(f, host_median(r, r->bw, i) / MB);
         fprintf(f, ", \"median_lat_us\": ");
         json_num(f, host_median(r, r->lat, i));
-        fputc('}', f);
+        fprintf(f, ", \"intermittent\": %s, \"lossy\": %s}", r->health.intermittent.host[i] ? "true" : "false",
+                r->health.lossy.host[i] ? "true" : "false");
     }
     fprintf(f, "\n  ],\n");
 }
@@ -225,11 +356,66 @@ static void json_header(FILE *f, const struct cb_pairs_report *r)
 static const char *pair_verdict(const struct cb_pairs_report *r, int i, int j)
 {
     const struct cb_pairs_verdict *v = &r->verdict;
+    const struct cb_pairs_health *h = &r->health;
     if (cb_pairs_is_slow_link(v, i, j))
         return "slow link";
     if (v->host_slow[i] || v->host_slow[j])
         return "slow host";
+    if (cb_pairs_flags_is_link(&h->lossy, r->n, i, j))
+        return "lossy link";
+    if (h->lossy.host[i] || h->lossy.host[j])
+        return "lossy host";
+    if (cb_pairs_flags_is_link(&h->intermittent, r->n, i, j))
+        return "intermittent link";
+    if (h->intermittent.host[i] || h->intermittent.host[j])
+        return "intermittent host";
     return "ok";
+}
+
+static void json_list(FILE *f, const char *key, const double *m, size_t stride, int at, int count, double scale)
+{
+    fprintf(f, ", \"%s\": [", key);
+    for (int q = 0; q < count; q++) {
+        double x = m[(size_t)q * stride + (size_t)at];
+        fputs(q ? ", " : "", f);
+        json_num(f, x < 0 ? -1 : x / scale);
+    }
+    fputc(']', f);
+}
+
+/* Every pass's figures, their spread, and the pair's TCP retransmissions. */
+static void json_pair_health(FILE *f, const struct cb_pairs_report *r, int i, int j)
+{
+    const struct cb_pairs_health *h = &r->health;
+    int n = r->n, at = i * n + j;
+    size_t nn = (size_t)n * (size_t)n;
+    json_list(f, "bw_passes_MBps", r->bw_pass, nn, at, r->passes, MB);
+    json_list(f, "lat_passes_us", r->lat_pass, nn, at, r->passes, 1.0);
+    fprintf(f, ", \"spread\": ");
+    json_num(f, h->spread[at]);
+    fprintf(f, ", \"intermittent\": %s, \"retrans_segs\": ", h->intermittent.pair[at] ? "true" : "false");
+    if (r->retrans[at] >= 0)
+        fprintf(f, "%lld, \"out_segs\": %lld, \"retrans_pct\": ", r->retrans[at], r->outsegs[at]);
+    else
+        fputs("null, \"out_segs\": null, \"retrans_pct\": ", f);
+    json_num(f, h->retrans_pct[at]);
+    fprintf(f, ", \"lossy\": %s", h->lossy.pair[at] ? "true" : "false");
+}
+
+static void json_flaps(FILE *f, const struct cb_pairs_report *r)
+{
+    fprintf(f, "  \"flaps\": [");
+    for (int k = 0; k < r->nflaps; k++) {
+        const struct cb_pairs_flap *x = &r->flaps[k];
+        fprintf(f, "%s\n    {\"rank\": %d, \"host\": ", k ? "," : "", x->rank);
+        json_string(f, r->hosts[x->rank]);
+        fprintf(f, ", \"interface\": ");
+        json_string(f, x->ifname);
+        fprintf(f, ", \"carrier_changes_before\": %lld, \"carrier_changes_after\": %lld, \"pass\": %d, "
+                   "\"round\": %d, \"partner\": %d, \"from\": %.3f, \"to\": %.3f}",
+                x->before, x->after, x->pass + 1, x->round + 1, x->partner, x->from, x->to);
+    }
+    fprintf(f, "\n  ],\n");
 }
 
 static void json_pairs(FILE *f, const struct cb_pairs_report *r)
@@ -251,6 +437,7 @@ static void json_pairs(FILE *f, const struct cb_pairs_report *r)
                 json_string(f, cb_status_str((cb_status)r->failed[i * n + j]));
             else
                 fputs("null", f);
+            json_pair_health(f, r, i, j);
             fprintf(f, ", \"verdict\": \"%s\"}", pair_verdict(r, i, j));
             first = 0;
         }
@@ -268,9 +455,13 @@ static void json_tail(FILE *f, const struct cb_pairs_report *r)
             fprintf(f, ", \"delta\": %llu, \"kind\": \"%s\"}", r->deltas[h].c[k].value,
                     kind_name(r->deltas[h].c[k].name));
         }
-    fprintf(f, "\n  ],\n  \"slow_hosts\": %d,\n  \"slow_links\": %d,\n  \"verdict\": \"%s\"\n}\n",
-            r->verdict.nslow_hosts, r->verdict.nslow_links,
-            r->verdict.nslow_hosts + r->verdict.nslow_links ? "outliers" : "no outliers");
+    fprintf(f, "\n  ],\n");
+    json_flaps(f, r);
+    const struct cb_pairs_health *h = &r->health;
+    fprintf(f, "  \"slow_hosts\": %d,\n  \"slow_links\": %d,\n  \"lossy_hosts\": %d,\n  \"lossy_links\": %d,\n"
+               "  \"intermittent_hosts\": %d,\n  \"intermittent_links\": %d,\n  \"verdict\": \"%s\"\n}\n",
+            r->verdict.nslow_hosts, r->verdict.nslow_links, h->lossy.nhosts, h->lossy.nlinks, h->intermittent.nhosts,
+            h->intermittent.nlinks, cb_pairs_report_named(r) ? "outliers" : "no outliers");
 }
 
 cb_status cb_pairs_write_json(const char *path, const struct cb_pairs_report *r)

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tools/netdev_counters.h"
 #include "tools/pairs.h"
 
 /* ---- schedule ---- */
@@ -237,7 +238,7 @@ static void measured(const double up[6], double bw_factor, struct cb_pairs_verdi
             bw[i * 4 + j] = bw[j * 4 + i] = up[k] * 1e6;
             lat[i * 4 + j] = lat[j * 4 + i] = 20;
         }
-    struct cb_pairs_rule rule = {bw_factor, 50, 0};
+    struct cb_pairs_rule rule = {bw_factor, 50, 0, 2, 0.5};
     assert_int_equal(cb_pairs_classify(4, bw, lat, &rule, v), CB_OK);
 }
 
@@ -347,6 +348,99 @@ static cb_status parse(struct cb_pairs_opts *p, int argc, const char **argv)
     return cb_pairs_parse(argc, (char **)argv, p, 0);
 }
 
+/* ---- between passes and on the wire ---- */
+
+static void expect_flags(const struct cb_pairs_flags *f, int host, int li, int lj)
+{
+    for (int h = 0; h < 4; h++)
+        assert_int_equal(f->host[h], h == host);
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            assert_int_equal(cb_pairs_flags_is_link(f, 4, i, j), i == li && j == lj);
+    assert_int_equal(f->nhosts, host >= 0);
+    assert_int_equal(f->nlinks, li >= 0);
+}
+
+static void test_intermittent_and_lossy(void **state)
+{
+    (void)state;
+    struct cb_pairs_rule rule;
+    struct cb_pairs_health h;
+    double bw[3 * 16];
+    long long re[16], out[16];
+    cb_pairs_rule_default(&rule);
+    /* every pair x1.5 apart between passes; host 2's pairs once 20x slower (their medians fine) */
+    for (int q = 0; q < 3; q++)
+        for (int k = 0; k < 16; k++)
+            bw[q * 16 + k] = k % 5 == 0 ? -1 : 300e6 * (q == 1 ? 1.5 : 1.0);
+    for (int j = 0; j < 4; j++)
+        if (j != 2)
+            bw[(j % 3) * 16 + 2 * 4 + j] = bw[(j % 3) * 16 + j * 4 + 2] = 15e6;
+    /* host 1 loses 2 % of its segments; pair 2-3 has too few retransmissions to judge */
+    for (int k = 0; k < 16; k++) {
+        re[k] = k % 5 == 0 ? -1 : 2;
+        out[k] = k % 5 == 0 ? -1 : 20000;
+    }
+    re[1 * 4 + 0] = re[0 * 4 + 1] = re[1 * 4 + 2] = re[2 * 4 + 1] = re[1 * 4 + 3] = re[3 * 4 + 1] = 400;
+    re[2 * 4 + 3] = re[3 * 4 + 2] = 9;
+    out[2 * 4 + 3] = out[3 * 4 + 2] = 100;
+    assert_int_equal(cb_pairs_health_check(4, 3, bw, re, out, &rule, &h), CB_OK);
+    expect_flags(&h.intermittent, 2, -1, -1);
+    assert_true(fabs(h.spread[2 * 4 + 0] - 30) < 1e-9 && fabs(h.spread[0 * 4 + 1] - 1.5) < 1e-9);
+    expect_flags(&h.lossy, 1, -1, -1);
+    assert_true(fabs(h.retrans_pct[1 * 4 + 3] - 2.0) < 1e-9 && h.retrans_pct[2 * 4 + 3] == 9.0);
+    cb_pairs_health_free(&h);
+    /* only link 0-3 loses 3 % */
+    for (int k = 0; k < 16; k++)
+        re[k] = k % 5 == 0 ? -1 : 2;
+    re[0 * 4 + 3] = re[3 * 4 + 0] = 600;
+    assert_int_equal(cb_pairs_health_check(4, 3, bw, re, out, &rule, &h), CB_OK);
+    expect_flags(&h.lossy, -1, 0, 3);
+    cb_pairs_health_free(&h);
+    /* one pass: nothing to compare; unknown counters: nothing judged */
+    for (int k = 0; k < 16; k++)
+        re[k] = out[k] = -1;
+    assert_int_equal(cb_pairs_health_check(4, 1, bw, re, out, &rule, &h), CB_OK);
+    expect_flags(&h.intermittent, -1, -1, -1);
+    expect_flags(&h.lossy, -1, -1, -1);
+    assert_true(isnan(h.spread[1]) && isnan(h.retrans_pct[1]));
+    cb_pairs_health_free(&h);
+}
+
+static void test_netdev_counters(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cb-test-netdev.XXXXXX", path[512];
+    struct cb_netdev_sample a, b;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/eth7", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    put(path, "carrier_changes", 2);
+    snprintf(path, sizeof path, "%s/snmp", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "Ip: Forwarding DefaultTTL\nIp: 1 64\nTcp: RtoAlgorithm InSegs OutSegs RetransSegs InErrs\n"
+               "Tcp: 1 100 5000 7 0\nUdp: InDatagrams\nUdp: 3\n");
+    fclose(f);
+    setenv("COLLBENCH_NET_SYSFS", dir, 1);
+    setenv("COLLBENCH_PROC_SNMP", path, 1);
+    cb_netdev_sample("eth7", &a);
+    assert_true(a.carrier_changes == 2 && a.tcp_out_segs == 5000 && a.tcp_retrans_segs == 7 && a.when > 1e9);
+    snprintf(path, sizeof path, "%s/eth7", dir);
+    put(path, "carrier_changes", 4);
+    cb_netdev_sample("eth7", &b);
+    assert_true(cb_netdev_delta(a.carrier_changes, b.carrier_changes) == 2);
+    assert_true(cb_netdev_delta(9, 4) == 4 && cb_netdev_delta(-1, 4) == -1);
+    cb_netdev_sample("nosuch0", &b);
+    assert_true(b.carrier_changes == -1 && b.tcp_out_segs == 5000);
+    cb_netdev_sample(NULL, &b);
+    assert_true(b.carrier_changes == -1);
+    unsetenv("COLLBENCH_NET_SYSFS");
+    unsetenv("COLLBENCH_PROC_SNMP");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -372,23 +466,31 @@ static void fill_report(struct cb_pairs_report *r, struct cb_port_deltas *deltas
 {
     struct mats m = make(4, 0, 9);
     slow_host(&m, 2, 1.0 / 30);
-    assert_int_equal(cb_pairs_report_init(r, 4), CB_OK);
+    assert_int_equal(cb_pairs_report_init(r, 4, 3), CB_OK);
     memcpy(r->bw, m.bw, 16 * sizeof(double));
     memcpy(r->lat, m.lat, 16 * sizeof(double));
+    for (int q = 0; q < 3; q++) {
+        memcpy(r->bw_pass + q * 16, m.bw, 16 * sizeof(double));
+        memcpy(r->lat_pass + q * 16, m.lat, 16 * sizeof(double));
+    }
     free(m.bw);
     free(m.lat);
     for (int i = 0; i < 4; i++)
         snprintf(r->hosts[i], sizeof r->hosts[i], "h(10.0.0.%d)", i + 2);
     r->transport = "tcp";
     r->bytes = 1 << 20;
-    r->iters = r->lat_iters = r->passes = r->nrounds = 3;
+    r->iters = r->lat_iters = r->nrounds = 3;
     cb_pairs_rule_default(&r->rule);
+    r->flaps = calloc(1, sizeof *r->flaps);
+    r->flaps[0] = (struct cb_pairs_flap){1, 1, 0, 3, "eth0", 2, 4, 1e9, 1e9 + 2};
+    r->nflaps = 1;
     memset(deltas, 0, 4 * sizeof *deltas);
     deltas[1].n = 1;
     snprintf(deltas[1].c[0].name, sizeof deltas[1].c[0].name, "mlx5_0/1/symbol_error");
     deltas[1].c[0].value = 12;
     r->deltas = deltas;
     assert_int_equal(cb_pairs_classify(4, r->bw, r->lat, &r->rule, &r->verdict), CB_OK);
+    assert_int_equal(cb_pairs_health_check(4, 3, r->bw_pass, r->retrans, r->outsegs, &r->rule, &r->health), CB_OK);
 }
 
 static void test_report_text_and_json(void **state)
@@ -405,11 +507,15 @@ static void test_report_text_and_json(void **state)
     assert_non_null(strstr(text, "\nslow host: rank 2 (h(10.0.0.4)): 3 of 3 pairs slow"));
     assert_null(strstr(text, "slow link"));
     assert_non_null(strstr(text, "port counter: rank 1 (h(10.0.0.3)) mlx5_0/1/symbol_error +12 (error)"));
+    assert_non_null(strstr(text, "\nlink flap: rank 1 (h(10.0.0.3)) eth0 carrier_changes 2 -> 4 (+2) in pass 2 "
+                                 "round 1 (with rank 3), between 01:46:40 and 01:46:42 UTC\n"));
+    assert_null(strstr(text, "lossy"));
+    assert_null(strstr(text, "intermittent"));
     int fd = mkstemp(path);
     close(fd);
     assert_int_equal(cb_pairs_write_json(path, &r), CB_OK);
     FILE *f = fopen(path, "r");
-    char buf[8192];
+    char buf[16384];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = 0;
     fclose(f);
@@ -418,6 +524,10 @@ static void test_report_text_and_json(void **state)
     assert_non_null(strstr(buf, "\"verdict\": \"outliers\""));
     assert_non_null(strstr(buf, "\"host\": \"h(10.0.0.4)\", \"slow\": true"));
     assert_non_null(strstr(buf, "\"counter\": \"mlx5_0/1/symbol_error\", \"delta\": 12, \"kind\": \"error\""));
+    assert_non_null(strstr(buf, "\"interface\": \"eth0\", \"carrier_changes_before\": 2, \"carrier_changes_after\": 4, "
+                                "\"pass\": 2, \"round\": 1, \"partner\": 3"));
+    assert_non_null(strstr(buf, "\"bw_passes_MBps\": ["));
+    assert_non_null(strstr(buf, "\"spread\": 1, \"intermittent\": false, \"retrans_segs\": null"));
     free(text);
     free(deltas);
     cb_pairs_report_free(&r);
@@ -437,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_measured_matrices),
         cmocka_unit_test(test_limits_and_noise),
         cmocka_unit_test(test_port_counters_delta),
+        cmocka_unit_test(test_intermittent_and_lossy),
+        cmocka_unit_test(test_netdev_counters),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_report_text_and_json),
     };
