@@ -292,7 +292,10 @@ static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, st
     cb_netdev_sample(ifname, &prev);
     for (int q = 0; q < p->passes && st == CB_OK; q++) {
         double start = cb_now_s();
-        for (int r = 0; r < nrounds && st == CB_OK; r++) {
+        for (int k = 0; k < nrounds && st == CB_OK; k++) {
+            /* each pass starts one round later: a fault that comes and goes
+             * with the period of a pass does not fall on the same pairs */
+            int r = (k + q) % nrounds;
             struct pair_rec *rec = &passes[q * nrounds + r];
             st = run_round(c, p, r, &b, rec);
             cb_netdev_sample(ifname, &now);
