@@ -27,7 +27,7 @@ BIN        := $(BUILD)/collbench
 ALIASES    := all_reduce_perf all_gather_perf reduce_scatter_perf alltoall_perf \
               broadcast_perf reduce_perf sendrecv_perf
 
-.PHONY: all deps run test unit bench bench-verbs clean
+.PHONY: all deps run test unit bench bench-verbs bench-faults clean
 all: $(BIN) $(addprefix $(BUILD)/,$(ALIASES)) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -60,12 +60,18 @@ unit: all
 	@tests/run-all --unit-only $(if $(filter 1,$(SANITIZE)),--sanitize)
 
 # Benchmarks, not tests: collbench vs MPI per collective, every algorithm vs
-# MPI at 2, 4 and 8 ranks, and the cost model vs measured times.
+# MPI at 2, 4 and 8 ranks, the cost model vs measured times, and how well
+# planted faults are named (needs root: network namespaces).
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench-shm
 	@scripts/bench-algos
 	-@scripts/bench-model
+	-@scripts/bench-faults
+
+bench-faults: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/bench-faults
 
 bench-verbs: deps
 	@$(MAKE) --no-print-directory all
