@@ -116,9 +116,12 @@ int cb_last_arrival(const double *arrive, int nranks, size_t niters, double min_
     *count = 0;
     if (nranks < 2 || niters == 0)
         return -1;
-    int *counts = calloc((size_t)nranks, sizeof *counts), any = 0;
-    if (!counts) {
+    int *counts = calloc((size_t)nranks, sizeof *counts);
+    double *held = calloc((size_t)nranks, sizeof *held);
+    if (!counts || !held) {
         cb_log_warn("no memory to count the last arrivals of %d ranks", nranks);
+        free(counts);
+        free(held);
         return -1;
     }
     for (size_t i = 0; i < niters; i++) {
@@ -128,12 +131,18 @@ int cb_last_arrival(const double *arrive, int nranks, size_t niters, double min_
             last = t > arrive[(size_t)last * niters + i] ? r : last;
             first = t < arrive[(size_t)first * niters + i] ? r : first;
         }
-        if (arrive[(size_t)last * niters + i] - arrive[(size_t)first * niters + i] > min_late) {
+        double late = arrive[(size_t)last * niters + i] - arrive[(size_t)first * niters + i];
+        if (late > min_late) {
             counts[last]++;
-            any = 1;
+            held[last] += late;
         }
     }
-    int who = any ? most_frequent(counts, nranks, count) : -1;
+    int who = -1;
+    for (int r = 0; r < nranks; r++)
+        if (counts[r] && (who < 0 || held[r] > held[who]))
+            who = r;
+    *count = who >= 0 ? counts[who] : 0;
     free(counts);
+    free(held);
     return who;
 }

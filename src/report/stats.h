@@ -23,9 +23,10 @@ int cb_iter_max_over_ranks(const double *per_rank, int nranks, size_t niters,
  * longest is its victim, not it). arrive[r*niters + i] = when rank r entered
  * iteration i, on one clock (rank 0's). An iteration counts when its last
  * rank came more than min_late after the first (smaller gaps are the
- * barrier's own jitter). Returns the rank that was last in most counted
- * iterations (ties: lowest rank), *count how many; -1 (count 0) when no
- * iteration counted, or with fewer than 2 ranks. */
+ * barrier's own jitter). Returns the rank that held the others up longest
+ * over the counted iterations (the sum of how late it came when it was
+ * last; ties: lowest rank), *count in how many it was last; -1 (count 0)
+ * when no iteration counted, or with fewer than 2 ranks. */
 int cb_last_arrival(const double *arrive, int nranks, size_t niters, double min_late, int *count);
 
 #endif

@@ -171,6 +171,14 @@ static void test_last_arrival_names_the_straggler(void **state)
     assert_int_equal(cb_iter_max_over_ranks(took, 3, 4, iter_max, &count), 0);   /* a victim */
     assert_int_equal(cb_last_arrival(arrive, 3, 4, 1e-3, &count), 1);
     assert_int_equal(count, 3);
+    /* rank 2 last twice, 1 ms late; rank 1 once, 20 ms late: rank 1 held them up longest */
+    const double arrive2[] = {
+        1.000, 2.000, 3.000, 4.000,
+        1.020, 2.000, 3.000, 4.000,
+        1.000, 2.001, 3.001, 4.000,
+    };
+    assert_int_equal(cb_last_arrival(arrive2, 3, 4, 1e-4, &count), 1);
+    assert_int_equal(count, 1);
     /* only jitter: nobody */
     assert_int_equal(cb_last_arrival(arrive, 3, 4, 0.01, &count), -1);
     assert_int_equal(count, 0);
