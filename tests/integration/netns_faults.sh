@@ -16,7 +16,7 @@ VALIDATE=$ROOT/scripts/validate-rack
 N=4
 RATE="rate 20mbit"
 PAIRS=(pairs --transport tcp -b 512K -n 6 -w 1 --lat-iters 100 --passes 3 --bw-factor 8 --lat-factor 50 --nsigma 0
-       --max-spread 12 --max-retrans 0.5 -T 30)
+       --max-spread 200 --max-retrans 0.5 -T 30)
 export CB_TEST_CB=$CB CB_TEST_TMP=$TMP CB_TEST_VALIDATE=$VALIDATE CB_TEST_N=$N
 
 # ---- user errors, no MPI and no root needed: exit 2 and one line saying what to do ----
