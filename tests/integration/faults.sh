@@ -31,7 +31,7 @@ wait_job() {
 # parse (-N 0 rewrites it whole after every cycle, through a rename). shm FIFOs
 # are memfds and have no name to leave; the process check covers them.
 leftovers() {
-    pgrep -f "$BUILD/collbench" >/dev/null && echo "processes"
+    pgrep -f "$CB " >/dev/null && echo "processes"   # this tree's binary only: other checkouts may be running
     ls "$TMP/outdir" | grep -v '^job\.json$'
     [ ! -e "$TMP/outdir/job.json" ] || /usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' \
         "$TMP/outdir/job.json" 2>/dev/null || echo "a JSON file that does not parse"
