@@ -27,7 +27,7 @@ BIN        := $(BUILD)/collbench
 ALIASES    := all_reduce_perf all_gather_perf reduce_scatter_perf alltoall_perf \
               broadcast_perf reduce_perf sendrecv_perf
 
-.PHONY: all deps run test unit bench bench-verbs bench-faults clean
+.PHONY: all deps run test unit bench bench-verbs bench-faults docs clean
 all: $(BIN) $(addprefix $(BUILD)/,$(ALIASES)) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -76,6 +76,10 @@ bench-faults: deps
 bench-verbs: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench-verbs
+
+# The measured tables in docs/ from results/measured/ (scripts/docs-tables).
+docs:
+	@scripts/docs-tables
 
 clean:
 	rm -rf build build-san
