@@ -1,0 +1,59 @@
+#!/bin/bash
+# The measured tables in docs/ are what results/measured/ says
+# (scripts/docs-tables), and a changed data file changes them.
+source "$(dirname "$0")/../lib.sh"
+TABLES=$ROOT/scripts/docs-tables
+
+# a copy of the docs and their data to change
+copy_tree() {
+    rm -rf "$TMP/root"
+    mkdir -p "$TMP/root/results"
+    cp -r "$ROOT/docs" "$TMP/root/docs"
+    cp -r "$ROOT/results/measured" "$TMP/root/results/measured"
+}
+
+name="docs: every measured table is what its data file says"
+if "$TABLES" --check > "$TMP/out" 2> "$TMP/err"; then pass "$name"
+else fail "$name: $(tail -1 "$TMP/err")"; head -20 "$TMP/out"; fi
+
+name="docs: every data file under results/measured/ is shown in a doc"
+unused=
+for f in "$ROOT"/results/measured/*.json; do
+    grep -q "<!-- table: measured/$(basename "$f")[ >]" "$ROOT"/docs/*.md || unused+=" $(basename "$f")"
+done
+if [ -z "$unused" ]; then pass "$name"; else fail "$name: not shown:$unused"; fi
+
+name="docs: a changed data file changes the table, and --check sees it"
+copy_tree
+python3 - "$TMP/root/results/measured/bench-shm.json" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["tables"]["all_reduce"]["rows"][0][2] = 123.456
+doc["run"]["commit"] = "c0ffee1"
+json.dump(doc, open(sys.argv[1], "w"))
+EOF
+"$TABLES" --check --root "$TMP/root" > "$TMP/out" 2> "$TMP/err"; rc_stale=$?
+"$TABLES" --root "$TMP/root" > /dev/null 2>&1; rc_regen=$?
+"$TABLES" --check --root "$TMP/root" > /dev/null 2>&1; rc_after=$?
+if [ $rc_stale = 1 ] && grep -q 'performance.md' "$TMP/err" && [ $rc_regen = 0 ] && [ $rc_after = 0 ] &&
+    grep -q '^| 8 | rd | 123.456 |' "$TMP/root/docs/performance.md" &&
+    grep -q 'at commit c0ffee1' "$TMP/root/docs/performance.md" &&
+    diff -q "$ROOT/docs/verbs.md" "$TMP/root/docs/verbs.md" > /dev/null; then
+    pass "$name"
+else
+    fail "$name: --check exit $rc_stale, regenerate $rc_regen, --check after $rc_after"; cat "$TMP/err"
+fi
+
+name="docs: a marker without its end, or naming a missing table, is an error naming the line"
+copy_tree
+printf 'x\n<!-- table: measured/bench-shm.json all_reduce -->\nold\n' > "$TMP/root/docs/open.md"
+"$TABLES" --root "$TMP/root" > /dev/null 2> "$TMP/err1"; rc1=$?
+printf '<!-- table: measured/bench-shm.json nosuch -->\n<!-- /table -->\n' > "$TMP/root/docs/open.md"
+"$TABLES" --root "$TMP/root" > /dev/null 2> "$TMP/err2"; rc2=$?
+if [ $rc1 = 2 ] && grep -q 'open.md:2: .* has no `<!-- /table -->`' "$TMP/err1" &&
+    [ $rc2 = 2 ] && grep -q 'open.md:1: measured/bench-shm.json has no table nosuch' "$TMP/err2" &&
+    diff -q "$ROOT/docs/performance.md" "$TMP/root/docs/performance.md" > /dev/null; then
+    pass "$name"
+else
+    fail "$name: exit $rc1 / $rc2: $(cat "$TMP/err1" "$TMP/err2")"
+fi
