@@ -122,9 +122,8 @@ static cb_status combine_time(struct cb_comm *c, int average, double *t)
 #define COMPARE_BATCHES 10
 
 /* With several runs taken in turn, one untimed operation of the run about to
- * be timed: otherwise its caches hold what the run before it left (at 2
- * ranks, 64 KiB, the ring's p50 was 7.5 us after MPI's collective and 2.1
- * us as auto's choice after direct, in one run). */
+ * be timed: otherwise its caches hold what the run before it left, and at
+ * cache-resident sizes that, not the algorithm, decides its time. */
 static cb_status settle(struct cb_comm *c, const struct cb_coll_args *a, int n)
 {
     return n > 1 ? cb_coll_run(c, a) : CB_OK;

@@ -91,9 +91,8 @@ struct cts_entry {
  * under 8 MiB (direct_imm); IMM_DIRECT marks a write into the offered
  * destination instead of the slot. */
 #define IMM_DIRECT (UINT32_C(1) << 23)
-/* Offers below this cost more than the copy they save: 2-rank ring
- * all_gather on rxe, per round 16 KiB messages 6-24% slower with offers,
- * 32 KiB up to 9% slower, 64-512 KiB 3-6% faster (docs/verbs.md). */
+/* Offers below this cost more than the copy they save: an offer is one more
+ * small RDMA write per message (measured in docs/verbs.md). */
 #define VB_DIRECT_MIN_BYTES ((size_t)64 << 10)
 
 /* Receiver: a destination offered for message seq1 - 1 (0: none). */
