@@ -61,13 +61,17 @@ unit: all
 
 # Benchmarks, not tests: collbench vs MPI per collective, every algorithm vs
 # MPI at 2, 4 and 8 ranks, the cost model vs measured times, and how well
-# planted faults are named (needs root: network namespaces).
+# planted faults are named (needs root: network namespaces). bench-shm,
+# bench-algos and bench-model record their tables with the run's date,
+# commit and machine under results/measured/, and the docs' tables are
+# regenerated from them.
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/bench-shm
-	@scripts/bench-algos
-	-@scripts/bench-model
+	@scripts/bench-shm --record
+	@scripts/bench-algos --record
+	-@scripts/bench-model --record
 	-@scripts/bench-faults
+	@scripts/docs-tables
 
 bench-faults: deps
 	@$(MAKE) --no-print-directory all
@@ -75,7 +79,8 @@ bench-faults: deps
 
 bench-verbs: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/bench-verbs
+	@scripts/bench-verbs --record
+	@scripts/docs-tables
 
 # The measured tables in docs/ from results/measured/ (scripts/docs-tables).
 docs:

@@ -14,7 +14,9 @@ choice costs, without the noise between auto's run and the others (auto adds
 nothing to the algorithm it runs: it chooses once per size, before timing);
 and MPI's
 p50 and busbw over auto's. Writes DIR/algorithms-npN.svg (busbw and p50 per size,
-one line per algorithm and MPI).
+one line per algorithm and MPI) and DIR/measured.json, the tables with the run's
+metadata from DIR/run.json (scripts/lib/measured.py: what `scripts/bench-algos
+--record` keeps under results/measured/ for the docs).
 """
 import glob
 import io
@@ -23,6 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from cb_files import UserError, read_json, write_file  # noqa: E402
+import measured  # noqa: E402
 
 OURS = ["ring", "tree", "rd", "rabenseifner", "direct"]
 ALGOS = OURS + ["auto", "mpi"]
@@ -71,27 +74,32 @@ def fmt_size(s):
     return str(s)
 
 
-def table(directory, np, runs):
+def table(np, runs):
+    """The table of one rank count: a measured.py table (numbers, not text)."""
     print(f"\n### all_reduce, {np} ranks: busbw GB/s / p50 us\n")
-    print("| size | " + " | ".join(ALGOS) +
-          " | auto ran | auto/best time | auto/best p50 | choice/best time | MPI/auto p50 | auto/MPI busbw |")
-    print("|---:|" + "---:|" * len(ALGOS) + "---|---:|---:|---:|---:|---:|")
+    columns = ([{"name": "size", "format": "size"}] + [{"name": a, "format": ".3g"} for a in ALGOS] +
+               [{"name": "auto ran", "align": "l"}] +
+               [{"name": n, "format": ".2f"} for n in ("auto/best time", "auto/best p50", "choice/best time",
+                                                       "MPI/auto p50", "auto/MPI busbw")])
+    rows = []
     for size in sorted(runs["auto"]):
         cells = []
         for a in ALGOS:
             r = runs[a].get(size)
-            cells.append(f"{r['bw']:.3g} / {r['p50']:.3g}" if r and r["p50"] else "-")
+            cells.append([r["bw"], r["p50"]] if r and r["p50"] else None)
         ours = [runs[a][size]["t"] for a in OURS if size in runs[a]]
         auto, mpi = runs["auto"][size], runs["mpi"].get(size)
-        best = min(ours) if ours else float("nan")
+        best = min(ours) if ours else None
         ours_p50 = [runs[a][size]["p50"] for a in OURS if size in runs[a] and runs[a][size]["p50"]]
-        best_p50 = auto["p50"] / min(ours_p50) if ours_p50 and auto["p50"] else float("nan")
+        best_p50 = auto["p50"] / min(ours_p50) if ours_p50 and auto["p50"] else None
         chosen = runs.get(auto["algo"], {}).get(size)
-        choice = chosen["t"] / best if chosen else float("nan")
-        lat = mpi["p50"] / auto["p50"] if mpi and auto["p50"] else float("nan")
-        bw = auto["bw"] / mpi["bw"] if mpi and mpi["bw"] else float("nan")
-        print(f"| {fmt_size(size)} | " + " | ".join(cells) +
-              f" | {auto['algo']} | {auto['t'] / best:.2f} | {best_p50:.2f} | {choice:.2f} | {lat:.2f} | {bw:.2f} |")
+        choice = chosen["t"] / best if chosen and best else None
+        lat = mpi["p50"] / auto["p50"] if mpi and auto["p50"] else None
+        bw = auto["bw"] / mpi["bw"] if mpi and mpi["bw"] else None
+        rows.append([size] + cells + [auto["algo"], auto["t"] / best if best else None, best_p50, choice, lat, bw])
+    t = {"columns": columns, "rows": rows}
+    print("\n".join(measured.table_lines(t)))
+    return t
 
 
 def plot(directory, np, runs):
@@ -130,13 +138,17 @@ def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
+    tables = {}
     for np in argv[2:]:
         runs = load(argv[1], np)
         if not runs["auto"]:
             print(f"no auto results for {np} ranks in {argv[1]} (np{np}.all.r*.json)", file=sys.stderr)
             return 1
-        table(argv[1], np, runs)
+        tables[f"np{np}"] = table(np, runs)
         plot(argv[1], np, runs)
+    measured.write(os.path.join(argv[1], "measured.json"),
+                   measured.finish(tables, os.path.join(argv[1], "run.json"), "scripts/bench-algos",
+                                   "scripts/bench-algos"))
     return 0
 
 

@@ -14,8 +14,8 @@ script prints, with the run's metadata beside the figures:
 A cell is null ("-"), a string (as is), a number (the column's format), a
 list of numbers (each formatted, joined by the column's "join", " / " by
 default) or {"median": m, "min": a, "max": b} ("m [a-b]", over rounds).
-Formats: a Python format spec (".3f", ".3g", "d"), "size" (16K, 64M) or
-"iec" (16 KiB, 64 MiB).
+Formats: a Python format spec (".3f", ".3g", "d"), "g4" (.4g, but 12345
+rather than 1.234e+04), "size" (16K, 64M) or "iec" (16 KiB, 64 MiB).
 
 usage: measured.py meta FILE [--load LOADAVG] [--where TEXT] -- COMMAND...
            writes the run's metadata (date, commit, machine, command) to FILE;
@@ -58,6 +58,8 @@ def fmt_iec(s):
 
 
 def fmt_number(v, spec):
+    if spec == "g4":   # 4 significant digits, no exponent below 10^4, whole numbers above
+        return format(v, ".4g") if abs(v) < 1e4 else f"{v:.0f}"
     if spec == "size":
         return fmt_size(int(v))
     if spec == "iec":

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The measured tables in docs/ are what results/measured/ says
-# (scripts/docs-tables), and a changed data file changes them.
+# (scripts/docs-tables), a changed data file changes them, and the bench
+# scripts' table code writes data files that docs-tables can render.
 source "$(dirname "$0")/../lib.sh"
 TABLES=$ROOT/scripts/docs-tables
 
@@ -56,4 +57,29 @@ if [ $rc1 = 2 ] && grep -q 'open.md:2: .* has no `<!-- /table -->`' "$TMP/err1" 
     pass "$name"
 else
     fail "$name: exit $rc1 / $rc2: $(cat "$TMP/err1" "$TMP/err2")"
+fi
+
+name="docs: bench-shm's table code writes a data file the docs render"
+copy_tree
+mkdir -p "$TMP/run"
+python3 - "$TMP/run" <<'EOF'
+import json, sys
+d = sys.argv[1]
+def result(size, busbw, p50):
+    return {"size": size, "algo": "ring", "out_of_place": {"busbw_gbps": busbw, "per_iter": {"p50_us": p50}}}
+for coll in ("all_reduce", "all_gather", "reduce_scatter", "alltoall"):
+    for side, bw in (("ours", 4.0), ("mpi", 2.0)):
+        json.dump({"nranks": 2, "transport": "shm", "results": [result(1024, bw, 10.0 / bw)]},
+                  open(f"{d}/{coll}.{side}.bandwidth.json", "w"))
+json.dump({"date": "2030-01-02 03:04 UTC", "commit": "abc1234", "machine": "a test machine",
+           "command": "scripts/bench-shm"}, open(f"{d}/run.json", "w"))
+EOF
+if python3 "$ROOT/scripts/lib/bench_table.py" "$TMP/run" all_reduce all_gather reduce_scatter alltoall > "$TMP/out" 2> "$TMP/err" &&
+    cp "$TMP/run/measured.json" "$TMP/root/results/measured/bench-shm.json" &&
+    "$TABLES" --root "$TMP/root" > /dev/null 2>> "$TMP/err" &&
+    grep -q '^| 1024 | ring | 4.000 | 2.000 | 2.00 | 2.50 | 5.00 | 2.00 |$' "$TMP/root/docs/performance.md" &&
+    grep -q 'Measured 2030-01-02 03:04 UTC at commit abc1234, on a test machine' "$TMP/root/docs/performance.md"; then
+    pass "$name"
+else
+    fail "$name: $(tail -3 "$TMP/err")"
 fi
