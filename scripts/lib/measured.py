@@ -23,6 +23,10 @@ usage: measured.py meta FILE [--load LOADAVG] [--where TEXT] -- COMMAND...
            it says where the data goes, not what was measured)
        measured.py show DATAFILE [TABLE...]
            prints the tables as Markdown, each with its metadata line
+       measured.py record DATAFILE NAME [--root DIR]
+           makes DATAFILE results/measured/NAME; the file it replaces moves to
+           results/measured/history/ (named after its run's date), so the
+           docs show the latest run and the earlier ones stay data
 """
 import argparse
 import json
@@ -225,6 +229,25 @@ def finish(doc, meta_path, source, command):
     return {"format": FORMAT, "source": source, "run": run, "tables": doc}
 
 
+def history_name(name, doc):
+    """bench-shm.json of a run on 2026-11-30 15:43 UTC: bench-shm-2026-11-30T1543.json."""
+    stamp = "".join(c for c in doc["run"]["date"] if c.isdigit())
+    stamp = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[8:12]}" if len(stamp) >= 12 else stamp
+    return f"{os.path.splitext(name)[0]}-{stamp}.json"
+
+
+def record(src, name, root=ROOT):
+    """src becomes results/measured/name; what it replaces goes to history/."""
+    new = load(src)
+    dst = os.path.join(root, "results", "measured", name)
+    if os.path.exists(dst):
+        old = load(dst)
+        hist = os.path.join(root, "results", "measured", "history")
+        os.makedirs(hist, exist_ok=True)
+        os.replace(dst, os.path.join(hist, history_name(name, old)))
+    write(dst, new)
+
+
 def show(doc, names=None):
     out = []
     for name in names or doc["tables"]:
@@ -245,12 +268,18 @@ def main(argv):
     s = sub.add_parser("show")
     s.add_argument("file")
     s.add_argument("tables", nargs="*")
+    r = sub.add_parser("record")
+    r.add_argument("file")
+    r.add_argument("name")
+    r.add_argument("--root", default=ROOT)
     a = p.parse_args(argv[1:])
     try:
         if a.cmd == "meta":
             with open(a.file, "w") as f:
                 command = shlex.join(w for w in a.command if w != "--record")
                 json.dump(run_meta(command, None, a.load, a.where), f, indent=1)
+        elif a.cmd == "record":
+            record(a.file, a.name, a.root)
         else:
             print(show(load(a.file), a.tables))
     except (DataError, OSError) as e:

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The measured tables in docs/ are what results/measured/ says
 # (scripts/docs-tables), a changed data file changes them, and the bench
-# scripts' table code writes data files that docs-tables can render.
+# scripts' table code writes data files that docs-tables can render
+# (recording one keeps the run it replaces under results/measured/history/).
 source "$(dirname "$0")/../lib.sh"
 TABLES=$ROOT/scripts/docs-tables
 
@@ -59,7 +60,7 @@ else
     fail "$name: exit $rc1 / $rc2: $(cat "$TMP/err1" "$TMP/err2")"
 fi
 
-name="docs: bench-shm's table code writes a data file the docs render"
+name="docs: bench-shm's data file, recorded, is what the docs show; the run it replaces moves to history"
 copy_tree
 mkdir -p "$TMP/run"
 python3 - "$TMP/run" <<'EOF'
@@ -74,11 +75,15 @@ for coll in ("all_reduce", "all_gather", "reduce_scatter", "alltoall"):
 json.dump({"date": "2030-01-02 03:04 UTC", "commit": "abc1234", "machine": "a test machine",
            "command": "scripts/bench-shm"}, open(f"{d}/run.json", "w"))
 EOF
+old_date=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["run"]["date"])' \
+    "$ROOT/results/measured/bench-shm.json" | tr -dc 0-9 | sed -E 's/^(....)(..)(..)(....).*/\1-\2-\3T\4/')
 if python3 "$ROOT/scripts/lib/bench_table.py" "$TMP/run" all_reduce all_gather reduce_scatter alltoall > "$TMP/out" 2> "$TMP/err" &&
-    cp "$TMP/run/measured.json" "$TMP/root/results/measured/bench-shm.json" &&
+    python3 "$ROOT/scripts/lib/measured.py" record "$TMP/run/measured.json" bench-shm.json --root "$TMP/root" 2>> "$TMP/err" &&
+    cmp -s "$ROOT/results/measured/bench-shm.json" "$TMP/root/results/measured/history/bench-shm-$old_date.json" &&
     "$TABLES" --root "$TMP/root" > /dev/null 2>> "$TMP/err" &&
     grep -q '^| 1024 | ring | 4.000 | 2.000 | 2.00 | 2.50 | 5.00 | 2.00 |$' "$TMP/root/docs/performance.md" &&
-    grep -q 'Measured 2030-01-02 03:04 UTC at commit abc1234, on a test machine' "$TMP/root/docs/performance.md"; then
+    grep -q 'Measured 2030-01-02 03:04 UTC at commit abc1234, on a test machine' "$TMP/root/docs/performance.md" &&
+    grep -q "(../results/measured/history/bench-shm-$old_date.json) |\$" "$TMP/root/docs/performance.md"; then
     pass "$name"
 else
     fail "$name: $(tail -3 "$TMP/err")"
