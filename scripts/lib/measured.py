@@ -131,6 +131,8 @@ def load(path):
     for name, t in tables.items():
         if not isinstance(t.get("columns"), list) or not isinstance(t.get("rows"), list):
             raise DataError(f"{path}: table {name} needs columns and rows")
+        if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in t["columns"]):
+            raise DataError(f"{path}: table {name}: every column needs a name")
     return doc
 
 
@@ -179,9 +181,12 @@ def _run(cmd):
 
 
 def commit():
-    """The commit of the source tree, "-dirty" when it has uncommitted changes."""
+    """The commit of the source tree, "-dirty" when what is measured (the code,
+    the build, the scripts) has uncommitted changes; recorded data and docs
+    do not count."""
     head = _run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]) or "unknown"
-    dirty = _run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    dirty = _run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--",
+                  "src", "bench", "scripts", "Makefile"])
     return head + ("-dirty" if dirty else "")
 
 
