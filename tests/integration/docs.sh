@@ -88,3 +88,26 @@ if python3 "$ROOT/scripts/lib/bench_table.py" "$TMP/run" all_reduce all_gather r
 else
     fail "$name: $(tail -3 "$TMP/err")"
 fi
+
+name="docs: every kind of cell renders as the bench scripts print it"
+if out=$(PYTHONPATH=$ROOT/scripts/lib python3 - <<'EOF2' 2>&1
+import measured
+cols = [{"name": "size", "format": "size"}, {"name": "iec", "format": "iec"}, {"name": "g4", "format": "g4"},
+        {"name": "pair", "format": ".3g"}, {"name": "rounds", "format": ".2f"}, {"name": "span", "format": "d", "join": "-"},
+        {"name": "text", "align": "l"}, {"name": "none", "format": ".2f"}]
+t = {"columns": cols, "rows": [[65536, 1 << 20, 12345.6, [0.01234, 1420.0], {"median": 0.834, "min": 0.8, "max": 0.9},
+                                [161, 166], "ring", None],
+                               [8, 8, 0.72, [3.0, 2.5], {"median": 1.0}, [1, 2], "rd", 1]]}
+want = ["| size | iec | g4 | pair | rounds | span | text | none |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| 64K | 1 MiB | 12346 | 0.0123 / 1.42e+03 | 0.83 [0.80-0.90] | 161-166 | ring | - |",
+        "| 8 | 8 B | 0.72 | 3 / 2.5 | 1.00 | 1-2 | rd | 1.00 |"]
+got = measured.table_lines(t)
+assert got == want, "\n".join(got)
+try:
+    measured.table_lines({"columns": cols, "rows": [[1, 2]]})
+    raise SystemExit("a short row was rendered")
+except measured.DataError as e:
+    assert "2 cells for 8 columns" in str(e), e
+EOF2
+); then pass "$name"; else fail "$name: $out"; fi
