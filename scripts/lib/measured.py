@@ -37,11 +37,14 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import cb_files  # noqa: E402
+
 FORMAT = 1
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
-class DataError(Exception):
+class DataError(cb_files.UserError):
     """A data file that is not what this module writes; the message says where."""
 
 
@@ -137,11 +140,11 @@ def load(path):
 
 
 def write_text(path, text):
-    """Atomically: a reader never sees half a file."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Through the scripts' one safe writer: a reader never sees half a file."""
+    try:
+        cb_files.write_file(path, text)
+    except cb_files.UserError as e:
+        raise DataError(str(e)) from None
 
 
 def dumps(doc):
