@@ -57,6 +57,13 @@ struct cb_transport_config {
     int oversubscribed;          /* more ranks on this machine than cores */
 };
 
+/* A port state change a transport saw (verbs: the device's async events). */
+struct cb_port_event {
+    long long unix_ms;   /* CLOCK_REALTIME, ms */
+    char link[32];       /* "rxe0:1" */
+    char what[24];       /* "port error", "port active" */
+};
+
 /* Properties for the run header and the JSON: ordered key/value pairs
  * (device, port, link_layer, rate, mtu, gid_index, gid_type, ...). */
 struct cb_props {
@@ -140,6 +147,11 @@ struct cb_transport_ops {
      * then the caller fills the slot and calls send_post. */
     cb_status (*send_lend)(void *sconn, const void *src, size_t nbytes, int *posted);
     struct cb_transport_caps caps;
+
+    /* Optional (NULL: none seen): the port state changes seen since init,
+     * from the `from`-th on, at most `max` into ev; returns how many were
+     * seen since init in all. */
+    int (*port_events)(void *tctx, int from, struct cb_port_event *ev, int max);
 
     cb_status (*close_send)(void *sconn);
     cb_status (*close_recv)(void *rconn);
