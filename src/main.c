@@ -15,6 +15,7 @@
 #include "topo/topo.h"
 
 #define COLLBENCH_VERSION "0.1.0"
+#define CB_EXIT_WIRE 3   /* --fail-on-wire-errors: the run passed, the wire did not */
 
 struct outputs {
     const char *json_path, *csv_path;
@@ -135,7 +136,16 @@ static void write_outputs(const struct cb_sweep *s, void *arg)
     }
 }
 
-static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char **argv, long long *wrong)
+/* --fail-on-wire-errors: rank 0 names what moved. */
+static void report_wire(const struct cb_sweep *s)
+{
+    char line[2048];
+    cb_wire_line(s->wire, s->summary.nwire, line, sizeof line);
+    cb_log_error("--fail-on-wire-errors: the wire moved during the run: %s; exit %d", line, CB_EXIT_WIRE);
+}
+
+static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char **argv, long long *wrong,
+                     int *wire_errors)
 {
     struct cb_comm *comm = NULL;
     struct cb_run_info info;
@@ -159,6 +169,9 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
         cb_table_footer(stdout, &sweep.summary);
     fflush(stdout);
     *wrong = sweep.wrong;
+    *wire_errors = sweep.wire_errors;
+    if (st == CB_OK && o->fail_on_wire && sweep.wire_errors && comm->rank == 0)
+        report_wire(&sweep);
     cb_harness_free(&sweep);
 free_info:
     free(info.ranks);
@@ -198,6 +211,7 @@ int main(int argc, char **argv)
     struct cb_options o;
     struct cb_boot *boot;
     long long wrong = 0;
+    int wire_errors = 0;
     int report = cb_boot_launcher_rank() <= 0;
     if (cb_options_parse(argc, argv, &o, report) != CB_OK)
         return 2;
@@ -209,12 +223,14 @@ int main(int argc, char **argv)
     cb_status st = cb_boot_init(&argc, &argv, o.tcfg.timeout_ms, &boot);
     if (st != CB_OK)
         return cb_status_exit_code(st);
-    st = run(boot, &o, argc, argv, &wrong);
+    st = run(boot, &o, argc, argv, &wrong, &wire_errors);
     cb_job_end(boot, st);
     if (st == CB_OK && wrong > 0) {
         if (report)
             cb_log_error("%lld wrong elements: the run FAILED (the lines above name rank, size, type and op)", wrong);
         return 1;
     }
+    if (st == CB_OK && o.fail_on_wire && wire_errors)
+        return CB_EXIT_WIRE;
     return cb_status_exit_code(st);
 }

@@ -431,21 +431,46 @@ static cb_status prepare(struct cb_comm *c, const struct cb_options *o)
     return CB_OK;
 }
 
+/* Every rank's wire counters and port events since the watch started, at
+ * rank 0; whether any rank saw an error, at every rank. */
+static cb_status gather_wire(struct cb_comm *c, struct cb_wire_watch *w, struct cb_sweep *s)
+{
+    struct cb_wire_moved *mine = calloc(1, sizeof *mine);
+    if (!mine || (c->rank == 0 && !s->wire && !(s->wire = calloc((size_t)c->nranks, sizeof *s->wire)))) {
+        free(mine);
+        return CB_ENOMEM;
+    }
+    cb_wire_watch_moved(w, c, mine);
+    double errors = cb_wire_has_errors(mine);
+    cb_status st = cb_boot_gather(c->boot, mine, s->wire, sizeof *mine, c->cfg.timeout_ms, "collecting wire counters");
+    if (st == CB_OK)
+        st = cb_boot_allreduce_max(c->boot, &errors, 1, c->cfg.timeout_ms, "sharing wire errors");
+    s->wire_errors = errors > 0;
+    s->summary.wire = s->wire;
+    s->summary.nwire = c->rank == 0 ? c->nranks : 0;
+    free(mine);
+    return st;
+}
+
 cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *table, struct cb_sweep *s,
                            void (*on_cycle)(const struct cb_sweep *, void *), void *arg)
 {
     struct buffers b = {0};
-    cb_status st = alloc_buffers(c, o, &b);
+    struct cb_wire_watch *watch = cb_wire_watch_start(c, 0);
+    cb_status st = watch ? alloc_buffers(c, o, &b) : CB_ENOMEM;
     if (st == CB_OK)
         st = prepare(c, o);
     for (int cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {
         for (int t = 0; t < o->ntypes && st == CB_OK; t++)
             for (int p = 0; p < o->nops && st == CB_OK; p++)
                 st = sweep_sizes(c, o, &b, o->types[t], o->ops[p], table, s);
+        if (st == CB_OK)
+            st = gather_wire(c, watch, s);
         if (st == CB_OK && c->rank == 0 && on_cycle)
             on_cycle(s, arg);
     }
     free_buffers(c, &b);
+    cb_wire_watch_free(watch);
     return st;
 }
 
@@ -454,5 +479,6 @@ void cb_harness_free(struct cb_sweep *s)
     for (int i = 0; i < s->nresults; i++)
         free_result(&s->results[i]);
     free(s->results);
+    free(s->wire);
     memset(s, 0, sizeof *s);
 }

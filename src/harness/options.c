@@ -18,7 +18,7 @@ enum long_only {
     OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_SLOT_BYTES, OPT_SLOTS, OPT_TCP_IF,
     OPT_HCA, OPT_GID_INDEX, OPT_GID_FAMILY, OPT_GID_SUBNET, OPT_ROCE_VERSION, OPT_TC, OPT_SL,
     OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY, OPT_MPI_REFERENCE, OPT_CHANNELS,
-    OPT_BIND, OPT_TOPO_XML,
+    OPT_BIND, OPT_TOPO_XML, OPT_FAIL_ON_WIRE,
 };
 
 static const struct option long_opts[] = {
@@ -43,6 +43,7 @@ static const struct option long_opts[] = {
     {"mtu", required_argument, 0, OPT_MTU}, {"qps", required_argument, 0, OPT_QPS},
     {"ib-timeout", required_argument, 0, OPT_IB_TIMEOUT}, {"ib-retry", required_argument, 0, OPT_IB_RETRY},
     {"mpi-reference", no_argument, 0, OPT_MPI_REFERENCE},
+    {"fail-on-wire-errors", no_argument, 0, OPT_FAIL_ON_WIRE},
     {"bind", required_argument, 0, OPT_BIND}, {"topo-xml", required_argument, 0, OPT_TOPO_XML},
     {0, 0, 0, 0},
 };
@@ -78,6 +79,8 @@ void cb_options_usage(FILE *out)
 "Output:\n"
 "  -J, --json FILE          write every figure as JSON (also --output_file)\n"
 "      --csv FILE           write CSV\n"
+"      --fail-on-wire-errors  exit 3 when an error counter of a link in use moved or a port\n"
+"                           went down during the run (the footer's \"# wire:\" line names it)\n"
 "Engine:\n"
 "      --transport T        shm, tcp, verbs or auto (default auto: shm on one machine, else\n"
 "                           verbs when every rank has an active RDMA port, else tcp)\n"
@@ -387,6 +390,7 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
     switch (ch) {
     case OPT_CSV: o->csv_path = arg; return 0;
     case OPT_MPI_REFERENCE: o->mpi_reference = 1; return 0;
+    case OPT_FAIL_ON_WIRE: o->fail_on_wire = 1; return 0;
     case OPT_TRANSPORT:
         if (strcmp(arg, "shm") && strcmp(arg, "tcp") && strcmp(arg, "verbs") && strcmp(arg, "auto"))
             return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);

@@ -32,6 +32,7 @@ struct cb_options {
     char algo_list[128];          /* the names as given, for the header */
     int algo_given;              /* --algo was on the command line */
     int mpi_reference;           /* --mpi-reference was on the command line */
+    int fail_on_wire;            /* --fail-on-wire-errors: exit 3 when the wire moved */
     uint64_t seed;
     struct cb_transport_config tcfg;   /* slot geometry and transport tunables */
     int bind;                    /* --bind: enum cb_bind of topo.h, 0 = auto */

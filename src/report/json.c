@@ -437,6 +437,53 @@ static void put_summary(struct cb_json *j, const struct cb_summary *s)
     jw_close(j);
 }
 
+static void put_wire_rank(struct cb_json *j, int rank, const struct cb_wire_moved *m)
+{
+    jw_open(j, '{');
+    kv_int(j, "rank", rank);
+    kv_string(j, "host", m->host);
+    kv_int(j, "counters_read", m->nread);
+    jw_key(j, "counters");
+    jw_open(j, '[');
+    for (int i = 0; i < m->n; i++) {
+        jw_open(j, '{');
+        kv_string(j, "link", m->c[i].link);
+        kv_string(j, "counter", m->c[i].name);
+        kv_int(j, "delta", (long long)m->c[i].value);
+        kv_string(j, "kind", cb_wire_kind(m->c[i].name) == CB_WIRE_CONGESTION ? "congestion" : "error");
+        jw_close(j);
+    }
+    jw_close(j);
+    kv_bool(j, "counters_truncated", m->truncated);
+    jw_key(j, "port_events");
+    jw_open(j, '[');
+    for (int i = 0; i < m->nevents && i < CB_WIRE_EVENTS_MAX; i++) {
+        jw_open(j, '{');
+        kv_string(j, "link", m->ev[i].link);
+        kv_string(j, "event", m->ev[i].what);
+        kv_int(j, "unix_ms", m->ev[i].unix_ms);
+        jw_close(j);
+    }
+    jw_close(j);
+    kv_int(j, "port_events_seen", m->nevents);
+    kv_bool(j, "errors", cb_wire_has_errors(m));
+    jw_close(j);
+}
+
+/* Per rank what moved on its links (null when nothing was read). */
+static void put_wire(struct cb_json *j, const struct cb_summary *s)
+{
+    jw_key(j, "wire");
+    if (!s->wire) {
+        jw_null(j);
+        return;
+    }
+    jw_open(j, '[');
+    for (int r = 0; r < s->nwire; r++)
+        put_wire_rank(j, r, &s->wire[r]);
+    jw_close(j);
+}
+
 static void utc_now(char *buf, size_t cap)
 {
     time_t now = time(NULL);
@@ -451,6 +498,7 @@ cb_status cb_json_finish(struct cb_json *j, const struct cb_summary *s)
         return CB_OK;
     jw_close(j);   /* results */
     put_summary(j, s);
+    put_wire(j, s);
     char end[32];
     utc_now(end, sizeof end);
     kv_string(j, "end_time", end);

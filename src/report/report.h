@@ -8,6 +8,7 @@
 #include "coll/coll.h"
 #include "transport/transport.h"
 #include "stats.h"
+#include "core/wire.h"
 
 /* One placement (out-of-place or in-place) of one size. */
 struct cb_result_half {
@@ -71,6 +72,9 @@ struct cb_summary {
     double largest_busbw;    /* out-of-place busbw at the largest size */
     size_t largest_bytes;
     int nresults;
+    /* What moved on the wire, per rank (core/wire.h); NULL: not read. */
+    const struct cb_wire_moved *wire;
+    int nwire;
 };
 
 /* Fold one result into the summary (call for every printed row). */

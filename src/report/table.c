@@ -201,6 +201,11 @@ void cb_table_footer(FILE *out, const struct cb_summary *s)
     fprintf(out, "# %-20s : %g\n", "Avg bus bandwidth", s->avg_busbw);
     fprintf(out, "# %-20s : %g GB/s at %zu B\n", "Peak bus bandwidth", s->peak_busbw, s->peak_bytes);
     fprintf(out, "# Bus bandwidth at largest size (%zu B) : %g GB/s\n", s->largest_bytes, s->largest_busbw);
+    if (s->wire) {
+        char line[2048];
+        cb_wire_line(s->wire, s->nwire, line, sizeof line);
+        fprintf(out, "# wire: %s\n", line);
+    }
     fputs("#\n", out);
     fflush(out);
 }
