@@ -31,7 +31,8 @@
  * progress.
  *
  * One helper thread per context reads the device's asynchronous events and
- * records fatal ones (atomics); the next progress() reports them.
+ * records fatal ones (atomics); the next progress() reports them. A port
+ * that goes down and comes back is recorded, not fatal (verbs_async.c).
  *
  * Files: see verbs_internal.h. */
 #include "verbs_internal.h"
@@ -209,6 +210,7 @@ const struct cb_transport_ops cb_transport_verbs = {
     .free_shared = vb_free_shared,
     .recv_offer = vb_recv_offer,
     .send_lend = vb_send_lend,
+    .port_events = vb_port_events,
     .caps = {.lends = 1, .takes_offers = 1},
     .close_send = vb_close_send,
     .close_recv = vb_close_recv,

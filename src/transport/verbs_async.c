@@ -1,7 +1,12 @@
 /* The verbs transport's async-event thread: one per context, it reads the
- * device's asynchronous events (QP and CQ errors, port down, device fatal)
- * and records the first fatal one in atomics; the next progress(), accept()
- * or connect() reports it, naming the connection when the QP is known. */
+ * device's asynchronous events and records the first fatal one (QP and CQ
+ * errors, device fatal) in atomics; the next progress(), accept() or
+ * connect() reports it, naming the connection when the QP is known.
+ * A port that goes down (PORT_ERR) and comes back (PORT_ACTIVE) is not
+ * fatal: RC QPs retry what was lost for (retry + 1) local ACK timeouts, as
+ * perftest's do. The events are recorded for the report (port_events) and
+ * the data path posts nothing while the port is down; only a port down for
+ * longer than that retry budget (or -T) fails the run, naming the link. */
 #include "verbs_internal.h"
 
 #include <errno.h>
@@ -9,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static int async_is_fatal(enum ibv_event_type e)
@@ -19,12 +25,51 @@ static int async_is_fatal(enum ibv_event_type e)
     case IBV_EVENT_QP_REQ_ERR:
     case IBV_EVENT_QP_ACCESS_ERR:
     case IBV_EVENT_PATH_MIG_ERR:
-    case IBV_EVENT_PORT_ERR:
     case IBV_EVENT_DEVICE_FATAL:
     case IBV_EVENT_SRQ_ERR:
         return 1;
     default:
         return 0;
+    }
+}
+
+static int64_t realtime_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long the QPs keep retrying a lost packet: (retry + 1) local ACK
+ * timeouts of 4.096 us x 2^timeout; capped by -T. */
+static double retry_budget_ms(const struct vctx *t)
+{
+    double ms = 4.096e-3 * (double)(UINT64_C(1) << t->cfg.ib_timeout) * (t->cfg.ib_retry_cnt + 1);
+    return ms < t->cfg.timeout_ms ? ms : t->cfg.timeout_ms;
+}
+
+/* PORT_ERR / PORT_ACTIVE of our port: appended, then published. */
+static void record_port_event(struct vctx *t, enum ibv_event_type e)
+{
+    int n = atomic_load(&t->nport_ev);
+    if (n < VB_PORT_EVENTS_MAX) {
+        struct cb_port_event *p = &t->port_ev[n];
+        p->unix_ms = realtime_ms();
+        snprintf(p->link, sizeof p->link, "%.20s:%d", t->dev, t->port);
+        snprintf(p->what, sizeof p->what, "%s", ibv_event_type_str(e));
+    }
+    atomic_store_explicit(&t->nport_ev, n + 1, memory_order_release);
+    int64_t now = cb_now_ms(), down = atomic_load(&t->port_down_ms);
+    if (e == IBV_EVENT_PORT_ERR) {
+        if (!down)
+            atomic_store(&t->port_down_ms, now > 0 ? now : 1);
+        cb_log_warn("verbs: %s:%d on %s: the port went down; nothing is posted until it is active again, "
+                    "the QPs retry for up to %.1f s (--ib-timeout %d, --ib-retry %d)", t->dev, t->port,
+                    t->cfg.host, retry_budget_ms(t) / 1000, t->cfg.ib_timeout, t->cfg.ib_retry_cnt);
+    } else {
+        atomic_store(&t->port_down_ms, 0);
+        cb_log_warn("verbs: %s:%d on %s: the port is active again%s%.1f s", t->dev, t->port, t->cfg.host,
+                    down ? " after " : "", down ? (double)(now - down) / 1000 : 0.0);
     }
 }
 
@@ -40,9 +85,10 @@ static void *async_main(void *arg)
         struct ibv_async_event ev;
         if (ibv_get_async_event(t->ctx, &ev))
             continue;
-        int fatal = async_is_fatal(ev.event_type) &&
-                    (ev.event_type != IBV_EVENT_PORT_ERR || ev.element.port_num == t->port);
-        if (fatal) {
+        if ((ev.event_type == IBV_EVENT_PORT_ERR || ev.event_type == IBV_EVENT_PORT_ACTIVE) &&
+            ev.element.port_num == t->port)
+            record_port_event(t, ev.event_type);
+        if (async_is_fatal(ev.event_type)) {
             int zero = 0;
             if (atomic_compare_exchange_strong(&t->async_claimed, &zero, 1)) {
                 unsigned qpn = 0;
@@ -72,11 +118,59 @@ static struct vconn *conn_by_qpn(struct vctx *t, unsigned qpn)
     return NULL;
 }
 
+void vb_port_events_text(struct vctx *t, char *buf, size_t len)
+{
+    int n = atomic_load_explicit(&t->nport_ev, memory_order_acquire);
+    size_t used = 0;
+    snprintf(buf, len, "none");
+    for (int i = 0; i < n && i < VB_PORT_EVENTS_MAX && used < len; i++) {
+        time_t s = (time_t)(t->port_ev[i].unix_ms / 1000);
+        struct tm tm;
+        char hms[16] = "?";
+        if (gmtime_r(&s, &tm))
+            strftime(hms, sizeof hms, "%H:%M:%S", &tm);
+        int k = snprintf(buf + used, len - used, "%s%s %s.%03lldZ", i ? ", " : "", t->port_ev[i].what, hms,
+                         t->port_ev[i].unix_ms % 1000);
+        used += k > 0 ? (size_t)k : 0;
+    }
+    if (n > VB_PORT_EVENTS_MAX && used < len)
+        snprintf(buf + used, len - used, ", %d more", n - VB_PORT_EVENTS_MAX);
+}
+
+int vb_port_events(void *tctx, int from, struct cb_port_event *ev, int max)
+{
+    struct vctx *t = tctx;
+    int n = atomic_load_explicit(&t->nport_ev, memory_order_acquire);
+    for (int i = from, k = 0; i >= 0 && i < n && i < VB_PORT_EVENTS_MAX && k < max; i++, k++)
+        ev[k] = t->port_ev[i];
+    return n;
+}
+
+/* The port has been down for longer than the QPs retry: what was in
+ * flight is lost and nothing can be sent; the link is named. */
+static cb_status check_port(struct vctx *t)
+{
+    int64_t down = atomic_load(&t->port_down_ms);
+    if (t->port_down_reported)
+        return CB_ETIMEOUT;
+    if (!down || (double)(cb_now_ms() - down) <= retry_budget_ms(t))
+        return CB_OK;
+    char events[512];
+    vb_port_events_text(t, events, sizeof events);
+    cb_log_error("verbs: %s:%d on %s: the port has been down for %.1f s, longer than the QPs retry (%.1f s: "
+                 "--ib-timeout %d, --ib-retry %d, at most -T): the link is down; check the cable and the switch "
+                 "port (ibstat, rdma link show, ip link), or raise --ib-timeout to ride out longer flaps; "
+                 "port events: %s", t->dev, t->port, t->cfg.host, (double)(cb_now_ms() - down) / 1000,
+                 retry_budget_ms(t) / 1000, t->cfg.ib_timeout, t->cfg.ib_retry_cnt, events);
+    t->port_down_reported = 1;
+    return CB_ETIMEOUT;
+}
+
 cb_status vb_check_async(struct vctx *t)
 {
     int type = atomic_load(&t->async_type);
     if (!type)
-        return CB_OK;
+        return check_port(t);
     if (t->async_reported)
         return CB_EPEER;
     t->async_reported = 1;
@@ -92,10 +186,9 @@ cb_status vb_check_async(struct vctx *t)
             c->err = CB_EPEER;
         return CB_EPEER;
     }
-    cb_log_error("verbs: %s:%d: asynchronous event '%s'%s: check the port (ibstat / rdma link) and the cabling",
-                 t->dev, t->port, ibv_event_type_str(e),
-                 e == IBV_EVENT_PORT_ERR ? " (the port went down)" : "");
-    return e == IBV_EVENT_PORT_ERR || e == IBV_EVENT_DEVICE_FATAL ? CB_EDEVICE : CB_EPEER;
+    cb_log_error("verbs: %s:%d: asynchronous event '%s': check the port (ibstat / rdma link) and the cabling",
+                 t->dev, t->port, ibv_event_type_str(e));
+    return e == IBV_EVENT_DEVICE_FATAL ? CB_EDEVICE : CB_EPEER;
 }
 
 /* The thread, and the eventfd that wakes it for the stop. */

@@ -15,10 +15,19 @@ static cb_status wc_error(struct vconn *c, const struct ibv_wc *wc)
     int kind = WR_KIND(wc->wr_id);
     const char *what = kind == WR_DATA ? "RDMA write of data" : kind == WR_CTS ? "RDMA write of a clear-to-send"
                                                                               : "receive of data";
-    cb_log_error("verbs: %s:%d: %s %s rank %d (%s) failed: %s (status %d, vendor error 0x%x, QP 0x%x): "
-                 "the peer died, its QP failed, or the link dropped; see rank %d's log",
-                 t->dev, t->port, what, kind == WR_RECV ? "from" : vb_dir_word(c) , c->peer.rank, c->peer.host,
-                 ibv_wc_status_str(wc->status), wc->status, wc->vendor_err, wc->qp_num, c->peer.rank);
+    struct ibv_qp_attr attr = {0};
+    struct ibv_qp_init_attr init;
+    for (int i = 0; i < c->nq; i++)
+        if (c->q[i].qp && c->q[i].qp->qp_num == wc->qp_num)
+            ibv_query_qp(c->q[i].qp, &attr, IBV_QP_DEST_QPN, &init);
+    char events[512];
+    vb_port_events_text(t, events, sizeof events);
+    cb_log_error("verbs: %s:%d on %s: %s %s rank %d (%s) failed: %s (status %d, vendor error 0x%x, QP 0x%x, "
+                 "the peer's QP 0x%x); port events before it: %s. The peer died, its QP failed, or the link "
+                 "dropped for longer than the QPs retry; see rank %d's log and the port counters",
+                 t->dev, t->port, t->cfg.host, what, kind == WR_RECV ? "from" : vb_dir_word(c), c->peer.rank,
+                 c->peer.host, ibv_wc_status_str(wc->status), wc->status, wc->vendor_err, wc->qp_num,
+                 attr.dest_qp_num, events, c->peer.rank);
     c->err = CB_EPEER;
     return CB_EPEER;
 }
@@ -123,7 +132,7 @@ static uint64_t send_completed(const struct vconn *c)
 static cb_status send_issue(struct vconn *c)
 {
     struct vctx *t = c->t;
-    while (c->issued < c->posted) {
+    while (c->issued < c->posted && !vb_port_down(t)) {
         uint64_t s = c->issued;
         int slot = (int)(s % (uint64_t)c->nslots);
         struct cts_entry *e = &c->cts[slot];
@@ -229,7 +238,7 @@ cb_status vb_cts_issue(struct vconn *c)
 {
     if (!c->ready && c->nestablished < c->nq)
         return CB_OK;
-    while (c->cts_sent < c->consumed + (uint64_t)c->nslots && entry_room(c)) {
+    while (c->cts_sent < c->consumed + (uint64_t)c->nslots && entry_room(c) && !vb_port_down(c->t)) {
         uint64_t s = c->cts_sent;
         int slot = (int)(s % (uint64_t)c->nslots);
         struct cts_entry e = {
@@ -278,7 +287,7 @@ cb_status vb_recv_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int
         return CB_OK;
     }
     const struct ibv_mr *mr = vb_window_mr(c->t, dst, nbytes);
-    if (!mr || recv_started(c) > s || !entry_room(c))
+    if (!mr || recv_started(c) > s || !entry_room(c) || vb_port_down(c->t))
         return CB_OK;
     struct cts_entry e = {.addr = (uintptr_t)dst, .rkey = mr->rkey, .size = (uint32_t)nbytes, .seq = (uint32_t)(s + 1)};
     cb_status st = write_entry(c, c->nslots + slot, &e, "offer of a destination");

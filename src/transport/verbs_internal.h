@@ -29,6 +29,7 @@
 #define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
 #define VH_VERSION 2   /* 2: offered destinations (the direct flag in the immediate) */
 #define CQ_BATCH 32
+#define VB_PORT_EVENTS_MAX 32
 
 enum { WR_DATA = 1, WR_CTS = 2, WR_RECV = 3 };
 #define WR_ID(kind, n) (((uint64_t)(kind) << 56) | (n))
@@ -208,6 +209,12 @@ struct vctx {
     atomic_uint async_qpn;
     atomic_int async_stop;
     int async_reported;
+    /* port state changes: the async thread appends to port_ev and then
+     * publishes the count; the data path reads port_down_ms */
+    atomic_llong port_down_ms;   /* CLOCK_MONOTONIC ms of the PORT_ERR, 0 = the port is active */
+    atomic_int nport_ev;         /* events seen; the first VB_PORT_EVENTS_MAX are in port_ev */
+    struct cb_port_event port_ev[VB_PORT_EVENTS_MAX];
+    int port_down_reported;
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -255,7 +262,18 @@ void vb_properties(void *tctx, struct cb_props *props);
 /* ----------------------------------------------------- verbs_async.c */
 cb_status vb_async_start(struct vctx *t);
 void vb_async_stop(struct vctx *t);
+/* A fatal async event, or the port down for longer than the QPs' retry
+ * budget allows: the error, logged once. */
 cb_status vb_check_async(struct vctx *t);
+/* The port went down and has not come back: post nothing (a write posted
+ * now fails at once on some devices); the QPs retry what is in flight. */
+static inline int vb_port_down(struct vctx *t)
+{
+    return atomic_load_explicit(&t->port_down_ms, memory_order_relaxed) != 0;
+}
+/* "port error 01:02:03.456Z, port active ..." or "none", for messages. */
+void vb_port_events_text(struct vctx *t, char *buf, size_t len);
+int vb_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
 
 /* ------------------------------------------------------ verbs_conn.c */
 cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer, struct vconn **out);

@@ -5,7 +5,12 @@
 # throwaway keys shared through a folder), so every byte crosses a RoCEv2
 # link. Runs the four collectives checked (--transport verbs) with one rank
 # per VM, all_reduce and alltoall with two per VM, and one run with
-# --transport auto, which must pick verbs.
+# --transport auto, which must pick verbs. Then faults on the wire (node a's
+# eth0): 0.5 % loss with delay and reordering (netem): bit-exact, the
+# retransmissions in the footer's "# wire:" line and the JSON; a 1 s link
+# flap mid-run: bit-exact, exit 0, the port events and carrier changes
+# reported (exit 3 with --fail-on-wire-errors); a flap longer than the QPs'
+# retry budget: a non-zero exit within -T naming rxe0:1.
 # SKIP lines (with the reason) only when the VMs cannot be booted here.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set.
 # Internally the script runs itself in the VMs with --node-a / --node-b.
@@ -56,6 +61,102 @@ if [ "${1:-}" = --node-a ]; then
             bad=1
         fi
     }
+    # ---- faults on the wire (node a's eth0) ----
+    MPIRUN=(mpirun --host nodea:1,nodeb:1 --map-by node -x ASAN_OPTIONS -x UBSAN_OPTIONS "$CB" all_reduce
+            --transport verbs -d float)
+    wire_line() { grep '^# wire: ' "$TMP/out"; }
+    port_back() {   # eth0 up, rxe0 ACTIVE and node b answering
+        ip link set eth0 up
+        for _ in $(seq 200); do
+            rdma link show rxe0/1 2> /dev/null | grep -q 'state ACTIVE' && ping -c 1 -W 1 10.77.0.2 > /dev/null 2>&1 && return 0
+            sleep 0.1
+        done
+        echo "# node a: eth0 / rxe0 not back after 20 s: $(rdma link show rxe0/1 2>&1)"
+    }
+    # flap_run DOWN-SECS ARGS...: the run in the background; once its first row
+    # is out, eth0 goes down for DOWN-SECS. Sets frc (exit status) and
+    # fsecs (seconds from the flap to the end).
+    flap_run() {
+        local down=$1 pid t0; shift
+        "${MPIRUN[@]}" "$@" > "$TMP/out" 2> "$TMP/err" &
+        pid=$!
+        for _ in $(seq 1200); do grep -qvE '^#|^$' "$TMP/out" && break; kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+        sleep 1
+        t0=$SECONDS
+        ip link set eth0 down; sleep "$down"; port_back
+        wait $pid; frc=$?; fsecs=$((SECONDS - t0))
+    }
+    # the first size is out quickly; 4 MiB checked 2 x 30 times lasts well past
+    # the flap and the QPs' first retry (4.3 s at --ib-timeout 20)
+    FLAP_ARGS=(-b 64K -e 4M -f 64 -n 2 -w 1 -c 30 -I 0 -T 60)
+    wire_cases() {
+        local line name
+        name="0.5% loss on the wire: bit-exact, retransmissions reported"
+        echo "# case: $name"
+        if tc qdisc add dev eth0 root netem loss 0.5% delay 1ms 1ms reorder 5% 2> "$TMP/tc.err"; then
+            # --ib-timeout 14: a lost tail packet costs 67 ms instead of 4.3 s
+            expect_rc 0 "$name" timeout -k 5 200 "${MPIRUN[@]}" -b 4M -e 4M -n 4 -w 1 -c 4 -I 0 -T 60 \
+                --ib-timeout 14 -J "$TMP/loss.json"
+            local rc=$?
+            tc qdisc del dev eth0 root
+            line=$(wire_line)
+            if [ $rc = 0 ] && no_wrong "$name"; then
+                if ! echo "$line" | grep -qE 'rxe0:1 .*(retr|seq|dup)[a-z_]* \+[1-9]'; then
+                    fail "$name: the footer shows no retransmission: ${line:-no '# wire:' line}"
+                elif ! python3 -c '
+import json, re, sys
+w = json.load(open(sys.argv[1]))["wire"]
+sys.exit(not any(c["link"] == "rxe0:1" and re.search("retr|seq|dup", c["counter"]) and c["delta"] > 0
+                 for r in w for c in r["counters"]))' "$TMP/loss.json"; then
+                    fail "$name: the JSON's wire shows no retransmission"
+                else
+                    pass "$name: ${line#\# wire: }"
+                fi
+            else
+                bad=1
+            fi
+        else
+            skip "$name: netem on eth0 failed: $(head -1 "$TMP/tc.err")"
+        fi
+        for strict in 0 1; do
+            name="1 s link flap mid-run: bit-exact, reported$([ $strict = 1 ] && echo ', --fail-on-wire-errors exits 3')"
+            echo "# case: $name"
+            flap_run 1 "${FLAP_ARGS[@]}" -J "$TMP/flap.json" $([ $strict = 1 ] && echo --fail-on-wire-errors)
+            line=$(wire_line)
+            local want=0
+            [ $strict = 1 ] && want=3
+            if [ "$frc" != $want ]; then
+                fail "$name: exit $frc, expected $want"; grep -iE 'error|port' "$TMP/err" | head -5; tail -3 "$TMP/out"; bad=1
+            elif ! no_wrong "$name"; then
+                bad=1
+            elif ! echo "$line" | grep -qE 'host nodea\([0-9.]+\) rxe0:1 port error [0-9:.]+Z, port active [0-9:.]+Z'; then
+                fail "$name: the footer does not show the port events: ${line:-no '# wire:' line}"; bad=1
+            elif ! echo "$line" | grep -qE 'eth0 carrier_changes \+[1-9]'; then
+                fail "$name: the footer does not show eth0's carrier changes: $line"; bad=1
+            elif [ $strict = 1 ] && ! grep -q -- '--fail-on-wire-errors: the wire moved during the run: host nodea(.*rxe0:1 port error' "$TMP/err"; then
+                fail "$name: stderr does not name the link: $(grep -m 1 wire "$TMP/err")"; bad=1
+            elif ! python3 -c '
+import json, sys
+w = json.load(open(sys.argv[1]))["wire"]
+ev = [e["event"] for r in w for e in r["port_events"] if e["link"] == "rxe0:1"]
+sys.exit(ev[:2] != ["port error", "port active"])' "$TMP/flap.json"; then
+                fail "$name: the JSON's wire does not list the port events"; bad=1
+            else
+                pass "$name ($fsecs s after the flap): ${line#\# wire: }"
+            fi
+        done
+        # longer than --ib-timeout 14 / --ib-retry 3 allow (about 0.3 s): fails, naming the link
+        name="5 s link flap, beyond the retry budget: non-zero exit within -T naming rxe0:1"
+        echo "# case: $name"
+        flap_run 5 -b 64K -e 4M -f 64 -n 2 -w 1 -c 30 -I 0 -T 30 --ib-timeout 14 --ib-retry 3
+        if [ "$frc" = 0 ] || [ "$frc" = 124 ] || [ "$fsecs" -gt 40 ]; then
+            fail "$name: exit $frc $fsecs s after the flap (want non-zero, well within -T 30 + teardown)"; bad=1
+        elif ! grep -q 'rxe0:1 on nodea.*port error' "$TMP/err"; then
+            fail "$name: no error names rxe0:1 on nodea and its port error: $(grep -m 2 -i error "$TMP/err")"; bad=1
+        else
+            pass "$name (exit $frc, $fsecs s): $(grep -m 1 'rxe0:1 on nodea.*port error' "$TMP/err" | cut -c1-240)"
+        fi
+    }
     echo "# node a: $(uname -r); node b reachable; rxe0 on eth0 ($(cat /sys/class/net/eth0/mtu) B MTU)"
     sizes=(-b 1000 -e 96000 -f 96)
     pers="1 2"
@@ -83,6 +184,7 @@ if [ "${1:-}" = --node-a ]; then
     run_x "all_reduce auto picks verbs across 2 VMs np=2" 1 auto all_reduce -b 256K -e 256K -n 2 -w 1 -c 1 -I 0
     grep '^#  *Rank' "$TMP/out" | head -2 | cut -c1-200 | sed 's/^/    /'
     echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
+    wire_cases
     touch "$W/done"
     exit $bad
 fi
