@@ -347,7 +347,21 @@ static void test_footer(void **state)
     assert_int_equal(sscanf(p, "# Bus bandwidth at largest size (%zu B) : %lf GB/s\n", &largest_bytes, &largest), 2);
     assert_true(largest == 0.2048 && largest_bytes == 4096);
     p = strchr(p, '\n') + 1;
-    assert_string_equal(p, "#\n");
+    assert_string_equal(p, "#\n");   /* no wire read: no wire line */
+    free(out);
+    struct cb_wire_moved wire[2];
+    memset(wire, 0, sizeof wire);
+    snprintf(wire[0].host, sizeof wire[0].host, "node-a");
+    snprintf(wire[1].host, sizeof wire[1].host, "node-b");
+    wire[1].nread = wire[0].nread = 3;
+    wire[1].n = 1;
+    wire[1].c[0] = (struct cb_wire_counter){"rxe0:1", "link_downed", 1};
+    s.wire = wire;
+    s.nwire = 2;
+    capture_start(&c);
+    cb_table_footer(c.f, &s);
+    out = capture_end(&c);
+    assert_non_null(strstr(out, "\n# wire: host node-b rxe0:1 link_downed +1\n#\n"));
     free(out);
 }
 
@@ -388,7 +402,13 @@ static const char json_checks[] =
     "assert s[\"total_wrong\"] == 0 and s[\"passed\"] is True, s\n"
     "assert (s[\"peak_busbw_gbps\"], s[\"peak_size\"]) == (0.3, 1024), s\n"
     "assert (s[\"largest_busbw_gbps\"], s[\"largest_size\"]) == (0.2048, 4096), s\n"
-    "assert abs(s[\"avg_busbw_gbps\"] - (0.15 + 0.3 + 0.2048) / 3) < 1e-12, s\n";
+    "assert abs(s[\"avg_busbw_gbps\"] - (0.15 + 0.3 + 0.2048) / 3) < 1e-12, s\n"
+    "w = d[\"wire\"]\n"
+    "assert [r[\"rank\"] for r in w] == [0, 1] and w[1][\"host\"] == \"node-b\" and w[0][\"counters\"] == [], w\n"
+    "assert w[1][\"counters\"] == [{\"link\": \"eth0\", \"counter\": \"carrier_changes\", \"delta\": 2,\n"
+    "                             \"kind\": \"error\"}], w\n"
+    "assert w[1][\"port_events\"] == [{\"link\": \"rxe0:1\", \"event\": \"port error\", \"unix_ms\": 5}], w\n"
+    "assert w[1][\"errors\"] is True and w[0][\"errors\"] is False and w[1][\"counters_read\"] == 4, w\n";
 
 static int python_accepts(const char *file)
 {
@@ -413,6 +433,17 @@ static void test_json_run(void **state)
     cb_json_result(j, &fx->a, 2);
     cb_json_result(j, &fx->b, 2);
     struct cb_summary s = summary_of(fx);
+    struct cb_wire_moved wire[2];
+    memset(wire, 0, sizeof wire);
+    snprintf(wire[0].host, sizeof wire[0].host, "node-a");
+    snprintf(wire[1].host, sizeof wire[1].host, "node-b");
+    wire[1].nread = 4;
+    wire[1].n = 1;
+    wire[1].c[0] = (struct cb_wire_counter){"eth0", "carrier_changes", 2};
+    wire[1].nevents = 1;
+    wire[1].ev[0] = (struct cb_port_event){5, "rxe0:1", "port error"};
+    s.wire = wire;
+    s.nwire = 2;
     assert_int_equal(cb_json_finish(j, &s), CB_OK);
     assert_int_equal(access(path, F_OK), 0);
     assert_int_not_equal(access(tmp, F_OK), 0);
