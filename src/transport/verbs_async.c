@@ -51,6 +51,7 @@ static double retry_budget_ms(const struct vctx *t)
 /* PORT_ERR / PORT_ACTIVE of our port: appended, then published. */
 static void record_port_event(struct vctx *t, enum ibv_event_type e)
 {
+    pthread_mutex_lock(&t->port_lock);
     int n = atomic_load(&t->nport_ev);
     if (n < VB_PORT_EVENTS_MAX) {
         struct cb_port_event *p = &t->port_ev[n];
@@ -60,17 +61,46 @@ static void record_port_event(struct vctx *t, enum ibv_event_type e)
     }
     atomic_store_explicit(&t->nport_ev, n + 1, memory_order_release);
     int64_t now = cb_now_ms(), down = atomic_load(&t->port_down_ms);
+    if (e == IBV_EVENT_PORT_ERR && !down)
+        atomic_store(&t->port_down_ms, now > 0 ? now : 1);
+    else if (e != IBV_EVENT_PORT_ERR)
+        atomic_store(&t->port_down_ms, 0);
+    pthread_mutex_unlock(&t->port_lock);
     if (e == IBV_EVENT_PORT_ERR) {
-        if (!down)
-            atomic_store(&t->port_down_ms, now > 0 ? now : 1);
         cb_log_warn("verbs: %s:%d on %s: the port went down; nothing is posted until it is active again, "
                     "the QPs retry for up to %.1f s (--ib-timeout %d, --ib-retry %d)", t->dev, t->port,
                     t->cfg.host, retry_budget_ms(t) / 1000, t->cfg.ib_timeout, t->cfg.ib_retry_cnt);
     } else {
-        atomic_store(&t->port_down_ms, 0);
         cb_log_warn("verbs: %s:%d on %s: the port is active again%s%.1f s", t->dev, t->port, t->cfg.host,
                     down ? " after " : "", down ? (double)(now - down) / 1000 : 0.0);
     }
+}
+
+/* One event: a port event of our port is recorded, a fatal one claimed. */
+static void handle_event(struct vctx *t, struct ibv_async_event *ev)
+{
+    if ((ev->event_type == IBV_EVENT_PORT_ERR || ev->event_type == IBV_EVENT_PORT_ACTIVE) &&
+        ev->element.port_num == t->port)
+        record_port_event(t, ev->event_type);
+    if (async_is_fatal(ev->event_type)) {
+        int zero = 0;
+        if (atomic_compare_exchange_strong(&t->async_claimed, &zero, 1)) {
+            unsigned qpn = 0;
+            if (ev->event_type == IBV_EVENT_QP_FATAL || ev->event_type == IBV_EVENT_QP_REQ_ERR ||
+                ev->event_type == IBV_EVENT_QP_ACCESS_ERR || ev->event_type == IBV_EVENT_PATH_MIG_ERR)
+                qpn = ev->element.qp ? ev->element.qp->qp_num : 0;
+            atomic_store(&t->async_qpn, qpn);
+            atomic_store(&t->async_type, (int)ev->event_type + 1);
+        }
+    }
+    ibv_ack_async_event(ev);
+}
+
+void vb_async_poll(struct vctx *t)
+{
+    struct ibv_async_event ev;
+    while (t->async_started && ibv_get_async_event(t->ctx, &ev) == 0)   /* the fd is non-blocking */
+        handle_event(t, &ev);
 }
 
 static void *async_main(void *arg)
@@ -83,23 +113,8 @@ static void *async_main(void *arg)
         if (p[1].revents)
             break;
         struct ibv_async_event ev;
-        if (ibv_get_async_event(t->ctx, &ev))
-            continue;
-        if ((ev.event_type == IBV_EVENT_PORT_ERR || ev.event_type == IBV_EVENT_PORT_ACTIVE) &&
-            ev.element.port_num == t->port)
-            record_port_event(t, ev.event_type);
-        if (async_is_fatal(ev.event_type)) {
-            int zero = 0;
-            if (atomic_compare_exchange_strong(&t->async_claimed, &zero, 1)) {
-                unsigned qpn = 0;
-                if (ev.event_type == IBV_EVENT_QP_FATAL || ev.event_type == IBV_EVENT_QP_REQ_ERR ||
-                    ev.event_type == IBV_EVENT_QP_ACCESS_ERR || ev.event_type == IBV_EVENT_PATH_MIG_ERR)
-                    qpn = ev.element.qp ? ev.element.qp->qp_num : 0;
-                atomic_store(&t->async_qpn, qpn);
-                atomic_store(&t->async_type, (int)ev.event_type + 1);
-            }
-        }
-        ibv_ack_async_event(&ev);
+        if (ibv_get_async_event(t->ctx, &ev) == 0)   /* vb_async_poll may have taken it */
+            handle_event(t, &ev);
     }
     return NULL;
 }
@@ -199,9 +214,11 @@ cb_status vb_async_start(struct vctx *t)
         cb_log_error("verbs: eventfd failed: %s", strerror(errno));
         return CB_ESYS;
     }
+    pthread_mutex_init(&t->port_lock, NULL);
     int e = pthread_create(&t->async_thr, NULL, async_main, t);
     if (e) {
         cb_log_error("verbs: cannot start the async-event thread: %s", strerror(e));
+        pthread_mutex_destroy(&t->port_lock);
         close(t->wake_fd);
         t->wake_fd = -1;
         return CB_ESYS;
@@ -221,4 +238,5 @@ void vb_async_stop(struct vctx *t)
     }
     pthread_join(t->async_thr, NULL);
     t->async_started = 0;
+    pthread_mutex_destroy(&t->port_lock);
 }

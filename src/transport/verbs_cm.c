@@ -53,6 +53,17 @@ static void log_cm_failure(struct vconn *c, const struct rdma_cm_event *ev)
     }
 }
 
+/* The kernel's rdma_cm reports UNREACHABLE on a connection that is
+ * already established when the neighbour entry of the peer changes (after
+ * a link flap, ARP resolves it again): the QPs are ours and keep retrying,
+ * so it is news, not an error; a real loss shows as a completion error. */
+static void established_unreachable(struct vconn *c, const struct rdma_cm_event *ev)
+{
+    cb_log_warn("verbs: %s:%d: rdma_cm says rank %d (%s) is unreachable (status %d) on an established connection "
+                "(its neighbour entry changed, e.g. after a link flap); the QPs keep retrying", c->t->dev,
+                c->t->port, c->peer.rank, c->peer.host, ev->status);
+}
+
 /* Both sides of a CM connection ask for the same RC attributes. */
 static struct rdma_conn_param conn_param(const struct vctx *t, const struct vqp *q, const void *data, size_t len)
 {
@@ -252,6 +263,13 @@ cb_status vb_cm_pump(struct vctx *t)
                     break;
                 case RDMA_CM_EVENT_TIMEWAIT_EXIT:
                 case RDMA_CM_EVENT_ADDR_CHANGE:
+                    break;
+                case RDMA_CM_EVENT_UNREACHABLE:
+                    if (q->state == QS_ESTABLISHED) {   /* see established_unreachable */
+                        established_unreachable(c, ev);
+                        break;
+                    }
+                    log_cm_failure(c, ev);
                     break;
                 default:
                     log_cm_failure(c, ev);

@@ -21,6 +21,7 @@ static cb_status wc_error(struct vconn *c, const struct ibv_wc *wc)
         if (c->q[i].qp && c->q[i].qp->qp_num == wc->qp_num)
             ibv_query_qp(c->q[i].qp, &attr, IBV_QP_DEST_QPN, &init);
     char events[512];
+    vb_async_poll(t);   /* a port event queued but not yet read by the thread */
     vb_port_events_text(t, events, sizeof events);
     cb_log_error("verbs: %s:%d on %s: %s %s rank %d (%s) failed: %s (status %d, vendor error 0x%x, QP 0x%x, "
                  "the peer's QP 0x%x); port events before it: %s. The peer died, its QP failed, or the link "

@@ -213,6 +213,7 @@ struct vctx {
      * publishes the count; the data path reads port_down_ms */
     atomic_llong port_down_ms;   /* CLOCK_MONOTONIC ms of the PORT_ERR, 0 = the port is active */
     atomic_int nport_ev;         /* events seen; the first VB_PORT_EVENTS_MAX are in port_ev */
+    pthread_mutex_t port_lock;   /* appends: the thread and vb_async_poll may both read events */
     struct cb_port_event port_ev[VB_PORT_EVENTS_MAX];
     int port_down_reported;
 };
@@ -271,6 +272,9 @@ static inline int vb_port_down(struct vctx *t)
 {
     return atomic_load_explicit(&t->port_down_ms, memory_order_relaxed) != 0;
 }
+/* Read the async events already queued, without waiting (the thread may
+ * not have run yet): before a message that lists them. */
+void vb_async_poll(struct vctx *t);
 /* "port error 01:02:03.456Z, port active ..." or "none", for messages. */
 void vb_port_events_text(struct vctx *t, char *buf, size_t len);
 int vb_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
