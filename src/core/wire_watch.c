@@ -14,9 +14,18 @@ struct cb_wire_watch {
     struct cb_wire_reading before, now;
 };
 
+/* The wire is the network's: with a transport per peer (--transport auto,
+ * shm inside a host), net_ops; else the one transport. */
+static const struct cb_transport_ops *wire_transport(struct cb_comm *c, void **tctx)
+{
+    *tctx = c->net_ops ? c->net_tctx : c->tctx;
+    return c->net_ops ? c->net_ops : c->ops;
+}
+
 static int port_events(struct cb_comm *c, int from, struct cb_port_event *ev, int max)
 {
-    return c->ops->port_events ? c->ops->port_events(c->tctx, from, ev, max) : 0;
+    void *tctx;
+    return wire_transport(c, &tctx)->port_events(tctx, from, ev, max);
 }
 
 struct cb_wire_watch *cb_wire_watch_start(struct cb_comm *c, int every_rdma_device)
@@ -25,7 +34,8 @@ struct cb_wire_watch *cb_wire_watch_start(struct cb_comm *c, int every_rdma_devi
     struct cb_props props = {0};
     if (!w)
         return NULL;
-    c->ops->properties(c->tctx, &props);
+    void *tctx;
+    wire_transport(c, &tctx)->properties(tctx, &props);
     cb_wire_scope_from_props(&props, &w->scope);
     if (every_rdma_device) {
         snprintf(w->scope.rdma_dev, sizeof w->scope.rdma_dev, "*");

@@ -29,3 +29,9 @@ cb_status cb_transport_no_lend(void *sconn, const void *src, size_t nbytes, int 
     *posted = 0;
     return CB_OK;
 }
+
+int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, int max)
+{
+    (void)tctx, (void)from, (void)ev, (void)max;
+    return 0;
+}

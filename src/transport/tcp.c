@@ -346,6 +346,7 @@ const struct cb_transport_ops cb_transport_tcp = {
     .free_shared = cb_transport_plain_free,
     .recv_offer = cb_transport_no_offer,
     .send_lend = cb_transport_no_lend,
+    .port_events = cb_transport_no_port_events,
     .caps = {0},
     .close_send = tcp_close_send,
     .close_recv = tcp_close_recv,

@@ -148,9 +148,9 @@ struct cb_transport_ops {
     cb_status (*send_lend)(void *sconn, const void *src, size_t nbytes, int *posted);
     struct cb_transport_caps caps;
 
-    /* Optional (NULL: none seen): the port state changes seen since init,
-     * from the `from`-th on, at most `max` into ev; returns how many were
-     * seen since init in all. */
+    /* The port state changes seen since init, from the `from`-th on, at
+     * most `max` into ev; returns how many were seen since init in all
+     * (cb_transport_no_port_events where a transport sees none: shm, tcp). */
     int (*port_events)(void *tctx, int from, struct cb_port_event *ev, int max);
 
     cb_status (*close_send)(void *sconn);
@@ -170,10 +170,12 @@ const struct cb_transport_ops *cb_transport_find(const char *name);
 void cb_transport_names(char *buf, size_t size, const char *last_sep);
 
 /* Defaults for a transport without a zero-copy path (transport/defaults.c):
- * plain page-aligned memory, offers never accepted, nothing lent. */
+ * plain page-aligned memory, offers never accepted, nothing lent; and for
+ * one that sees no port events. */
 void *cb_transport_plain_alloc(void *tctx, size_t bytes);
 void cb_transport_plain_free(void *tctx, void *p);
 cb_status cb_transport_no_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
 cb_status cb_transport_no_lend(void *sconn, const void *src, size_t nbytes, int *posted);
+int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
 
 #endif

@@ -24,7 +24,7 @@ static void test_every_operation_present(void **state)
             (void (*)(void))t->recv_release, (void (*)(void))t->progress, (void (*)(void))t->send_idle,
             (void (*)(void))t->alloc_shared, (void (*)(void))t->free_shared, (void (*)(void))t->recv_offer,
             (void (*)(void))t->send_lend, (void (*)(void))t->close_send, (void (*)(void))t->close_recv,
-            (void (*)(void))t->finalize,
+            (void (*)(void))t->port_events, (void (*)(void))t->finalize,
         };
         for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
             if (!ops[k])
@@ -58,6 +58,7 @@ static void test_defaults_do_nothing(void **state)
     assert_int_equal((uintptr_t)p % 4096, 0);
     memset(p, 1, 8192);
     cb_transport_plain_free(NULL, p);
+    assert_int_equal(cb_transport_no_port_events(NULL, 0, NULL, 0), 0);
 }
 
 int main(void)
