@@ -1,7 +1,7 @@
 #!/bin/bash
 # The wire counters over tcp between two hosts: two network namespaces on a
 # private bridge (scripts/netns-hosts), one rank each, an nftables rule in
-# host 1 that drops a random 3 % of what it sends. The run's results stay
+# host 1 that drops a random 5 % of what it sends. The run's results stay
 # bit-exact; the footer's "# wire:" line and the JSON's "wire" name the
 # TCP retransmissions of the hosts; with --fail-on-wire-errors the run exits
 # 3 naming them. Needs root; SKIP otherwise.
@@ -21,7 +21,7 @@ fi
 INNER='
 ns=$(awk "\$1 == 1 {print \$3}" "$CB_NETNS_DIR/hosts")
 echo "$CB_NETNS_HOSTS" > "$CB_TEST_TMP/hosts"
-printf "table inet cbwire {\n chain out {\n  type filter hook output priority 0;\n  ip daddr %s/24 numgen random mod 100 < 3 drop\n }\n}\n" \
+printf "table inet cbwire {\n chain out {\n  type filter hook output priority 0;\n  ip daddr %s/24 numgen random mod 100 < 5 drop\n }\n}\n" \
     "${CB_NETNS_SUBNET%.0/24}.0" | ip netns exec "$ns" nft -f - || exit 9
 for tag in plain strict; do
     extra=; [ $tag = strict ] && extra=--fail-on-wire-errors
@@ -65,6 +65,6 @@ EOF
     pass "$name: ${line#\# wire: }"
 }
 
-check plain 0 "wire over tcp, 3% loss: bit-exact, retransmissions in the footer and the JSON"
-check strict 3 "wire over tcp, 3% loss, --fail-on-wire-errors: exit 3" \
+check plain 0 "wire over tcp, 5% loss: bit-exact, retransmissions in the footer and the JSON"
+check strict 3 "wire over tcp, 5% loss, --fail-on-wire-errors: exit 3" \
     '--fail-on-wire-errors: the wire moved during the run: host vm(.*tcp RetransSegs'
