@@ -1,11 +1,14 @@
 #include "options.h"
 #include "algo/algo.h"
+#include "sizes.h"
+#include "core/checked.h"
 #include "topo/topo.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,7 +287,7 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
     case 'f': {
         char *end;
         o->step_factor = strtod(arg, &end);
-        if (*end || end == arg || !(o->step_factor > 1.0))
+        if (*end || end == arg || !(o->step_factor > 1.0) || !isfinite(o->step_factor))
             return cb_usage_error(report, "bad factor '%s' for -f: give a number greater than 1, e.g. -f 2", arg);
         return 0;
     }
@@ -392,11 +395,9 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
             return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
         return copy_arg("--transport", arg, o->transport, sizeof o->transport, report);
     case OPT_ALGO: return parse_algo_list(arg, o, report);
-    case OPT_SEED: {
-        char *end;
-        o->seed = strtoull(arg, &end, 0);
-        return *end || end == arg ? cb_usage_error(report, "bad seed '%s': give an integer", arg) : 0;
-    }
+    case OPT_SEED:
+        return cb_parse_u64(arg, &o->seed) ? cb_usage_error(report, "bad seed '%s': give an integer from 0 to "
+                                                            "18446744073709551615", arg) : 0;
     case OPT_SLOT_BYTES:
         if (size_arg("--slot-bytes", arg, &t->slot_bytes, report))
             return -1;
@@ -463,11 +464,11 @@ static int algo_refuses(const struct cb_options *o, const struct cb_algo_desc *d
 
 static int check_consistency(struct cb_options *o, int report)
 {
-    if (o->min_bytes > o->max_bytes)
-        return cb_usage_error(report, "-b %zu is larger than -e %zu: the smallest size must not exceed the largest",
-                   o->min_bytes, o->max_bytes);
-    if (o->step_factor == 0 && o->step_bytes == 0 && o->min_bytes != o->max_bytes)
-        return cb_usage_error(report, "-i 0 with -b < -e would never reach -e: give -i > 0 or -f > 1");
+    struct cb_sizes sizes = {o->min_bytes, o->max_bytes, o->step_bytes, o->step_factor};
+    char why[256];
+    size_t nsizes;
+    if (cb_sizes_check(&sizes, &nsizes, why, sizeof why) != 0)
+        return cb_usage_error(report, "%s", why);
     int reduces = cb_coll_desc(o->coll)->reduces;
     if (!reduces && o->op_given && !(o->nops == CB_NOPS || (o->nops == 1 && o->ops[0] == CB_SUM)))
         return cb_usage_error(report, "-o %s makes no sense for %s, which does not reduce: drop -o",
