@@ -13,6 +13,10 @@
 /* A machine: nodes of ranks_per_node ranks (ranks numbered node by node),
  * under leaf switches of nodes_per_leaf nodes whose uplinks are
  * oversubscribed by `oversub` (>= 1). One level when nodes == 1. */
+/* The largest rank count the model takes: its steps count ranks in int,
+ * and a machine of 2^24 ranks is beyond any it is asked about. */
+#define CB_MODEL_MAX_RANKS (1 << 24)
+
 struct cb_machine {
     int nranks, nodes, nodes_per_leaf, channels;
     double oversub;

@@ -237,6 +237,19 @@ static void test_tune_file_round_trip(void **state)
     assert_int_equal(cb_cost_load(path, &back), CB_EUSAGE);
 }
 
+/* Rank counts near INT_MAX: the model's step counting must not overflow
+ * (issue 18: `collbench model --ranks 2147483647` never finished). */
+static void test_model_huge_rank_counts_finish(void **state)
+{
+    (void)state;
+    struct cb_machine m;
+    flat(&m, 2147483647);
+    for (int c = 0; c < CB_BROADCAST; c++)
+        assert_true((int)cb_model_best(&m, (cb_coll)c, 1 << 20, CB_FLOAT) >= 0);
+    flat(&m, CB_MODEL_MAX_RANKS);
+    assert_true(cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_TREE, 1 << 20, CB_FLOAT) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_model_direct_for_a_machine_not_at_scale),
         cmocka_unit_test(test_algorithm_table),
         cmocka_unit_test(test_tune_file_round_trip),
+        cmocka_unit_test(test_model_huge_rank_counts_finish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
