@@ -8,6 +8,7 @@
 #include "core/bootstrap.h"
 #include "core/comm.h"
 #include "harness/harness.h"
+#include "harness/memcheck.h"
 #include "core/job.h"
 #include "harness/options.h"
 #include "tools/pairs.h"
@@ -41,14 +42,21 @@ static cb_status probe_outputs(const struct cb_options *o)
     return CB_OK;
 }
 
-static cb_status validate_job(const struct cb_options *o, int nranks, int rank)
+/* The command line against this job: -r among its ranks, the outputs
+ * writable, the memory of the largest size on each host (reported once per host). */
+static cb_status validate_job(const struct cb_options *o, struct cb_boot *boot)
 {
+    int nranks = cb_boot_size(boot), rank = cb_boot_rank(boot);
     if (o->root >= nranks) {
         if (rank == 0)
             cb_log_error("-r %d is not a rank of this job of %d ranks: give -r from 0 to %d",
                          o->root, nranks, nranks - 1);
         return CB_EUSAGE;
     }
+    cb_status st = cb_mem_check(o, nranks, cb_boot_local_size(boot), cb_boot_same_machine(boot, rank, 0),
+                                cb_boot_local_rank(boot) == 0);
+    if (st != CB_OK)
+        return st;
     return rank == 0 ? probe_outputs(o) : CB_OK;
 }
 
@@ -143,7 +151,7 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     memset(&sweep, 0, sizeof sweep);
     struct cb_topo_rank place;
     struct cb_job_setup setup = {o->transport, o->topo_xml, o->bind};
-    cb_status mine = validate_job(o, cb_boot_size(boot), cb_boot_rank(boot));
+    cb_status mine = validate_job(o, boot);
     cb_status st = cb_job_start(boot, mine, &setup, &o->tcfg, &place, &comm);
     if (st != CB_OK)
         return st;   /* after a failure a peer may be gone: the caller aborts the job instead */

@@ -5,9 +5,14 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/checked.h"
+#include "harness/memcheck.h"
 #include "harness/options.h"
 #include "harness/sizes.h"
 
@@ -301,6 +306,75 @@ static void checked_numbers(void **state)
     assert_int_equal(z, 12);
 }
 
+/* The memory a run needs, estimated before anything is allocated (issue 18:
+ * -e 16G was OOM-killed, -e 1000G failed in malloc with exit 1). */
+static void memory_need_of_a_run(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    struct cb_mem_need n;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "1M", "-e", "1M", "-n", "10"), CB_OK);
+    assert_int_equal(cb_mem_need(&o, 2, &n), 0);
+    assert_int_equal(n.buffers, 3 * ((1 << 20) + 4096));   /* + the room for -u, page-rounded */
+    assert_int_equal(n.scratch, 1 << 20);
+    assert_int_equal(n.fifos, 8 * 512 * 1024);           /* --slots x --slot-bytes to the one peer */
+    assert_int_equal(n.samples, 10 * 3 * 2 * sizeof(double));
+    assert_int_equal(cb_mem_host_need(&o, 2, 2, 1), 2 * n.per_rank + n.samples);
+    assert_int_equal(PARSE(&o, "collbench", "alltoall", "-b", "1G", "-e", "1G", "-I", "0"), CB_OK);
+    assert_int_equal(cb_mem_need(&o, 4, &n), 0);
+    assert_int_equal(n.scratch, 1u << 30);               /* alltoall: the whole buffer */
+    assert_int_equal(n.samples, 0);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "1000G", "-e", "1000G"), CB_OK);
+    assert_true(cb_mem_host_need(&o, 2, 2, 1) > ((size_t)1 << 42));
+    assert_int_equal(cb_mem_check(&o, 2, 2, 1, 0), CB_EUSAGE);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* MemAvailable, and the least room under the cgroup limits of the process
+ * and its ancestors, v2 and v1, from a made-up /sys/fs/cgroup. */
+static void memory_available(void **state)
+{
+    (void)state;
+    size_t b;
+    char root[] = "/tmp/collbench-cgroup-XXXXXX", dir[512];
+    assert_int_equal(cb_meminfo_available("MemTotal: 100 kB\nMemFree: 5 kB\nMemAvailable:   2048 kB\n", &b), 0);
+    assert_int_equal(b, 2048 * 1024);
+    assert_int_equal(cb_meminfo_available("MemTotal: 100 kB\n", &b), -1);
+    assert_non_null(mkdtemp(root));
+    write_file(root, "cgroup.controllers", "memory\n");
+    snprintf(dir, sizeof dir, "%s/job", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_file(dir, "memory.max", "1048576\n");
+    write_file(dir, "memory.current", "24576\n");
+    snprintf(dir, sizeof dir, "%s/job/step", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_file(dir, "memory.max", "max\n");
+    write_file(dir, "memory.current", "4096\n");
+    assert_int_equal(cb_cgroup_room("0::/job/step\n", root), 1048576 - 24576);   /* the parent's limit binds */
+    assert_true(cb_cgroup_room("0::/\n", root) == SIZE_MAX);
+    snprintf(dir, sizeof dir, "%s/memory", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(dir, sizeof dir, "%s/memory/a", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_file(dir, "memory.limit_in_bytes", "65536\n");
+    write_file(dir, "memory.usage_in_bytes", "70000\n");
+    assert_int_equal(cb_cgroup_room("9:name=systemd:/\n4:memory:/a\n", root), 0);   /* v1, over its limit */
+    write_file(dir, "memory.limit_in_bytes", "9223372036854771712\n");
+    assert_true(cb_cgroup_room("4:memory:/a\n", root) == SIZE_MAX);                 /* v1's "unlimited" */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +389,8 @@ int main(void)
         cmocka_unit_test(overflowing_sweeps_are_refused),
         cmocka_unit_test(sweep_sizes),
         cmocka_unit_test(checked_numbers),
+        cmocka_unit_test(memory_need_of_a_run),
+        cmocka_unit_test(memory_available),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
