@@ -11,6 +11,7 @@
 #include "harness/memcheck.h"
 #include "core/job.h"
 #include "harness/options.h"
+#include "harness/options_agree.h"
 #include "tools/pairs.h"
 #include "report/report.h"
 #include "topo/topo.h"
@@ -206,18 +207,25 @@ int main(int argc, char **argv)
     struct cb_options o;
     struct cb_boot *boot;
     long long wrong = 0;
-    int report = cb_boot_launcher_rank() <= 0;
-    if (cb_options_parse(argc, argv, &o, report) != CB_OK)
-        return 2;
-    if (o.show_help) {
+    int launched = cb_boot_launcher_rank() >= 0, report = cb_boot_launcher_rank() <= 0;
+    int argc0 = argc;
+    char **argv0 = argv;
+    /* under a launcher the ranks compare their parse first, so that a bad
+     * command line on any rank is reported once and every rank exits 2 */
+    cb_status parsed = cb_options_parse(argc, argv, &o, !launched);
+    if (parsed == CB_OK && o.show_help) {
         if (report)
             cb_options_usage(stdout);
         return 0;
     }
-    cb_status st = cb_boot_init(&argc, &argv, o.tcfg.timeout_ms, &boot);
+    if (parsed != CB_OK && !launched)
+        return 2;
+    cb_status st = cb_boot_init(&argc, &argv, o.timeout_s * 1000, &boot);
     if (st != CB_OK)
         return cb_status_exit_code(st);
-    st = run(boot, &o, argc, argv, &wrong);
+    st = cb_options_agree(boot, argc0, argv0, &o, parsed);
+    if (st == CB_OK)
+        st = run(boot, &o, argc, argv, &wrong);
     cb_job_end(boot, st);
     if (st == CB_OK && wrong > 0) {
         if (report)
