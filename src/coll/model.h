@@ -39,5 +39,9 @@ void cb_machine_flat(struct cb_machine *m, int nranks, int channels, const struc
  * message naming the file and line when it cannot be read. */
 cb_status cb_cost_save(FILE *f, const struct cb_cost *c, const char *transport);
 cb_status cb_cost_load(const char *path, struct cb_cost *c);
+/* The file's text (len bytes, any content) as the file `name`: every value
+ * range-checked (no inf, nan or absurd figures); a refusal names the line,
+ * with its bytes escaped, when `report`. */
+cb_status cb_cost_parse(const char *text, size_t len, const char *name, struct cb_cost *c, int report);
 
 #endif
