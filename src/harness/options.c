@@ -117,12 +117,13 @@ void cb_options_usage(FILE *out)
 int cb_usage_error(int report, const char *fmt, ...)
 {
     if (report) {
-        char line[512];
+        char line[512], shown[768];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(line, sizeof line, fmt, ap);
         va_end(ap);
-        cb_log_error("%s", line);
+        cb_escape(shown, sizeof shown, line);   /* an argument's bytes are shown, not sent to the terminal */
+        cb_log_error("%s", shown);
     }
     return -1;
 }
