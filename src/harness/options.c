@@ -493,7 +493,12 @@ cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int repo
     set_defaults(o);
     if (pick_collective(argc, argv, o, report, &first) != 0)
         return CB_EUSAGE;
-    optind = first;
+    /* optind = 0 makes glibc's getopt start afresh: a parse that stopped
+     * inside "-xyz" leaves its place in that argument behind, and the next
+     * parse would go on from there (found by tests/fuzz/fuzz_options) */
+    argc -= first - 1;
+    argv += first - 1;
+    optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":b:e:i:f:n:w:m:N:c:o:d:r:z:a:T:J:I:u:h", long_opts, NULL)) != -1) {
         int bad;
