@@ -262,8 +262,8 @@ static void refuse(const struct cb_options *o, int nranks, int local, int rank0_
     if (fit)
         snprintf(advice, sizeof advice, "give -e %s or less, or run fewer ranks on this host", fit_s);
     else
-        snprintf(advice, sizeof advice, "not even -e %zu (the -b) fits: run fewer ranks on this host, or give "
-                 "smaller --slots or --slot-bytes", o->min_bytes);
+        snprintf(advice, sizeof advice, "not even -b %zu alone fits: give a smaller -b, run fewer ranks on this "
+                 "host, or give smaller --slots or --slot-bytes", o->min_bytes);
     cb_log_error("this host cannot hold the run: %d rank(s) here at -e %zu need %s, and %s is %s: %s", local,
                  o->max_bytes, need, what, avail_s, advice);
 }
