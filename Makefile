@@ -1,5 +1,6 @@
 # collbench. `make run` and `make test` install what they need first (Debian).
 # SANITIZE=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-san/.
+# `make fuzz` builds the libFuzzer harnesses of tests/fuzz with clang into build-fuzz/.
 
 CC      := mpicc
 PKGS    := hwloc libibverbs librdmacm
@@ -27,7 +28,7 @@ BIN        := $(BUILD)/collbench
 ALIASES    := all_reduce_perf all_gather_perf reduce_scatter_perf alltoall_perf \
               broadcast_perf reduce_perf sendrecv_perf
 
-.PHONY: all deps run test unit bench bench-verbs bench-faults docs clean
+.PHONY: all deps run test unit bench bench-verbs bench-faults docs clean fuzz
 all: $(BIN) $(addprefix $(BUILD)/,$(ALIASES)) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -86,7 +87,26 @@ bench-verbs: deps
 docs:
 	@scripts/docs-tables
 
-clean:
-	rm -rf build build-san
+# libFuzzer harnesses: the engine again, compiled by clang (through mpicc)
+# with coverage for the fuzzer, under ASan + UBSan; tests/integration/fuzz.sh
+# runs them. No -Werror here: clang warns where gcc does not (partly filled
+# designated initializers, gcc's pragmas), and the -Werror build is gcc's.
+FUZZ_CFLAGS := -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -MMD -MP -Isrc -I. \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -fno-omit-frame-pointer \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(ENGINE_SRC))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
--include $(shell find build build-san -name '*.d' 2>/dev/null)
+fuzz: $(FUZZ_BIN)
+
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=clang $(CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	OMPI_CC=clang $(CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find build build-san build-fuzz -name '*.d' 2>/dev/null)

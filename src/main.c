@@ -8,8 +8,10 @@
 #include "core/bootstrap.h"
 #include "core/comm.h"
 #include "harness/harness.h"
+#include "harness/memcheck.h"
 #include "core/job.h"
 #include "harness/options.h"
+#include "harness/options_agree.h"
 #include "tools/pairs.h"
 #include "report/report.h"
 #include "topo/topo.h"
@@ -42,14 +44,21 @@ static cb_status probe_outputs(const struct cb_options *o)
     return CB_OK;
 }
 
-static cb_status validate_job(const struct cb_options *o, int nranks, int rank)
+/* The command line against this job: -r among its ranks, the outputs
+ * writable, the memory of the largest size on each host (reported once per host). */
+static cb_status validate_job(const struct cb_options *o, struct cb_boot *boot)
 {
+    int nranks = cb_boot_size(boot), rank = cb_boot_rank(boot);
     if (o->root >= nranks) {
         if (rank == 0)
             cb_log_error("-r %d is not a rank of this job of %d ranks: give -r from 0 to %d",
                          o->root, nranks, nranks - 1);
         return CB_EUSAGE;
     }
+    cb_status st = cb_mem_check(o, nranks, cb_boot_local_size(boot), cb_boot_same_machine(boot, rank, 0),
+                                cb_boot_local_rank(boot) == 0);
+    if (st != CB_OK)
+        return st;
     return rank == 0 ? probe_outputs(o) : CB_OK;
 }
 
@@ -153,7 +162,7 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     memset(&sweep, 0, sizeof sweep);
     struct cb_topo_rank place;
     struct cb_job_setup setup = {o->transport, o->topo_xml, o->bind};
-    cb_status mine = validate_job(o, cb_boot_size(boot), cb_boot_rank(boot));
+    cb_status mine = validate_job(o, boot);
     cb_status st = cb_job_start(boot, mine, &setup, &o->tcfg, &place, &comm);
     if (st != CB_OK)
         return st;   /* after a failure a peer may be gone: the caller aborts the job instead */
@@ -212,18 +221,25 @@ int main(int argc, char **argv)
     struct cb_boot *boot;
     long long wrong = 0;
     int wire_errors = 0;
-    int report = cb_boot_launcher_rank() <= 0;
-    if (cb_options_parse(argc, argv, &o, report) != CB_OK)
-        return 2;
-    if (o.show_help) {
+    int launched = cb_boot_launcher_rank() >= 0, report = cb_boot_launcher_rank() <= 0;
+    int argc0 = argc;
+    char **argv0 = argv;
+    /* under a launcher the ranks compare their parse first, so that a bad
+     * command line on any rank is reported once and every rank exits 2 */
+    cb_status parsed = cb_options_parse(argc, argv, &o, !launched);
+    if (parsed == CB_OK && o.show_help) {
         if (report)
             cb_options_usage(stdout);
         return 0;
     }
-    cb_status st = cb_boot_init(&argc, &argv, o.tcfg.timeout_ms, &boot);
+    if (parsed != CB_OK && !launched)
+        return 2;
+    cb_status st = cb_boot_init(&argc, &argv, o.timeout_s * 1000, &boot);
     if (st != CB_OK)
         return cb_status_exit_code(st);
-    st = run(boot, &o, argc, argv, &wrong, &wire_errors);
+    st = cb_options_agree(boot, argc0, argv0, &o, parsed);
+    if (st == CB_OK)
+        st = run(boot, &o, argc, argv, &wrong, &wire_errors);
     cb_job_end(boot, st);
     if (st == CB_OK && wrong > 0) {
         if (report)

@@ -8,6 +8,8 @@
 #include "bench/bench.h"
 #include "data.h"
 #include "algo/algo.h"
+#include "sizes.h"
+#include "core/checked.h"
 
 struct buffers {
     char *send, *recv, *expected;
@@ -20,15 +22,6 @@ struct placement {
     int in_place;
 };
 
-static size_t next_size(size_t size, const struct cb_options *o)
-{
-    if (o->step_factor > 1) {
-        size_t n = (size_t)((double)size * o->step_factor);
-        return n > size ? n : size + 1;
-    }
-    return size + (o->step_bytes ? o->step_bytes : 1);
-}
-
 static cb_status alloc_buffers(struct cb_comm *c, const struct cb_options *o, struct buffers *b)
 {
     size_t most = 0;
@@ -40,7 +33,10 @@ static cb_status alloc_buffers(struct cb_comm *c, const struct cb_options *o, st
         if (need > most)
             most = need;
     }
-    b->bytes = most + 64;   /* room for -u */
+    if (cb_size_add(most, 64, &b->bytes) != 0 || b->bytes > SIZE_MAX - 4095) {   /* room for -u */
+        cb_log_error("buffers of -e %zu B cannot be sized: give a smaller -e", o->max_bytes);
+        return CB_EUSAGE;
+    }
     b->send = cb_comm_alloc(c, b->bytes);   /* the transport's where it moves data without a copy */
     b->recv = cb_comm_alloc(c, b->bytes);
     b->expected = aligned_alloc(4096, (b->bytes + 4095) & ~(size_t)4095);
@@ -389,7 +385,9 @@ static void free_results(struct cb_result *r, int n)
 static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
                              cb_type t, cb_op op, FILE *table, struct cb_sweep *s)
 {
-    for (size_t size = o->min_bytes; size <= o->max_bytes; size = next_size(size, o)) {
+    const struct cb_sizes sizes = {o->min_bytes, o->max_bytes, o->step_bytes, o->step_factor};
+    size_t size = o->min_bytes;
+    for (int more = size <= o->max_bytes; more; more = cb_sizes_next(&sizes, size, &size)) {
         struct cb_result r[CB_MAX_COMPARED];
         cb_status st = measure_size(c, o, b, t, op, size, r);
         int stored = 0;   /* rank 0 keeps r[0 .. stored) in s; the rest are freed here */

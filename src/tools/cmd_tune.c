@@ -11,6 +11,7 @@
 #include "coll/model.h"
 #include "core/job.h"
 #include "harness/options.h"
+#include "harness/options_agree.h"
 
 /* Split off -o FILE; the rest is parsed as collbench's own options. */
 static const char *take_output(int *argc, char **argv)
@@ -65,20 +66,29 @@ int cb_cmd_tune(int argc, char **argv)
     struct cb_boot *boot;
     struct cb_comm *comm = NULL;
     const char *path = take_output(&argc, argv);
-    int report = cb_boot_launcher_rank() <= 0;
-    if (cb_options_parse(argc, argv, &o, report) != CB_OK)
+    int launched = cb_boot_launcher_rank() >= 0, report = cb_boot_launcher_rank() <= 0;
+    cb_status parsed = cb_options_parse(argc, argv, &o, !launched);
+    if (parsed != CB_OK && !launched)
         return 2;
-    if (o.show_help) {
+    if (parsed == CB_OK && o.show_help) {
         if (report)
             printf("Usage: mpirun -np N collbench tune [-o FILE] [--transport T] [--slot-bytes S] [--slots N]\n"
                    "         [-d TYPES]\nMeasures the cost model's terms (docs/algorithms.md) into FILE "
                    "(default collbench-tune.txt).\n");
         return 0;
     }
-    cb_status st = cb_boot_init(&argc, &argv, o.tcfg.timeout_ms, &boot);
+    int argc0 = argc;
+    char **argv0 = argv;
+    cb_status st = cb_boot_init(&argc, &argv, o.timeout_s * 1000, &boot);
     if (st != CB_OK)
         return cb_status_exit_code(st);
-    st = setup(boot, &o, &comm);
+    st = cb_options_agree(boot, argc0, argv0, &o, parsed);
+    if (st == CB_EUSAGE) {   /* every rank knows: nothing to abort */
+        cb_boot_finalize(boot);
+        return 2;
+    }
+    if (st == CB_OK)
+        st = setup(boot, &o, &comm);
     if (st == CB_OK)
         st = measure_and_write(comm, &o, path);
     if (st == CB_OK)

@@ -1,6 +1,7 @@
 /* The machine as hwloc sees it: NUMA nodes, cores, RDMA and Ethernet NICs,
  * GPUs, and the distances between them. Placement is in topo_place.c. */
 #include "topo_impl.h"
+#include "topo_xml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -329,6 +330,9 @@ static cb_status open_topology(struct cb_topo *t, const char *xml)
                      xml, strerror(errno));
         return CB_EUSAGE;
     }
+    cb_status st = xml ? cb_topo_xml_check(xml) : CB_OK;
+    if (st != CB_OK)
+        return st;
     if ((xml && hwloc_topology_set_xml(t->topo, xml) != 0) || hwloc_topology_load(t->topo) != 0) {
         if (xml)
             cb_log_error("'%s' is not an hwloc XML topology: make one with lstopo --of xml FILE", xml);
