@@ -1,5 +1,5 @@
-/* The --csv file: one row per (result, placement), for spreadsheets. Written
- * to "<path>.tmp.<pid>" and renamed over <path> only when complete. Unknown
+/* The --csv file: one row per (result, placement), for spreadsheets,
+ * written whole or not at all through outfile. Unknown
  * figures (not checked, no per-iteration pass) are empty cells. */
 #include "report.h"
 #include "outfile.h"

@@ -87,10 +87,11 @@ void cb_table_row(FILE *out, const struct cb_result *r, int per_iter);
 const char *cb_result_algo_label(const struct cb_result *r, char *buf, size_t len);
 void cb_table_footer(FILE *out, const struct cb_summary *s);
 
-/* JSON and CSV writers: create a temporary file beside `path` at open (so a
- * path that cannot be written fails before the run, CB_EUSAGE, logged), and
- * rename it over `path` only at finish; abort removes it, so a failed run
- * never leaves a partial file. */
+/* JSON and CSV writers, through outfile.h: open checks the path (so one that
+ * cannot be written, or is not a regular file, fails before the run,
+ * CB_EUSAGE, logged) and starts a temporary file; finish renames it over
+ * `path` (CB_ESYS, logged, when a write fails); abort removes it, so a
+ * failed run never leaves a partial file. */
 struct cb_json;
 cb_status cb_json_open(const char *path, struct cb_json **out);
 void cb_json_begin(struct cb_json *j, const struct cb_run_info *info);

@@ -46,18 +46,8 @@ static cb_status validate_job(const struct cb_pairs_opts *p, struct cb_boot *b)
                      "`mpirun -np N --map-by ppr:1:node collbench pairs ...`");
         return CB_EUSAGE;
     }
-    if (p->json_path && access(p->json_path, F_OK) != 0) {
-        FILE *f = fopen(p->json_path, "w");
-        if (!f) {
-            cb_log_error("cannot write -J %s: give a path in a folder that exists and is writable", p->json_path);
-            return CB_EUSAGE;
-        }
-        fclose(f);
-        unlink(p->json_path);
-    } else if (p->json_path && access(p->json_path, W_OK) != 0) {
-        cb_log_error("cannot write -J %s: the file is not writable", p->json_path);
-        return CB_EUSAGE;
-    }
+    if (p->json_path)
+        return cb_pairs_check_json(p->json_path);
     return CB_OK;
 }
 

@@ -198,7 +198,9 @@ void cb_pairs_report_free(struct cb_pairs_report *r);
  * host and link and per flap (or "no outliers"), and the port counters
  * that moved. */
 void cb_pairs_print(FILE *out, const struct cb_pairs_report *r);
-/* The same as JSON, written to a temporary file renamed over `path`. */
+/* The same as JSON, through report/outfile (whole or not at all). */
 cb_status cb_pairs_write_json(const char *path, const struct cb_pairs_report *r);
+/* Before the run: CB_EUSAGE, logged, when -J's path cannot be written. */
+cb_status cb_pairs_check_json(const char *path);
 
 #endif
