@@ -1,4 +1,5 @@
 /* collbench: collectives over our own transports, measured like nccl-tests. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/bootstrap.h"
+#include "core/clock.h"
 #include "core/comm.h"
 #include "harness/harness.h"
 #include "harness/memcheck.h"
@@ -19,11 +21,40 @@
 #define COLLBENCH_VERSION "0.1.0"
 #define CB_EXIT_WIRE 3   /* --fail-on-wire-errors: the run passed, the wire did not */
 
+/* -N runs rewrite -J and --csv after a cycle at most this often; the last
+ * cycle, and a stop on a signal, always write what complete cycles hold. */
+#define REWRITE_EVERY_S 10.0
+
 struct outputs {
     const char *json_path, *csv_path;
     struct cb_run_info *info;
     int nranks;
+    double last_write_s;        /* when the files were last written (or the run began) */
+    long long cycles_written;   /* complete cycles the files hold */
 };
+
+/* The signal that asked the run to stop, 0 while none did. Only the handler
+ * writes it; main hands its address down (cb_options.stop) and the harness
+ * polls it between operations and sizes. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* SA_RESETHAND: a second SIGINT or SIGTERM ends the rank at once, should it
+ * be stuck in a wait. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 /* Rank 0 checks up front that -J and --csv can be written, so a bad path
  * fails before the run instead of after it. */
@@ -127,22 +158,42 @@ static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *plac
     return cb_boot_gather(c->boot, &mine, info->ranks, sizeof mine, c->cfg.timeout_ms, "collecting rank info");
 }
 
-static void write_outputs(const struct cb_sweep *s, void *arg)
+static cb_status write_json(const struct outputs *out, const struct cb_sweep *s)
 {
-    const struct outputs *out = arg;
     struct cb_json *j;
+    cb_status st = cb_json_open(out->json_path, &j);
+    if (st != CB_OK)
+        return st;
+    cb_json_begin(j, out->info);
+    for (int i = 0; i < s->nresults; i++)
+        cb_json_result(j, &s->results[i], out->nranks);
+    return cb_json_finish(j, &s->summary, &s->cycles);
+}
+
+static cb_status write_csv(const struct outputs *out, const struct cb_sweep *s)
+{
     struct cb_csv *c;
-    if (out->json_path && cb_json_open(out->json_path, &j) == CB_OK) {
-        cb_json_begin(j, out->info);
-        for (int i = 0; i < s->nresults; i++)
-            cb_json_result(j, &s->results[i], out->nranks);
-        cb_json_finish(j, &s->summary);
-    }
-    if (out->csv_path && cb_csv_open(out->csv_path, &c) == CB_OK) {
-        for (int i = 0; i < s->nresults; i++)
-            cb_csv_result(c, &s->results[i]);
-        cb_csv_finish(c);
-    }
+    cb_status st = cb_csv_open(out->csv_path, &c);
+    if (st != CB_OK)
+        return st;
+    for (int i = 0; i < s->nresults; i++)
+        cb_csv_result(c, &s->results[i]);
+    return cb_csv_finish(c);
+}
+
+/* Rank 0 after a cycle: a failure (logged) stops the run with a non-zero exit. */
+static cb_status write_outputs(const struct cb_sweep *s, int last, void *arg)
+{
+    struct outputs *out = arg;
+    double now = cb_now_s();
+    if (s->cycles.done == out->cycles_written || (!last && now - out->last_write_s < REWRITE_EVERY_S))
+        return CB_OK;
+    out->last_write_s = now;
+    out->cycles_written = s->cycles.done;
+    cb_status st = out->json_path ? write_json(out, s) : CB_OK;
+    if (st == CB_OK && out->csv_path)
+        st = write_csv(out, s);
+    return st;
 }
 
 /* --fail-on-wire-errors: rank 0 names what moved. */
@@ -172,7 +223,7 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     if (comm->rank == 0)
         cb_table_header(stdout, &info);
     fflush(stdout);
-    struct outputs out = {o->json_path, o->csv_path, &info, comm->nranks};
+    struct outputs out = {o->json_path, o->csv_path, &info, comm->nranks, cb_now_s(), 0};
     st = cb_harness_sweep(comm, o, stdout, &sweep, write_outputs, &out);
     if (st == CB_OK && comm->rank == 0)
         cb_table_footer(stdout, &sweep.summary);
@@ -237,9 +288,19 @@ int main(int argc, char **argv)
     cb_status st = cb_boot_init(&argc, &argv, o.timeout_s * 1000, &boot);
     if (st != CB_OK)
         return cb_status_exit_code(st);
+    catch_stop_signals();   /* after MPI_Init, which may install its own */
+    o.stop = &stop_signal;
     st = cb_options_agree(boot, argc0, argv0, &o, parsed);
     if (st == CB_OK)
         st = run(boot, &o, argc, argv, &wrong, &wire_errors);
+    if (stop_signal && st != CB_OK) {
+        /* No MPI_Finalize: it would wait for ranks still measuring; they
+         * find this one gone and stop too (or mpirun ends them). */
+        cb_log_warn("stopped by %s%s; exit status %d", stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+                    st == CB_ESTOPPED ? " between operations" : "", 128 + stop_signal);
+        fflush(stdout);
+        return 128 + stop_signal;
+    }
     cb_job_end(boot, st);
     if (st == CB_OK && wrong > 0) {
         if (report)

@@ -7,11 +7,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct cb_json {
     struct cb_outfile out;
     struct cb_jw w;
+    int cycles_asked;   /* -N: 0 keeps only the last cycle's results */
 };
 
 /* ---- the file ---- */
@@ -88,6 +88,7 @@ void cb_json_begin(struct cb_json *j, const struct cb_run_info *info)
     if (!j)
         return;
     struct cb_jw *w = &j->w;
+    j->cycles_asked = info->cycles;
     cb_jw_open(w, '{');
     cb_jw_kv_string(w, "collbench_version", info->version);
     cb_jw_kv_string(w, "start_time", info->start_time);
@@ -271,15 +272,32 @@ static void put_wire(struct cb_jw *w, const struct cb_summary *s)
     cb_jw_close(w);
 }
 
-static void utc_now(char *buf, size_t cap)
+/* How many cycles ran and the recent ones' summaries (see cb_cycles). */
+static void put_cycles(struct cb_jw *w, const struct cb_cycles *c, int cycles_asked)
 {
-    time_t now = time(NULL);
-    struct tm tm;
-    if (!gmtime_r(&now, &tm) || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        buf[0] = '\0';
+    cb_jw_key(w, "cycles");
+    cb_jw_open(w, '{');
+    cb_jw_kv_int(w, "done", c->done);
+    cb_jw_kv_string(w, "results_hold", cycles_asked == 0 ? "last cycle" : "every cycle");
+    cb_jw_kv_int(w, "window", CB_CYCLE_WINDOW);
+    cb_jw_key(w, "recent");
+    cb_jw_open(w, '[');
+    for (int i = 0; i < c->n; i++) {
+        const struct cb_cycle *e = cb_cycles_at(c, i);
+        cb_jw_open(w, '{');
+        cb_jw_kv_int(w, "cycle", e->index);
+        cb_jw_kv_string(w, "end_time", e->end_time);
+        cb_jw_kv_int(w, "total_wrong", e->s.total_wrong);
+        cb_jw_kv_double(w, "avg_busbw_gbps", e->s.avg_busbw);
+        cb_jw_kv_double(w, "peak_busbw_gbps", e->s.peak_busbw);
+        cb_jw_kv_double(w, "largest_busbw_gbps", e->s.largest_busbw);
+        cb_jw_close(w);
+    }
+    cb_jw_close(w);
+    cb_jw_close(w);
 }
 
-cb_status cb_json_finish(struct cb_json *j, const struct cb_summary *s)
+cb_status cb_json_finish(struct cb_json *j, const struct cb_summary *s, const struct cb_cycles *cycles)
 {
     if (!j)
         return CB_OK;
@@ -287,8 +305,10 @@ cb_status cb_json_finish(struct cb_json *j, const struct cb_summary *s)
     cb_jw_close(w);   /* results */
     put_summary(w, s);
     put_wire(w, s);
+    if (cycles)
+        put_cycles(w, cycles, j->cycles_asked);
     char end[32];
-    utc_now(end, sizeof end);
+    cb_utc_now(end, sizeof end);
     cb_jw_kv_string(w, "end_time", end);
     cb_jw_close(w);
     if (!cb_jw_done(w)) {

@@ -415,7 +415,10 @@ static const char json_checks[] =
     "assert w[1][\"counters\"] == [{\"link\": \"eth0\", \"counter\": \"carrier_changes\", \"delta\": 2,\n"
     "                             \"kind\": \"error\"}], w\n"
     "assert w[1][\"port_events\"] == [{\"link\": \"rxe0:1\", \"event\": \"port error\", \"unix_ms\": 5}], w\n"
-    "assert w[1][\"errors\"] is True and w[0][\"errors\"] is False and w[1][\"counters_read\"] == 4, w\n";
+    "assert w[1][\"errors\"] is True and w[0][\"errors\"] is False and w[1][\"counters_read\"] == 4, w\n"
+    "c = d[\"cycles\"]\n"
+    "assert (c[\"done\"], c[\"results_hold\"], c[\"window\"]) == (2, \"every cycle\", 256), c\n"
+    "assert [(e[\"cycle\"], e[\"total_wrong\"]) for e in c[\"recent\"]] == [(0, 0), (1, 3)], c\n";
 
 static int python_accepts(const char *file)
 {
@@ -437,7 +440,7 @@ static void test_json_run(void **state)
     fx->a.oop.iter.mean = NAN;   /* JSON has no NaN: null */
     cb_json_result(j, &fx->a, 2);
     cb_json_result(j, &fx->b, 2);
-    struct cb_summary s = summary_of(fx);
+    struct cb_summary s = summary_of(fx), wrong3 = {.total_wrong = 3};
     struct cb_wire_moved wire[2];
     memset(wire, 0, sizeof wire);
     snprintf(wire[0].host, sizeof wire[0].host, "node-a");
@@ -449,7 +452,12 @@ static void test_json_run(void **state)
     wire[1].ev[0] = (struct cb_port_event){5, "rxe0:1", "port error"};
     s.wire = wire;
     s.nwire = 2;
-    assert_int_equal(cb_json_finish(j, &s), CB_OK);
+    struct cb_cycles *cycles = calloc(1, sizeof *cycles);
+    assert_non_null(cycles);
+    cb_cycles_add(cycles, &s);
+    cb_cycles_add(cycles, &wrong3);
+    assert_int_equal(cb_json_finish(j, &s, cycles), CB_OK);
+    free(cycles);
     assert_int_equal(access(path, F_OK), 0);
     assert_int_equal(entries_in(fx->dir), 1);
     assert_int_equal(python_accepts(path), 0);
@@ -551,6 +559,28 @@ static void test_csv_unwritable_and_abort(void **state)
     assert_int_equal(entries_in(fx->dir), 0);
 }
 
+
+/* -N 0: the window keeps the latest cycles, oldest first, however many ran. */
+static void test_cycles_window(void **state)
+{
+    (void)state;
+    struct cb_cycles *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    for (int i = 0; i < CB_CYCLE_WINDOW + 44; i++) {
+        struct cb_summary s = {.total_wrong = i, .avg_busbw = i * 0.5};
+        cb_cycles_add(c, &s);
+        assert_int_equal(c->n, i + 1 < CB_CYCLE_WINDOW ? i + 1 : CB_CYCLE_WINDOW);
+        assert_int_equal(cb_cycles_at(c, c->n - 1)->index, i);
+    }
+    assert_int_equal(c->done, CB_CYCLE_WINDOW + 44);
+    for (int i = 0; i < CB_CYCLE_WINDOW; i++) {
+        const struct cb_cycle *e = cb_cycles_at(c, i);
+        assert_int_equal(e->index, 44 + i);
+        assert_int_equal(e->s.total_wrong, 44 + i);
+        assert_int_equal(strlen(e->end_time), strlen("2024-01-02T03:04:05Z"));
+    }
+    free(c);
+}
 
 /* ---- the writer (report/outfile) ---- */
 
@@ -761,6 +791,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_abort_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_unwritable_and_abort, setup, teardown),
+        cmocka_unit_test(test_cycles_window),
         cmocka_unit_test_setup_teardown(test_outfile_refuses_what_is_not_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outfile_replaces_a_file_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outfile_named_temp_cannot_be_planted, setup, teardown),
