@@ -112,8 +112,8 @@ fi
 
 # ---- SIGTERM and SIGINT ----
 OUT=$TMP/sig
-# start_job N TIMEOUT ARGS...: a never-ending sweep in the background; waits
-# until the table has $ROWS rows
+# start_job N TIMEOUT ARGS...: a sweep in the background, never-ending unless
+# ARGS give -N; waits until the table has $ROWS rows (default 1)
 start_job() {
     local n=$1 t=$2; shift 2
     rm -rf "$OUT" && mkdir -p "$OUT"
@@ -176,15 +176,38 @@ done
 # Without mpirun's own abort, the other rank finds the stopped one gone by
 # itself, names it and exits non-zero within -T. (Two ranks, so the one left
 # waits on the stopped one itself, as in faults.sh.)
-name="SIGTERM to one rank, the other follows"
-if OMPI_MCA_orte_abort_on_non_zero_status=0 start_job 2 $T -b 1K -e 1M -f 4 -n 5 -w 0 -c 1 --algo ring; then
-    pids=$(rank_pids)
-    kill -TERM "$(rank_pid 1)"
-    if ! wait_gone $((3 * T)) $pids; then fail "$name: ranks still running after $((3 * T)) s"
-    elif ! grep -qE 'rank 0@.*rank 1 .*(exited|timed out)' "$TMP/job.err"; then
-        fail "$name: rank 0 did not name rank 1"; grep collbench "$TMP/job.err" | head -5
-    else pass "$name"; fi
+for transport in shm tcp; do
+    name="SIGTERM to one rank, the other follows, $transport"
+    if OMPI_MCA_orte_abort_on_non_zero_status=0 start_job 2 $T -b 1K -e 1M -f 4 -n 5 -w 0 -c 1 --algo ring \
+            --transport $transport; then
+        pids=$(rank_pids)
+        kill -TERM "$(rank_pid 1)"
+        if ! wait_gone $((3 * T)) $pids; then fail "$name: ranks still running after $((3 * T)) s"
+        elif ! grep -qE 'rank 0@.*rank 1\b.*(exited|closed|timed out)' "$TMP/job.err"; then
+            fail "$name: rank 0 did not name rank 1"; grep collbench "$TMP/job.err" | head -5
+        else pass "$name"; fi
+        wait_job 30
+    else
+        fail "$name: job did not start"; head -3 "$TMP/job.err"; end_job
+    fi
+done
+
+# SIGKILL while rank 0 writes a large JSON (caught with an fd open into the
+# output folder): nothing is left behind, as the file has no name yet.
+name="SIGKILL during the JSON write"
+if start_job 2 30 -b 64K -e 128K -f 2 -n 2000 -w 0 -c 0 -I 1 --algo ring -N 1; then
+    pid0=$(rank_pid 0)
+    caught=0
+    for _ in $(seq 3000); do
+        if [ -n "$(find /proc/"$pid0"/fd -lname "$OUT/*" 2>/dev/null)" ]; then
+            kill -9 "$pid0"; caught=1; break
+        fi
+        sleep 0.01
+    done
     wait_job 30
+    if [ $caught = 0 ]; then fail "$name: rank 0 never wrote within the wait"
+    elif [ -n "$(left_in "$OUT" j.json)" ]; then fail "$name: left $(left_in "$OUT" j.json)"
+    else pass "$name"; fi
 else
     fail "$name: job did not start"; head -3 "$TMP/job.err"; end_job
 fi
