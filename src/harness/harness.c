@@ -3,6 +3,7 @@
 #include "core/clock_sync.h"
 #include "core/job.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bench/bench.h"
@@ -369,9 +370,9 @@ static cb_status reserve(struct cb_result **list, int *cap, int n, int more)
     if (n + more <= *cap)
         return CB_OK;
     int want = *cap ? *cap : 64;
-    while (want < n + more)
+    while (want < n + more && want <= INT_MAX / 2)
         want *= 2;
-    struct cb_result *p = realloc(*list, sizeof *p * (size_t)want);
+    struct cb_result *p = want >= n + more ? realloc(*list, sizeof *p * (size_t)want) : NULL;
     if (!p) {
         cb_log_error("out of memory keeping %d results: use fewer sizes or -N 0", n + more);
         return CB_ENOMEM;
@@ -529,7 +530,7 @@ cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *
     cb_status st = watch ? alloc_buffers(c, o, &b) : CB_ENOMEM;
     if (st == CB_OK)
         st = prepare(c, o);
-    for (int cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {
+    for (long long cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {   /* -N 0: for days */
         for (int t = 0; t < o->ntypes && st == CB_OK; t++)
             for (int p = 0; p < o->nops && st == CB_OK; p++)
                 st = sweep_sizes(c, o, &b, o->types[t], o->ops[p], table, s);
