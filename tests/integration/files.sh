@@ -192,20 +192,31 @@ for transport in shm tcp; do
     fi
 done
 
-# SIGKILL while rank 0 writes a large JSON (caught with an fd open into the
-# output folder): nothing is left behind, as the file has no name yet.
+# SIGKILL while rank 0 writes a large JSON: nothing is left behind, as the
+# file has no name yet. The write is caught without forking in the loop: a
+# new fd of rank 0 stops it (SIGSTOP), and if that fd is in the output
+# folder it is killed there; otherwise it goes on.
+# open_fds PID: how many fds PID has (a glob: no process started)
+open_fds() { local f=(/proc/"$1"/fd/*); echo ${#f[@]}; }
 name="SIGKILL during the JSON write"
-if start_job 2 30 -b 64K -e 128K -f 2 -n 2000 -w 0 -c 0 -I 1 --algo ring -N 1; then
+if start_job 2 60 -b 64K -e 128K -f 2 -n 2000 -w 0 -c 0 -I 1 --algo ring; then
     pid0=$(rank_pid 0)
-    caught=0
-    for _ in $(seq 3000); do
-        if [ -n "$(find /proc/"$pid0"/fd -lname "$OUT/*" 2>/dev/null)" ]; then
-            kill -9 "$pid0"; caught=1; break
+    caught=0 base=$(open_fds "$pid0") deadline=$((SECONDS + 90))
+    while [ $caught = 0 ] && [ $SECONDS -lt $deadline ] && kill -0 "$pid0" 2>/dev/null; do
+        n=$(open_fds "$pid0")
+        if [ "$n" -gt "$base" ]; then
+            kill -STOP "$pid0"
+            if [ -n "$(find /proc/"$pid0"/fd -lname "$OUT/*" 2>/dev/null)" ]; then
+                kill -9 "$pid0"; caught=1
+            else
+                base=$n; kill -CONT "$pid0"
+            fi
+        elif [ "$n" -lt "$base" ]; then
+            base=$n
         fi
-        sleep 0.01
     done
     wait_job 30
-    if [ $caught = 0 ]; then fail "$name: rank 0 never wrote within the wait"
+    if [ $caught = 0 ]; then fail "$name: rank 0 was never caught writing"
     elif [ -n "$(left_in "$OUT" j.json)" ]; then fail "$name: left $(left_in "$OUT" j.json)"
     else pass "$name"; fi
 else
