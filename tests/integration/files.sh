@@ -18,6 +18,7 @@ mkdir -p "$MNT"
 trap 'umount "$MNT" 2>/dev/null; rm -rf "$TMP"' EXIT
 export MPI_TIMEOUT=120
 PY=/usr/bin/python3
+export RCDIR=$TMP/rc
 
 # A fresh 64 KiB tmpfs at $MNT, private to this namespace.
 small_fs() {
@@ -116,9 +117,11 @@ OUT=$TMP/sig
 # ARGS give -N; waits until the table has $ROWS rows (default 1)
 start_job() {
     local n=$1 t=$2; shift 2
-    rm -rf "$OUT" && mkdir -p "$OUT"
-    timeout -k 5 120 mpirun --oversubscribe -np "$n" "$CB" all_reduce -N 0 -T "$t" -J "$OUT/j.json" "$@" \
-        > "$TMP/job.out" 2> "$TMP/job.err" &
+    rm -rf "$OUT" "$TMP/rc" && mkdir -p "$OUT" "$TMP/rc"
+    # each rank's own exit status in $TMP/rc/RANK: mpirun's is the first
+    # rank's to reach it, which may be a peer's that saw the stopped one go
+    timeout -k 5 120 mpirun --oversubscribe -np "$n" sh -c '"$0" "$@"; rc=$?; echo $rc > "$RCDIR/$OMPI_COMM_WORLD_RANK"; exit $rc' \
+        "$CB" all_reduce -N 0 -T "$t" -J "$OUT/j.json" "$@" > "$TMP/job.out" 2> "$TMP/job.err" &
     JOB=$!
     for _ in $(seq 600); do
         [ "$(grep -cvE '^#|^$' "$TMP/job.out")" -ge "${ROWS:-1}" ] && return 0
@@ -165,8 +168,8 @@ for sig in TERM INT; do
     pids=$(rank_pids)
     kill -$sig "$(rank_pid 1)"
     wait_gone $((3 * T)) $pids; gone=$?
-    wait_job 30; rc=$?
-    if [ $rc != $want ]; then fail "$name: exit $rc, expected $want"; grep collbench "$TMP/job.err" | head -5
+    wait_job 30; rc=$(cat "$TMP/rc/1" 2>/dev/null)
+    if [ "$rc" != $want ]; then fail "$name: rank 1 exit ${rc:-none}, expected $want"; grep collbench "$TMP/job.err" | head -5
     elif [ $gone != 0 ]; then fail "$name: ranks outlived the job"
     elif ! grep -q "rank 1@.*stopped by SIG$sig" "$TMP/job.err"; then fail "$name: rank 1 did not say why"
     elif [ -n "$(left_in "$OUT" j.json)" ]; then fail "$name: left $(left_in "$OUT" j.json)"
@@ -240,8 +243,8 @@ EOF
 name="-N 0 stopped by SIGINT: bounded JSON"
 if ROWS=600 start_job 2 $T -b 8 -e 8 -n 1 -w 0 -c 1 --algo ring --csv "$OUT/j.csv"; then
     kill -INT "$(rank_pid 0)"
-    wait_job 30; rc=$?
-    if [ $rc != 130 ]; then fail "$name: exit $rc, expected 130"; grep collbench "$TMP/job.err" | head -5
+    wait_job 30; rc=$(cat "$TMP/rc/0" 2>/dev/null)
+    if [ "$rc" != 130 ]; then fail "$name: rank 0 exit ${rc:-none}, expected 130"; grep collbench "$TMP/job.err" | head -5
     elif [ -n "$(left_in "$OUT" 'j\.json\|j\.csv')" ]; then fail "$name: left $(left_in "$OUT" 'j\.json\|j\.csv')"
     elif ! msg=$($PY "$TMP/bounded.py" "$OUT/j.json" "$OUT/j.csv" 2>&1); then fail "$name: $(echo "$msg" | tail -1)"
     else pass "$name"; fi
