@@ -102,13 +102,15 @@ if unshare -p -f --mount-proc bash -c '
 for p in range(1, 3001): os.symlink(sys.argv[1] + \"/victim\", sys.argv[1] + \"/p.json.tmp.%d\" % p)" "$1"
         shift; "$@"' plant "$TMP/plant" \
         timeout -k 5 120 mpirun --oversubscribe -np 2 "$CB" pairs -b 64K -J "$TMP/plant/p.json" \
-        > "$TMP/out" 2> "$TMP/err"; then
+        > "$TMP/out" 2> "$TMP/err"; then rc=0; else rc=$?; fi
+# exit 1 is pairs naming an outlier (a loaded machine is noisy): the file still counts
+if [ $rc -le 1 ]; then
     if [ "$(cat "$TMP/plant/victim")" != precious ]; then fail "$name: the link's target was overwritten"
     elif ! $PY -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/plant/p.json"; then fail "$name: no JSON"
     elif [ "$(ls "$TMP/plant" | grep -c '\.tmp\.')" != 3000 ]; then fail "$name: planted links touched"
     else pass "$name"; fi
 else
-    fail "$name: exit $?"; tail -3 "$TMP/err"
+    fail "$name: exit $rc"; tail -3 "$TMP/err"
 fi
 
 # ---- SIGTERM and SIGINT ----
