@@ -108,7 +108,8 @@ void cb_options_usage(FILE *out)
 "      --gid-index N        GID index (default: RoCE v2, IPv4-mapped, not link-local)\n"
 "      --gid-family ipv4|ipv6, --gid-subnet A.B.C.D/LEN   filter the automatic GID choice\n"
 "      --roce-version 1|2   require this RoCE version\n"
-"      --tc N, --sl N       traffic class and service level (default 0)\n"
+"      --tc N, --sl N       traffic class (0-255) and service level (0-15) (default: what the\n"
+"                           fabric sets: rdma_cm's path record, RoCE default_roce_tos)\n"
 "      --mtu BYTES          path MTU (default: the port's active MTU)\n"
 "      --qps N              QPs per connection (default 1)\n"
 "      --ib-timeout N       QP timeout exponent (default 20), --ib-retry N  retry count (default 7)\n"
@@ -206,6 +207,8 @@ static void set_defaults(struct cb_options *o)
     o->tcfg.slot_bytes = DEFAULT_SLOT_BYTES;
     o->tcfg.nslots = DEFAULT_NSLOTS;
     o->tcfg.gid_index = -1;
+    o->tcfg.traffic_class = -1;   /* the fabric's */
+    o->tcfg.service_level = -1;
     o->tcfg.qps_per_conn = 1;
     o->tcfg.channels = 1;
     o->tcfg.ib_timeout = 20;

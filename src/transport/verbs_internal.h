@@ -2,7 +2,8 @@
  * formats, its state, and the functions its files share. The overview of
  * the design is at the top of verbs.c.
  *   verbs.c         ops table, init, finalize
- *   verbs_device.c  device, port, GID, MTU and address choice; limits; properties
+ *   verbs_device.c  device, port, GID, MTU and address choice; port rate; limits; properties
+ *   verbs_handle.c  the connection handle, the MTU both ends agree on
  *   verbs_conn.c    one connection's resources: memory, CQ, QPs and their states
  *   verbs_cm.c      rdma_cm: listen, connect, accept, the CM event pump
  *   verbs_fifo.c    the data path: CTS FIFO, RDMA writes, completions, progress
@@ -27,7 +28,7 @@
 #define VH_MAGIC 0x43425648u    /* "CBVH": handle */
 #define VREQ_MAGIC 0x43425652u  /* "CBVR": CM request private data */
 #define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
-#define VH_VERSION 2   /* 2: offered destinations (the direct flag in the immediate) */
+#define VH_VERSION 3   /* 3: the listening port's MTU, link layer and rate */
 #define CQ_BATCH 32
 #define VB_PORT_EVENTS_MAX 32
 
@@ -52,10 +53,43 @@ struct vhandle {
     uint64_t slot_bytes;
     uint8_t addr[16];         /* IPv4 (first 4 bytes) or IPv6 address */
     uint32_t scope_id;
+    uint8_t mtu;              /* enum ibv_mtu this end may use: active MTU, or --mtu */
+    uint8_t active_mtu;       /* enum ibv_mtu */
+    uint8_t link_layer;       /* IBV_LINK_LAYER_* */
+    uint8_t mtu_asked;        /* 1 when mtu came from --mtu */
+    uint32_t rate_mbps;       /* the port's rate, 0 = unknown */
     char dev[64];             /* for messages only */
     char host[64];
 };
 _Static_assert(sizeof(struct vhandle) <= CB_HANDLE_BYTES, "verbs handle too large");
+
+/* One end of a connection as the MTU agreement sees it (host byte order). */
+struct vb_end {
+    int rank;
+    const char *host, *dev;
+    int link_layer;           /* IBV_LINK_LAYER_* */
+    enum ibv_mtu mtu;         /* what this end may use: active MTU, or --mtu */
+    enum ibv_mtu active_mtu;
+    int mtu_asked;
+    uint32_t rate_mbps;       /* 0 = unknown */
+};
+
+/* The handle in host byte order (verbs_handle.c). */
+struct vb_hinfo {
+    int family;               /* AF_INET or AF_INET6 */
+    uint32_t nonce;
+    int rank;
+    uint16_t port_be;         /* rdma_cm port, network byte order */
+    int nqps;
+    uint32_t nslots;
+    uint64_t slot_bytes;
+    uint8_t addr[16];
+    uint32_t scope_id;
+    int link_layer, mtu_asked;
+    enum ibv_mtu mtu, active_mtu;
+    uint32_t rate_mbps;
+    char dev[64], host[64];
+};
 
 /* CM REQ private data (at most 56 bytes on IB/RoCE); big-endian fields. */
 struct vreq {
@@ -67,6 +101,9 @@ struct vreq {
     uint32_t cts_rkey;
     uint32_t nslots;
     uint8_t token[CB_TOKEN_BYTES];
+    uint8_t path_mtu;         /* enum ibv_mtu both ends agreed on (the sender chose it from the handle) */
+    uint8_t link_layer;       /* the sender's IBV_LINK_LAYER_* */
+    uint16_t pad;
 };
 _Static_assert(sizeof(struct vreq) <= 56, "CM request private data too large");
 
@@ -117,6 +154,7 @@ struct vqp {
     int unsig;                /* posted unsignaled since the last signaled */
     uint64_t done;            /* sender: writes completed (seq + 1 of the last) */
     uint64_t rcount;          /* receiver: imms received */
+    int tc, sl, mtu;          /* what the QP has after RTR (ibv_query_qp), -1 = unknown */
 };
 
 struct vconn {
@@ -126,6 +164,7 @@ struct vconn {
     struct cb_peer peer;
     int nq;
     struct vqp *q;
+    enum ibv_mtu mtu;         /* agreed with the peer: min of both ends */
     int nslots;
     size_t slot_bytes;
     int sq_depth, rq_depth, sig_every;
@@ -200,6 +239,9 @@ struct vctx {
     struct vlisten *listens;
     struct vwindow *windows;  /* alloc_shared buffers */
     int window_warned;        /* one warning for buffers left unregistered */
+    uint32_t rate_mbps;       /* this port's rate, 0 = unknown */
+    char rate_str[64];        /* "200 Gb/s (4X HDR)" */
+    char rate_warn[96];       /* the first peer whose port rate differs from ours */
     /* async-event thread */
     pthread_t async_thr;
     int async_started;
@@ -247,6 +289,18 @@ static inline const char *vb_dir_word(const struct vconn *c)
     return c->is_send ? "to" : "from";
 }
 
+/* ---------------------------------------------------- verbs_handle.c */
+void vb_handle_encode(const struct vb_hinfo *h, void *handle);
+/* CB_EUSAGE (logged, naming `peer`) for a handle that is not a verbs handle of this version. */
+cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struct vb_hinfo *h);
+/* The path MTU two ends use: min of both; CB_EDEVICE (logged) for an
+ * InfiniBand port facing an Ethernet one, CB_EUSAGE (logged) when an --mtu
+ * one end was given is above what the other end can take. A rate that
+ * differs is no error: `warn` (may be NULL) gets a line for the header. */
+cb_status vb_agree_mtu(const struct vb_end *mine, const struct vb_end *peer, enum ibv_mtu *out, char *warn,
+                       size_t wlen);
+const char *vb_link_layer_str(int ll);
+
 /* ---------------------------------------------------- verbs_device.c */
 int vb_have_cap_ipc_lock(void);
 size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg);
@@ -255,10 +309,13 @@ cb_status vb_check_memlock(struct vctx *t, size_t more, const char *what, const 
 cb_status vb_check_queue_limits(const struct vctx *t);
 cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
                              int *dev_idx, int *port);
+uint32_t vb_speed_code(const struct ibv_port_attr *pa);
+uint32_t vb_rate_mbps(uint32_t speed, int width, char *desc, size_t len);
 cb_status vb_choose_gid(struct vctx *t);
 cb_status vb_choose_mtu(struct vctx *t);
 cb_status vb_choose_cm_addr(struct vctx *t);
 void vb_properties(void *tctx, struct cb_props *props);
+void vb_port_rate(struct vctx *t);
 
 /* ----------------------------------------------------- verbs_async.c */
 cb_status vb_async_start(struct vctx *t);
