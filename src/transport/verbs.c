@@ -87,7 +87,7 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
         t->cfg.timeout_ms = 30000;
     t->wake_fd = -1;
     int di = 0;
-    st = vb_choose_port(&t->cfg, list, ndev, &di, &t->port);
+    st = vb_choose_port(&t->cfg, list, ndev, &di, &t->port, t->port_note, sizeof t->port_note);
     if (st)
         goto undo_ctx;
     snprintf(t->dev, sizeof t->dev, "%s", ibv_get_device_name(list[di]));

@@ -200,126 +200,6 @@ cb_status vb_check_queue_limits(const struct vctx *t)
     return CB_EUSAGE;
 }
 
-static void list_devices(struct ibv_device **list, int n, char *buf, size_t len)
-{
-    size_t off = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && off < len; i++) {
-        struct ibv_context *ctx = ibv_open_device(list[i]);
-        struct ibv_device_attr da;
-        int nports = 0;
-        if (ctx && !ibv_query_device(ctx, &da))
-            nports = da.phys_port_cnt;
-        off += (size_t)snprintf(buf + off, len - off, "%s%s (", i ? ", " : "", ibv_get_device_name(list[i]));
-        for (int p = 1; p <= nports && off < len; p++) {
-            struct ibv_port_attr pa;
-            if (ibv_query_port(ctx, (uint8_t)p, &pa))
-                continue;
-            off += (size_t)snprintf(buf + off, len - off, "%sport %d %s %s", p > 1 ? ", " : "", p,
-                                    ibv_port_state_str(pa.state), vb_link_layer_str(pa.link_layer));
-        }
-        if (off < len)
-            off += (size_t)snprintf(buf + off, len - off, ")");
-        if (ctx)
-            ibv_close_device(ctx);
-    }
-}
-
-/* Which device and port this rank uses: cfg->hca "dev:port,dev:port" picked
- * round-robin by local rank, else the first ACTIVE port of any device.
- * (The hwloc-closest NIC is a topology decision taken above this function.) */
-cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
-                             int *dev_idx, int *port)
-{
-    char known[1024];
-    if (cfg->hca[0]) {
-        char spec[256];
-        int count = 0;
-        snprintf(spec, sizeof spec, "%s", cfg->hca);
-        for (char *p = spec; *p; p++)
-            if (*p == ',')
-                count++;
-        count++;
-        int want = (cfg->local_rank > 0 ? cfg->local_rank : 0) % count;
-        char *save = NULL, *tok = strtok_r(spec, ",", &save);
-        for (int i = 0; tok && i < want; i++)
-            tok = strtok_r(NULL, ",", &save);
-        if (!tok || !*tok) {
-            cb_log_error("verbs: cannot parse --hca '%s': expected dev:port[,dev:port...]", cfg->hca);
-            return CB_EUSAGE;
-        }
-        char *colon = strchr(tok, ':');
-        int p = 0;
-        if (colon) {
-            char *end;
-            *colon = '\0';
-            p = (int)strtol(colon + 1, &end, 10);
-            if (*end || p < 1) {
-                cb_log_error("verbs: bad port '%s' in --hca '%s': ports are numbered from 1", colon + 1, cfg->hca);
-                return CB_EUSAGE;
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            if (strcmp(ibv_get_device_name(list[i]), tok))
-                continue;
-            struct ibv_context *ctx = ibv_open_device(list[i]);
-            struct ibv_device_attr da;
-            if (!ctx || ibv_query_device(ctx, &da)) {
-                cb_log_error("verbs: cannot open RDMA device %s: %s (permissions on /dev/infiniband?)", tok,
-                             strerror(errno));
-                if (ctx)
-                    ibv_close_device(ctx);
-                return CB_EDEVICE;
-            }
-            if (p == 0) {   /* "dev" alone: its first active port */
-                for (int q = 1; q <= da.phys_port_cnt && !p; q++) {
-                    struct ibv_port_attr pa;
-                    if (!ibv_query_port(ctx, (uint8_t)q, &pa) && pa.state == IBV_PORT_ACTIVE)
-                        p = q;
-                }
-                if (!p)
-                    p = 1;   /* reported as not active below */
-            }
-            int nports = da.phys_port_cnt;
-            ibv_close_device(ctx);
-            if (p > nports) {
-                list_devices(list, n, known, sizeof known);
-                cb_log_error("verbs: RDMA device %s has no port %d (it has %d): pick one of: %s", tok, p, nports,
-                             known);
-                return CB_EDEVICE;
-            }
-            *dev_idx = i;
-            *port = p;
-            return CB_OK;
-        }
-        list_devices(list, n, known, sizeof known);
-        cb_log_error("verbs: no RDMA device named '%s' (from --hca '%s'); devices here: %s", tok, cfg->hca, known);
-        return CB_EDEVICE;
-    }
-    for (int i = 0; i < n; i++) {
-        struct ibv_context *ctx = ibv_open_device(list[i]);
-        struct ibv_device_attr da;
-        if (!ctx)
-            continue;
-        if (!ibv_query_device(ctx, &da)) {
-            for (int q = 1; q <= da.phys_port_cnt; q++) {
-                struct ibv_port_attr pa;
-                if (!ibv_query_port(ctx, (uint8_t)q, &pa) && pa.state == IBV_PORT_ACTIVE) {
-                    ibv_close_device(ctx);
-                    *dev_idx = i;
-                    *port = q;
-                    return CB_OK;
-                }
-            }
-        }
-        ibv_close_device(ctx);
-    }
-    list_devices(list, n, known, sizeof known);
-    cb_log_error("verbs: no ACTIVE port on any RDMA device (%s): check the cable/link (ibstat, rdma link) "
-                 "or choose one with --hca dev:port, or use --transport tcp", known);
-    return CB_EDEVICE;
-}
-
 /* "1 (10.0.0.1, RoCE v2), ..." for messages: the non-empty GID entries. */
 static void list_gids(const struct vctx *t, char *buf, size_t len)
 {
@@ -691,4 +571,6 @@ void vb_properties(void *tctx, struct cb_props *props)
     cb_props_add(props, "retry", "%d", t->cfg.ib_retry_cnt);
     if (t->rate_warn[0])
         cb_props_add(props, "rate_mismatch", "%s", t->rate_warn);
+    if (t->port_note[0])
+        cb_props_add(props, "hca_note", "%s", t->port_note);
 }

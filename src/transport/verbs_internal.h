@@ -2,7 +2,8 @@
  * formats, its state, and the functions its files share. The overview of
  * the design is at the top of verbs.c.
  *   verbs.c         ops table, init, finalize
- *   verbs_device.c  device, port, GID, MTU and address choice; port rate; limits; properties
+ *   verbs_device.c  GID, MTU and address choice; port rate; limits; properties
+ *   verbs_port.c    which device and port (--hca, the automatic choice)
  *   verbs_handle.c  the connection handle, the MTU both ends agree on
  *   verbs_conn.c    one connection's resources: memory, CQ, QPs and their states
  *   verbs_cm.c      rdma_cm: listen, connect, accept, the CM event pump
@@ -242,6 +243,7 @@ struct vctx {
     uint32_t rate_mbps;       /* this port's rate, 0 = unknown */
     char rate_str[64];        /* "200 Gb/s (4X HDR)" */
     char rate_warn[96];       /* the first peer whose port rate differs from ours */
+    char port_note[192];      /* ports the automatic choice skipped, for the header */
     /* async-event thread */
     pthread_t async_thr;
     int async_started;
@@ -307,8 +309,6 @@ size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg);
 size_t vb_fifo_entries_bytes(int nslots);
 cb_status vb_check_memlock(struct vctx *t, size_t more, const char *what, const struct cb_peer *peer);
 cb_status vb_check_queue_limits(const struct vctx *t);
-cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
-                             int *dev_idx, int *port);
 uint32_t vb_speed_code(const struct ibv_port_attr *pa);
 uint32_t vb_rate_mbps(uint32_t speed, int width, char *desc, size_t len);
 cb_status vb_choose_gid(struct vctx *t);
@@ -335,6 +335,12 @@ void vb_async_poll(struct vctx *t);
 /* "port error 01:02:03.456Z, port active ..." or "none", for messages. */
 void vb_port_events_text(struct vctx *t, char *buf, size_t len);
 int vb_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
+
+/* ------------------------------------------------------ verbs_port.c */
+/* Which device and port this rank uses (--hca, else the automatic choice);
+ * `note` gets the ports the automatic choice skipped ("" if none). */
+cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n, int *dev_idx,
+                         int *port, char *note, size_t note_len);
 
 /* ------------------------------------------------------ verbs_conn.c */
 cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer, struct vconn **out);
