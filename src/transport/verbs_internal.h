@@ -114,17 +114,51 @@ struct vrep {
     uint16_t qp_idx, pad;
 };
 
-/* One clear-to-send entry; seq (= sequence + 1) is written last. The sender's
- * region holds 2 * nslots of them: [0, nslots) the clear-to-sends of the
- * receive slots, [nslots, 2 * nslots) the receiver's offers of a destination
- * in its own registered buffer for a message (recv_offer). */
+/* One clear-to-send entry. The sender's region holds 2 * nslots of them:
+ * [0, nslots) the clear-to-sends of the receive slots, [nslots, 2 * nslots)
+ * the receiver's offers of a destination in its own registered buffer for a
+ * message (recv_offer). The receiver writes a whole entry with one RDMA
+ * write; the sender polls it. An entry is 32 bytes at a 32-byte boundary, so
+ * it never spans a cache line (nor a 32-byte boundary): the NIC's write of it
+ * is one PCIe write into one line. Even so neither PCIe (relaxed ordering,
+ * a NIC that splits writes) nor the verbs specification promises in which
+ * order the bytes of one RDMA write become visible to the CPU, so `check`
+ * ties the fields to the sequence number: a reader that sees the new seq
+ * with an old address, rkey or size (or an old check) finds a mismatch and
+ * reads again at its next poll (vb_entry_read). */
 struct cts_entry {
-    uint64_t addr;
+    _Alignas(32) uint64_t addr;
     uint32_t rkey;
     uint32_t size;
-    uint32_t seq;
-    uint32_t pad;
+    uint32_t seq;             /* sequence + 1; 0 = never written */
+    uint32_t check;           /* vb_entry_check(addr, rkey, size, seq) */
+    uint64_t pad;
 };
+_Static_assert(sizeof(struct cts_entry) == 32, "a FIFO entry is 32 bytes");
+_Static_assert(_Alignof(struct cts_entry) == 32, "FIFO entries sit at 32-byte boundaries");
+_Static_assert(64 % sizeof(struct cts_entry) == 0, "no FIFO entry spans a cache line");
+
+/* A 32-bit mix of all fields: any field from an older write changes it. */
+static inline uint32_t vb_entry_check(uint64_t addr, uint32_t rkey, uint32_t size, uint32_t seq)
+{
+    uint64_t h = addr * UINT64_C(0x9e3779b97f4a7c15);
+    h ^= (((uint64_t)rkey << 32) | size) * UINT64_C(0xc2b2ae3d27d4eb4f);
+    h ^= seq * UINT64_C(0x165667b19e3779f9);
+    h ^= h >> 31;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 29;
+    return (uint32_t)h ^ (uint32_t)(h >> 32);
+}
+
+static inline struct cts_entry vb_entry_make(uint64_t addr, uint32_t rkey, uint32_t size, uint32_t seq)
+{
+    return (struct cts_entry){.addr = addr, .rkey = rkey, .size = size, .seq = seq,
+                              .check = vb_entry_check(addr, rkey, size, seq)};
+}
+
+/* Copy entry `e` to *out when it holds sequence seq (+1) completely: 1, else 0 (not yet, or
+ * only partly landed: poll again). */
+int vb_entry_read(const struct cts_entry *e, uint32_t seq, struct cts_entry *out);
 
 /* Immediate data: (seq & 0xff) << 24 | IMM_DIRECT? | bytes, when slots are
  * under 8 MiB (direct_imm); IMM_DIRECT marks a write into the offered
