@@ -9,6 +9,11 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Isrc -I.
 # baseline x86-64 only: the Soft-RoCE test VM's CPU has no SSE4/AVX
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# rdma-core 48+ reports XDR and later speeds in ibv_port_attr.active_speed_ex
+# (Debian 12's 44 does not have it): a compile probe, no configure step
+ifeq ($(shell printf '\043include <infiniband/verbs.h>\nunsigned f(struct ibv_port_attr *a) { return a->active_speed_ex; }\n' | $(CC) -x c -fsyntax-only - 2>/dev/null && echo y),y)
+CFLAGS  += -DCB_HAVE_ACTIVE_SPEED_EX
+endif
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san

@@ -218,6 +218,14 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     if (st != CB_OK)
         return st;   /* after a failure a peer may be gone: the caller aborts the job instead */
     fill_run_info(o, argc, argv, comm, &info);
+    info.ranks = NULL;
+    /* verbs (for every peer, or the network's under auto): the ring's
+     * connections before the header (every collective's ring algorithms make
+     * them anyway), so that it shows what this rank's QPs really have: the
+     * path MTU both ends agreed, traffic class, SL */
+    int verbs = !strcmp(comm->ops->name, "verbs") || (comm->net_ops && !strcmp(comm->net_ops->name, "verbs"));
+    if (!cb_options_only_mpi(o) && verbs && (st = cb_comm_connect_ring(comm)) != CB_OK)
+        goto free_info;
     if ((st = gather_ranks(comm, &place, &info)) != CB_OK)
         goto free_info;
     if (comm->rank == 0)

@@ -3,6 +3,7 @@
 #include "sizes.h"
 #include "core/checked.h"
 #include "topo/topo.h"
+#include "transport/hca.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -103,12 +104,14 @@ void cb_options_usage(FILE *out)
 "                           when ranks outnumber cpus or the launcher bound them)\n"
 "      --topo-xml FILE      place ranks on this hwloc XML topology instead of the machine's\n"
 "Verbs (IB, RoCE):\n"
-"      --hca DEV:PORT[,..]  NICs to use (env COLLBENCH_HCA; default: the NIC closest to the\n"
-"                           rank by hwloc, else the first active port)\n"
+"      --hca LIST           NICs to use, NCCL_IB_HCA's syntax: [^][=]dev[:port][,..] ('^' excludes,\n"
+"                           '=' whole names, else prefixes; env COLLBENCH_HCA; default: the NIC\n"
+"                           closest to the rank by hwloc, of the kind most ports are)\n"
 "      --gid-index N        GID index (default: RoCE v2, IPv4-mapped, not link-local)\n"
 "      --gid-family ipv4|ipv6, --gid-subnet A.B.C.D/LEN   filter the automatic GID choice\n"
 "      --roce-version 1|2   require this RoCE version\n"
-"      --tc N, --sl N       traffic class and service level (default 0)\n"
+"      --tc N, --sl N       traffic class (0-255) and service level (0-15) (default: what the\n"
+"                           fabric sets: rdma_cm's path record, RoCE default_roce_tos)\n"
 "      --mtu BYTES          path MTU (default: the port's active MTU)\n"
 "      --qps N              QPs per connection (default 1)\n"
 "      --ib-timeout N       QP timeout exponent (default 20), --ib-retry N  retry count (default 7)\n"
@@ -206,6 +209,8 @@ static void set_defaults(struct cb_options *o)
     o->tcfg.slot_bytes = DEFAULT_SLOT_BYTES;
     o->tcfg.nslots = DEFAULT_NSLOTS;
     o->tcfg.gid_index = -1;
+    o->tcfg.traffic_class = -1;   /* the fabric's */
+    o->tcfg.service_level = -1;
     o->tcfg.qps_per_conn = 1;
     o->tcfg.channels = 1;
     o->tcfg.ib_timeout = 20;
@@ -469,8 +474,13 @@ static int algo_refuses(const struct cb_options *o, const struct cb_algo_desc *d
 
 static int check_consistency(struct cb_options *o, int report)
 {
+    struct cb_hca_spec hca;
+    char why[512];
+    if (cb_hca_parse(o->tcfg.hca, &hca, why, sizeof why))   /* --hca, or COLLBENCH_HCA */
+        return cb_usage_error(report, "%s%s", why,
+                              getenv("COLLBENCH_HCA") && !strcmp(getenv("COLLBENCH_HCA"), o->tcfg.hca)
+                                  ? " (from COLLBENCH_HCA)" : "");
     struct cb_sizes sizes = {o->min_bytes, o->max_bytes, o->step_bytes, o->step_factor};
-    char why[256];
     size_t nsizes;
     if (cb_sizes_check(&sizes, &nsizes, why, sizeof why) != 0)
         return cb_usage_error(report, "%s", why);

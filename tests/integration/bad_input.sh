@@ -33,6 +33,16 @@ bad "unknown transport" "unknown transport 'carrier-pigeon'" all_reduce --transp
 bad "unknown algorithm" "unknown algorithm 'magic'" all_reduce --algo magic
 bad "JSON path not writable" "cannot write JSON file" all_reduce -b 8 -e 8 -J /nonexistent-dir/out.json
 bad "CSV path not writable" "csv" all_reduce -b 8 -e 8 --csv /nonexistent-dir/out.csv
+# --hca in NCCL_IB_HCA's syntax: refused before any device is opened
+bad "--hca bad port" "the port of entry 'mlx5_0:x' is not a number from 1 to 255" all_reduce --hca mlx5_0:x
+bad "--hca '^' inside the list" "'^' and '=' go only at the start of the list" all_reduce --hca mlx5_0,^mlx5_1
+bad "--hca empty entry" "an entry is empty" all_reduce --hca mlx5_0,,mlx5_1
+bad "--hca nothing after '^'" "no device after '^'" all_reduce --hca ^
+name="COLLBENCH_HCA bad"
+if expect_rc 2 "$name" env COLLBENCH_HCA='mlx5 0' timeout 60 mpirun -x COLLBENCH_HCA -np 2 "$CB" all_reduce; then
+    if grep -q "has the character ' '.*(from COLLBENCH_HCA)" "$TMP/err"; then pass "$name"; else fail "$name: message"; head -3 "$TMP/err"; fi
+fi
+bad "--tc out of range" "bad value '256' for --tc" all_reduce --tc 256
 
 # a refused run leaves nothing in a folder it could have written to
 mkdir -p "$TMP/outdir"

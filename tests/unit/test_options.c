@@ -158,6 +158,26 @@ static void bad_command_lines(void **state)
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "stray"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-d", "half"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-o", "avg"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "mlx5_0:x"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "mlx5_0,^mlx5_1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--tc", "256"), CB_EUSAGE);
+}
+
+/* The fabric's configuration wins: no traffic class or SL of ours unless
+ * asked; --hca takes NCCL_IB_HCA's syntax. */
+static void fabric_settings(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce"), CB_OK);
+    assert_int_equal(o.tcfg.traffic_class, -1);
+    assert_int_equal(o.tcfg.service_level, -1);
+    assert_int_equal(o.tcfg.path_mtu, 0);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--tc", "0", "--sl", "0"), CB_OK);
+    assert_int_equal(o.tcfg.traffic_class, 0);
+    assert_int_equal(o.tcfg.service_level, 0);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "^=mlx5_4:1,mlx5_5"), CB_OK);
+    assert_string_equal(o.tcfg.hca, "^=mlx5_4:1,mlx5_5");
 }
 
 /* --algo takes a list; --mpi-reference alone replaces ours, with --algo it
@@ -400,6 +420,7 @@ int main(void)
         cmocka_unit_test(binary_names_pick_the_collective),
         cmocka_unit_test(long_options),
         cmocka_unit_test(bad_command_lines),
+        cmocka_unit_test(fabric_settings),
         cmocka_unit_test(algo_lists),
         cmocka_unit_test(overflowing_sweeps_are_refused),
         cmocka_unit_test(sweep_sizes),
