@@ -9,6 +9,18 @@ source "$(dirname "$0")/../lib.sh"
 SECONDS_EACH=${FUZZ_SECONDS:-45}
 HARNESSES="options sizes tune topo_xml"
 
+# The scripts' result reader (compare, nightly, validate-rack read it): 3000
+# inputs mutated from the golden runs with a fixed seed, each loaded or refused
+# with a one-line error, never a traceback (tests/fuzz/fuzz_results_json.py).
+name="fuzz the scripts' JSON result reader (3000 mutated runs)"
+mkdir -p "$TMP/pyfuzz"
+if /usr/bin/python3 "$ROOT/tests/fuzz/fuzz_results_json.py" "$TMP/pyfuzz" 3000 \
+       "$ROOT/tests/golden/compare-a.json" "$ROOT/tests/golden/compare-b.json" > "$TMP/pyfuzz.out" 2>&1; then
+    pass "$name"
+else
+    fail "$name"; tail -20 "$TMP/pyfuzz.out"
+fi
+
 if ! command -v clang > /dev/null; then
     for h in $HARNESSES; do skip "fuzz $h: clang is not installed (scripts/install-deps installs it)"; done
     exit 0
