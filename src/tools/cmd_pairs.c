@@ -181,7 +181,7 @@ static void keep_link_counters(const struct cb_netdev_sample *a, const struct cb
 {
     rec->carrier_before = a->carrier_changes;
     rec->carrier_after = b->carrier_changes;
-    rec->retrans = cb_netdev_delta(a->tcp_retrans_segs, b->tcp_retrans_segs);
+    rec->retrans = cb_netdev_lost(a, b);
     rec->outsegs = cb_netdev_delta(a->tcp_out_segs, b->tcp_out_segs);
     rec->from = a->when;
     rec->to = b->when;

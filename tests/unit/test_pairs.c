@@ -423,8 +423,36 @@ static void test_netdev_counters(void **state)
     fclose(f);
     setenv("COLLBENCH_NET_SYSFS", dir, 1);
     setenv("COLLBENCH_PROC_SNMP", path, 1);
+    setenv("COLLBENCH_PROC_NETSTAT", "/nonexistent/netstat", 1);
     cb_netdev_sample("eth7", &a);
     assert_true(a.carrier_changes == 2 && a.tcp_out_segs == 5000 && a.tcp_retrans_segs == 7 && a.when > 1e9);
+    assert_true(a.tcp_dsack_segs == -1);
+    /* needed retransmissions: all of them when the D-SACK count is unknown, else minus the duplicates */
+    b = a;
+    b.tcp_retrans_segs = 97;
+    assert_true(cb_netdev_lost(&a, &b) == 90);
+    a.tcp_dsack_segs = 10;
+    b.tcp_dsack_segs = 95;
+    assert_true(cb_netdev_lost(&a, &b) == 5);
+    b.tcp_dsack_segs = 200;
+    assert_true(cb_netdev_lost(&a, &b) == 0);
+    b.tcp_retrans_segs = -1;
+    assert_true(cb_netdev_lost(&a, &b) == -1);
+    /* a TcpExt line longer than any fixed buffer, the field at its end */
+    char netstat[512];
+    snprintf(netstat, sizeof netstat, "%s/netstat", dir);
+    f = fopen(netstat, "w");
+    fprintf(f, "TcpExt:");
+    for (int i = 0; i < 300; i++)
+        fprintf(f, " SomeCounter%03d", i);
+    fprintf(f, " TCPDSACKRecvSegs\nTcpExt:");
+    for (int i = 0; i < 300; i++)
+        fprintf(f, " %d", i);
+    fprintf(f, " 1234\nIpExt: InNoRoutes\nIpExt: 0\n");
+    fclose(f);
+    setenv("COLLBENCH_PROC_NETSTAT", netstat, 1);
+    cb_netdev_sample("eth7", &a);
+    assert_true(a.tcp_dsack_segs == 1234 && a.tcp_retrans_segs == 7);
     snprintf(path, sizeof path, "%s/eth7", dir);
     put(path, "carrier_changes", 4);
     cb_netdev_sample("eth7", &b);
@@ -436,6 +464,7 @@ static void test_netdev_counters(void **state)
     assert_true(b.carrier_changes == -1);
     unsetenv("COLLBENCH_NET_SYSFS");
     unsetenv("COLLBENCH_PROC_SNMP");
+    unsetenv("COLLBENCH_PROC_NETSTAT");
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
