@@ -16,7 +16,6 @@
 
 #define DEFAULT_SLOT_BYTES (512 * 1024)
 #define DEFAULT_NSLOTS 8
-#define DEFAULT_TIMEOUT_S 60
 
 enum long_only {
     OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_SLOT_BYTES, OPT_SLOTS, OPT_TCP_IF,
@@ -194,7 +193,7 @@ static void set_defaults(struct cb_options *o)
     o->check_iters = 1;
     o->average = 1;
     o->per_iter = 1;
-    o->timeout_s = DEFAULT_TIMEOUT_S;
+    o->timeout_s = CB_DEFAULT_TIMEOUT_S;
     o->types[0] = CB_FLOAT;
     o->ntypes = 1;
     o->ops[0] = CB_SUM;

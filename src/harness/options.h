@@ -11,6 +11,8 @@
 
 #define CB_MAX_COMPARED 8
 
+#define CB_DEFAULT_TIMEOUT_S 60   /* -T */
+
 struct cb_options {
     cb_coll coll;
     size_t min_bytes, max_bytes, step_bytes;

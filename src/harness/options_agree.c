@@ -4,68 +4,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct field {
-    const char *name;
-    const void *p;
-    size_t len;
-};
-
-/* Every option that changes what the ranks exchange or how many times.
- * Not here: what is only local (-T, -u, -a, --bind, the NIC and interface
- * choices, -J and --csv, which rank 0 alone writes). */
-static int agreed_fields(const struct cb_options *o, struct field *f)
+void cb_agreed_add(struct cb_agreed *a, const char *name, const void *p, size_t len)
 {
-    const struct cb_transport_config *t = &o->tcfg;
-    const struct field all[] = {
-        {"the collective", &o->coll, sizeof o->coll},
-        {"-b", &o->min_bytes, sizeof o->min_bytes},
-        {"-e", &o->max_bytes, sizeof o->max_bytes},
-        {"-i", &o->step_bytes, sizeof o->step_bytes},
-        {"-f", &o->step_factor, sizeof o->step_factor},
-        {"-n", &o->iters, sizeof o->iters},
-        {"-w", &o->warmup, sizeof o->warmup},
-        {"-m", &o->agg_iters, sizeof o->agg_iters},
-        {"-N", &o->cycles, sizeof o->cycles},
-        {"-c", &o->check_iters, sizeof o->check_iters},
-        {"-I", &o->per_iter, sizeof o->per_iter},
-        {"-r", &o->root, sizeof o->root},
-        {"-d", o->types, sizeof o->types[0] * (size_t)o->ntypes},
-        {"-o", o->ops, sizeof o->ops[0] * (size_t)o->nops},
-        {"--algo (or --mpi-reference)", o->algos, sizeof o->algos[0] * (size_t)o->nalgos},
-        {"--seed", &o->seed, sizeof o->seed},
-        {"--transport", o->transport, strlen(o->transport)},
-        {"--channels", &t->channels, sizeof t->channels},
-        {"--slot-bytes", &t->slot_bytes, sizeof t->slot_bytes},
-        {"--slots", &t->nslots, sizeof t->nslots},
-        {"--qps", &t->qps_per_conn, sizeof t->qps_per_conn},
-    };
-    _Static_assert(sizeof all / sizeof all[0] <= CB_AGREED_MAX, "raise CB_AGREED_MAX");
-    memcpy(f, all, sizeof all);
-    return (int)(sizeof all / sizeof all[0]);
-}
-
-/* FNV-1a over the length and the bytes. */
-static uint64_t digest(const void *p, size_t len)
-{
+    if (a->n >= CB_AGREED_MAX)
+        return;   /* a programming error the options' test catches (CB_AGREED_MAX) */
     uint64_t h = 0xcbf29ce484222325ull;
     const unsigned char *b = p;
     for (size_t i = 0; i < sizeof len; i++)
         h = (h ^ ((len >> (8 * i)) & 0xff)) * 0x100000001b3ull;
     for (size_t i = 0; i < len; i++)
         h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
+    a->names[a->n] = name;
+    a->digests[a->n++] = h;
 }
 
-int cb_options_digest(const struct cb_options *o, uint64_t *digests, const char **names)
+/* Every option that changes what the ranks exchange or how many times.
+ * Not here: what is only local (-T, -u, -a, --bind, the NIC and interface
+ * choices, -J and --csv, which rank 0 alone writes). */
+void cb_options_digest(const struct cb_options *o, struct cb_agreed *a)
 {
-    struct field f[CB_AGREED_MAX];
-    int n = agreed_fields(o, f);
-    for (int i = 0; i < n; i++) {
-        digests[i] = digest(f[i].p, f[i].len);
-        if (names)
-            names[i] = f[i].name;
-    }
-    return n;
+    a->n = 0;
+    cb_agreed_add(a, "the collective", &o->coll, sizeof o->coll);
+    cb_agreed_add(a, "-b", &o->min_bytes, sizeof o->min_bytes);
+    cb_agreed_add(a, "-e", &o->max_bytes, sizeof o->max_bytes);
+    cb_agreed_add(a, "-i", &o->step_bytes, sizeof o->step_bytes);
+    cb_agreed_add(a, "-f", &o->step_factor, sizeof o->step_factor);
+    cb_agreed_add(a, "-n", &o->iters, sizeof o->iters);
+    cb_agreed_add(a, "-w", &o->warmup, sizeof o->warmup);
+    cb_agreed_add(a, "-m", &o->agg_iters, sizeof o->agg_iters);
+    cb_agreed_add(a, "-N", &o->cycles, sizeof o->cycles);
+    cb_agreed_add(a, "-c", &o->check_iters, sizeof o->check_iters);
+    cb_agreed_add(a, "-I", &o->per_iter, sizeof o->per_iter);
+    cb_agreed_add(a, "-r", &o->root, sizeof o->root);
+    cb_agreed_add(a, "-d", o->types, sizeof o->types[0] * (size_t)o->ntypes);
+    cb_agreed_add(a, "-o", o->ops, sizeof o->ops[0] * (size_t)o->nops);
+    cb_agreed_add(a, "--algo (or --mpi-reference)", o->algos, sizeof o->algos[0] * (size_t)o->nalgos);
+    cb_agreed_add(a, "--seed", &o->seed, sizeof o->seed);
+    cb_options_digest_transport(o, a);
+}
+
+void cb_options_digest_transport(const struct cb_options *o, struct cb_agreed *a)
+{
+    const struct cb_transport_config *t = &o->tcfg;
+    cb_agreed_add(a, "--transport", o->transport, strlen(o->transport));
+    cb_agreed_add(a, "--channels", &t->channels, sizeof t->channels);
+    cb_agreed_add(a, "--slot-bytes", &t->slot_bytes, sizeof t->slot_bytes);
+    cb_agreed_add(a, "--slots", &t->nslots, sizeof t->nslots);
+    cb_agreed_add(a, "--qps", &t->qps_per_conn, sizeof t->qps_per_conn);
 }
 
 /* What each rank sends: its parse status, then its digests. */
@@ -118,23 +103,20 @@ static int first_difference(const struct record *all, int nranks, int nfields)
     return -1;
 }
 
-static cb_status judge(struct cb_boot *b, int argc, char **argv, const struct cb_options *o, const struct record *all)
+static cb_status judge(struct cb_boot *b, const struct cb_agreed *mine, void (*reparse)(void *), void *arg,
+                       const struct record *all)
 {
     int nranks = cb_boot_size(b), me = cb_boot_rank(b), refused;
     int first = first_refused(all, nranks, &refused);
     if (first >= 0) {
         if (me == first) {
-            struct cb_options again;
-            cb_options_parse(argc, argv, &again, 1);
+            reparse(arg);
             if (refused > 1)
                 cb_log_error("%d of the %d ranks refused their command line; the first is shown", refused, nranks);
         }
         return CB_EUSAGE;
     }
-    const char *names[CB_AGREED_MAX];
-    uint64_t unused[CB_AGREED_MAX];
-    int nfields = cb_options_digest(o, unused, names);
-    int f = first_difference(all, nranks, nfields);
+    int f = first_difference(all, nranks, mine->n);
     if (f < 0)
         return CB_OK;
     if (me == 0) {
@@ -142,27 +124,49 @@ static cb_status judge(struct cb_boot *b, int argc, char **argv, const struct cb
         list_ranks(all, nranks, f, ranks, sizeof ranks);
         cb_log_error("the ranks disagree on %s: rank(s) %s were started with another %s than rank 0; give every "
                      "rank the same options (with mpirun's `-np 1 A : -np 1 B`, check each part)",
-                     names[f], ranks, names[f]);
+                     mine->names[f], ranks, mine->names[f]);
     }
     return CB_EUSAGE;
 }
 
-cb_status cb_options_agree(struct cb_boot *b, int argc, char **argv, const struct cb_options *o, cb_status parsed)
+cb_status cb_agree(struct cb_boot *b, cb_status parsed, const struct cb_agreed *a, void (*reparse)(void *arg),
+                   void *arg, int timeout_ms)
 {
-    int nranks = cb_boot_size(b), timeout_ms = o->timeout_s * 1000;
+    int nranks = cb_boot_size(b);
     struct record mine;
     memset(&mine, 0, sizeof mine);
     mine.parsed = parsed;
     if (parsed == CB_OK)
-        cb_options_digest(o, mine.digests, NULL);
+        memcpy(mine.digests, a->digests, sizeof a->digests[0] * (size_t)a->n);
     struct record *all = calloc((size_t)nranks, sizeof *all);
     if (!all)
         return CB_ENOMEM;
     cb_status st = cb_boot_allgather(b, &mine, all, sizeof mine, timeout_ms, "comparing command lines");
-    if (st == CB_OK && (st = judge(b, argc, argv, o, all)) != CB_OK)
+    if (st == CB_OK && (st = judge(b, a, reparse, arg, all)) != CB_OK)
         /* no rank leaves before the one that reports has written its line:
          * a launcher that sees one rank exit kills the others at once */
         cb_boot_barrier(b, timeout_ms, "reporting a bad command line");
     free(all);
     return st;
+}
+
+struct command_line {
+    int argc;
+    char **argv;
+};
+
+static void reparse_collective(void *arg)
+{
+    const struct command_line *cl = arg;
+    struct cb_options again;
+    cb_options_parse(cl->argc, cl->argv, &again, 1);
+}
+
+cb_status cb_options_agree(struct cb_boot *b, int argc, char **argv, const struct cb_options *o, cb_status parsed)
+{
+    struct cb_agreed a = {0};
+    struct command_line cl = {argc, argv};
+    if (parsed == CB_OK)
+        cb_options_digest(o, &a);
+    return cb_agree(b, parsed, &a, reparse_collective, &cl, o->timeout_s * 1000);
 }

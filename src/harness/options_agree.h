@@ -12,15 +12,31 @@
 
 #define CB_AGREED_MAX 32
 
-/* The options that must agree: a digest of each, and its flag's name.
- * Returns how many (at most CB_AGREED_MAX). */
-int cb_options_digest(const struct cb_options *o, uint64_t *digests, const char **names);
+/* What a command must share: a digest of each option and its flag's name. */
+struct cb_agreed {
+    int n;
+    const char *names[CB_AGREED_MAX];
+    uint64_t digests[CB_AGREED_MAX];
+};
+/* Add one option's bytes (FNV-1a over length and bytes). */
+void cb_agreed_add(struct cb_agreed *a, const char *name, const void *p, size_t len);
 
-/* After cb_boot_init, with this rank's status of a quiet cb_options_parse
- * of argc/argv. A parse error is printed once, by the lowest rank that has
- * one (it parses again, reporting); options that differ are named by rank 0
- * with the ranks that differ from it. Every rank returns the same status:
- * CB_OK, CB_EUSAGE, or the bootstrap's failure. */
+/* The collectives' options that must agree. */
+void cb_options_digest(const struct cb_options *o, struct cb_agreed *a);
+/* Of those, the transport's (every command that moves data shares them). */
+void cb_options_digest_transport(const struct cb_options *o, struct cb_agreed *a);
+
+/* After cb_boot_init, with this rank's parse status and, when it parsed,
+ * what it must share. A parse error is printed once, by the lowest rank
+ * that has one (it calls reparse(arg), which parses again, reporting);
+ * options that differ are named by rank 0 with the ranks that differ from
+ * it. Every rank returns the same status: CB_OK, CB_EUSAGE, or the
+ * bootstrap's failure. Any command's agreement is this one. */
+cb_status cb_agree(struct cb_boot *b, cb_status parsed, const struct cb_agreed *mine, void (*reparse)(void *arg),
+                   void *arg, int timeout_ms);
+
+/* cb_agree for the collectives, with the status of a quiet cb_options_parse
+ * of argc/argv. */
 cb_status cb_options_agree(struct cb_boot *b, int argc, char **argv, const struct cb_options *o, cb_status parsed);
 
 #endif

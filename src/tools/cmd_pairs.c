@@ -482,18 +482,24 @@ int cb_cmd_pairs(int argc, char **argv)
 {
     struct cb_pairs_opts p;
     struct cb_boot *boot;
-    int report = cb_boot_launcher_rank() <= 0, outliers = 0;
-    if (cb_pairs_parse(argc, argv, &p, report) != CB_OK)
-        return 2;
-    if (p.show_help) {
+    int launched = cb_boot_launcher_rank() >= 0, report = cb_boot_launcher_rank() <= 0, outliers = 0;
+    int argc0 = argc;
+    char **argv0 = argv;
+    /* under a launcher the ranks compare their parse first (cb_pairs_agree) */
+    cb_status parsed = cb_pairs_parse(argc, argv, &p, !launched);
+    if (parsed == CB_OK && p.show_help) {
         if (report)
             cb_pairs_usage(stdout);
         return 0;
     }
+    if (parsed != CB_OK && !launched)
+        return 2;
     cb_status st = cb_boot_init(&argc, &argv, p.base.tcfg.timeout_ms, &boot);
     if (st != CB_OK)
         return cb_status_exit_code(st);
-    st = run_check(boot, &p, &outliers);
+    st = cb_pairs_agree(boot, argc0, argv0, &p, parsed);
+    if (st == CB_OK)
+        st = run_check(boot, &p, &outliers);
     cb_job_end(boot, st);
     if (st != CB_OK)
         return cb_status_exit_code(st);

@@ -169,6 +169,11 @@ struct cb_pairs_opts {
 /* On a bad command line: CB_EUSAGE after one line saying what was wrong and
  * what to do (when `report`). */
 cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int report);
+/* After cb_boot_init: the ranks compare their parse (cb_agree): a bad
+ * command line on any rank is printed once, options that must be the same
+ * and differ are named, and every rank returns CB_EUSAGE. */
+struct cb_boot;
+cb_status cb_pairs_agree(struct cb_boot *b, int argc, char **argv, const struct cb_pairs_opts *p, cb_status parsed);
 void cb_pairs_usage(FILE *out);
 
 /* ---- report (src/tools/pairs_report.c) ---- */

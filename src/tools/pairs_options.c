@@ -2,6 +2,7 @@
  * flags that every collbench command shares, handed to options.c's parser
  * so they mean the same and fail the same way. */
 #include "pairs.h"
+#include "harness/options_agree.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -116,6 +117,8 @@ static void set_defaults(struct cb_pairs_opts *p)
     p->warmup = 3;
     p->lat_iters = 200;
     p->passes = 3;
+    p->base.timeout_s = CB_DEFAULT_TIMEOUT_S;   /* for the agreement, should the parse stop before -T */
+    p->base.tcfg.timeout_ms = CB_DEFAULT_TIMEOUT_S * 1000;
     cb_pairs_rule_default(&p->rule);
 }
 
@@ -158,7 +161,7 @@ cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int rep
     int nfwd = 2, ch;
     set_defaults(p);
     build_table(all);
-    optind = 1;
+    optind = 0;   /* glibc: start afresh, also after a parse that stopped inside "-xyz" */
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":b:n:w:J:T:h", all, NULL)) != -1) {
         int bad;
@@ -176,4 +179,41 @@ cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int rep
         return CB_EUSAGE;
     }
     return cb_options_parse(nfwd, fwd, &p->base, report);
+}
+
+/* What the ranks of one pairs check must share: what each exchange moves
+ * and how many times, and the transport. The outlier rule, -J and -T are
+ * rank 0's or local. */
+static void pairs_digest(const struct cb_pairs_opts *p, struct cb_agreed *a)
+{
+    a->n = 0;
+    cb_agreed_add(a, "-b", &p->bytes, sizeof p->bytes);
+    cb_agreed_add(a, "-n", &p->iters, sizeof p->iters);
+    cb_agreed_add(a, "-w", &p->warmup, sizeof p->warmup);
+    cb_agreed_add(a, "--lat-iters", &p->lat_iters, sizeof p->lat_iters);
+    cb_agreed_add(a, "--passes", &p->passes, sizeof p->passes);
+    cb_agreed_add(a, "--pass-interval", &p->pass_interval, sizeof p->pass_interval);
+    cb_agreed_add(a, "--quick", &p->quick, sizeof p->quick);
+    cb_options_digest_transport(&p->base, a);
+}
+
+struct pairs_command_line {
+    int argc;
+    char **argv;
+};
+
+static void reparse_pairs(void *arg)
+{
+    const struct pairs_command_line *cl = arg;
+    struct cb_pairs_opts again;
+    cb_pairs_parse(cl->argc, cl->argv, &again, 1);
+}
+
+cb_status cb_pairs_agree(struct cb_boot *b, int argc, char **argv, const struct cb_pairs_opts *p, cb_status parsed)
+{
+    struct cb_agreed a = {0};
+    struct pairs_command_line cl = {argc, argv};
+    if (parsed == CB_OK)
+        pairs_digest(p, &a);
+    return cb_agree(b, parsed, &a, reparse_pairs, &cl, p->base.tcfg.timeout_ms);
 }

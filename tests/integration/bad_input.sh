@@ -124,6 +124,12 @@ mpmd "ranks differ in --algo" "disagree on --algo" 2 1 "${S[@]}" --algo ring : 1
 mpmd "ranks differ in --seed" "disagree on --seed" 2 1 "${S[@]}" : 1 "${S[@]}" --seed 7
 mpmd "ranks differ in -r" "disagree on -r" 2 1 broadcast -b 8 -e 8 -r 0 : 1 broadcast -b 8 -e 8 -r 1
 mpmd "ranks differ in --channels" "disagree on --channels: rank(s) 2 " 3 2 "${S[@]}" : 1 "${S[@]}" --channels 2
+# collbench pairs agrees the same way (it printed from rank 0 only: a bad
+# flag on rank 1 alone was never shown, and differing -b hung or mismeasured)
+P=(pairs -b 64K -n 2 -w 1 --lat-iters 5 --passes 1)
+mpmd "pairs: a bad flag on rank 1 only" "rank 1@.*bad value '0' for --passes" 2 1 "${P[@]}" : 1 "${P[@]}" --passes 0
+mpmd "pairs: ranks differ in -b" "disagree on -b: rank(s) 1 " 2 1 "${P[@]}" : 1 "${P[@]}" -b 128K
+mpmd "pairs: ranks differ in --transport" "disagree on --transport" 2 1 "${P[@]}" --transport tcp : 1 "${P[@]}" --transport shm
 
 # model and its inputs (issue 18: --ranks 2147483647 hung, 99999999999 was taken via atoi)
 # model_bad NAME TEXT ARGS...: `collbench model` exits 2 within 20 s saying TEXT
