@@ -1,21 +1,34 @@
 # collbench. `make run` and `make test` install what they need first (Debian).
 # SANITIZE=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-san/.
 
+# CFLAGS and LDFLAGS are the user's (`make CFLAGS=-O1` builds); what
+# collbench needs is in CB_CFLAGS, added to them, never replaced by them.
 CC      := mpicc
 PKGS    := hwloc libibverbs librdmacm
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Isrc -I.
 # baseline x86-64 only: the Soft-RoCE test VM's CPU has no SSE4/AVX
-CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+CB_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Isrc -I.
+# pkg-config's own message says which package is missing; install-deps installs them
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+PKG_STATUS := $(shell pkg-config --exists --print-errors $(PKGS) 2>&1 && echo ok)
+ifneq ($(lastword $(PKG_STATUS)),ok)
+$(error pkg-config cannot find $(PKGS): $(PKG_STATUS) -- run scripts/install-deps (or set PKG_CONFIG_PATH))
+endif
+endif
+CB_CFLAGS += $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+CB_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CB_LDFLAGS := -fsanitize=address,undefined
 else
 BUILD   := build
 endif
+CB_CFLAGS += -I$(BUILD)
+ALL_CFLAGS = $(CB_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(CB_LDFLAGS) $(LDFLAGS)
+CB_VERSION := $(shell scripts/version)
 
 ENGINE_SRC := $(wildcard src/*.c src/*/*.c) $(wildcard bench/*.c)
 ENGINE_SRC := $(filter-out src/main.c,$(ENGINE_SRC))
@@ -24,18 +37,27 @@ MAIN_OBJ   := $(BUILD)/obj/src/main.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BIN        := $(BUILD)/collbench
-ALIASES    := all_reduce_perf all_gather_perf reduce_scatter_perf alltoall_perf \
+PERF_NAMES := all_reduce_perf all_gather_perf reduce_scatter_perf alltoall_perf \
               broadcast_perf reduce_perf sendrecv_perf
+# nccl-tests' names, and its MPI builds' names (NAME_SUFFIX=_mpi, as CloudAI runs them)
+ALIASES    := $(PERF_NAMES) $(addsuffix _mpi,$(PERF_NAMES))
 
-.PHONY: all deps run test unit bench bench-verbs bench-faults docs clean
+.PHONY: all deps run test unit bench bench-verbs bench-faults docs clean install FORCE
 all: $(BIN) $(addprefix $(BUILD)/,$(ALIASES)) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# rewritten only when the version changes, so main.o rebuilds only then
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(BUILD)
+	@echo '#define CB_VERSION "$(CB_VERSION)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(MAIN_OBJ): $(BUILD)/version.h
 
 $(BIN): $(ENGINE_OBJ) $(MAIN_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # nccl-tests' binary names: the subcommand is taken from the name
 $(addprefix $(BUILD)/,$(ALIASES)): $(BIN)
@@ -43,7 +65,7 @@ $(addprefix $(BUILD)/,$(ALIASES)): $(BIN)
 
 $(BUILD)/tests/%: tests/unit/%.c $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 deps:
 	@scripts/install-deps

@@ -14,7 +14,7 @@
 #include "report/report.h"
 #include "topo/topo.h"
 
-#define COLLBENCH_VERSION "0.1.0"
+#include "version.h"   /* CB_VERSION: scripts/version at build time (Makefile) */
 #define CB_EXIT_WIRE 3   /* --fail-on-wire-errors: the run passed, the wire did not */
 
 struct outputs {
@@ -58,7 +58,7 @@ static void fill_run_info(const struct cb_options *o, int argc, char **argv, str
 {
     time_t now = time(NULL);
     memset(info, 0, sizeof *info);
-    info->version = COLLBENCH_VERSION;
+    info->version = CB_VERSION;
     info->argc = argc;
     info->argv = argv;
     info->collective = cb_coll_name(o->coll);
@@ -205,6 +205,10 @@ static const struct subcommand *find_subcommand(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("collbench %s\n", CB_VERSION);
+        return 0;
+    }
     const struct subcommand *sub = find_subcommand(argc, argv);
     if (sub)
         return sub->run(argc - 1, argv + 1);
