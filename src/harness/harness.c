@@ -40,7 +40,7 @@ static cb_status alloc_buffers(struct cb_comm *c, const struct cb_options *o, st
         if (need > most)
             most = need;
     }
-    b->bytes = most + 64;   /* room for -u */
+    b->bytes = most + 64 + (size_t)o->unalign * 16;   /* room for -u N elements of up to 16 bytes */
     b->send = cb_comm_alloc(c, b->bytes);   /* the transport's where it moves data without a copy */
     b->recv = cb_comm_alloc(c, b->bytes);
     b->expected = aligned_alloc(4096, (b->bytes + 4095) & ~(size_t)4095);
@@ -63,7 +63,7 @@ static void free_buffers(struct cb_comm *c, struct buffers *b)
 static struct placement place(const struct buffers *b, const struct cb_bench *bench,
                               const struct cb_bench_data *d, int in_place, int unalign)
 {
-    size_t ts = cb_type_size(d->type), skew = unalign ? ts : 0;
+    size_t ts = cb_type_size(d->type), skew = (size_t)unalign * ts;
     struct placement p = {b->send + skew, b->recv + skew, in_place};
     if (in_place) {
         size_t s_in_r = bench->send_in_recv(d), r_in_s = bench->recv_in_send(d);
@@ -133,7 +133,9 @@ static cb_status settle(struct cb_comm *c, const struct cb_coll_args *a, int n)
 static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, struct cb_coll_args *const *a,
                                  int n, double *us)
 {
-    long total = (long)o->iters * o->agg_iters;
+    /* -G N: nccl-tests captures the -n x -m operations in a CUDA graph and
+     * launches it N times; here they simply run N times over */
+    long total = (long)o->iters * o->agg_iters * (o->nccl.graph > 0 ? o->nccl.graph : 1);
     int batches = n > 1 ? (int)(total < COMPARE_BATCHES ? total : COMPARE_BATCHES) : 1;
     double secs[CB_MAX_COMPARED] = {0};
     cb_status st = CB_OK;
@@ -161,7 +163,7 @@ static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, 
 /* Rank 0 gets every rank's n samples and arrival times, keeps the maximum
  * time per iteration, and names the rank that arrived last most often. */
 static cb_status keep_samples(struct cb_comm *c, const double *mine, const double *arrive, size_t n,
-                              struct cb_result_half *h)
+                              size_t skip, struct cb_result_half *h)
 {
     size_t bytes = sizeof(double) * n * (size_t)c->nranks;
     double *all = c->rank == 0 ? malloc(bytes) : NULL, *all_arrive = c->rank == 0 ? malloc(bytes) : NULL;
@@ -183,7 +185,8 @@ static cb_status keep_samples(struct cb_comm *c, const double *mine, const doubl
     h->per_rank_us = all;
     all = NULL;
     cb_iter_max_over_ranks(h->per_rank_us, c->nranks, n, h->iter_max_us, &h->slowest_count);
-    cb_pct_compute(h->iter_max_us, n, &h->iter);
+    h->skip = skip;   /* -K: the statistics leave out the first iterations; the samples keep them */
+    cb_pct_compute(h->iter_max_us + skip, n - skip, &h->iter);
     /* later than a typical iteration lasts: it held the others up */
     h->slowest_rank = cb_last_arrival(all_arrive, c->nranks, n, h->iter.p50 * 1e-6, &h->slowest_count);
 free_all:
@@ -220,7 +223,8 @@ static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *
         }
     }
     for (int k = 0; k < n && st == CB_OK; k++)
-        st = keep_samples(c, mine + (size_t)k * iters, arrive + (size_t)k * iters, iters, h[k]);
+        st = keep_samples(c, mine + (size_t)k * iters, arrive + (size_t)k * iters, iters,
+                          (size_t)o->nccl.per_iter_skip, h[k]);
     free(mine);
     free(arrive);
     return st;
@@ -334,7 +338,8 @@ static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, con
     struct entry e[CB_MAX_COMPARED];
     cb_status st = CB_OK;
     for (int i = 0; i < o->nalgos; i++) {
-        r[i] = (struct cb_result){.coll = o->coll, .bytes = k.size_bytes, .count = k.count_col, .type = t, .op = op,
+        r[i] = (struct cb_result){.coll = o->coll, .bytes = k.size_bytes, .count = k.count_col,
+                                  .param_count = k.count, .type = t, .op = op,
                                   .root = cb_coll_desc(o->coll)->rooted ? o->root : -1, .algo = o->algos[i],
                                   .asked = o->algos[i], .compared = o->nalgos > 1};
         e[i] = (struct entry){{o->coll, NULL, NULL, k.count, t, op, o->root, o->algos[i]}, &r[i]};
@@ -389,6 +394,7 @@ static void free_results(struct cb_result *r, int n)
 static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
                              cb_type t, cb_op op, FILE *table, struct cb_sweep *s)
 {
+    const struct cb_nccl_view view = cb_options_nccl_view(o);
     for (size_t size = o->min_bytes; size <= o->max_bytes; size = next_size(size, o)) {
         struct cb_result r[CB_MAX_COMPARED];
         cb_status st = measure_size(c, o, b, t, op, size, r);
@@ -397,7 +403,10 @@ static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, cons
             s->wrong += (r[i].oop.nwrong > 0 ? r[i].oop.nwrong : 0) + (r[i].ip.nwrong > 0 ? r[i].ip.nwrong : 0);
             if (c->rank != 0)
                 continue;
-            cb_table_row(table, &r[i], o->per_iter);
+            if (o->nccl.format == CB_FORMAT_NCCL)
+                cb_nccl_row(table, &r[i], &view);
+            else
+                cb_table_row(table, &r[i], o->per_iter);
             fflush(table);
             if ((st = keep_result(s, &r[i])) == CB_OK)
                 stored = i + 1;

@@ -328,7 +328,7 @@ static void test_footer(void **state)
     s.total_wrong = 3;
     struct capture c;
     capture_start(&c);
-    cb_table_footer(c.f, &s);
+    cb_table_footer(c.f, &s, -1);
     char *out = capture_end(&c);
     long long wrong;
     char verdict[16];
@@ -359,7 +359,7 @@ static void test_footer(void **state)
     s.wire = wire;
     s.nwire = 2;
     capture_start(&c);
-    cb_table_footer(c.f, &s);
+    cb_table_footer(c.f, &s, -1);
     out = capture_end(&c);
     assert_non_null(strstr(out, "\n# wire: host node-b rxe0:1 link_downed +1\n#\n"));
     free(out);
