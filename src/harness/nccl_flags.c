@@ -139,5 +139,6 @@ struct cb_nccl_view cb_options_nccl_view(const struct cb_options *o)
     return (struct cb_nccl_view){.per_iter = o->per_iter, .timestamps = o->nccl.timestamps,
                                  .cputime = o->nccl.cputime, .graph = o->nccl.graph,
                                  .parallel_init = o->nccl.parallel_init, .iters = o->iters,
+                                 .per_iter_skip = o->nccl.per_iter_skip,
                                  .program = program_name(o)};
 }

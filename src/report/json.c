@@ -10,6 +10,7 @@
 #include <time.h>
 
 #define JSON_MAX_DEPTH 16
+#define CB_JSON_FORMAT_VERSION 1
 
 struct json_level {
     char close;      /* '}' or ']' */
@@ -274,9 +275,11 @@ static void put_config(struct cb_json *j, const struct cb_run_info *info)
     kv_int(j, "check_iters", info->check_iters);
     kv_int(j, "cycles", info->cycles);
     kv_int(j, "average", info->average);
-    kv_bool(j, "blocking", info->blocking);
-    kv_bool(j, "unalign", info->unalign);
+    kv_int(j, "blocking", info->blocking);   /* nccl-tests' -z mode, 0..3 */
+    kv_int(j, "unalign", info->unalign);     /* elements */
+    kv_int(j, "graph", info->nccl.graph);    /* -G: timed loops run this many times over (0: once) */
     kv_bool(j, "per_iter", info->per_iter);
+    kv_int(j, "per_iter_skip", info->nccl.per_iter_skip);   /* -K: iterations the percentiles leave out */
     kv_int(j, "timeout_s", info->timeout_s);
     kv_size(j, "slot_bytes", info->slot_bytes);
     kv_int(j, "nslots", info->nslots);
@@ -303,6 +306,9 @@ void cb_json_begin(struct cb_json *j, const struct cb_run_info *info)
     if (!j)
         return;
     jw_open(j, '{');
+    /* the layout's version (docs/collbench-run.schema.json): raised when a
+     * field changes meaning or type, so readers can refuse what they do not know */
+    kv_int(j, "format_version", CB_JSON_FORMAT_VERSION);
     kv_string(j, "collbench_version", info->version);
     kv_string(j, "start_time", info->start_time);
     jw_key(j, "argv");

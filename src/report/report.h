@@ -49,6 +49,7 @@ struct cb_nccl_view {
     int graph;               /* -G */
     int parallel_init;       /* -p */
     int iters;               /* -n, JSON's actual_iterations */
+    int per_iter_skip;       /* -K */
     const char *program;     /* "all_reduce_perf": the header's and the closing line's name */
 };
 
