@@ -147,6 +147,7 @@ static void write_outputs(const struct cb_sweep *s, void *arg)
         cb_json_finish(j, &s->summary);
     }
     if (out->csv_path && cb_csv_open(out->csv_path, &c) == CB_OK) {
+        cb_csv_begin(c, out->info);
         for (int i = 0; i < s->nresults; i++)
             cb_csv_result(c, &s->results[i]);
         cb_csv_finish(c);

@@ -147,6 +147,8 @@ void cb_json_abort(struct cb_json *j);
 
 struct cb_csv;
 cb_status cb_csv_open(const char *path, struct cb_csv **out);
+/* The run whose metadata ends every row; `info` must outlive the writer. */
+void cb_csv_begin(struct cb_csv *c, const struct cb_run_info *info);
 void cb_csv_result(struct cb_csv *c, const struct cb_result *r);
 cb_status cb_csv_finish(struct cb_csv *c);
 void cb_csv_abort(struct cb_csv *c);

@@ -484,7 +484,8 @@ static void test_json_abort_leaves_nothing(void **state)
 
 static const char csv_header[] =
     "collective,size,count,type,redop,root,algo,placement,time_us,algbw_gbps,busbw_gbps,nwrong,"
-    "min_us,p50_us,p90_us,p99_us,p999_us,max_us,slowest_rank\n";
+    "min_us,p50_us,p90_us,p99_us,p999_us,max_us,slowest_rank,collbench_version,start_time,nranks,transport\n";
+#define META ",1.2.3,2024-01-02T03:04:05Z,2,shm"
 
 static char *read_file(const char *path)
 {
@@ -514,6 +515,7 @@ static void test_csv_run(void **state)
     snprintf(path, sizeof path, "%s/run.csv", fx->dir);
     struct cb_csv *c;
     assert_int_equal(cb_csv_open(path, &c), CB_OK);
+    cb_csv_begin(c, &fx->info);
     cb_csv_result(c, &fx->a);
     cb_csv_result(c, &fx->b);
     assert_int_not_equal(access(path, F_OK), 0);
@@ -527,11 +529,12 @@ static void test_csv_run(void **state)
     const char *lines = text + strlen(csv_header);
     assert_non_null(find_line(lines, "all_reduce,1024,256,", line, sizeof line));
     assert_string_equal(line + strlen("all_reduce,1024,256,"),
-                        "float,sum,-1,ring,out_of_place,12.5,0.1,0.15,0,1,2,4,4,4,4,1");
+                        "float,sum,-1,ring,out_of_place,12.5,0.1,0.15,0,1,2,4,4,4,4,1" META);
     assert_non_null(find_line(strchr(lines, '\n') + 1, "all_reduce,", line, sizeof line));
-    assert_string_equal(line, "all_reduce,1024,256,float,sum,-1,ring,in_place,11,0.2,0.3,,,,,,,,");
+    /* integer columns keep their type without a figure: -1, not an empty cell */
+    assert_string_equal(line, "all_reduce,1024,256,float,sum,-1,ring,in_place,11,0.2,0.3,-1,,,,,,,-1" META);
     assert_non_null(find_line(lines, "broadcast,", line, sizeof line));
-    assert_string_equal(line, "broadcast,4096,1024,int32,sum,0,tree,out_of_place,20,0.2048,0.2048,0,,,,,,,");
+    assert_string_equal(line, "broadcast,4096,1024,int32,sum,0,tree,out_of_place,20,0.2048,0.2048,0,,,,,,,-1" META);
     free(text);
 }
 
