@@ -108,6 +108,35 @@ bench-verbs: deps
 docs:
 	@scripts/docs-tables
 
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: the binary and
+# nccl-tests' names in bin/, the operator tools as collbench-compare,
+# collbench-nightly, collbench-validate-rack (share/collbench holds them with
+# their libraries, profiles and a build/collbench link to the binary, so they
+# run outside the source tree and write under the current folder's results/),
+# the man page, bash completion, the manual and the JSON schema.
+PREFIX  ?= /usr/local
+BINDIR  := $(DESTDIR)$(PREFIX)/bin
+SHARE   := $(DESTDIR)$(PREFIX)/share/collbench
+MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
+COMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+DOCDIR  := $(DESTDIR)$(PREFIX)/share/doc/collbench
+TOOLS   := compare nightly validate-rack
+install: $(BIN)
+	install -d $(BINDIR) $(SHARE)/scripts/lib $(SHARE)/build $(SHARE)/results/profiles $(MANDIR) $(COMPDIR) $(DOCDIR)
+	install -m 755 $(BIN) $(BINDIR)/collbench
+	for a in $(ALIASES); do ln -sf collbench $(BINDIR)/$$a; done
+	install -m 755 $(addprefix scripts/,$(TOOLS)) $(SHARE)/scripts/
+	install -m 644 scripts/lib/*.py $(SHARE)/scripts/lib/
+	install -m 644 results/profiles/*.json $(SHARE)/results/profiles/
+	install -m 644 results/nightly.example.json $(SHARE)/results/
+	ln -sf ../../../bin/collbench $(SHARE)/build/collbench
+	for t in $(TOOLS); do ln -sf ../share/collbench/scripts/$$t $(BINDIR)/collbench-$$t; done
+	install -m 644 docs/collbench.1 $(MANDIR)/collbench.1
+	for a in $(ALIASES); do echo '.so man1/collbench.1' > $(MANDIR)/$$a.1; done
+	install -m 644 scripts/collbench-completion.bash $(COMPDIR)/collbench
+	for a in $(ALIASES); do ln -sf collbench $(COMPDIR)/$$a; done
+	install -m 644 docs/*.md docs/collbench-run.schema.json $(DOCDIR)/
+
 clean:
 	rm -rf build build-san
 
