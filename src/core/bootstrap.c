@@ -270,7 +270,8 @@ static void count_local_ranks(struct cb_boot *b)
  * passed MPI_Init but never gets here is named by the timed gather. */
 static cb_status learn_hosts(struct cb_boot *b, int timeout_ms)
 {
-    char host[HOST_BYTES], name[48] = "", addr[INET_ADDRSTRLEN];
+    char host[HOST_BYTES], addr[INET_ADDRSTRLEN];
+    char name[HOST_BYTES - INET_ADDRSTRLEN - 2] = "";   /* room for "name(address)" */
     char machine[MACHINE_BYTES], domain[DOMAIN_BYTES];
     gethostname(name, sizeof name - 1);
     first_address(addr, sizeof addr);
