@@ -55,6 +55,18 @@ else
     if [ $rc = 2 ] && grep -q "mpirun -np N" "$TMP/err"; then pass "$name"; else fail "$name: exit $rc"; cat "$TMP/err"; fi
 fi
 
+# inside a Slurm allocation (salloc, sbatch) without srun: the job's variables
+# are there but no step's; the message says so rather than blaming the MPI build
+name="started in a Slurm allocation without srun"
+if env -u OMPI_COMM_WORLD_SIZE -u OMPI_COMM_WORLD_RANK -u SLURM_STEP_NUM_TASKS SLURM_JOB_ID=4242 SLURM_NTASKS=4 \
+        SLURM_PROCID=0 timeout 30 "$CB" all_reduce -b 8 -e 8 > "$TMP/out" 2> "$TMP/err"; then
+    fail "$name: exit 0"
+else
+    rc=$?
+    if [ $rc = 2 ] && grep -q "Slurm allocation 4242 but not by srun" "$TMP/err"; then pass "$name"
+    else fail "$name: exit $rc: $(cat "$TMP/err")"; fi
+fi
+
 # --help works anywhere and exits 0
 if timeout 10 "$CB" --help | grep -q -- '--transport'; then pass "--help"; else fail "--help"; fi
 # nccl-tests' binary names, with what cluster health checks pass them: the
