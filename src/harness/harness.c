@@ -329,20 +329,20 @@ static cb_status pick_algo(struct cb_comm *c, const struct cb_options *o, const 
 
 /* One size: a result per --algo entry, r[0 .. o->nalgos). */
 static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
-                              cb_type t, cb_op op, size_t size, struct cb_result *r)
+                              cb_type t, cb_op op, int root, size_t size, struct cb_result *r)
 {
     const struct cb_bench *bench = cb_bench_for(o->coll);
     struct cb_bench_counts k;
     bench->counts(size, cb_type_size(t), c->nranks, &k);
-    struct cb_bench_data d = {t, op, c->rank, c->nranks, o->root, o->seed, k.count};
+    struct cb_bench_data d = {t, op, c->rank, c->nranks, root, o->seed, k.count};
     struct entry e[CB_MAX_COMPARED];
     cb_status st = CB_OK;
     for (int i = 0; i < o->nalgos; i++) {
         r[i] = (struct cb_result){.coll = o->coll, .bytes = k.size_bytes, .count = k.count_col,
                                   .param_count = k.count, .type = t, .op = op,
-                                  .root = cb_coll_desc(o->coll)->rooted ? o->root : -1, .algo = o->algos[i],
+                                  .root = cb_coll_desc(o->coll)->rooted ? root : -1, .algo = o->algos[i],
                                   .asked = o->algos[i], .compared = o->nalgos > 1};
-        e[i] = (struct entry){{o->coll, NULL, NULL, k.count, t, op, o->root, o->algos[i]}, &r[i]};
+        e[i] = (struct entry){{o->coll, NULL, NULL, k.count, t, op, root, o->algos[i]}, &r[i]};
         if (st == CB_OK && o->algos[i] == CB_ALGO_AUTO)
             st = pick_algo(c, o, bench, b, &d, &e[i]);
     }
@@ -392,12 +392,12 @@ static void free_results(struct cb_result *r, int n)
 }
 
 static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
-                             cb_type t, cb_op op, FILE *table, struct cb_sweep *s)
+                             cb_type t, cb_op op, int root, FILE *table, struct cb_sweep *s)
 {
     const struct cb_nccl_view view = cb_options_nccl_view(o);
     for (size_t size = o->min_bytes; size <= o->max_bytes; size = next_size(size, o)) {
         struct cb_result r[CB_MAX_COMPARED];
-        cb_status st = measure_size(c, o, b, t, op, size, r);
+        cb_status st = measure_size(c, o, b, t, op, root, size, r);
         int stored = 0;   /* rank 0 keeps r[0 .. stored) in s; the rest are freed here */
         for (int i = 0; st == CB_OK && i < o->nalgos; i++) {
             s->wrong += (r[i].oop.nwrong > 0 ? r[i].oop.nwrong : 0) + (r[i].ip.nwrong > 0 ? r[i].ip.nwrong : 0);
@@ -416,6 +416,19 @@ static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, cons
             return st;
     }
     return CB_OK;
+}
+
+/* -r all (or -1): every rank in turn is the root, as nccl-tests sweeps them;
+ * collectives without a root run once. */
+static cb_status sweep_roots(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
+                             cb_type t, cb_op op, FILE *table, struct cb_sweep *s)
+{
+    int every = o->root == CB_EVERY_ROOT && cb_coll_desc(o->coll)->rooted;
+    int first = o->root == CB_EVERY_ROOT ? 0 : o->root, last = every ? c->nranks - 1 : first;
+    cb_status st = CB_OK;
+    for (int root = first; root <= last && st == CB_OK; root++)
+        st = sweep_sizes(c, o, b, t, op, root, table, s);
+    return st;
 }
 
 static cb_status prepare(struct cb_comm *c, const struct cb_options *o)
@@ -472,7 +485,7 @@ cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *
     for (int cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {
         for (int t = 0; t < o->ntypes && st == CB_OK; t++)
             for (int p = 0; p < o->nops && st == CB_OK; p++)
-                st = sweep_sizes(c, o, &b, o->types[t], o->ops[p], table, s);
+                st = sweep_roots(c, o, &b, o->types[t], o->ops[p], table, s);
         if (st == CB_OK)
             st = gather_wire(c, watch, s);
         if (st == CB_OK && c->rank == 0 && on_cycle)

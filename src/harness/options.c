@@ -313,7 +313,12 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
     case 'c': return cb_int_arg(flag, arg, 0, 1000000, &o->check_iters, report);
     case 'o': return parse_ops(arg, o, report);
     case 'd': return parse_types(arg, o, report);
-    case 'r': return cb_int_arg(flag, arg, 0, 1 << 30, &o->root, report);
+    case 'r':
+        if (strcmp(arg, "all") == 0) {   /* nccl-tests' every-root sweep (also -1) */
+            o->root = CB_EVERY_ROOT;
+            return 0;
+        }
+        return cb_int_arg(flag, arg, CB_EVERY_ROOT, 1 << 30, &o->root, report);
     case 'z': return cb_int_arg(flag, arg, 0, 3, &o->blocking, report);   /* nccl-tests' modes 0..3 */
     case 'a': return cb_int_arg(flag, arg, 0, 3, &o->average, report);
     case 'I':

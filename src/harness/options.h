@@ -11,6 +11,7 @@
 
 #define CB_MAX_COMPARED 8
 #define CB_MAX_UNALIGN 64   /* -u N: elements off page alignment */
+#define CB_EVERY_ROOT (-1)  /* -r all or -1: every rank in turn, as nccl-tests */
 
 struct cb_options {
     cb_coll coll;
@@ -19,7 +20,7 @@ struct cb_options {
     int iters, warmup, agg_iters, cycles, check_iters;
     int blocking, average, per_iter, unalign;   /* -u: elements of offset */
     int timeout_s;
-    int root;
+    int root;                    /* CB_EVERY_ROOT: each rank in turn */
     int op_given;                /* -o was on the command line */
     cb_type types[CB_NTYPES];
     int ntypes;

@@ -113,11 +113,13 @@ def check_row(line, exp, coll, n, a):
 
 def expected_rows(coll, n, a):
     rows = []
+    roots = list(range(n)) if a["root"] == "all" else [a["root"]]   # -r all: each rank in turn
     for typ in a["types"]:
         for op in (["none"] if coll in NO_OP else a["ops"]):
-            for s in a["sizes"]:
-                size, count = expect_counts(coll, s, TYPE_SIZE[typ], n)
-                rows.append((size, count, typ, op, a["root"] if coll in ROOTED else -1))
+            for root in (roots if coll in ROOTED else [-1]):
+                for s in a["sizes"]:
+                    size, count = expect_counts(coll, s, TYPE_SIZE[typ], n)
+                    rows.append((size, count, typ, op, root))
     return rows
 
 

@@ -39,6 +39,11 @@ for coll in all_reduce alltoall; do
         -e 1K -n 1 -d all -o all
 done
 
+# -r all: nccl-tests' sweep over every root, for the rooted collectives
+run "reduce nccl-tests format -r all" reduce \
+    "{\"types\": [\"float\"], \"ops\": [\"sum\", \"max\"], \"sizes\": [1024], \"root\": \"all\", \"iters\": 1, \"per_iter\": 0, \"check\": 1, \"program\": \"reduce_perf\"}" \
+    -e 1K -n 1 -o sum,max -r all
+
 # NCCL_TESTS_MIN_BW: below 0.9 x the average bus bandwidth fails with nccl-tests' exit status
 name="NCCL_TESTS_MIN_BW failed"
 if NCCL_TESTS_MIN_BW=100000 expect_rc 7 "$name" mpi 2 all_reduce --format nccl-tests -b 1K -e 1K -n 2; then

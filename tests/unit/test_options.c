@@ -275,6 +275,11 @@ static void nccl_tests_value_forms(void **state)
     assert_true(o.step_factor == 0);   /* a factor of 1: steps of -i */
     assert_int_equal(PARSE(&o, "all_reduce_perf", "-b", "1K", "-e", "4K", "-f", "0"), CB_OK);
     assert_true(o.step_factor == 0);
+    assert_int_equal(PARSE(&o, "broadcast_perf", "-r", "all"), CB_OK);
+    assert_int_equal(o.root, CB_EVERY_ROOT);
+    assert_int_equal(PARSE(&o, "broadcast_perf", "-r", "-1"), CB_OK);
+    assert_int_equal(o.root, CB_EVERY_ROOT);
+    assert_int_equal(PARSE(&o, "broadcast_perf", "-r", "-2"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "all_reduce_perf", "-f", "1.5"), CB_OK);
     assert_true(o.step_factor == 1.5);
 }
