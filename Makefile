@@ -109,7 +109,8 @@ docs:
 	@scripts/docs-tables
 
 # make install [PREFIX=/usr/local] [DESTDIR=staging]: the binary and
-# nccl-tests' names in bin/, the operator tools as collbench-compare,
+# nccl-tests' names in bin/, the Slurm and systemd templates under
+# share/collbench/scripts/templates, the operator tools as collbench-compare,
 # collbench-nightly, collbench-validate-rack (share/collbench holds them with
 # their libraries, profiles and a build/collbench link to the binary, so they
 # run outside the source tree and write under the current folder's results/),
@@ -127,6 +128,8 @@ install: $(BIN)
 	for a in $(ALIASES); do ln -sf collbench $(BINDIR)/$$a; done
 	install -m 755 $(addprefix scripts/,$(TOOLS)) $(SHARE)/scripts/
 	install -m 644 scripts/lib/*.py $(SHARE)/scripts/lib/
+	install -d $(SHARE)/scripts/templates
+	for f in scripts/templates/*; do install -m $$(stat -c %a $$f) $$f $(SHARE)/scripts/templates/; done
 	install -m 644 results/profiles/*.json $(SHARE)/results/profiles/
 	install -m 644 results/nightly.example.json $(SHARE)/results/
 	ln -sf ../../../bin/collbench $(SHARE)/build/collbench

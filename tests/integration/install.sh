@@ -12,7 +12,8 @@ if expect_rc 0 "$name" make -C "$ROOT" --no-print-directory install $SAN DESTDIR
     for f in bin/collbench bin/all_reduce_perf bin/sendrecv_perf_mpi bin/collbench-compare bin/collbench-nightly \
              bin/collbench-validate-rack share/man/man1/collbench.1 share/man/man1/alltoall_perf.1 \
              share/bash-completion/completions/collbench share/doc/collbench/collbench-run.schema.json \
-             share/collbench/build/collbench share/collbench/results/profiles/netns-tcp.json; do
+             share/collbench/build/collbench share/collbench/results/profiles/netns-tcp.json \
+             share/collbench/scripts/templates/collbench-sweep.sbatch; do
         [ -e "$D$P/$f" ] || missing="$missing $f"
     done
     if [ -z "$missing" ]; then pass "$name"; else fail "$name: missing$missing"; fi

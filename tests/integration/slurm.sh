@@ -65,10 +65,10 @@ if expect_rc 2 "$name" timeout -k 5 60 salloc -n 2 "$CB" all_reduce -b 8 -e 8; t
     else fail "$name: $(grep -v salloc: "$TMP/err" | head -3)"; fi
 fi
 
-name="sbatch of scripts/collbench.sbatch"
+name="sbatch of scripts/templates/collbench-sweep.sbatch"
 mkdir -p "$TMP/submit"
 if (cd "$TMP/submit" && COLLBENCH=$CB expect_rc 0 "$name" timeout -k 5 180 sbatch --wait -n 2 --oversubscribe --time=5 \
-        -o "$TMP/submit/job.out" "$ROOT/scripts/collbench.sbatch" reduce_scatter -b 1K -e 4K -f 4 -n 2); then
+        -o "$TMP/submit/job.out" "$ROOT/scripts/templates/collbench-sweep.sbatch" reduce_scatter -b 1K -e 4K -f 4 -n 2); then
     json=$(ls "$TMP"/submit/results/slurm-*/reduce_scatter.json 2>/dev/null)
     if grep -q '^# Out of bounds values : 0 OK' "$TMP/submit/job.out" && [ -n "$json" ] &&
        python3 "$ROOT/tests/validate_json.py" "$json" > "$TMP/why" 2>&1 &&
