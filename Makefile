@@ -1,5 +1,6 @@
 # collbench. `make run` and `make test` install what they need first (Debian).
 # SANITIZE=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-san/.
+# `make fuzz` builds the libFuzzer harnesses of tests/fuzz with clang into build-fuzz/.
 
 # CFLAGS and LDFLAGS are the user's (`make CFLAGS=-O1` builds); what
 # collbench needs is in CB_CFLAGS, added to them, never replaced by them.
@@ -17,6 +18,11 @@ endif
 endif
 CB_CFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+# rdma-core 48+ reports XDR and later speeds in ibv_port_attr.active_speed_ex
+# (Debian 12's 44 does not have it): a compile probe, no configure step
+ifeq ($(shell printf '\043include <infiniband/verbs.h>\nunsigned f(struct ibv_port_attr *a) { return a->active_speed_ex; }\n' | $(CC) -x c -fsyntax-only - 2>/dev/null && echo y),y)
+CB_CFLAGS += -DCB_HAVE_ACTIVE_SPEED_EX
+endif
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san
@@ -42,7 +48,7 @@ PERF_NAMES := all_reduce_perf all_gather_perf reduce_scatter_perf alltoall_perf 
 # nccl-tests' names, and its MPI builds' names (NAME_SUFFIX=_mpi, as CloudAI runs them)
 ALIASES    := $(PERF_NAMES) $(addsuffix _mpi,$(PERF_NAMES))
 
-.PHONY: all deps run test unit bench bench-verbs bench-faults docs clean install FORCE
+.PHONY: all deps run test unit bench bench-verbs bench-faults docs clean install fuzz FORCE
 all: $(BIN) $(addprefix $(BUILD)/,$(ALIASES)) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -140,7 +146,26 @@ install: $(BIN)
 	for a in $(ALIASES); do ln -sf collbench $(COMPDIR)/$$a; done
 	install -m 644 docs/*.md docs/collbench-run.schema.json $(DOCDIR)/
 
-clean:
-	rm -rf build build-san
+# libFuzzer harnesses: the engine again, compiled by clang (through mpicc)
+# with coverage for the fuzzer, under ASan + UBSan; tests/integration/fuzz.sh
+# runs them. No -Werror here: clang warns where gcc does not (partly filled
+# designated initializers, gcc's pragmas), and the -Werror build is gcc's.
+FUZZ_CFLAGS := -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -MMD -MP -Isrc -I. \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -fno-omit-frame-pointer \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(ENGINE_SRC))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
--include $(shell find build build-san -name '*.d' 2>/dev/null)
+fuzz: $(FUZZ_BIN)
+
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=clang $(CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	OMPI_CC=clang $(CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find build build-san build-fuzz -name '*.d' 2>/dev/null)

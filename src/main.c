@@ -1,4 +1,5 @@
 /* collbench: collectives over our own transports, measured like nccl-tests. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,10 +7,13 @@
 #include <unistd.h>
 
 #include "core/bootstrap.h"
+#include "core/clock.h"
 #include "core/comm.h"
 #include "harness/harness.h"
+#include "harness/memcheck.h"
 #include "core/job.h"
 #include "harness/options.h"
+#include "harness/options_agree.h"
 #include "tools/pairs.h"
 #include "report/report.h"
 #include "topo/topo.h"
@@ -21,12 +25,18 @@
  * is below NCCL_TESTS_MIN_BW (its testNumResults). */
 #define NCCL_TESTS_FAILED_EXIT 7
 
+/* -N runs rewrite -J and --csv after a cycle at most this often; the last
+ * cycle, and a stop on a signal, always write what complete cycles hold. */
+#define REWRITE_EVERY_S 10.0
+
 struct outputs {
     const char *json_path, *csv_path;
     struct cb_run_info *info;
     int nranks;
     int nccl;                /* nccl-tests' format: its JSON layout */
     double min_bw;           /* NCCL_TESTS_MIN_BW, -1 when not set */
+    double last_write_s;        /* when the files were last written (or the run began) */
+    long long cycles_written;   /* complete cycles the files hold */
 };
 
 /* How a run ended beyond its status: what the exit code is made of. */
@@ -35,6 +45,29 @@ struct verdict {
     int below_min_bw;        /* rank 0: the average bus bandwidth failed NCCL_TESTS_MIN_BW */
     int wire_errors;         /* the wire moved during the run (--fail-on-wire-errors) */
 };
+
+/* The signal that asked the run to stop, 0 while none did. Only the handler
+ * writes it; main hands its address down (cb_options.stop) and the harness
+ * polls it between operations and sizes. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* SA_RESETHAND: a second SIGINT or SIGTERM ends the rank at once, should it
+ * be stuck in a wait. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 /* Rank 0 checks up front that -J and --csv can be written, so a bad path
  * fails before the run instead of after it. */
@@ -55,14 +88,21 @@ static cb_status probe_outputs(const struct cb_options *o)
     return CB_OK;
 }
 
-static cb_status validate_job(const struct cb_options *o, int nranks, int rank)
+/* The command line against this job: -r among its ranks, the outputs
+ * writable, the memory of the largest size on each host (reported once per host). */
+static cb_status validate_job(const struct cb_options *o, struct cb_boot *boot)
 {
+    int nranks = cb_boot_size(boot), rank = cb_boot_rank(boot);
     if (o->root >= nranks) {
         if (rank == 0)
             cb_log_error("-r %d is not a rank of this job of %d ranks: give -r from 0 to %d",
                          o->root, nranks, nranks - 1);
         return CB_EUSAGE;
     }
+    cb_status st = cb_mem_check(o, nranks, cb_boot_local_size(boot), cb_boot_same_machine(boot, rank, 0),
+                                cb_boot_local_rank(boot) == 0);
+    if (st != CB_OK)
+        return st;
     return rank == 0 ? probe_outputs(o) : CB_OK;
 }
 
@@ -133,25 +173,47 @@ static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *plac
     return cb_boot_gather(c->boot, &mine, info->ranks, sizeof mine, c->cfg.timeout_ms, "collecting rank info");
 }
 
-static void write_outputs(const struct cb_sweep *s, void *arg)
+static cb_status write_json(const struct outputs *out, const struct cb_sweep *s)
 {
-    const struct outputs *out = arg;
     struct cb_json *j;
+    cb_status st = cb_json_open(out->json_path, &j);
+    if (st != CB_OK)
+        return st;
+    cb_json_begin(j, out->info);
+    for (int i = 0; i < s->nresults; i++)
+        cb_json_result(j, &s->results[i], out->nranks);
+    return cb_json_finish(j, &s->summary, &s->cycles);
+}
+
+static cb_status write_csv(const struct outputs *out, const struct cb_sweep *s)
+{
     struct cb_csv *c;
-    if (out->json_path && out->nccl) {
-        cb_nccl_json_write(out->json_path, out->info, s->results, s->nresults, &s->summary, out->min_bw);
-    } else if (out->json_path && cb_json_open(out->json_path, &j) == CB_OK) {
-        cb_json_begin(j, out->info);
-        for (int i = 0; i < s->nresults; i++)
-            cb_json_result(j, &s->results[i], out->nranks);
-        cb_json_finish(j, &s->summary);
-    }
-    if (out->csv_path && cb_csv_open(out->csv_path, &c) == CB_OK) {
-        cb_csv_begin(c, out->info);
-        for (int i = 0; i < s->nresults; i++)
-            cb_csv_result(c, &s->results[i]);
-        cb_csv_finish(c);
-    }
+    cb_status st = cb_csv_open(out->csv_path, &c);
+    if (st != CB_OK)
+        return st;
+    cb_csv_begin(c, out->info);
+    for (int i = 0; i < s->nresults; i++)
+        cb_csv_result(c, &s->results[i]);
+    return cb_csv_finish(c);
+}
+
+/* Rank 0 after a cycle: a failure (logged) stops the run with a non-zero exit. */
+static cb_status write_outputs(const struct cb_sweep *s, int last, void *arg)
+{
+    struct outputs *out = arg;
+    double now = cb_now_s();
+    if (s->cycles.done == out->cycles_written || (!last && now - out->last_write_s < REWRITE_EVERY_S))
+        return CB_OK;
+    out->last_write_s = now;
+    out->cycles_written = s->cycles.done;
+    cb_status st = CB_OK;
+    if (out->json_path && out->nccl)
+        st = cb_nccl_json_write(out->json_path, out->info, s->results, s->nresults, &s->summary, out->min_bw);
+    else if (out->json_path)
+        st = write_json(out, s);
+    if (st == CB_OK && out->csv_path)
+        st = write_csv(out, s);
+    return st;
 }
 
 /* --fail-on-wire-errors: rank 0 names what moved. */
@@ -202,19 +264,27 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     memset(&sweep, 0, sizeof sweep);
     struct cb_topo_rank place;
     struct cb_job_setup setup = {o->transport, o->topo_xml, o->bind};
-    cb_status mine = validate_job(o, cb_boot_size(boot), cb_boot_rank(boot));
+    cb_status mine = validate_job(o, boot);
     cb_status st = cb_job_start(boot, mine, &setup, &o->tcfg, &place, &comm);
     if (st != CB_OK)
         return st;   /* after a failure a peer may be gone: the caller aborts the job instead */
     fill_run_info(o, argc, argv, comm, &info);
+    info.ranks = NULL;
     char *nccl_json = NULL;
+    /* verbs (for every peer, or the network's under auto): the ring's
+     * connections before the header (every collective's ring algorithms make
+     * them anyway), so that it shows what this rank's QPs really have: the
+     * path MTU both ends agreed, traffic class, SL */
+    int verbs = !strcmp(comm->ops->name, "verbs") || (comm->net_ops && !strcmp(comm->net_ops->name, "verbs"));
+    if (!cb_options_only_mpi(o) && verbs && (st = cb_comm_connect_ring(comm)) != CB_OK)
+        goto free_info;
     if ((st = gather_ranks(comm, &place, &info)) != CB_OK || (st = pick_nccl_json(o, comm->rank, &nccl_json)))
         goto free_info;
     if (comm->rank == 0)
         put_header(o, &info);
     fflush(stdout);
     struct outputs out = {nccl_json ? nccl_json : o->json_path, o->csv_path, &info, comm->nranks,
-                          o->nccl.format == CB_FORMAT_NCCL, cb_min_bw_env()};
+                          o->nccl.format == CB_FORMAT_NCCL, cb_min_bw_env(), cb_now_s(), 0};
     st = cb_harness_sweep(comm, o, stdout, &sweep, write_outputs, &out);
     if (st == CB_OK && comm->rank == 0) {
         put_footer(o, &info, &sweep.summary, out.min_bw);
@@ -286,18 +356,35 @@ int main(int argc, char **argv)
     struct cb_options o;
     struct cb_boot *boot;
     struct verdict verdict = {0, 0, 0};
-    int report = cb_boot_launcher_rank() <= 0;
-    if (cb_options_parse(argc, argv, &o, report) != CB_OK)
-        return 2;
-    if (o.show_help) {
+    int launched = cb_boot_launcher_rank() >= 0, report = cb_boot_launcher_rank() <= 0;
+    int argc0 = argc;
+    char **argv0 = argv;
+    /* under a launcher the ranks compare their parse first, so that a bad
+     * command line on any rank is reported once and every rank exits 2 */
+    cb_status parsed = cb_options_parse(argc, argv, &o, !launched);
+    if (parsed == CB_OK && o.show_help) {
         if (report)
             cb_options_usage(stdout);
         return 0;
     }
-    cb_status st = cb_boot_init(&argc, &argv, o.tcfg.timeout_ms, &boot);
+    if (parsed != CB_OK && !launched)
+        return 2;
+    cb_status st = cb_boot_init(&argc, &argv, o.timeout_s * 1000, &boot);
     if (st != CB_OK)
         return cb_status_exit_code(st);
-    st = run(boot, &o, argc, argv, &verdict);
+    catch_stop_signals();   /* after MPI_Init, which may install its own */
+    o.stop = &stop_signal;
+    st = cb_options_agree(boot, argc0, argv0, &o, parsed);
+    if (st == CB_OK)
+        st = run(boot, &o, argc, argv, &verdict);
+    if (stop_signal && st != CB_OK) {
+        /* No MPI_Finalize: it would wait for ranks still measuring; they
+         * find this one gone and stop too (or mpirun ends them). */
+        cb_log_warn("stopped by %s%s; exit status %d", stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+                    st == CB_ESTOPPED ? " between operations" : "", 128 + stop_signal);
+        fflush(stdout);
+        return 128 + stop_signal;
+    }
     cb_job_end(boot, st);
     if (st == CB_OK)
         return exit_code(&o, &verdict, report);

@@ -24,7 +24,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-from cb_files import UserError, read_json, write_file  # noqa: E402
+from cb_files import read_json, write_file  # noqa: E402
 import measured  # noqa: E402
 
 OURS = ["ring", "tree", "rd", "rabenseifner", "direct"]
@@ -152,20 +152,5 @@ def main(argv):
     return 0
 
 
-def checked_main(argv):
-    """main, with a one-line error (exit 2) for a file that is not what it should be."""
-    try:
-        return main(argv)
-    except UserError as e:
-        print(f"{os.path.basename(argv[0])}: {e}", file=sys.stderr)
-    except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError) as e:
-        print(f"{os.path.basename(argv[0])}: a result file lacks a field or has one of the "
-              f"wrong kind ({type(e).__name__}: {e}); not a collbench -J file?", file=sys.stderr)
-    except OSError as e:
-        print(f"{os.path.basename(argv[0])}: cannot write {e.filename}: {e.strerror}",
-              file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    sys.exit(checked_main(sys.argv))
+    sys.exit(measured.run_checked(main, sys.argv))

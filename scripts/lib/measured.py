@@ -298,3 +298,19 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
+
+
+def run_checked(main, argv):
+    """main(argv), with a one-line error (exit 2) for a file that is not what it should
+    be: the table scripts' shared entry."""
+    name = os.path.basename(argv[0])
+    try:
+        return main(argv)
+    except cb_files.UserError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+    except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError) as e:
+        print(f"{name}: a result file lacks a field or has one of the wrong kind "
+              f"({type(e).__name__}: {e}); not a collbench -J file?", file=sys.stderr)
+    except OSError as e:
+        print(f"{name}: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+    return 2

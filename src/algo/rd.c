@@ -13,7 +13,7 @@
 void cb_fold_init(struct cb_fold *f, int n, int rank)
 {
     f->n = n;
-    for (f->p = 1; f->p * 2 <= n; f->p *= 2)
+    for (f->p = 1; f->p <= n / 2; f->p *= 2)   /* not p * 2 <= n: that overflows near INT_MAX */
         ;
     f->rem = n - f->p;
     if (rank < 2 * f->rem)

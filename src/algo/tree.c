@@ -187,7 +187,7 @@ cb_status cb_tree_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 static int tree_depth(int n)
 {
     int d = 0;
-    while ((1 << d) < n)
+    while (d < 31 && (1 << d) < n)   /* 1 << 31 overflows an int */
         d++;
     return d;
 }

@@ -1,6 +1,7 @@
 /* Collective dispatch: which algorithm runs, and what it needs connected. */
 #include "coll.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include "algo/algo.h"
 #include "model.h"
@@ -83,13 +84,12 @@ static cb_status prepare_auto(struct cb_comm *c, cb_coll coll, cb_type type)
     return st;
 }
 
-/* Bytes of scratch an algorithm of coll may use for max_count elements. */
-static size_t scratch_bytes(const struct cb_comm *c, cb_coll coll, size_t max_count, cb_type type)
+size_t cb_coll_scratch_bytes(cb_coll coll, int nranks, size_t max_count, cb_type type)
 {
-    size_t bytes = max_count * cb_type_size(type);
-    if (coll == CB_REDUCE_SCATTER)
-        return 2 * bytes * (size_t)c->nranks;
-    return coll == CB_ALLTOALL ? bytes * (size_t)c->nranks : bytes;
+    size_t bytes, per = coll == CB_REDUCE_SCATTER ? 2 * (size_t)nranks : coll == CB_ALLTOALL ? (size_t)nranks : 1;
+    if (__builtin_mul_overflow(max_count, cb_type_size(type), &bytes) || __builtin_mul_overflow(bytes, per, &bytes))
+        return SIZE_MAX;
+    return bytes;
 }
 
 cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t max_count, cb_type type)
@@ -102,7 +102,7 @@ cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t 
     const struct cb_algo_desc *d = cb_algo_desc(algo);
     if (d && d->not_ours)
         return CB_OK;   /* MPI's collective: our connections and scratch are not its */
-    cb_status st = cb_comm_scratch(c, scratch_bytes(c, coll, max_count, type));
+    cb_status st = cb_comm_scratch(c, cb_coll_scratch_bytes(coll, c->nranks, max_count, type));
     if (st != CB_OK)
         return st;
     return algo == CB_ALGO_AUTO ? prepare_auto(c, coll, type) : connect_for(c, algo);

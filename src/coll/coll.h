@@ -70,6 +70,9 @@ struct cb_coll_args {
  * reads it, every rank gets the same); CB_EUSAGE, logged, if unreadable.
  * Collective. */
 cb_status cb_coll_load_cost(struct cb_comm *c, const char *path);
+/* Bytes of scratch an algorithm of coll may use for max_count elements;
+ * SIZE_MAX when that does not fit a size_t. */
+size_t cb_coll_scratch_bytes(cb_coll coll, int nranks, size_t max_count, cb_type type);
 cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t max_count, cb_type type);
 /* The size column of `a` (docs/measurement.md): all_gather, reduce_scatter
  * and alltoall count the whole buffer, the others one rank's vector. */

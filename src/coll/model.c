@@ -59,7 +59,7 @@ double cb_model_rounds(double bytes, double per_round)
 static int pow2_floor(int n)
 {
     int p = 1;
-    while (p * 2 <= n)
+    while (p <= n / 2)   /* not p * 2 <= n: that overflows near INT_MAX */
         p *= 2;
     return p;
 }

@@ -13,6 +13,10 @@
 /* A machine: nodes of ranks_per_node ranks (ranks numbered node by node),
  * under leaf switches of nodes_per_leaf nodes whose uplinks are
  * oversubscribed by `oversub` (>= 1). One level when nodes == 1. */
+/* The largest rank count the model takes: its steps count ranks in int,
+ * and a machine of 2^24 ranks is beyond any it is asked about. */
+#define CB_MODEL_MAX_RANKS (1 << 24)
+
 struct cb_machine {
     int nranks, nodes, nodes_per_leaf, channels;
     double oversub;
@@ -35,5 +39,9 @@ void cb_machine_flat(struct cb_machine *m, int nranks, int channels, const struc
  * message naming the file and line when it cannot be read. */
 cb_status cb_cost_save(FILE *f, const struct cb_cost *c, const char *transport);
 cb_status cb_cost_load(const char *path, struct cb_cost *c);
+/* The file's text (len bytes, any content) as the file `name`: every value
+ * range-checked (no inf, nan or absurd figures); a refusal names the line,
+ * with its bytes escaped, when `report`. */
+cb_status cb_cost_parse(const char *text, size_t len, const char *name, struct cb_cost *c, int report);
 
 #endif

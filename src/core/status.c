@@ -17,6 +17,7 @@ const char *cb_status_str(cb_status st)
     case CB_EPEER: return "peer failure";
     case CB_EDATA: return "wrong results";
     case CB_EINTERNAL: return "internal error";
+    case CB_ESTOPPED: return "stopped by a signal";
     }
     return "unknown status";
 }

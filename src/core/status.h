@@ -14,6 +14,7 @@ typedef enum cb_status {
     CB_EPEER,     /* a peer closed the connection or its QP failed */
     CB_EDATA,     /* a result was wrong */
     CB_EINTERNAL, /* a bug in collbench */
+    CB_ESTOPPED,  /* SIGINT or SIGTERM asked the run to stop (main exits 128 + the signal) */
 } cb_status;
 
 const char *cb_status_str(cb_status st);

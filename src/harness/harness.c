@@ -3,11 +3,15 @@
 #include "core/clock_sync.h"
 #include "core/job.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bench/bench.h"
+#include "core/job.h"
 #include "data.h"
 #include "algo/algo.h"
+#include "sizes.h"
+#include "core/checked.h"
 
 struct buffers {
     char *send, *recv, *expected;
@@ -20,15 +24,6 @@ struct placement {
     int in_place;
 };
 
-static size_t next_size(size_t size, const struct cb_options *o)
-{
-    if (o->step_factor > 1) {
-        size_t n = (size_t)((double)size * o->step_factor);
-        return n > size ? n : size + 1;
-    }
-    return size + (o->step_bytes ? o->step_bytes : 1);
-}
-
 static cb_status alloc_buffers(struct cb_comm *c, const struct cb_options *o, struct buffers *b)
 {
     size_t most = 0;
@@ -40,7 +35,11 @@ static cb_status alloc_buffers(struct cb_comm *c, const struct cb_options *o, st
         if (need > most)
             most = need;
     }
-    b->bytes = most + 64 + (size_t)o->unalign * 16;   /* room for -u N elements of up to 16 bytes */
+    /* room for -u N elements of up to 16 bytes (N <= 64, options.c) */
+    if (cb_size_add(most, 64 + (size_t)o->unalign * 16, &b->bytes) != 0 || b->bytes > SIZE_MAX - 4095) {
+        cb_log_error("buffers of -e %zu B cannot be sized: give a smaller -e", o->max_bytes);
+        return CB_EUSAGE;
+    }
     b->send = cb_comm_alloc(c, b->bytes);   /* the transport's where it moves data without a copy */
     b->recv = cb_comm_alloc(c, b->bytes);
     b->expected = aligned_alloc(4096, (b->bytes + 4095) & ~(size_t)4095);
@@ -83,9 +82,18 @@ static void fill_input(const struct cb_bench *bench, const struct placement *p, 
     bench->fill(p->send, d);
 }
 
-static cb_status run_ops(struct cb_comm *c, const struct cb_coll_args *a, long n)
+/* A signal asked to stop: checked only between whole operations and sizes,
+ * the points where this rank can leave without a half-sent message. */
+static int stopping(const struct cb_options *o)
+{
+    return o->stop && *o->stop;
+}
+
+static cb_status run_ops(struct cb_comm *c, const struct cb_options *o, const struct cb_coll_args *a, long n)
 {
     for (long i = 0; i < n; i++) {
+        if (stopping(o))
+            return CB_ESTOPPED;
         cb_status st = cb_coll_run(c, a);
         if (st != CB_OK)
             return st;
@@ -140,7 +148,7 @@ static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, 
     double secs[CB_MAX_COMPARED] = {0};
     cb_status st = CB_OK;
     for (int k = 0; k < n && st == CB_OK; k++)
-        st = run_ops(c, a[k], (long)o->warmup * o->agg_iters);
+        st = run_ops(c, o, a[k], (long)o->warmup * o->agg_iters);
     for (int b = 0; b < batches && st == CB_OK; b++) {
         for (int k = 0; k < n && st == CB_OK; k++) {
             long ops = total * (b + 1) / batches - total * b / batches;
@@ -148,7 +156,7 @@ static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, 
                 (st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "before timing")) != CB_OK)
                 break;
             double t0 = cb_now_s();
-            st = run_ops(c, a[k], ops);
+            st = run_ops(c, o, a[k], ops);
             secs[k] += cb_now_s() - t0;
         }
     }
@@ -217,7 +225,7 @@ static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *
                 (st = cb_boot_barrier(c->boot, c->cfg.timeout_ms, "per-iteration barrier")) != CB_OK)
                 break;
             double t0 = cb_now_s();
-            st = run_ops(c, a[k], o->agg_iters);
+            st = run_ops(c, o, a[k], o->agg_iters);
             mine[(size_t)k * iters + i] = (cb_now_s() - t0) / o->agg_iters * 1e6;
             arrive[(size_t)k * iters + i] = t0 - offset;
         }
@@ -362,19 +370,30 @@ static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, con
     return st;
 }
 
+/* Room for `more` results in a list of *cap. */
+static cb_status reserve(struct cb_result **list, int *cap, int n, int more)
+{
+    if (n + more <= *cap)
+        return CB_OK;
+    int want = *cap ? *cap : 64;
+    while (want < n + more && want <= INT_MAX / 2)
+        want *= 2;
+    struct cb_result *p = want >= n + more ? realloc(*list, sizeof *p * (size_t)want) : NULL;
+    if (!p) {
+        cb_log_error("out of memory keeping %d results: use fewer sizes or -N 0", n + more);
+        return CB_ENOMEM;
+    }
+    *list = p;
+    *cap = want;
+    return CB_OK;
+}
+
 static cb_status keep_result(struct cb_sweep *s, const struct cb_result *r)
 {
-    if (s->nresults == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 64;
-        struct cb_result *p = realloc(s->results, sizeof *p * (size_t)cap);
-        if (!p)
-            return CB_ENOMEM;
-        s->results = p;
-        s->cap = cap;
-    }
-    s->results[s->nresults++] = *r;
-    cb_summary_add(&s->summary, r);
-    return CB_OK;
+    cb_status st = reserve(&s->pending, &s->pending_cap, s->npending, 1);
+    if (st == CB_OK)
+        s->pending[s->npending++] = *r;
+    return st;
 }
 
 static void free_result(struct cb_result *r)
@@ -391,12 +410,48 @@ static void free_results(struct cb_result *r, int n)
         free_result(&r[i]);
 }
 
+/* Rank 0, a cycle complete: fold it into the summaries, and into the
+ * results the files hold: appended, or with -N 0 in place of the last cycle's. */
+static cb_status end_cycle(struct cb_sweep *s, const struct cb_options *o)
+{
+    struct cb_summary cycle;
+    memset(&cycle, 0, sizeof cycle);
+    for (int i = 0; i < s->npending; i++) {
+        cb_summary_add(&s->summary, &s->pending[i]);
+        cb_summary_add(&cycle, &s->pending[i]);
+    }
+    cb_cycles_add(&s->cycles, &cycle);
+    if (o->cycles == 0) {
+        struct cb_result *old = s->results;
+        int old_cap = s->cap;
+        free_results(old, s->nresults);
+        s->results = s->pending;
+        s->cap = s->pending_cap;
+        s->nresults = s->npending;
+        s->pending = old;
+        s->pending_cap = old_cap;
+        s->npending = 0;
+        return CB_OK;
+    }
+    cb_status st = reserve(&s->results, &s->cap, s->nresults, s->npending);
+    if (st != CB_OK)
+        return st;
+    memcpy(s->results + s->nresults, s->pending, sizeof *s->pending * (size_t)s->npending);
+    s->nresults += s->npending;
+    s->npending = 0;
+    return CB_OK;
+}
+
 static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
                              cb_type t, cb_op op, int root, FILE *table, struct cb_sweep *s)
 {
     const struct cb_nccl_view view = cb_options_nccl_view(o);
-    for (size_t size = o->min_bytes; size <= o->max_bytes; size = next_size(size, o)) {
+    const struct cb_sizes sizes = {o->min_bytes, o->max_bytes, o->step_bytes, o->step_factor};
+    size_t size = o->min_bytes;
+    for (int more = size <= o->max_bytes; more; more = cb_sizes_next(&sizes, size, &size)) {
         struct cb_result r[CB_MAX_COMPARED];
+        if (stopping(o))
+            return CB_ESTOPPED;
         cb_status st = measure_size(c, o, b, t, op, root, size, r);
         int stored = 0;   /* rank 0 keeps r[0 .. stored) in s; the rest are freed here */
         for (int i = 0; st == CB_OK && i < o->nalgos; i++) {
@@ -474,22 +529,37 @@ static cb_status gather_wire(struct cb_comm *c, struct cb_wire_watch *w, struct 
     return st;
 }
 
+/* After a cycle (st: how it went), rank 0 keeps it and reports. A stopped
+ * rank reports what complete cycles it has and goes; otherwise every rank
+ * learns whether rank 0 managed, so all go on or stop together. */
+static cb_status after_cycle(struct cb_comm *c, const struct cb_options *o, struct cb_sweep *s, cb_status st,
+                             int last, cb_sweep_report_fn on_cycle, void *arg)
+{
+    cb_status mine = CB_OK;
+    if (c->rank == 0 && st == CB_OK)
+        mine = end_cycle(s, o);
+    if (c->rank == 0 && on_cycle && mine == CB_OK && (st == CB_OK || st == CB_ESTOPPED))
+        mine = on_cycle(s, last || st != CB_OK, arg);
+    if (st != CB_OK)   /* a peer may be gone: no agreeing */
+        return st;
+    return cb_job_agree(c->boot, mine, c->cfg.timeout_ms, "after the cycle's report");
+}
+
 cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *table, struct cb_sweep *s,
-                           void (*on_cycle)(const struct cb_sweep *, void *), void *arg)
+                           cb_sweep_report_fn on_cycle, void *arg)
 {
     struct buffers b = {0};
     struct cb_wire_watch *watch = cb_wire_watch_start(c, 0);
     cb_status st = watch ? alloc_buffers(c, o, &b) : CB_ENOMEM;
     if (st == CB_OK)
         st = prepare(c, o);
-    for (int cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {
+    for (long long cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {   /* -N 0: for days */
         for (int t = 0; t < o->ntypes && st == CB_OK; t++)
             for (int p = 0; p < o->nops && st == CB_OK; p++)
                 st = sweep_roots(c, o, &b, o->types[t], o->ops[p], table, s);
         if (st == CB_OK)
             st = gather_wire(c, watch, s);
-        if (st == CB_OK && c->rank == 0 && on_cycle)
-            on_cycle(s, arg);
+        st = after_cycle(c, o, s, st, o->cycles != 0 && cycle + 1 == o->cycles, on_cycle, arg);
     }
     free_buffers(c, &b);
     cb_wire_watch_free(watch);
@@ -498,9 +568,10 @@ cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *
 
 void cb_harness_free(struct cb_sweep *s)
 {
-    for (int i = 0; i < s->nresults; i++)
-        free_result(&s->results[i]);
+    free_results(s->results, s->nresults);
+    free_results(s->pending, s->npending);
     free(s->results);
     free(s->wire);
+    free(s->pending);
     memset(s, 0, sizeof *s);
 }

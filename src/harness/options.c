@@ -1,11 +1,15 @@
 #include "options.h"
 #include "algo/algo.h"
+#include "sizes.h"
+#include "core/checked.h"
 #include "topo/topo.h"
+#include "transport/hca.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,12 +105,14 @@ void cb_options_usage(FILE *out)
 "                           when ranks outnumber cpus or the launcher bound them)\n"
 "      --topo-xml FILE      place ranks on this hwloc XML topology instead of the machine's\n"
 "Verbs (IB, RoCE):\n"
-"      --hca DEV:PORT[,..]  NICs to use (env COLLBENCH_HCA; default: the NIC closest to the\n"
-"                           rank by hwloc, else the first active port)\n"
+"      --hca LIST           NICs to use, NCCL_IB_HCA's syntax: [^][=]dev[:port][,..] ('^' excludes,\n"
+"                           '=' whole names, else prefixes; env COLLBENCH_HCA; default: the NIC\n"
+"                           closest to the rank by hwloc, of the kind most ports are)\n"
 "      --gid-index N        GID index (default: RoCE v2, IPv4-mapped, not link-local)\n"
 "      --gid-family ipv4|ipv6, --gid-subnet A.B.C.D/LEN   filter the automatic GID choice\n"
 "      --roce-version 1|2   require this RoCE version\n"
-"      --tc N, --sl N       traffic class and service level (default 0)\n"
+"      --tc N, --sl N       traffic class (0-255) and service level (0-15) (default: what the\n"
+"                           fabric sets: rdma_cm's path record, RoCE default_roce_tos)\n"
 "      --mtu BYTES          path MTU (default: the port's active MTU)\n"
 "      --qps N              QPs per connection (default 1)\n"
 "      --ib-timeout N       QP timeout exponent (default 20), --ib-retry N  retry count (default 7)\n"
@@ -126,12 +132,13 @@ void cb_options_usage(FILE *out)
 int cb_usage_error(int report, const char *fmt, ...)
 {
     if (report) {
-        char line[512];
+        char line[512], shown[768];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(line, sizeof line, fmt, ap);
         va_end(ap);
-        cb_log_error("%s", line);
+        cb_escape(shown, sizeof shown, line);   /* an argument's bytes are shown, not sent to the terminal */
+        cb_log_error("%s", shown);
     }
     return -1;
 }
@@ -214,6 +221,8 @@ static void set_defaults(struct cb_options *o)
     o->tcfg.slot_bytes = DEFAULT_SLOT_BYTES;
     o->tcfg.nslots = DEFAULT_NSLOTS;
     o->tcfg.gid_index = -1;
+    o->tcfg.traffic_class = -1;   /* the fabric's */
+    o->tcfg.service_level = -1;
     o->tcfg.qps_per_conn = 1;
     o->tcfg.channels = 1;
     o->tcfg.ib_timeout = 20;
@@ -299,7 +308,7 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
     case 'f': {
         char *end;
         o->step_factor = strtod(arg, &end);
-        if (*end || end == arg || !(o->step_factor >= 0))
+        if (*end || end == arg || !(o->step_factor >= 0) || !isfinite(o->step_factor))
             return cb_usage_error(report, "bad factor '%s' for -f: give a number greater than 1, e.g. -f 2 "
                                   "(0 or 1: steps of -i, as in nccl-tests)", arg);
         if (o->step_factor <= 1.0)
@@ -420,11 +429,9 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
             return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
         return copy_arg("--transport", arg, o->transport, sizeof o->transport, report);
     case OPT_ALGO: return parse_algo_list(arg, o, report);
-    case OPT_SEED: {
-        char *end;
-        o->seed = strtoull(arg, &end, 0);
-        return *end || end == arg ? cb_usage_error(report, "bad seed '%s': give an integer", arg) : 0;
-    }
+    case OPT_SEED:
+        return cb_parse_u64(arg, &o->seed) ? cb_usage_error(report, "bad seed '%s': give an integer from 0 to "
+                                                            "18446744073709551615", arg) : 0;
     case OPT_SLOT_BYTES:
         if (size_arg("--slot-bytes", arg, &t->slot_bytes, report))
             return -1;
@@ -491,11 +498,16 @@ static int algo_refuses(const struct cb_options *o, const struct cb_algo_desc *d
 
 static int check_consistency(struct cb_options *o, int report)
 {
-    if (o->min_bytes > o->max_bytes)
-        return cb_usage_error(report, "-b %zu is larger than -e %zu: the smallest size must not exceed the largest",
-                   o->min_bytes, o->max_bytes);
-    if (o->step_factor == 0 && o->step_bytes == 0 && o->min_bytes != o->max_bytes)
-        return cb_usage_error(report, "-i 0 with -b < -e would never reach -e: give -i > 0 or -f > 1");
+    struct cb_hca_spec hca;
+    char why[512];
+    if (cb_hca_parse(o->tcfg.hca, &hca, why, sizeof why))   /* --hca, or COLLBENCH_HCA */
+        return cb_usage_error(report, "%s%s", why,
+                              getenv("COLLBENCH_HCA") && !strcmp(getenv("COLLBENCH_HCA"), o->tcfg.hca)
+                                  ? " (from COLLBENCH_HCA)" : "");
+    struct cb_sizes sizes = {o->min_bytes, o->max_bytes, o->step_bytes, o->step_factor};
+    size_t nsizes;
+    if (cb_sizes_check(&sizes, &nsizes, why, sizeof why) != 0)
+        return cb_usage_error(report, "%s", why);
     int reduces = cb_coll_desc(o->coll)->reduces;
     if (!reduces && o->op_given && !(o->nops == CB_NOPS || (o->nops == 1 && o->ops[0] == CB_SUM)))
         return cb_usage_error(report, "-o %s makes no sense for %s, which does not reduce: drop -o",
@@ -521,7 +533,12 @@ cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int repo
     set_defaults(o);
     if (pick_collective(argc, argv, o, report, &first) != 0)
         return CB_EUSAGE;
-    optind = first;
+    /* optind = 0 makes glibc's getopt start afresh: a parse that stopped
+     * inside "-xyz" leaves its place in that argument behind, and the next
+     * parse would go on from there (found by tests/fuzz/fuzz_options) */
+    argc -= first - 1;
+    argv += first - 1;
+    optind = 0;
     opterr = 0;
     o->argv0 = argv[0];
     while ((ch = getopt_long(argc, argv, ":b:e:i:f:n:w:m:N:c:o:d:r:z:a:T:J:I:u:h" CB_NCCL_SHORT_OPTIONS, long_opts,

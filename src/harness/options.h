@@ -2,6 +2,7 @@
 #ifndef CB_OPTIONS_H
 #define CB_OPTIONS_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "coll/coll.h"
@@ -46,6 +47,9 @@ struct cb_options {
     /* $COLLBENCH_TUNE_FILE: auto's cost-model terms from `collbench tune`
      * instead of the start-up measurement; NULL when unset */
     const char *tune_file;
+    /* Not parsed: set by main. Non-zero once SIGINT or SIGTERM asked the run
+     * to stop; the harness polls it between operations and sizes. */
+    const volatile sig_atomic_t *stop;
 };
 
 /* Parse argv (argv[0]'s basename may be an nccl-tests binary name such as

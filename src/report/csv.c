@@ -1,10 +1,10 @@
-/* The --csv file: one row per (result, placement), for spreadsheets. Written
- * to "<path>.tmp.<pid>" and renamed over <path> only when complete. Every
- * row ends with the run's metadata (version, start time, ranks, transport).
- * Types stay the same whatever was measured, so a reader's column types do
- * not depend on the run: an integer column has -1 where there is no figure
- * (nwrong not checked, no slowest rank), a figure column an empty cell
- * (a float either way). */
+/* The --csv file: one row per (result, placement), for spreadsheets,
+ * written whole or not at all through outfile. Every row ends with the
+ * run's metadata (version, start time, ranks, transport). Types stay the
+ * same whatever was measured, so a reader's column types do not depend on
+ * the run: an integer column has -1 where there is no figure (nwrong not
+ * checked, no slowest rank), a figure column an empty cell (a float either
+ * way). */
 #include "report.h"
 #include "outfile.h"
 

@@ -89,7 +89,7 @@ struct cb_summary {
     size_t peak_bytes;
     double largest_busbw;    /* out-of-place busbw at the largest size */
     size_t largest_bytes;
-    int nresults;
+    long long nresults;      /* -N 0 runs for hours */
     /* What moved on the wire, per rank (core/wire.h); NULL: not read. */
     const struct cb_wire_moved *wire;
     int nwire;
@@ -97,6 +97,28 @@ struct cb_summary {
 
 /* Fold one result into the summary (call for every printed row). */
 void cb_summary_add(struct cb_summary *s, const struct cb_result *r);
+
+/* -N: how many cycles completed, and the summaries of the most recent ones
+ * in a rolling window, so -N 0 runs for hours in bounded memory and output. */
+#define CB_CYCLE_WINDOW 256
+struct cb_cycle {
+    long long index;         /* 0 = the first cycle */
+    char end_time[32];       /* ISO 8601 UTC */
+    struct cb_summary s;     /* over this cycle's rows */
+};
+
+struct cb_cycles {
+    long long done;
+    int n, next;             /* recent[] holds n entries; next is where the next one goes */
+    struct cb_cycle recent[CB_CYCLE_WINDOW];
+};
+
+/* Record one completed cycle (dropping the oldest when the window is full). */
+void cb_cycles_add(struct cb_cycles *c, const struct cb_summary *s);
+/* The i-th oldest cycle in the window, i < c->n. */
+const struct cb_cycle *cb_cycles_at(const struct cb_cycles *c, int i);
+/* Now as ISO 8601 UTC, "" if the clock cannot say. */
+void cb_utc_now(char *buf, size_t cap);
 
 /* The table. */
 void cb_table_header(FILE *out, const struct cb_run_info *info);
@@ -134,15 +156,17 @@ char *cb_nccl_json_pick(const char *path);   /* malloc'd; NULL when out of memor
 cb_status cb_nccl_json_write(const char *path, const struct cb_run_info *info, const struct cb_result *results,
                              int n, const struct cb_summary *s, double min_bw);
 
-/* JSON and CSV writers: create a temporary file beside `path` at open (so a
- * path that cannot be written fails before the run, CB_EUSAGE, logged), and
- * rename it over `path` only at finish; abort removes it, so a failed run
- * never leaves a partial file. */
+/* JSON and CSV writers, through outfile.h: open checks the path (so one that
+ * cannot be written, or is not a regular file, fails before the run,
+ * CB_EUSAGE, logged) and starts a temporary file; finish renames it over
+ * `path` (CB_ESYS, logged, when a write fails); abort removes it, so a
+ * failed run never leaves a partial file. */
 struct cb_json;
 cb_status cb_json_open(const char *path, struct cb_json **out);
 void cb_json_begin(struct cb_json *j, const struct cb_run_info *info);
 void cb_json_result(struct cb_json *j, const struct cb_result *r, int nranks);
-cb_status cb_json_finish(struct cb_json *j, const struct cb_summary *s);
+/* `cycles` may be NULL (no "cycles" object). */
+cb_status cb_json_finish(struct cb_json *j, const struct cb_summary *s, const struct cb_cycles *cycles);
 void cb_json_abort(struct cb_json *j);
 
 struct cb_csv;

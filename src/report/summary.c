@@ -1,5 +1,8 @@
 #include "report.h"
 
+#include <string.h>
+#include <time.h>
+
 /* nresults counts the busbw figures folded into avg_busbw (one per placement
  * that ran), which is what a running mean needs: nccl-tests averages the
  * out-of-place and the in-place busbw of every row alike. */
@@ -30,4 +33,29 @@ void cb_summary_add(struct cb_summary *s, const struct cb_result *r)
         s->largest_busbw = h->busbw;
         s->largest_bytes = r->bytes;
     }
+}
+
+void cb_utc_now(char *buf, size_t cap)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        buf[0] = '\0';
+}
+
+void cb_cycles_add(struct cb_cycles *c, const struct cb_summary *s)
+{
+    struct cb_cycle *e = &c->recent[c->next];
+    e->index = c->done++;
+    e->s = *s;
+    cb_utc_now(e->end_time, sizeof e->end_time);
+    c->next = (c->next + 1) % CB_CYCLE_WINDOW;
+    if (c->n < CB_CYCLE_WINDOW)
+        c->n++;
+}
+
+const struct cb_cycle *cb_cycles_at(const struct cb_cycles *c, int i)
+{
+    int oldest = (c->next - c->n + CB_CYCLE_WINDOW) % CB_CYCLE_WINDOW;
+    return &c->recent[(oldest + i) % CB_CYCLE_WINDOW];
 }

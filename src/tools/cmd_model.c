@@ -8,7 +8,9 @@
 
 #include "bench/bench.h"
 #include "coll/model.h"
+#include "core/checked.h"
 #include "harness/options.h"
+#include "harness/sizes.h"
 
 #define DEF_INTRA_ALPHA_US 1.0
 #define DEF_INTRA_GBS 20.0
@@ -52,11 +54,25 @@ static int bad(const char *what, const char *val)
     return -1;
 }
 
+/* Latencies, bandwidths and ratios: finite, above 0, and at most this (a
+ * microsecond of latency or a GB/s beyond it describes no machine). */
+#define MODEL_MAX_TERM 1e6
+
 static int positive(const char *what, const char *val, double *out)
 {
-    char *end;
-    *out = strtod(val, &end);
-    return *end || end == val || !(*out > 0) ? bad(what, val) : 0;
+    return cb_parse_double(val, 0, MODEL_MAX_TERM, out) || !(*out > 0) ? bad(what, val) : 0;
+}
+
+/* A count from 1 to CB_MODEL_MAX_RANKS. */
+static int count(const char *what, const char *val, int *out)
+{
+    long v;
+    if (cb_parse_long(val, 1, CB_MODEL_MAX_RANKS, &v) != 0) {
+        cb_log_error("model: bad value '%s' for %s: give an integer from 1 to %d", val, what, CB_MODEL_MAX_RANKS);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }
 
 static void set_defaults(struct model_args *ma)
@@ -96,10 +112,10 @@ static int model_opt(int ch, const char *arg, struct model_args *ma, const char 
     double v;
     int i;
     switch (ch) {
-    case M_RANKS: return (i = atoi(arg)) > 0 ? (ma->m.nranks = i, 0) : bad("--ranks", arg);
-    case M_NODES: return (i = atoi(arg)) > 0 ? (ma->m.nodes = i, 0) : bad("--nodes", arg);
-    case M_LEAF: return (i = atoi(arg)) > 0 ? (ma->m.nodes_per_leaf = i, 0) : bad("--nodes-per-leaf", arg);
-    case M_CHANNELS: return (i = atoi(arg)) > 0 ? (ma->m.channels = i, 0) : bad("--channels", arg);
+    case M_RANKS: return count("--ranks", arg, &ma->m.nranks);
+    case M_NODES: return count("--nodes", arg, &ma->m.nodes);
+    case M_LEAF: return count("--nodes-per-leaf", arg, &ma->m.nodes_per_leaf);
+    case M_CHANNELS: return count("--channels", arg, &ma->m.channels);
     case M_COLL:
         if (strcmp(arg, "all") == 0)
             return ma->coll = -1, 0;
@@ -149,6 +165,13 @@ static int parse_model(int argc, char **argv, struct model_args *ma, int *help)
         cb_log_error("model: give --ranks N >= --nodes M, and -b <= -e; see collbench model --help");
         return -1;
     }
+    struct cb_sizes sizes = {ma->min_bytes, ma->max_bytes, 0, ma->factor};
+    char why[256];
+    size_t nsizes;
+    if (cb_sizes_check(&sizes, &nsizes, why, sizeof why) != 0) {
+        cb_log_error("model: %s", why);
+        return -1;
+    }
     return 0;
 }
 
@@ -164,8 +187,9 @@ static void print_coll(const struct model_args *ma, cb_coll coll)
     for (int i = 0; i < na; i++)
         printf(ma->csv ? ",%s_us,%s_busbw" : "  %12s %8s", cb_algo_name(list[i]), ma->csv ? cb_algo_name(list[i]) : "busbw");
     printf(ma->csv ? ",best\n" : "  best\n");
-    for (double s = (double)ma->min_bytes; s <= (double)ma->max_bytes; s = s * ma->factor > s + 1 ? s * ma->factor : s + 1) {
-        size_t bytes = (size_t)s;
+    const struct cb_sizes sizes = {ma->min_bytes, ma->max_bytes, 0, ma->factor};
+    size_t bytes = ma->min_bytes;
+    for (int more = 1; more; more = cb_sizes_next(&sizes, bytes, &bytes)) {
         if (ma->csv)
             printf("%s,%d,%zu", cb_coll_name(coll), n, bytes);
         else

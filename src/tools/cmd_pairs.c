@@ -46,18 +46,8 @@ static cb_status validate_job(const struct cb_pairs_opts *p, struct cb_boot *b)
                      "`mpirun -np N --map-by ppr:1:node collbench pairs ...`");
         return CB_EUSAGE;
     }
-    if (p->json_path && access(p->json_path, F_OK) != 0) {
-        FILE *f = fopen(p->json_path, "w");
-        if (!f) {
-            cb_log_error("cannot write -J %s: give a path in a folder that exists and is writable", p->json_path);
-            return CB_EUSAGE;
-        }
-        fclose(f);
-        unlink(p->json_path);
-    } else if (p->json_path && access(p->json_path, W_OK) != 0) {
-        cb_log_error("cannot write -J %s: the file is not writable", p->json_path);
-        return CB_EUSAGE;
-    }
+    if (p->json_path)
+        return cb_pairs_check_json(p->json_path);
     return CB_OK;
 }
 
@@ -191,7 +181,7 @@ static void keep_link_counters(const struct cb_netdev_sample *a, const struct cb
 {
     rec->carrier_before = a->carrier_changes;
     rec->carrier_after = b->carrier_changes;
-    rec->retrans = cb_netdev_delta(a->tcp_retrans_segs, b->tcp_retrans_segs);
+    rec->retrans = cb_netdev_lost(a, b);
     rec->outsegs = cb_netdev_delta(a->tcp_out_segs, b->tcp_out_segs);
     rec->from = a->when;
     rec->to = b->when;

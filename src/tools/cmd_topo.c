@@ -18,14 +18,15 @@ struct topo_args {
 static void usage(FILE *out)
 {
     fputs("usage: collbench topo [--topo-xml FILE] [--local-size N] [--bind auto|none|core|numa]\n"
-          "                      [--hca DEV[:PORT][,..]] [--cpus LIST[/LIST..]]\n"
+          "                      [--hca [^][=]DEV[:PORT][,..]] [--cpus LIST[/LIST..]]\n"
           "The machine as hwloc sees it (NUMA nodes, cores, RDMA and Ethernet NICs, GPUs) and the\n"
           "placement of N local ranks: cpus, NUMA node, NIC and how far it is. Warnings go to stderr.\n"
           "      --topo-xml FILE    an hwloc XML topology (lstopo --of xml) instead of this machine\n"
           "      --local-size N     ranks on the machine (default: one per RDMA NIC)\n"
           "      --bind MODE        as in a run (default auto: core, or none when ranks outnumber\n"
           "                         cpus or the launcher bound them)\n"
-          "      --hca LIST         NICs by local rank, as in a run (default: collbench chooses)\n"
+          "      --hca LIST         NICs by local rank, as in a run, NCCL_IB_HCA's syntax (default:\n"
+          "                         collbench chooses)\n"
           "      --cpus LIST/..     the cpus the launcher gives local rank 0/1/..., e.g. 0-3/4-7\n"
           "                         (cycled over the ranks; default: all)\n"
           "  -h, --help             this text\n", out);

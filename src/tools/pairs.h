@@ -78,7 +78,9 @@ double cb_pairs_median(double *vals, int n);
  * the TCP segments they sent during the rounds in which they met (and at
  * least CB_MIN_RETRANS segments) is flagged. Each host's counters are its
  * own, and in a round a host talks to one partner, so the round's
- * retransmissions belong to that pair.
+ * retransmissions belong to that pair. Retransmissions the receiver D-SACKed
+ * as duplicates are not counted (netdev_counters.h: a loaded host's spurious
+ * timeouts, not loss).
  * For each kind, as for slow pairs: a host is named when it has at least 2
  * measured pairs and more than half of them are flagged; a link when it is
  * flagged and neither end is a named host. */
@@ -181,7 +183,7 @@ struct cb_pairs_report {
     int *failed;             /* [n * n] cb_status of a pair whose measurement failed, else 0 */
     double *bw_pass;         /* [passes][n * n] each pass's bw, as bw; < 0 not measured or failed */
     double *lat_pass;        /* [passes][n * n] each pass's latency, as lat */
-    long long *retrans;      /* [n * n] TCP segments retransmitted by both hosts while they met; < 0 unknown */
+    long long *retrans;      /* [n * n] needed TCP retransmissions of both hosts while they met; < 0 unknown */
     long long *outsegs;      /* [n * n] TCP segments they sent meanwhile; < 0 unknown */
     struct cb_pairs_flap *flaps;   /* [nflaps] */
     int nflaps;
@@ -198,7 +200,9 @@ void cb_pairs_report_free(struct cb_pairs_report *r);
  * host and link and per flap (or "no outliers"), and the port counters
  * that moved. */
 void cb_pairs_print(FILE *out, const struct cb_pairs_report *r);
-/* The same as JSON, written to a temporary file renamed over `path`. */
+/* The same as JSON, through report/outfile (whole or not at all). */
 cb_status cb_pairs_write_json(const char *path, const struct cb_pairs_report *r);
+/* Before the run: CB_EUSAGE, logged, when -J's path cannot be written. */
+cb_status cb_pairs_check_json(const char *path);
 
 #endif

@@ -1,13 +1,13 @@
 /* `collbench pairs` output: the matrices and verdicts as text (stdout) and JSON. */
 #include "pairs.h"
+#include "report/json_writer.h"
+#include "report/outfile.h"
 #include "tools/netdev_counters.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MB 1e6
 
@@ -288,69 +288,71 @@ void cb_pairs_print(FILE *out, const struct cb_pairs_report *r)
 
 /* ---- JSON ---- */
 
-static void json_string(FILE *f, const char *s)
+/* A figure that was measured, or null (negative = not measured). */
+static void kv_measure(struct cb_jw *w, const char *key, double x)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static void json_num(FILE *f, double x)
-{
+    cb_jw_key(w, key);
     if (isfinite(x) && x >= 0)
-        fprintf(f, "%.6g", x);
+        cb_jw_double(w, x);
     else
-        fputs("null", f);
+        cb_jw_null(w);
 }
 
-static void json_header(FILE *f, const struct cb_pairs_report *r)
+static void json_header(struct cb_jw *w, const struct cb_pairs_report *r)
 {
     char stamp[32];
     time_t now = time(NULL);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    fprintf(f, "{\n  \"collbench_pairs\": 1,\n  \"time\": \"%s\",\n  \"transport\": ", stamp);
-    json_string(f, r->transport);
-    fprintf(f, ",\n  \"nranks\": %d,\n  \"size_bytes\": %zu,\n  \"iters\": %d,\n  \"warmup\": %d,\n"
-               "  \"lat_iters\": %d,\n  \"passes\": %d,\n  \"quick\": %s,\n  \"rounds\": %d,\n",
-            r->n, r->bytes, r->iters, r->warmup, r->lat_iters, r->passes, r->quick ? "true" : "false", r->nrounds);
-    fprintf(f, "  \"rule\": {\"bw_factor\": %g, \"lat_factor\": %g, \"nsigma\": %g, \"max_spread\": %g, "
-               "\"max_retrans_pct\": %g, \"min_retrans\": %d},\n",
-            r->rule.bw_factor, r->rule.lat_factor, r->rule.nsigma, r->rule.max_spread, r->rule.max_retrans_pct,
-            CB_MIN_RETRANS);
+    cb_jw_kv_int(w, "collbench_pairs", 1);
+    cb_jw_kv_string(w, "time", stamp);
+    cb_jw_kv_string(w, "transport", r->transport);
+    cb_jw_kv_int(w, "nranks", r->n);
+    cb_jw_kv_size(w, "size_bytes", r->bytes);
+    cb_jw_kv_int(w, "iters", r->iters);
+    cb_jw_kv_int(w, "warmup", r->warmup);
+    cb_jw_kv_int(w, "lat_iters", r->lat_iters);
+    cb_jw_kv_int(w, "passes", r->passes);
+    cb_jw_kv_bool(w, "quick", r->quick);
+    cb_jw_kv_int(w, "rounds", r->nrounds);
+    cb_jw_key(w, "rule");
+    cb_jw_open(w, '{');
+    cb_jw_kv_double(w, "bw_factor", r->rule.bw_factor);
+    cb_jw_kv_double(w, "lat_factor", r->rule.lat_factor);
+    cb_jw_kv_double(w, "nsigma", r->rule.nsigma);
+    cb_jw_kv_double(w, "max_spread", r->rule.max_spread);
+    cb_jw_kv_double(w, "max_retrans_pct", r->rule.max_retrans_pct);
+    cb_jw_kv_int(w, "min_retrans", CB_MIN_RETRANS);
+    cb_jw_close(w);
+}
+
+static void json_hosts(struct cb_jw *w, const struct cb_pairs_report *r)
+{
     const struct cb_pairs_verdict *v = &r->verdict;
-    fprintf(f, "  \"median\": {\"bw_MBps\": ");
-    json_num(f, v->ref_bw / MB);
-    fprintf(f, ", \"bw_sigma_log\": ");
-    json_num(f, v->sigma_bw);
-    fprintf(f, ", \"bw_limit_MBps\": ");
-    json_num(f, v->limit_bw / MB);
-    fprintf(f, ", \"lat_us\": ");
-    json_num(f, v->ref_lat);
-    fprintf(f, ", \"lat_sigma_log\": ");
-    json_num(f, v->sigma_lat);
-    fprintf(f, ", \"lat_limit_us\": ");
-    json_num(f, v->limit_lat);
-    fprintf(f, "},\n  \"hosts\": [");
+    cb_jw_key(w, "median");
+    cb_jw_open(w, '{');
+    kv_measure(w, "bw_MBps", v->ref_bw / MB);
+    kv_measure(w, "bw_sigma_log", v->sigma_bw);
+    kv_measure(w, "bw_limit_MBps", v->limit_bw / MB);
+    kv_measure(w, "lat_us", v->ref_lat);
+    kv_measure(w, "lat_sigma_log", v->sigma_lat);
+    kv_measure(w, "lat_limit_us", v->limit_lat);
+    cb_jw_close(w);
+    cb_jw_key(w, "hosts");
+    cb_jw_open(w, '[');
     for (int i = 0; i < r->n; i++) {
-        fprintf(f, "%s\n    {\"rank\": %d, \"host\": ", i ? "," : "", i);
-        json_string(f, r->hosts[i]);
-        fprintf(f, ", \"slow\": %s, \"pairs\": %d, \"slow_pairs\": %d, \"median_bw_MBps\": ",
-                v->host_slow[i] ? "true" : "false", v->host_pairs[i], v->host_nslow[i]);
-        json_num(f, host_median(r, r->bw, i) / MB);
-        fprintf(f, ", \"median_lat_us\": ");
-        json_num(f, host_median(r, r->lat, i));
-        fprintf(f, ", \"intermittent\": %s, \"lossy\": %s}", r->health.intermittent.host[i] ? "true" : "false",
-                r->health.lossy.host[i] ? "true" : "false");
+        cb_jw_open(w, '{');
+        cb_jw_kv_int(w, "rank", i);
+        cb_jw_kv_string(w, "host", r->hosts[i]);
+        cb_jw_kv_bool(w, "slow", v->host_slow[i]);
+        cb_jw_kv_int(w, "pairs", v->host_pairs[i]);
+        cb_jw_kv_int(w, "slow_pairs", v->host_nslow[i]);
+        kv_measure(w, "median_bw_MBps", host_median(r, r->bw, i) / MB);
+        kv_measure(w, "median_lat_us", host_median(r, r->lat, i));
+        cb_jw_kv_bool(w, "intermittent", r->health.intermittent.host[i]);
+        cb_jw_kv_bool(w, "lossy", r->health.lossy.host[i]);
+        cb_jw_close(w);
     }
-    fprintf(f, "\n  ],\n");
+    cb_jw_close(w);
 }
 
 static const char *pair_verdict(const struct cb_pairs_report *r, int i, int j)
@@ -372,116 +374,143 @@ static const char *pair_verdict(const struct cb_pairs_report *r, int i, int j)
     return "ok";
 }
 
-static void json_list(FILE *f, const char *key, const double *m, size_t stride, int at, int count, double scale)
+static void json_list(struct cb_jw *w, const char *key, const double *m, size_t stride, int at, int count,
+                      double scale)
 {
-    fprintf(f, ", \"%s\": [", key);
+    cb_jw_key(w, key);
+    cb_jw_open(w, '[');
     for (int q = 0; q < count; q++) {
         double x = m[(size_t)q * stride + (size_t)at];
-        fputs(q ? ", " : "", f);
-        json_num(f, x < 0 ? -1 : x / scale);
+        if (x < 0)
+            cb_jw_null(w);
+        else
+            cb_jw_double(w, x / scale);
     }
-    fputc(']', f);
+    cb_jw_close(w);
 }
 
 /* Every pass's figures, their spread, and the pair's TCP retransmissions. */
-static void json_pair_health(FILE *f, const struct cb_pairs_report *r, int i, int j)
+static void json_pair_health(struct cb_jw *w, const struct cb_pairs_report *r, int i, int j)
 {
     const struct cb_pairs_health *h = &r->health;
     int n = r->n, at = i * n + j;
     size_t nn = (size_t)n * (size_t)n;
-    json_list(f, "bw_passes_MBps", r->bw_pass, nn, at, r->passes, MB);
-    json_list(f, "lat_passes_us", r->lat_pass, nn, at, r->passes, 1.0);
-    fprintf(f, ", \"spread\": ");
-    json_num(f, h->spread[at]);
-    fprintf(f, ", \"intermittent\": %s, \"retrans_segs\": ", h->intermittent.pair[at] ? "true" : "false");
+    json_list(w, "bw_passes_MBps", r->bw_pass, nn, at, r->passes, MB);
+    json_list(w, "lat_passes_us", r->lat_pass, nn, at, r->passes, 1.0);
+    kv_measure(w, "spread", h->spread[at]);
+    cb_jw_kv_bool(w, "intermittent", h->intermittent.pair[at]);
+    cb_jw_key(w, "retrans_segs");
     if (r->retrans[at] >= 0)
-        fprintf(f, "%lld, \"out_segs\": %lld, \"retrans_pct\": ", r->retrans[at], r->outsegs[at]);
+        cb_jw_int(w, r->retrans[at]);
     else
-        fputs("null, \"out_segs\": null, \"retrans_pct\": ", f);
-    json_num(f, h->retrans_pct[at]);
-    fprintf(f, ", \"lossy\": %s", h->lossy.pair[at] ? "true" : "false");
+        cb_jw_null(w);
+    cb_jw_key(w, "out_segs");
+    if (r->retrans[at] >= 0)
+        cb_jw_int(w, r->outsegs[at]);
+    else
+        cb_jw_null(w);
+    kv_measure(w, "retrans_pct", h->retrans_pct[at]);
+    cb_jw_kv_bool(w, "lossy", h->lossy.pair[at]);
 }
 
-static void json_flaps(FILE *f, const struct cb_pairs_report *r)
+static void json_flaps(struct cb_jw *w, const struct cb_pairs_report *r)
 {
-    fprintf(f, "  \"flaps\": [");
+    cb_jw_key(w, "flaps");
+    cb_jw_open(w, '[');
     for (int k = 0; k < r->nflaps; k++) {
         const struct cb_pairs_flap *x = &r->flaps[k];
-        fprintf(f, "%s\n    {\"rank\": %d, \"host\": ", k ? "," : "", x->rank);
-        json_string(f, r->hosts[x->rank]);
-        fprintf(f, ", \"interface\": ");
-        json_string(f, x->ifname);
-        fprintf(f, ", \"carrier_changes_before\": %lld, \"carrier_changes_after\": %lld, \"pass\": %d, "
-                   "\"round\": %d, \"partner\": %d, \"from\": %.3f, \"to\": %.3f}",
-                x->before, x->after, x->pass + 1, x->round + 1, x->partner, x->from, x->to);
+        cb_jw_open(w, '{');
+        cb_jw_kv_int(w, "rank", x->rank);
+        cb_jw_kv_string(w, "host", r->hosts[x->rank]);
+        cb_jw_kv_string(w, "interface", x->ifname);
+        cb_jw_kv_int(w, "carrier_changes_before", x->before);
+        cb_jw_kv_int(w, "carrier_changes_after", x->after);
+        cb_jw_kv_int(w, "pass", x->pass + 1);
+        cb_jw_kv_int(w, "round", x->round + 1);
+        cb_jw_kv_int(w, "partner", x->partner);
+        cb_jw_kv_double(w, "from", x->from);
+        cb_jw_kv_double(w, "to", x->to);
+        cb_jw_close(w);
     }
-    fprintf(f, "\n  ],\n");
+    cb_jw_close(w);
 }
 
-static void json_pairs(FILE *f, const struct cb_pairs_report *r)
+static void json_pair(struct cb_jw *w, const struct cb_pairs_report *r, int i, int j)
 {
-    int first = 1, n = r->n;
-    fprintf(f, "  \"pairs\": [");
+    int n = r->n, s = r->verdict.pair_slow[i * n + j];
+    cb_jw_open(w, '{');
+    cb_jw_kv_int(w, "a", i);
+    cb_jw_kv_int(w, "b", j);
+    kv_measure(w, "bw_MBps", r->failed[i * n + j] ? -1 : r->bw[i * n + j] / MB);
+    kv_measure(w, "lat_us", r->lat[i * n + j]);
+    cb_jw_kv_bool(w, "slow_bw", s & CB_SLOW_BW);
+    cb_jw_kv_bool(w, "slow_lat", s & CB_SLOW_LAT);
+    cb_jw_kv_string(w, "failed", r->failed[i * n + j] ? cb_status_str((cb_status)r->failed[i * n + j]) : NULL);
+    json_pair_health(w, r, i, j);
+    cb_jw_kv_string(w, "verdict", pair_verdict(r, i, j));
+    cb_jw_close(w);
+}
+
+static void json_pairs(struct cb_jw *w, const struct cb_pairs_report *r)
+{
+    int n = r->n;
+    cb_jw_key(w, "pairs");
+    cb_jw_open(w, '[');
     for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++) {
-            if (r->bw[i * n + j] < 0 && !r->failed[i * n + j])
-                continue;
-            int s = r->verdict.pair_slow[i * n + j];
-            fprintf(f, "%s\n    {\"a\": %d, \"b\": %d, \"bw_MBps\": ", first ? "" : ",", i, j);
-            json_num(f, r->failed[i * n + j] ? -1 : r->bw[i * n + j] / MB);
-            fprintf(f, ", \"lat_us\": ");
-            json_num(f, r->lat[i * n + j]);
-            fprintf(f, ", \"slow_bw\": %s, \"slow_lat\": %s, \"failed\": ", s & CB_SLOW_BW ? "true" : "false",
-                    s & CB_SLOW_LAT ? "true" : "false");
-            if (r->failed[i * n + j])
-                json_string(f, cb_status_str((cb_status)r->failed[i * n + j]));
-            else
-                fputs("null", f);
-            json_pair_health(f, r, i, j);
-            fprintf(f, ", \"verdict\": \"%s\"}", pair_verdict(r, i, j));
-            first = 0;
-        }
-    fprintf(f, "\n  ],\n");
+        for (int j = i + 1; j < n; j++)
+            if (r->bw[i * n + j] >= 0 || r->failed[i * n + j])
+                json_pair(w, r, i, j);
+    cb_jw_close(w);
 }
 
-static void json_tail(FILE *f, const struct cb_pairs_report *r)
+static void json_tail(struct cb_jw *w, const struct cb_pairs_report *r)
 {
-    int first = 1;
-    fprintf(f, "  \"port_counters\": [");
+    cb_jw_key(w, "port_counters");
+    cb_jw_open(w, '[');
     for (int h = 0; h < r->n; h++)
-        for (int k = 0; k < r->deltas[h].n; k++, first = 0) {
-            fprintf(f, "%s\n    {\"rank\": %d, \"counter\": ", first ? "" : ",", h);
-            json_string(f, r->deltas[h].c[k].name);
-            fprintf(f, ", \"delta\": %llu, \"kind\": \"%s\"}", r->deltas[h].c[k].value,
-                    kind_name(r->deltas[h].c[k].name));
+        for (int k = 0; k < r->deltas[h].n; k++) {
+            cb_jw_open(w, '{');
+            cb_jw_kv_int(w, "rank", h);
+            cb_jw_kv_string(w, "counter", r->deltas[h].c[k].name);
+            cb_jw_kv_size(w, "delta", (size_t)r->deltas[h].c[k].value);
+            cb_jw_kv_string(w, "kind", kind_name(r->deltas[h].c[k].name));
+            cb_jw_close(w);
         }
-    fprintf(f, "\n  ],\n");
-    json_flaps(f, r);
+    cb_jw_close(w);
+    json_flaps(w, r);
     const struct cb_pairs_health *h = &r->health;
-    fprintf(f, "  \"slow_hosts\": %d,\n  \"slow_links\": %d,\n  \"lossy_hosts\": %d,\n  \"lossy_links\": %d,\n"
-               "  \"intermittent_hosts\": %d,\n  \"intermittent_links\": %d,\n  \"verdict\": \"%s\"\n}\n",
-            r->verdict.nslow_hosts, r->verdict.nslow_links, h->lossy.nhosts, h->lossy.nlinks, h->intermittent.nhosts,
-            h->intermittent.nlinks, cb_pairs_report_named(r) ? "outliers" : "no outliers");
+    cb_jw_kv_int(w, "slow_hosts", r->verdict.nslow_hosts);
+    cb_jw_kv_int(w, "slow_links", r->verdict.nslow_links);
+    cb_jw_kv_int(w, "lossy_hosts", h->lossy.nhosts);
+    cb_jw_kv_int(w, "lossy_links", h->lossy.nlinks);
+    cb_jw_kv_int(w, "intermittent_hosts", h->intermittent.nhosts);
+    cb_jw_kv_int(w, "intermittent_links", h->intermittent.nlinks);
+    cb_jw_kv_string(w, "verdict", cb_pairs_report_named(r) ? "outliers" : "no outliers");
+}
+
+cb_status cb_pairs_check_json(const char *path)
+{
+    return cb_outfile_check(path, "JSON", "-J");
 }
 
 cb_status cb_pairs_write_json(const char *path, const struct cb_pairs_report *r)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        cb_log_error("cannot write -J %s: %s; give a writable path", tmp, strerror(errno));
-        return CB_ESYS;
+    struct cb_outfile out;
+    struct cb_jw w;
+    cb_status st = cb_outfile_open(path, "JSON", "-J", &out);
+    if (st != CB_OK)
+        return st;
+    cb_jw_init(&w, out.f);
+    cb_jw_open(&w, '{');
+    json_header(&w, r);
+    json_hosts(&w, r);
+    json_pairs(&w, r);
+    json_tail(&w, r);
+    cb_jw_close(&w);
+    if (!cb_jw_done(&w)) {
+        cb_log_error("internal error: JSON nesting broken writing %s; file not written", path);
+        cb_outfile_abort(&out);
+        return CB_EINTERNAL;
     }
-    json_header(f, r);
-    json_pairs(f, r);
-    json_tail(f, r);
-    int failed = fflush(f) != 0 || ferror(f);
-    failed |= fclose(f) != 0;
-    if (failed || rename(tmp, path) != 0) {
-        cb_log_error("cannot write -J %s: %s; check the disk and the folder", path, strerror(errno));
-        unlink(tmp);
-        return CB_ESYS;
-    }
-    return CB_OK;
+    return cb_outfile_commit(&out);
 }

@@ -1,6 +1,7 @@
 /* The machine as hwloc sees it: NUMA nodes, cores, RDMA and Ethernet NICs,
  * GPUs, and the distances between them. Placement is in topo_place.c. */
 #include "topo_impl.h"
+#include "topo_xml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -190,6 +191,30 @@ static void read_ports(struct topo_dev *d)
         d->port = 1;
 }
 
+/* Link layer and rate of an RDMA NIC's port, from sysfs (this machine only:
+ * an XML file's NICs are not here), for the automatic choice's rule that
+ * skips NICs of another kind than most (transport/hca.h). */
+static void read_kind(const struct cb_topo *t, struct topo_dev *d)
+{
+    char path[192], buf[64] = "";
+    if (t->from_xml)
+        return;
+    snprintf(path, sizeof path, "/sys/class/infiniband/%s/ports/%d/link_layer", d->name, d->port);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fgets(buf, sizeof buf, f))
+            d->link_layer = !strncmp(buf, "InfiniBand", 10) ? 1 : !strncmp(buf, "Ethernet", 8) ? 2 : 0;
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "/sys/class/infiniband/%s/ports/%d/rate", d->name, d->port);
+    double gbps = 0;
+    if ((f = fopen(path, "r"))) {
+        if (fscanf(f, "%lf", &gbps) == 1 && gbps > 0)
+            d->rate_mbps = (unsigned)(gbps * 1000);
+        fclose(f);
+    }
+}
+
 /* An OS device of the same PCI function that is an RDMA device. */
 static hwloc_obj_t rdma_sibling(hwloc_obj_t o)
 {
@@ -237,6 +262,7 @@ static cb_status add_osdev(struct cb_topo *t, hwloc_obj_t o)
             return CB_ENOMEM;
         fill_dev(t, d, o);
         read_ports(d);
+        read_kind(t, d);
         return CB_OK;
     case HWLOC_OBJ_OSDEV_NETWORK:
         if (rdma_sibling(o))
@@ -329,6 +355,9 @@ static cb_status open_topology(struct cb_topo *t, const char *xml)
                      xml, strerror(errno));
         return CB_EUSAGE;
     }
+    cb_status st = xml ? cb_topo_xml_check(xml) : CB_OK;
+    if (st != CB_OK)
+        return st;
     if ((xml && hwloc_topology_set_xml(t->topo, xml) != 0) || hwloc_topology_load(t->topo) != 0) {
         if (xml)
             cb_log_error("'%s' is not an hwloc XML topology: make one with lstopo --of xml FILE", xml);

@@ -2,10 +2,12 @@
  * uses, and the map that says so (run header, `collbench topo`).
  *
  * Placement of the L local ranks of a machine with N usable RDMA NICs
- * (RDMA NICs with an ACTIVE port, or whose port state is unknown), ordered
+ * (RDMA NICs with an ACTIVE port, or whose port state is unknown; without
+ * --hca only those whose link layer and rate most of them share), ordered
  * by locality (first CPU near them, then PCI address):
- *   - --hca / COLLBENCH_HCA given: local rank i takes entry i mod count, as the
- *     verbs transport does;
+ *   - --hca / COLLBENCH_HCA given (NCCL_IB_HCA's syntax, transport/hca.h): the
+ *     NICs it selects, listed ones in list order, '^' the usable ones but
+ *     those; local rank i takes candidate i mod count;
  *   - the launcher bound the rank (its CPUs are fewer than the machine's) and
  *     collbench does not bind: a NIC closest to those CPUs; ranks with the same
  *     closest NICs are spread over them in rank order;
@@ -82,12 +84,15 @@ struct cb_topo_rank {
     int dist;                 /* enum cb_topo_dist, CPUs to NIC */
     int nwarn;
     char warn[CB_TOPO_WARN_MAX][CB_TOPO_WARN_LEN];  /* what is wrong, what to do */
+    char nic_note[192];       /* NICs the automatic choice skipped, "" if none */
+    int nic_known;            /* nic is one of the topology's (else a name from --hca) */
 };
 
 struct cb_topo_plan {
     int n;
     int bind;                 /* enum cb_bind in force (never auto) */
     char why[96];             /* why that binding */
+    char nic_note[192];       /* NICs of another kind than most, skipped ("" if none) */
     struct cb_topo_rank *ranks;   /* [n] */
     void *sets;               /* private: the ranks' CPU sets, for cb_topo_bind_self */
 };

@@ -13,6 +13,8 @@ struct topo_dev {
     hwloc_obj_t anc;          /* nearest non-I/O ancestor: where it is attached */
     char name[32], netdev[32], busid[16];
     int port, nports, active; /* RDMA: first ACTIVE port, ports hwloc knows, usable */
+    int link_layer;           /* RDMA, this machine only: 1 InfiniBand, 2 Ethernet, 0 unknown */
+    unsigned rate_mbps;       /* RDMA, this machine only: that port's rate, 0 unknown */
     int first_cpu;            /* sort key: NICs in locality order */
 };
 

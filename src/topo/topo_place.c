@@ -1,5 +1,6 @@
 /* Placement of a machine's local ranks: NIC, CPUs, warnings (rules in topo.h). */
 #include "topo_impl.h"
+#include "transport/hca.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -113,49 +114,74 @@ static void resolve_bind(struct work *w)
 
 /* ---- NICs ---- */
 
-static int nic_by_name(const struct cb_topo *t, const char *name)
-{
-    for (int i = 0; i < t->nnic; i++)
-        if (strcmp(t->nics[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-static cb_status bad_hca(const char *hca)
-{
-    cb_log_error("cannot parse --hca '%s': expected dev[:port][,dev[:port]...] with ports numbered from 1", hca);
-    return CB_EUSAGE;
-}
-
-/* Local rank r takes entry r mod count, as the verbs transport does. */
+/* The NICs --hca selects: listed ones in list order (a name the topology
+ * does not know stays, for the transport to find or refuse), or with '^'
+ * the usable ones but those. Local rank r takes candidate r mod count. */
 static cb_status assign_hca(struct work *w)
 {
-    char spec[256], *tok[MAX_HCA_TOKENS];
-    int count = 0;
-    if (strlen(w->req->hca) >= sizeof spec)
-        return bad_hca(w->req->hca);
-    strcpy(spec, w->req->hca);
-    for (char *p = spec; count < MAX_HCA_TOKENS; p++) {
-        tok[count++] = p;
-        if (!(p = strchr(p, ',')))
-            break;
-        *p = 0;
+    struct cb_hca_spec spec;
+    char err[512], name[MAX_HCA_TOKENS][CB_HCA_NAME];
+    int nic[MAX_HCA_TOKENS], port[MAX_HCA_TOKENS], count = 0;
+    if (cb_hca_parse(w->req->hca, &spec, err, sizeof err)) {
+        cb_log_error("%s", err);
+        return CB_EUSAGE;
+    }
+    for (int e = 0; e < spec.n && !spec.exclude; e++) {
+        int any = 0;
+        for (int i = 0; i < w->t->nnic && count < MAX_HCA_TOKENS; i++) {
+            if (!cb_hca_name_match(&spec, e, w->t->nics[i].name))
+                continue;
+            any = 1;
+            nic[count] = i;
+            port[count] = spec.e[e].port;
+            snprintf(name[count++], CB_HCA_NAME, "%s", w->t->nics[i].name);
+        }
+        if (!any && count < MAX_HCA_TOKENS) {
+            nic[count] = -1;
+            port[count] = spec.e[e].port;
+            snprintf(name[count++], CB_HCA_NAME, "%s", spec.e[e].name);
+        }
+    }
+    for (int k = 0; k < w->nuse && spec.exclude && count < MAX_HCA_TOKENS; k++) {
+        const struct topo_dev *d = &w->t->nics[w->usable[k]];
+        if (!cb_hca_selects(&spec, d->name, d->port))
+            continue;
+        nic[count] = w->usable[k];
+        port[count] = d->port;
+        snprintf(name[count++], CB_HCA_NAME, "%s", d->name);
+    }
+    if (!count) {
+        cb_log_error("--hca '%s' leaves none of this machine's usable RDMA NICs: exclude fewer, or name the NICs "
+                     "to use", w->req->hca);
+        return CB_EUSAGE;
     }
     for (int r = 0; r < w->n; r++) {
-        char name[sizeof w->plan->ranks[0].nic], *end;
-        const char *colon = strchr(tok[r % count], ':');
-        long port = colon ? strtol(colon + 1, &end, 10) : 0;
-        size_t len = colon ? (size_t)(colon - tok[r % count]) : strlen(tok[r % count]);
-        if (len == 0 || len >= sizeof name || (colon && (*end || port < 1 || port > 255)))
-            return bad_hca(w->req->hca);
-        memcpy(name, tok[r % count], len);
-        name[len] = 0;
-        w->nic[r] = nic_by_name(w->t, name);
-        snprintf(w->plan->ranks[r].nic, sizeof w->plan->ranks[r].nic, "%s", name);
-        w->plan->ranks[r].port = (int)port;
+        w->nic[r] = nic[r % count];
+        snprintf(w->plan->ranks[r].nic, sizeof w->plan->ranks[r].nic, "%s", name[r % count]);
+        w->plan->ranks[r].port = port[r % count];
     }
     w->from_hca = 1;
     return CB_OK;
+}
+
+/* Without --hca: only the NICs of the kind (link layer, rate) most usable ones are. */
+static void keep_majority(struct work *w)
+{
+    struct cb_port_desc d[MAX_USABLE];
+    int keep[MAX_USABLE], n = 0;
+    for (int k = 0; k < w->nuse; k++) {
+        const struct topo_dev *x = &w->t->nics[w->usable[k]];
+        snprintf(d[k].name, sizeof d[k].name, "%s", x->name);
+        d[k].port = x->port;
+        d[k].link_layer = x->link_layer;
+        d[k].rate_mbps = x->rate_mbps;
+    }
+    if (!w->nuse || !cb_ports_majority(d, w->nuse, keep, w->plan->nic_note, sizeof w->plan->nic_note))
+        return;
+    for (int k = 0; k < w->nuse; k++)
+        if (keep[k])
+            w->usable[n++] = w->usable[k];
+    w->nuse = n;
 }
 
 /* Usable NICs closest to the CPUs the rank started on. */
@@ -203,6 +229,7 @@ static cb_status assign_nics(struct work *w)
             w->usable[w->nuse++] = i;
     if (w->req->hca && *w->req->hca)
         return assign_hca(w);
+    keep_majority(w);
     int closest = w->plan->bind == CB_BIND_NONE;
     for (int r = 0; r < w->n; r++)
         if (closest && w->launcher[r] && w->nuse)
@@ -277,6 +304,7 @@ static void fill_ranks(struct work *w)
         }
         if (x->nic[0] && !x->port)
             x->port = d ? d->port : 1;
+        x->nic_known = d != NULL;
         x->dist = d && w->cpus[r] ? cb_topo_cpus_dist(w->t, w->cpus[r], d->anc) : CB_DIST_UNKNOWN;
         if (w->cpus[r]) {
             cb_topo_list(w->cpus[r], x->cpus, sizeof x->cpus);
@@ -422,6 +450,8 @@ void cb_topo_print_plan(const struct cb_topo_plan *p, const char *host, FILE *ou
         cb_topo_format_rank(&p->ranks[r], line, sizeof line);
         fprintf(out, "#   local rank %d on %s: %s\n", r, host, line);
     }
+    if (p->nic_note[0])
+        fprintf(out, "#   NICs: %s\n", p->nic_note);
 }
 
 void cb_topo_bind_self(const struct cb_topo *t, const struct cb_topo_plan *p, int lr)

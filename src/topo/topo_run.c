@@ -61,8 +61,14 @@ static cb_status place_me(const struct cb_topo *t, int bind, struct cb_transport
     cb_topo_bind_self(t, &plan, lc->me);
     for (int i = 0; i < mine->nwarn; i++)
         cb_log_warn("rank %d (local rank %d) on %s: %s", cfg->rank, lc->me, cfg->host, mine->warn[i]);
-    if (!t->from_xml && !cfg->hca[0] && mine->nic[0])
-        snprintf(cfg->hca, sizeof cfg->hca, "%s:%d", mine->nic, mine->port);
+    /* the NIC placed here, exactly (what --hca selected, or the automatic
+     * choice); a name the topology does not know stays as given, for the
+     * transport to find among the devices (a prefix, or refused) */
+    if (!t->from_xml && mine->nic_known)
+        snprintf(cfg->hca, sizeof cfg->hca, "=%s:%d", mine->nic, mine->port);
+    snprintf(mine->nic_note, sizeof mine->nic_note, "%s", plan.nic_note);
+    if (plan.nic_note[0] && lc->me == 0)
+        cb_log_warn("%s: %s (name them with --hca to use them)", cfg->host, plan.nic_note);
     cb_topo_plan_free(&plan);
     return CB_OK;
 }
@@ -109,4 +115,6 @@ void cb_topo_describe(const struct cb_topo_rank *mine, struct cb_props *props)
     cb_props_add(props, "numa", "%s", mine->numa);
     cb_props_add(props, "nic", "%s", nic);
     cb_props_add(props, "nic_dist", "%s", mine->nic[0] ? cb_topo_dist_name(mine->dist) : "-");
+    if (mine->nic_note[0])
+        cb_props_add(props, "nic_note", "%s", mine->nic_note);
 }

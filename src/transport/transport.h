@@ -24,7 +24,7 @@
 
 #define CB_HANDLE_BYTES 256   /* opaque connection handle, sent by the bootstrap */
 #define CB_TOKEN_BYTES 16     /* job-unique secret, same on every rank */
-#define CB_PROPS_MAX 20   /* a transport's own, then the topology's */
+#define CB_PROPS_MAX 24   /* a transport's own, then the topology's */
 
 /* Who is at the other end: used in every message about a connection. */
 struct cb_peer {
@@ -49,7 +49,7 @@ struct cb_transport_config {
     char gid_family[16]; /* "", "ipv4", "ipv6" */
     char gid_subnet[64]; /* "" or "a.b.c.d/len" */
     int roce_version;    /* 0 = prefer v2, 1 or 2 = require */
-    int traffic_class, service_level;
+    int traffic_class, service_level;   /* -1 = keep what rdma_cm / the path record gives */
     int path_mtu;        /* 0 = port's active MTU */
     int qps_per_conn;
     int ib_timeout, ib_retry_cnt;

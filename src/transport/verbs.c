@@ -55,10 +55,10 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
                      cfg->slot_bytes);
         return CB_EUSAGE;
     }
-    if (cfg->qps_per_conn > 64 || cfg->traffic_class < 0 || cfg->traffic_class > 255 ||
-        cfg->service_level < 0 || cfg->service_level > 15 || cfg->ib_timeout > 31 || cfg->ib_retry_cnt > 7) {
-        cb_log_error("verbs: out of range: qps per connection %d (1..64), traffic class %d (0..255), "
-                     "service level %d (0..15), IB timeout %d (1..31), retry count %d (0..7)",
+    if (cfg->qps_per_conn > 64 || cfg->traffic_class < -1 || cfg->traffic_class > 255 ||
+        cfg->service_level < -1 || cfg->service_level > 15 || cfg->ib_timeout > 31 || cfg->ib_retry_cnt > 7) {
+        cb_log_error("verbs: out of range: qps per connection %d (1..64), traffic class %d (0..255, -1 = the "
+                     "fabric's), service level %d (0..15, -1 = the fabric's), IB timeout %d (1..31), retry count %d (0..7)",
                      cfg->qps_per_conn, cfg->traffic_class, cfg->service_level, cfg->ib_timeout, cfg->ib_retry_cnt);
         return CB_EUSAGE;
     }
@@ -87,7 +87,7 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
         t->cfg.timeout_ms = 30000;
     t->wake_fd = -1;
     int di = 0;
-    st = vb_choose_port(&t->cfg, list, ndev, &di, &t->port);
+    st = vb_choose_port(&t->cfg, list, ndev, &di, &t->port, t->port_note, sizeof t->port_note);
     if (st)
         goto undo_ctx;
     snprintf(t->dev, sizeof t->dev, "%s", ibv_get_device_name(list[di]));
@@ -110,6 +110,7 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
         st = CB_EDEVICE;
         goto undo_open;
     }
+    vb_port_rate(t);
     st = vb_choose_gid(t);
     if (st)
         goto undo_open;

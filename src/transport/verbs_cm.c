@@ -98,6 +98,8 @@ static void on_route_resolved(struct vconn *c, struct vqp *q)
         .cts_addr = htobe64((uintptr_t)c->cts),
         .cts_rkey = htobe32(c->cts_mr->rkey),
         .nslots = htobe32((uint32_t)c->nslots),
+        .path_mtu = (uint8_t)c->mtu,
+        .link_layer = (uint8_t)t->pattr.link_layer,
     };
     memcpy(req.token, t->cfg.token, CB_TOKEN_BYTES);
     struct rdma_conn_param p = conn_param(t, q, &req, sizeof req);
@@ -169,6 +171,16 @@ static int on_connect_request(struct vlisten *l, struct rdma_cm_event *ev)
         vb_conn_fail(c, CB_EUSAGE);
         return -1;
     }
+    if (req->link_layer != t->pattr.link_layer || req->path_mtu < IBV_MTU_256 || req->path_mtu > t->mtu) {
+        cb_log_error("verbs: %s:%d: rank %d (%s) connects from an %s port with path MTU %d; this %s port takes "
+                     "at most %d: both ends must run the same collbench build and one fabric (--hca)",
+                     t->dev, t->port, rank, l->peer.host, vb_link_layer_str(req->link_layer),
+                     vb_mtu_bytes((enum ibv_mtu)req->path_mtu), vb_link_layer_str(t->pattr.link_layer),
+                     vb_mtu_bytes(t->mtu));
+        vb_conn_fail(c, CB_EDEVICE);
+        return -1;
+    }
+    c->mtu = (enum ibv_mtu)req->path_mtu;
     uint64_t raddr = be64toh(req->cts_addr);
     uint32_t rkey = be32toh(req->cts_rkey);
     if (c->have_remote && (raddr != c->remote_cts_addr || rkey != c->remote_cts_rkey)) {
@@ -328,27 +340,29 @@ cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void *
         st = CB_EDEVICE;
         goto undo_id;
     }
-    struct vhandle h;
+    struct vb_hinfo h;
     memset(&h, 0, sizeof h);
-    h.magic = htobe32(VH_MAGIC);
-    h.version = htobe16(VH_VERSION);
-    h.family = htobe16((uint16_t)t->addr.ss_family);
-    h.nonce = htobe32(l->rc->nonce);
-    h.rank = (int32_t)htobe32((uint32_t)t->cfg.rank);
-    h.port = rdma_get_src_port(l->id);
-    h.nqps = htobe16((uint16_t)t->cfg.qps_per_conn);
-    h.nslots = htobe32((uint32_t)t->cfg.nslots);
-    h.slot_bytes = htobe64((uint64_t)t->cfg.slot_bytes);
+    h.family = t->addr.ss_family;
+    h.nonce = l->rc->nonce;
+    h.rank = t->cfg.rank;
+    h.port_be = rdma_get_src_port(l->id);
+    h.nqps = t->cfg.qps_per_conn;
+    h.nslots = (uint32_t)t->cfg.nslots;
+    h.slot_bytes = (uint64_t)t->cfg.slot_bytes;
     if (t->addr.ss_family == AF_INET) {
         memcpy(h.addr, &((struct sockaddr_in *)&t->addr)->sin_addr, 4);
     } else {
         memcpy(h.addr, &((struct sockaddr_in6 *)&t->addr)->sin6_addr, 16);
-        h.scope_id = htobe32(((struct sockaddr_in6 *)&t->addr)->sin6_scope_id);
+        h.scope_id = ((struct sockaddr_in6 *)&t->addr)->sin6_scope_id;
     }
+    h.mtu = t->mtu;
+    h.active_mtu = t->pattr.active_mtu;
+    h.mtu_asked = t->cfg.path_mtu != 0;
+    h.link_layer = t->pattr.link_layer;
+    h.rate_mbps = t->rate_mbps;
     snprintf(h.dev, sizeof h.dev, "%s", t->dev);
     snprintf(h.host, sizeof h.host, "%s", t->cfg.host);
-    memset(handle, 0, CB_HANDLE_BYTES);
-    memcpy(handle, &h, sizeof h);
+    vb_handle_encode(&h, handle);
     l->next = t->listens;
     t->listens = l;
     *lcomm = l;
@@ -435,78 +449,104 @@ static struct vconn *pending_find(struct vctx *t, int rank, uint32_t nonce)
     return NULL;
 }
 
+/* The MTU this connection uses, from the listener's handle; a rate that
+ * differs from ours is reported once (stderr and the header). */
+static cb_status agree_with_listener(struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h,
+                                     enum ibv_mtu *mtu)
+{
+    struct vb_end mine = {t->cfg.rank, t->cfg.host, t->dev, t->pattr.link_layer, t->mtu, t->pattr.active_mtu,
+                          t->cfg.path_mtu != 0, t->rate_mbps};
+    struct vb_end other = {peer->rank, peer->host, h->dev, h->link_layer, h->mtu, h->active_mtu, h->mtu_asked,
+                           h->rate_mbps};
+    char warn[sizeof t->rate_warn];
+    cb_status st = vb_agree_mtu(&mine, &other, mtu, warn, sizeof warn);
+    if (!st && warn[0] && !t->rate_warn[0]) {
+        snprintf(t->rate_warn, sizeof t->rate_warn, "%s", warn);
+        cb_log_warn("verbs: %s:%d: port rates differ: %s (the slower port sets the pace)", t->dev, t->port, warn);
+    }
+    return st;
+}
+
+/* A new send connection to the listener of handle `h`: one rdma_cm id per QP, resolving. */
+static cb_status start_connect(struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h,
+                               struct vconn **out)
+{
+    struct vconn *c;
+    enum ibv_mtu mtu;
+    if (h->nqps != t->cfg.qps_per_conn || h->nslots != (uint32_t)t->cfg.nslots ||
+        h->slot_bytes != t->cfg.slot_bytes) {
+        cb_log_error("verbs: rank %d (%s) uses %d QPs and %u slots of %" PRIu64 " bytes, this rank %d QPs and "
+                     "%d slots of %zu bytes: give every rank the same options", peer->rank, peer->host, h->nqps,
+                     h->nslots, h->slot_bytes, t->cfg.qps_per_conn, t->cfg.nslots, t->cfg.slot_bytes);
+        return CB_EUSAGE;
+    }
+    cb_status st = agree_with_listener(t, peer, h, &mtu);
+    if (st)
+        return st;
+    st = vb_conn_create(t, 1, peer, &c);
+    if (st)
+        return st;
+    c->nonce = h->nonce;
+    c->mtu = mtu;
+    struct sockaddr_storage dst;
+    memset(&dst, 0, sizeof dst);
+    if (h->family == AF_INET) {
+        struct sockaddr_in *s = (struct sockaddr_in *)&dst;
+        s->sin_family = AF_INET;
+        s->sin_port = h->port_be;
+        memcpy(&s->sin_addr, h->addr, 4);
+    } else {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&dst;
+        s->sin6_family = AF_INET6;
+        s->sin6_port = h->port_be;
+        memcpy(&s->sin6_addr, h->addr, 16);
+        if (IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr) && t->addr.ss_family == AF_INET6)
+            s->sin6_scope_id = ((struct sockaddr_in6 *)&t->addr)->sin6_scope_id;
+    }
+    char dst_str[INET6_ADDRSTRLEN];
+    inet_ntop(h->family, h->addr, dst_str, sizeof dst_str);
+    for (int i = 0; i < c->nq; i++) {
+        struct vqp *q = &c->q[i];
+        if (rdma_create_id(t->ch, &q->id, q, RDMA_PS_TCP)) {
+            cb_log_error("verbs: rdma_create_id failed: %s", strerror(errno));
+            st = CB_EDEVICE;
+            goto undo_conn;
+        }
+        /* no --tc: rdma_cm takes the port's default_roce_tos (RoCE) or the path record's class */
+        uint8_t tos = (uint8_t)t->cfg.traffic_class, to = (uint8_t)t->cfg.ib_timeout;
+        if (t->cfg.traffic_class >= 0)
+            rdma_set_option(q->id, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, &tos, sizeof tos);
+        rdma_set_option(q->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &to, sizeof to);
+        struct sockaddr_storage src = t->addr;
+        if (rdma_resolve_addr(q->id, (struct sockaddr *)&src, (struct sockaddr *)&dst, t->cfg.timeout_ms)) {
+            cb_log_error("verbs: %s:%d: rdma_cm cannot resolve %s port %u (rank %d, %s, device %s) from %s: %s; "
+                         "check that both ports have IP addresses in a common subnet",
+                         t->dev, t->port, dst_str, ntohs(h->port_be), peer->rank, peer->host, h->dev, t->addr_str,
+                         strerror(errno));
+            st = CB_EDEVICE;
+            goto undo_conn;
+        }
+        q->state = QS_ADDR;
+    }
+    *out = c;
+    return CB_OK;
+
+undo_conn:
+    vb_conn_destroy(c);
+    return st;
+}
+
 cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle, void **sconn)
 {
     struct vctx *t = tctx;
-    struct vhandle h;
-    cb_status st;
+    struct vb_hinfo h;
     *sconn = NULL;
-    memcpy(&h, handle, sizeof h);
-    if (be32toh(h.magic) != VH_MAGIC || be16toh(h.version) != VH_VERSION) {
-        cb_log_error("verbs: the connection handle from rank %d (%s) is not a verbs handle of this version: "
-                     "do all ranks use --transport verbs and the same collbench build?", peer->rank, peer->host);
-        return CB_EUSAGE;
-    }
-    uint32_t nonce = be32toh(h.nonce);
-    struct vconn *c = pending_find(t, peer->rank, nonce);
-    if (!c) {
-        if (be16toh(h.nqps) != t->cfg.qps_per_conn || be32toh(h.nslots) != (uint32_t)t->cfg.nslots ||
-            be64toh(h.slot_bytes) != t->cfg.slot_bytes) {
-            cb_log_error("verbs: rank %d (%s) uses %u QPs and %u slots of %" PRIu64 " bytes, this rank %d QPs and "
-                         "%d slots of %zu bytes: give every rank the same options", peer->rank, peer->host,
-                         be16toh(h.nqps), be32toh(h.nslots), be64toh(h.slot_bytes), t->cfg.qps_per_conn,
-                         t->cfg.nslots, t->cfg.slot_bytes);
-            return CB_EUSAGE;
-        }
-        int fam = be16toh(h.family);
-        if (fam != AF_INET && fam != AF_INET6) {
-            cb_log_error("verbs: the handle from rank %d (%s) has address family %d", peer->rank, peer->host, fam);
-            return CB_EUSAGE;
-        }
-        st = vb_conn_create(t, 1, peer, &c);
-        if (st)
-            return st;
-        c->nonce = nonce;
-        struct sockaddr_storage dst;
-        memset(&dst, 0, sizeof dst);
-        if (fam == AF_INET) {
-            struct sockaddr_in *s = (struct sockaddr_in *)&dst;
-            s->sin_family = AF_INET;
-            s->sin_port = h.port;
-            memcpy(&s->sin_addr, h.addr, 4);
-        } else {
-            struct sockaddr_in6 *s = (struct sockaddr_in6 *)&dst;
-            s->sin6_family = AF_INET6;
-            s->sin6_port = h.port;
-            memcpy(&s->sin6_addr, h.addr, 16);
-            if (IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr) && t->addr.ss_family == AF_INET6)
-                s->sin6_scope_id = ((struct sockaddr_in6 *)&t->addr)->sin6_scope_id;
-        }
-        char dst_str[INET6_ADDRSTRLEN];
-        inet_ntop(fam, h.addr, dst_str, sizeof dst_str);
-        for (int i = 0; i < c->nq; i++) {
-            struct vqp *q = &c->q[i];
-            if (rdma_create_id(t->ch, &q->id, q, RDMA_PS_TCP)) {
-                cb_log_error("verbs: rdma_create_id failed: %s", strerror(errno));
-                st = CB_EDEVICE;
-                goto fail;
-            }
-            uint8_t tos = (uint8_t)t->cfg.traffic_class, to = (uint8_t)t->cfg.ib_timeout;
-            if (tos)
-                rdma_set_option(q->id, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, &tos, sizeof tos);
-            rdma_set_option(q->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &to, sizeof to);
-            struct sockaddr_storage src = t->addr;
-            if (rdma_resolve_addr(q->id, (struct sockaddr *)&src, (struct sockaddr *)&dst, t->cfg.timeout_ms)) {
-                cb_log_error("verbs: %s:%d: rdma_cm cannot resolve %s port %u (rank %d, %s, device %s) from %s: %s; "
-                             "check that both ports have IP addresses in a common subnet",
-                             t->dev, t->port, dst_str, ntohs(h.port), peer->rank, peer->host, h.dev, t->addr_str,
-                             strerror(errno));
-                st = CB_EDEVICE;
-                goto fail;
-            }
-            q->state = QS_ADDR;
-        }
-    }
+    cb_status st = vb_handle_decode(handle, peer, &h);
+    if (st)
+        return st;
+    struct vconn *c = pending_find(t, peer->rank, h.nonce);
+    if (!c && (st = start_connect(t, peer, &h, &c)))
+        return st;
     st = vb_cm_pump(t);
     if (!st)
         st = vb_check_async(t);
@@ -527,7 +567,7 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
             if (c->q[i].state < stage)
                 stage = c->q[i].state;
         char dst_str[INET6_ADDRSTRLEN];
-        inet_ntop(be16toh(h.family), h.addr, dst_str, sizeof dst_str);
+        inet_ntop(h.family, h.addr, dst_str, sizeof dst_str);
         if (stage == QS_ADDR || stage == QS_ROUTE) {
             cb_log_error("verbs: %s:%d: rdma_cm could not resolve the %s to %s (rank %d, %s, device %s) from %s "
                          "within %d ms: the address does not resolve over this port (no neighbour/route); check "
@@ -538,7 +578,7 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
         } else {
             cb_log_error("verbs: %s:%d: rank %d (%s, %s port %u on %s) did not answer the connection request "
                          "within %d ms (%d of %d QPs established): is it alive and still listening?", t->dev,
-                         t->port, peer->rank, peer->host, dst_str, ntohs(h.port), h.dev, t->cfg.timeout_ms,
+                         t->port, peer->rank, peer->host, dst_str, ntohs(h.port_be), h.dev, t->cfg.timeout_ms,
                          c->nestablished, c->nq);
             st = CB_ETIMEOUT;
         }

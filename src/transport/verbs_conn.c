@@ -69,6 +69,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     c->is_send = is_send;
     c->peer = *peer;
     c->nq = t->cfg.qps_per_conn;
+    c->mtu = t->mtu;   /* until agreed with the peer */
     c->nslots = t->cfg.nslots;
     c->slot_bytes = t->cfg.slot_bytes;
     c->seq_imm = c->slot_bytes < ((size_t)1 << 24);
@@ -98,6 +99,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
         c->q[i].own = OWN_QP;
         c->q[i].c = c;
         c->q[i].idx = i;
+        c->q[i].tc = c->q[i].sl = c->q[i].mtu = -1;
     }
     int acc = IBV_ACCESS_LOCAL_WRITE | (is_send ? 0 : IBV_ACCESS_REMOTE_WRITE);
     c->fifo_mr = ibv_reg_mr(t->pd, c->fifo, fifo_bytes, acc);
@@ -178,6 +180,19 @@ cb_status vb_qp_create(struct vconn *c, struct vqp *q)
     return CB_OK;
 }
 
+/* What the QP really has after RTR, for the header: traffic class, SL, MTU. */
+static void qp_record_path(struct vqp *q)
+{
+    struct ibv_qp_attr a;
+    struct ibv_qp_init_attr ia;
+    memset(&a, 0, sizeof a);
+    if (ibv_query_qp(q->qp, &a, IBV_QP_AV | IBV_QP_PATH_MTU, &ia))
+        return;   /* stays -1: shown as unknown */
+    q->tc = a.ah_attr.is_global ? a.ah_attr.grh.traffic_class : -2;   /* -2: no GRH, no class */
+    q->sl = a.ah_attr.sl;
+    q->mtu = vb_mtu_bytes(a.path_mtu);
+}
+
 /* Move our QP to `state` with rdma_cm's attributes plus ours. */
 cb_status vb_qp_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state)
 {
@@ -196,13 +211,20 @@ cb_status vb_qp_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state)
         a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
         mask |= IBV_QP_ACCESS_FLAGS;
     } else if (state == IBV_QPS_RTR) {
-        if (a.path_mtu > t->mtu || !(mask & IBV_QP_PATH_MTU))
-            a.path_mtu = t->mtu;
+        /* both ends agreed on c->mtu; rdma_cm's may be smaller (an InfiniBand
+         * path record through a switch of a smaller MTU): the smaller wins */
+        if (!(mask & IBV_QP_PATH_MTU) || a.path_mtu > c->mtu)
+            a.path_mtu = c->mtu;
         a.min_rnr_timer = 12;
         mask |= IBV_QP_PATH_MTU | IBV_QP_MIN_RNR_TIMER;
-        a.ah_attr.sl = (uint8_t)t->cfg.service_level;
+        /* the fabric's configuration wins: rdma_cm derived SL and traffic class
+         * from the path record (InfiniBand) or default_roce_tos and the VLAN
+         * egress map (RoCE); only --sl / --tc override them */
+        if (t->cfg.service_level >= 0)
+            a.ah_attr.sl = (uint8_t)t->cfg.service_level;
         if (a.ah_attr.is_global) {
-            a.ah_attr.grh.traffic_class = (uint8_t)t->cfg.traffic_class;
+            if (t->cfg.traffic_class >= 0)
+                a.ah_attr.grh.traffic_class = (uint8_t)t->cfg.traffic_class;
             if (t->pattr.link_layer == IBV_LINK_LAYER_ETHERNET) {
                 a.ah_attr.grh.hop_limit = 255;
                 a.ah_attr.grh.sgid_index = (uint8_t)t->gid_index;
@@ -218,9 +240,11 @@ cb_status vb_qp_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state)
         cb_log_error("verbs: %s:%d: moving QP 0x%x of the connection %s rank %d (%s) to %s failed: %s "
                      "(path MTU %d, GID index %d)", t->dev, t->port, q->qp->qp_num, vb_dir_word(c), c->peer.rank,
                      c->peer.host, state == IBV_QPS_INIT ? "INIT" : state == IBV_QPS_RTR ? "RTR" : "RTS",
-                     strerror(errno), vb_mtu_bytes(t->mtu), t->gid_index);
+                     strerror(errno), vb_mtu_bytes(c->mtu), t->gid_index);
         return CB_EDEVICE;
     }
+    if (state == IBV_QPS_RTR)
+        qp_record_path(q);
     return CB_OK;
 }
 

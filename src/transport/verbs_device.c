@@ -14,18 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *link_layer_str(int ll)
-{
-    switch (ll) {
-    case IBV_LINK_LAYER_INFINIBAND: return "InfiniBand";
-    case IBV_LINK_LAYER_ETHERNET: return "Ethernet";
-    default: return "unknown";
-    }
-}
-
 static const char *gid_type_str(int t)
 {
-    return t == 2 ? "RoCE v2" : t == 1 ? "RoCE v1" : "IB";
+    return t == 2 ? "RoCE v2" : t == 1 ? "RoCE v1" : t < 0 ? "RoCE (version unknown)" : "IB";
 }
 
 static int gid_is_zero(const union ibv_gid *g)
@@ -70,7 +61,7 @@ static int read_sysfs(const char *path, char *buf, size_t len)
     return n ? 0 : -1;
 }
 
-/* RoCE version of a GID table entry: 2, 1, or 0 when sysfs does not say. */
+/* RoCE version of a GID table entry from sysfs: 2, 1, or 0 when it does not say. */
 static int sysfs_gid_type(const char *dev, int port, int idx)
 {
     char path[256], buf[64];
@@ -82,6 +73,23 @@ static int sysfs_gid_type(const char *dev, int port, int idx)
     if (strstr(buf, "v1"))
         return 1;
     return 0;
+}
+
+/* RoCE version of a GID table entry: 2, 1, or 0 when unknown. The verbs
+ * library's answer (ibv_query_gid_ex, the kernel's GID table) first, so the
+ * type shown is the type used; sysfs only where the library cannot say
+ * (old kernels, or a container without the ioctl). */
+static int gid_type(const struct vctx *t, int idx)
+{
+    struct ibv_gid_entry e;
+    if (!ibv_query_gid_ex(t->ctx, (uint32_t)t->port, (uint32_t)idx, &e, 0)) {
+        switch (e.gid_type) {
+        case IBV_GID_TYPE_ROCE_V2: return 2;
+        case IBV_GID_TYPE_ROCE_V1: return 1;
+        default: return 0;
+        }
+    }
+    return sysfs_gid_type(t->dev, t->port, idx);
 }
 
 static unsigned sysfs_gid_ifindex(const char *dev, int port, int idx)
@@ -192,126 +200,6 @@ cb_status vb_check_queue_limits(const struct vctx *t)
     return CB_EUSAGE;
 }
 
-static void list_devices(struct ibv_device **list, int n, char *buf, size_t len)
-{
-    size_t off = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && off < len; i++) {
-        struct ibv_context *ctx = ibv_open_device(list[i]);
-        struct ibv_device_attr da;
-        int nports = 0;
-        if (ctx && !ibv_query_device(ctx, &da))
-            nports = da.phys_port_cnt;
-        off += (size_t)snprintf(buf + off, len - off, "%s%s (", i ? ", " : "", ibv_get_device_name(list[i]));
-        for (int p = 1; p <= nports && off < len; p++) {
-            struct ibv_port_attr pa;
-            if (ibv_query_port(ctx, (uint8_t)p, &pa))
-                continue;
-            off += (size_t)snprintf(buf + off, len - off, "%sport %d %s %s", p > 1 ? ", " : "", p,
-                                    ibv_port_state_str(pa.state), link_layer_str(pa.link_layer));
-        }
-        if (off < len)
-            off += (size_t)snprintf(buf + off, len - off, ")");
-        if (ctx)
-            ibv_close_device(ctx);
-    }
-}
-
-/* Which device and port this rank uses: cfg->hca "dev:port,dev:port" picked
- * round-robin by local rank, else the first ACTIVE port of any device.
- * (The hwloc-closest NIC is a topology decision taken above this function.) */
-cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
-                             int *dev_idx, int *port)
-{
-    char known[1024];
-    if (cfg->hca[0]) {
-        char spec[256];
-        int count = 0;
-        snprintf(spec, sizeof spec, "%s", cfg->hca);
-        for (char *p = spec; *p; p++)
-            if (*p == ',')
-                count++;
-        count++;
-        int want = (cfg->local_rank > 0 ? cfg->local_rank : 0) % count;
-        char *save = NULL, *tok = strtok_r(spec, ",", &save);
-        for (int i = 0; tok && i < want; i++)
-            tok = strtok_r(NULL, ",", &save);
-        if (!tok || !*tok) {
-            cb_log_error("verbs: cannot parse --hca '%s': expected dev:port[,dev:port...]", cfg->hca);
-            return CB_EUSAGE;
-        }
-        char *colon = strchr(tok, ':');
-        int p = 0;
-        if (colon) {
-            char *end;
-            *colon = '\0';
-            p = (int)strtol(colon + 1, &end, 10);
-            if (*end || p < 1) {
-                cb_log_error("verbs: bad port '%s' in --hca '%s': ports are numbered from 1", colon + 1, cfg->hca);
-                return CB_EUSAGE;
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            if (strcmp(ibv_get_device_name(list[i]), tok))
-                continue;
-            struct ibv_context *ctx = ibv_open_device(list[i]);
-            struct ibv_device_attr da;
-            if (!ctx || ibv_query_device(ctx, &da)) {
-                cb_log_error("verbs: cannot open RDMA device %s: %s (permissions on /dev/infiniband?)", tok,
-                             strerror(errno));
-                if (ctx)
-                    ibv_close_device(ctx);
-                return CB_EDEVICE;
-            }
-            if (p == 0) {   /* "dev" alone: its first active port */
-                for (int q = 1; q <= da.phys_port_cnt && !p; q++) {
-                    struct ibv_port_attr pa;
-                    if (!ibv_query_port(ctx, (uint8_t)q, &pa) && pa.state == IBV_PORT_ACTIVE)
-                        p = q;
-                }
-                if (!p)
-                    p = 1;   /* reported as not active below */
-            }
-            int nports = da.phys_port_cnt;
-            ibv_close_device(ctx);
-            if (p > nports) {
-                list_devices(list, n, known, sizeof known);
-                cb_log_error("verbs: RDMA device %s has no port %d (it has %d): pick one of: %s", tok, p, nports,
-                             known);
-                return CB_EDEVICE;
-            }
-            *dev_idx = i;
-            *port = p;
-            return CB_OK;
-        }
-        list_devices(list, n, known, sizeof known);
-        cb_log_error("verbs: no RDMA device named '%s' (from --hca '%s'); devices here: %s", tok, cfg->hca, known);
-        return CB_EDEVICE;
-    }
-    for (int i = 0; i < n; i++) {
-        struct ibv_context *ctx = ibv_open_device(list[i]);
-        struct ibv_device_attr da;
-        if (!ctx)
-            continue;
-        if (!ibv_query_device(ctx, &da)) {
-            for (int q = 1; q <= da.phys_port_cnt; q++) {
-                struct ibv_port_attr pa;
-                if (!ibv_query_port(ctx, (uint8_t)q, &pa) && pa.state == IBV_PORT_ACTIVE) {
-                    ibv_close_device(ctx);
-                    *dev_idx = i;
-                    *port = q;
-                    return CB_OK;
-                }
-            }
-        }
-        ibv_close_device(ctx);
-    }
-    list_devices(list, n, known, sizeof known);
-    cb_log_error("verbs: no ACTIVE port on any RDMA device (%s): check the cable/link (ibstat, rdma link) "
-                 "or choose one with --hca dev:port, or use --transport tcp", known);
-    return CB_EDEVICE;
-}
-
 /* "1 (10.0.0.1, RoCE v2), ..." for messages: the non-empty GID entries. */
 static void list_gids(const struct vctx *t, char *buf, size_t len)
 {
@@ -324,7 +212,7 @@ static void list_gids(const struct vctx *t, char *buf, size_t len)
         if (ibv_query_gid(t->ctx, (uint8_t)t->port, i, &g) || gid_is_zero(&g))
             continue;
         gid_str(&g, a, sizeof a);
-        int type = roce ? sysfs_gid_type(t->dev, t->port, i) : 0;
+        int type = roce ? gid_type(t, i) : 0;
         int n = snprintf(buf + off, len - off, "%s%d (%s%s%s)", off ? ", " : "", i, a, roce ? ", " : "",
                          !roce ? "" : type ? gid_type_str(type) : "RoCE");
         if (n < 0)
@@ -375,7 +263,7 @@ cb_status vb_choose_gid(struct vctx *t)
                          cfg->gid_index, t->dev, t->port, used);
             return CB_EDEVICE;
         }
-        int type = roce ? sysfs_gid_type(t->dev, t->port, cfg->gid_index) : 0;
+        int type = roce ? gid_type(t, cfg->gid_index) : 0;
         if (roce && cfg->roce_version && type && type != cfg->roce_version) {
             cb_log_error("verbs: GID index %d of %s port %d is %s but RoCE v%d was asked: pick another index "
                          "(types in /sys/class/infiniband/%s/ports/%d/gid_attrs/types/) or drop the version",
@@ -384,7 +272,7 @@ cb_status vb_choose_gid(struct vctx *t)
         }
         t->gid_index = cfg->gid_index;
         t->gid = g;
-        t->gid_type = roce ? (type ? type : 2) : 0;
+        t->gid_type = roce ? (type ? type : -1) : 0;
         return CB_OK;
     }
     if (!roce) {
@@ -404,7 +292,7 @@ cb_status vb_choose_gid(struct vctx *t)
         if (ibv_query_gid(t->ctx, (uint8_t)t->port, i, &g) || gid_is_zero(&g))
             continue;
         nonempty++;
-        int type = sysfs_gid_type(t->dev, t->port, i);
+        int type = gid_type(t, i);
         if (cfg->roce_version && type != cfg->roce_version)
             continue;
         int v4 = gid_is_v4mapped(&g), ll = gid_is_linklocal(&g);
@@ -432,7 +320,7 @@ cb_status vb_choose_gid(struct vctx *t)
     }
     t->gid_index = best;
     t->gid = best_gid;
-    t->gid_type = best_type ? best_type : 2;
+    t->gid_type = best_type ? best_type : -1;
     return CB_OK;
 }
 
@@ -532,40 +420,157 @@ cb_status vb_choose_mtu(struct vctx *t)
     return CB_OK;
 }
 
+/* Every speed code a port reports (active_speed, or active_speed_ex where
+ * rdma-core has it: XDR and later do not fit the old 8-bit field), per lane. */
+static const struct { uint32_t code; double gbps; const char *name; } speeds[] = {
+    {1, 2.5, "SDR"}, {2, 5, "DDR"}, {4, 10, "QDR"}, {8, 10, "FDR10"}, {16, 14, "FDR"},
+    {32, 25, "EDR"}, {64, 50, "HDR"}, {128, 100, "NDR"}, {256, 200, "XDR"}};
+static const struct { int code, lanes; } widths[] = {{1, 1}, {2, 4}, {4, 8}, {8, 12}, {16, 2}};
+
+/* The speed code of a port: active_speed_ex where rdma-core has it and it is set. */
+uint32_t vb_speed_code(const struct ibv_port_attr *pa)
+{
+#ifdef CB_HAVE_ACTIVE_SPEED_EX
+    if (pa->active_speed_ex)
+        return pa->active_speed_ex;
+#endif
+    return pa->active_speed;
+}
+
+/* Nominal rate in Mb/s of a speed and width code, 0 when either is unknown;
+ * `desc` (may be NULL) gets "200 Gb/s (4X HDR)". */
+uint32_t vb_rate_mbps(uint32_t speed, int width, char *desc, size_t len)
+{
+    int lanes = 0;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+        if (widths[i].code == width)
+            lanes = widths[i].lanes;
+    for (size_t i = 0; i < sizeof speeds / sizeof speeds[0] && lanes; i++) {
+        if (speeds[i].code != speed)
+            continue;
+        double gbps = speeds[i].gbps * lanes;   /* nominal, as ibstat shows it */
+        if (desc)
+            snprintf(desc, len, "%g Gb/s (%dX %s)", gbps, lanes, speeds[i].name);
+        return (uint32_t)(gbps * 1000);
+    }
+    return 0;
+}
+
+/* The port's rate ("200 Gb/s (4X HDR)") and t->rate_mbps; a speed this
+ * table does not know is read from sysfs, which the kernel keeps current. */
+void vb_port_rate(struct vctx *t)
+{
+    uint32_t code = vb_speed_code(&t->pattr);
+    t->rate_mbps = vb_rate_mbps(code, t->pattr.active_width, t->rate_str, sizeof t->rate_str);
+    if (t->rate_mbps)
+        return;
+    char path[256], buf[64];
+    snprintf(path, sizeof path, "/sys/class/infiniband/%s/ports/%d/rate", t->dev, t->port);
+    double gbps = 0;
+    if (!read_sysfs(path, buf, sizeof buf) && sscanf(buf, "%lf", &gbps) == 1 && gbps > 0) {
+        t->rate_mbps = (uint32_t)(gbps * 1000);
+        snprintf(t->rate_str, sizeof t->rate_str, "%s", buf);
+    } else {
+        snprintf(t->rate_str, sizeof t->rate_str, "unknown (speed code %u, width code %u)", code,
+                 t->pattr.active_width);
+    }
+}
+
+/* Distinct values of one per-QP field over all connections, "104" or "0,104"; n = QPs seen. */
+static int qp_values(const struct vctx *t, size_t field, char *buf, size_t len)
+{
+    int vals[8], nv = 0, n = 0;
+    for (const struct vconn *c = t->conns; c; c = c->next)
+        for (int i = 0; i < c->nq; i++) {
+            if (!c->q[i].qp)
+                continue;
+            int v = *(const int *)((const char *)&c->q[i] + field);
+            n++;
+            int k = 0;
+            while (k < nv && vals[k] != v)
+                k++;
+            if (k == nv && nv < 8)
+                vals[nv++] = v;
+        }
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < nv && off < len; k++) {
+        const char *sep = k ? "," : "";
+        if (vals[k] == -1)
+            off += (size_t)snprintf(buf + off, len - off, "%s?", sep);
+        else if (vals[k] == -2)
+            off += (size_t)snprintf(buf + off, len - off, "%snone", sep);
+        else
+            off += (size_t)snprintf(buf + off, len - off, "%s%d", sep, vals[k]);
+    }
+    return n;
+}
+
+/* Where a QP value came from: "fabric", "--tc", or "--tc 3 asked" when the
+ * device kept another value (rxe keeps no SL on RoCE). */
+static void origin(int asked, const char *flag, const char *got, char *buf, size_t len)
+{
+    char want[16];
+    snprintf(want, sizeof want, "%d", asked);
+    if (asked < 0)
+        snprintf(buf, len, "fabric");
+    else if (!strcmp(got, want))
+        snprintf(buf, len, "%s", flag);
+    else
+        snprintf(buf, len, "%s %d asked", flag, asked);
+}
+
+/* tc / sl / path_mtu: what the QPs have (queried after RTR), and where it came from. */
+static void qp_properties(const struct vctx *t, struct cb_props *props)
+{
+    char v[64], from[32];
+    if (!qp_values(t, offsetof(struct vqp, tc), v, sizeof v)) {
+        cb_props_add(props, "path_mtu", "%d (no connection)", vb_mtu_bytes(t->mtu));
+        if (t->cfg.traffic_class >= 0)
+            cb_props_add(props, "tc", "%d (--tc DSCP %d, no connection)", t->cfg.traffic_class, t->cfg.traffic_class >> 2);
+        else
+            cb_props_add(props, "tc", "fabric (no connection)");
+        if (t->cfg.service_level >= 0)
+            cb_props_add(props, "sl", "%d (--sl, no connection)", t->cfg.service_level);
+        else
+            cb_props_add(props, "sl", "fabric (no connection)");
+        return;
+    }
+    char dscp[32] = "";
+    int tc;
+    if (sscanf(v, "%d", &tc) == 1 && !strchr(v, ','))
+        snprintf(dscp, sizeof dscp, " DSCP %d", tc >> 2);
+    char mtu[64];
+    qp_values(t, offsetof(struct vqp, mtu), mtu, sizeof mtu);
+    cb_props_add(props, "path_mtu", "%s", mtu);
+    origin(t->cfg.traffic_class, "--tc", v, from, sizeof from);
+    cb_props_add(props, "tc", "%s (%s%s)", v, from, dscp);
+    qp_values(t, offsetof(struct vqp, sl), v, sizeof v);
+    origin(t->cfg.service_level, "--sl", v, from, sizeof from);
+    cb_props_add(props, "sl", "%s (%s)", v, from);
+}
+
 void vb_properties(void *tctx, struct cb_props *props)
 {
     struct vctx *t = tctx;
-    static const struct { int code; double gbps; const char *name; } speeds[] = {
-        {1, 2.5, "SDR"}, {2, 5, "DDR"}, {4, 10, "QDR"}, {8, 10, "FDR10"}, {16, 14, "FDR"},
-        {32, 25, "EDR"}, {64, 50, "HDR"}, {128, 100, "NDR"}, {256, 200, "XDR"}};
-    static const struct { int code, lanes; } widths[] = {{1, 1}, {2, 4}, {4, 8}, {8, 12}, {16, 2}};
-    double gbps = 0;
-    const char *sname = "?";
-    int lanes = 0;
-    for (size_t i = 0; i < sizeof speeds / sizeof speeds[0]; i++)
-        if (speeds[i].code == t->pattr.active_speed) {
-            gbps = speeds[i].gbps;
-            sname = speeds[i].name;
-        }
-    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
-        if (widths[i].code == t->pattr.active_width)
-            lanes = widths[i].lanes;
     char g[INET6_ADDRSTRLEN];
     gid_str(&t->gid, g, sizeof g);
     props->n = 0;
     cb_props_add(props, "device", "%s", t->dev);
     cb_props_add(props, "port", "%d", t->port);
-    cb_props_add(props, "link_layer", "%s", link_layer_str(t->pattr.link_layer));
-    cb_props_add(props, "rate", "%g Gb/s (%dX %s)", gbps * lanes, lanes, sname);
+    cb_props_add(props, "link_layer", "%s", vb_link_layer_str(t->pattr.link_layer));
+    cb_props_add(props, "rate", "%s", t->rate_str);
     cb_props_add(props, "active_mtu", "%d", vb_mtu_bytes(t->pattr.active_mtu));
-    cb_props_add(props, "path_mtu", "%d", vb_mtu_bytes(t->mtu));
+    qp_properties(t, props);
     cb_props_add(props, "gid_index", "%d", t->gid_index);
     cb_props_add(props, "gid_type", "%s", gid_type_str(t->gid_type));
     cb_props_add(props, "gid", "%s", g);
     cb_props_add(props, "cm_addr", "%s", t->addr_str);
     cb_props_add(props, "qps", "%d", t->cfg.qps_per_conn);
-    cb_props_add(props, "tc", "%d", t->cfg.traffic_class);
-    cb_props_add(props, "sl", "%d", t->cfg.service_level);
     cb_props_add(props, "timeout", "%d", t->cfg.ib_timeout);
     cb_props_add(props, "retry", "%d", t->cfg.ib_retry_cnt);
+    if (t->rate_warn[0])
+        cb_props_add(props, "rate_mismatch", "%s", t->rate_warn);
+    if (t->port_note[0])
+        cb_props_add(props, "hca_note", "%s", t->port_note);
 }

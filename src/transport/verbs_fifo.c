@@ -129,6 +129,23 @@ static uint64_t send_completed(const struct vconn *c)
     return m;
 }
 
+int vb_entry_read(const struct cts_entry *e, uint32_t seq, struct cts_entry *out)
+{
+    if (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != seq)
+        return 0;
+    out->addr = __atomic_load_n(&e->addr, __ATOMIC_RELAXED);
+    out->rkey = __atomic_load_n(&e->rkey, __ATOMIC_RELAXED);
+    out->size = __atomic_load_n(&e->size, __ATOMIC_RELAXED);
+    out->check = __atomic_load_n(&e->check, __ATOMIC_RELAXED);
+    out->seq = seq;
+    out->pad = 0;
+    /* the fields first, then seq again: a write landing meanwhile shows as a changed seq or check */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq)
+        return 0;
+    return out->check == vb_entry_check(out->addr, out->rkey, out->size, seq);
+}
+
 /* Sender: write every posted slot whose clear-to-send has arrived. */
 static cb_status send_issue(struct vconn *c)
 {
@@ -136,14 +153,14 @@ static cb_status send_issue(struct vconn *c)
     while (c->issued < c->posted && !vb_port_down(t)) {
         uint64_t s = c->issued;
         int slot = (int)(s % (uint64_t)c->nslots);
-        struct cts_entry *e = &c->cts[slot];
-        if (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)(s + 1))
+        struct cts_entry e, o;
+        if (!vb_entry_read(&c->cts[slot], (uint32_t)(s + 1), &e))
             break;
         for (int i = 0; i < c->nq; i++)
             if (c->q[i].sq_posted - c->q[i].sq_freed + 1 > (uint64_t)c->sq_depth)
                 return CB_OK;   /* send queue full: the next poll frees it */
-        uint64_t raddr = e->addr;
-        uint32_t rkey = e->rkey, cap = e->size;
+        uint64_t raddr = e.addr;
+        uint32_t rkey = e.rkey, cap = e.size;
         size_t n = c->sizes[slot];
         if (n > cap) {
             cb_log_error("verbs: rank %d (%s) offers a %u-byte slot for slot %" PRIu64 " but %zu bytes are to be "
@@ -158,10 +175,9 @@ static cb_status send_issue(struct vconn *c)
         uint32_t imm = c->seq_imm ? (uint32_t)((s & 0xff) << 24) | (uint32_t)n : (uint32_t)n;
         /* the receiver offered a destination for this message in time:
          * write there, the slot stays unused (its turn is still taken) */
-        const struct cts_entry *o = &c->cts[c->nslots + slot];
-        if (c->direct_imm && n && __atomic_load_n(&o->seq, __ATOMIC_ACQUIRE) == (uint32_t)(s + 1) && n <= o->size) {
-            raddr = o->addr;
-            rkey = o->rkey;
+        if (c->direct_imm && n && vb_entry_read(&c->cts[c->nslots + slot], (uint32_t)(s + 1), &o) && n <= o.size) {
+            raddr = o.addr;
+            rkey = o.rkey;
             imm |= IMM_DIRECT;
         }
         for (int i = 0; i < c->nq; i++) {
@@ -242,12 +258,8 @@ cb_status vb_cts_issue(struct vconn *c)
     while (c->cts_sent < c->consumed + (uint64_t)c->nslots && entry_room(c) && !vb_port_down(c->t)) {
         uint64_t s = c->cts_sent;
         int slot = (int)(s % (uint64_t)c->nslots);
-        struct cts_entry e = {
-            .addr = (uintptr_t)(c->fifo + (size_t)slot * c->slot_bytes),
-            .rkey = c->fifo_mr->rkey,
-            .size = (uint32_t)c->slot_bytes,
-            .seq = (uint32_t)(s + 1),
-        };
+        struct cts_entry e = vb_entry_make((uintptr_t)(c->fifo + (size_t)slot * c->slot_bytes), c->fifo_mr->rkey,
+                                           (uint32_t)c->slot_bytes, (uint32_t)(s + 1));
         cb_status st = write_entry(c, slot, &e, "clear-to-send");
         if (st)
             return st;
@@ -290,7 +302,7 @@ cb_status vb_recv_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int
     const struct ibv_mr *mr = vb_window_mr(c->t, dst, nbytes);
     if (!mr || recv_started(c) > s || !entry_room(c) || vb_port_down(c->t))
         return CB_OK;
-    struct cts_entry e = {.addr = (uintptr_t)dst, .rkey = mr->rkey, .size = (uint32_t)nbytes, .seq = (uint32_t)(s + 1)};
+    struct cts_entry e = vb_entry_make((uintptr_t)dst, mr->rkey, (uint32_t)nbytes, (uint32_t)(s + 1));
     cb_status st = write_entry(c, c->nslots + slot, &e, "offer of a destination");
     if (st)
         return st;
@@ -331,9 +343,9 @@ cb_status vb_send_slot(void *sconn, size_t nbytes, void **slot)
          * at once and nothing waits for a later call. A sender that posts its
          * last slice and leaves for something else (an MPI barrier, the next
          * size) would otherwise strand that slice until it comes back. */
-        const struct cts_entry *e = &c->cts[c->posted % (uint64_t)c->nslots];
+        struct cts_entry e;
         if (c->posted - c->completed >= (uint64_t)c->nslots ||
-            __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)(c->posted + 1))
+            !vb_entry_read(&c->cts[c->posted % (uint64_t)c->nslots], (uint32_t)(c->posted + 1), &e))
             return CB_OK;
     }
     *slot = c->fifo + (size_t)(c->posted % (uint64_t)c->nslots) * c->slot_bytes;
@@ -478,8 +490,8 @@ cb_status vb_send_idle(void *sconn, int *idle)
      * offers slot s only after consuming s - nslots). Unsignaled writes
      * never complete here; the receiver's release proves they landed. */
     uint64_t last = c->posted + (uint64_t)c->nslots - 1;
-    const struct cts_entry *e = &c->cts[last % (uint64_t)c->nslots];
-    *idle = c->issued == c->posted && __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) == (uint32_t)(last + 1);
+    struct cts_entry e;
+    *idle = c->issued == c->posted && vb_entry_read(&c->cts[last % (uint64_t)c->nslots], (uint32_t)(last + 1), &e);
     return CB_OK;
 }
 

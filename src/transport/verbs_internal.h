@@ -2,7 +2,9 @@
  * formats, its state, and the functions its files share. The overview of
  * the design is at the top of verbs.c.
  *   verbs.c         ops table, init, finalize
- *   verbs_device.c  device, port, GID, MTU and address choice; limits; properties
+ *   verbs_device.c  GID, MTU and address choice; port rate; limits; properties
+ *   verbs_port.c    which device and port (--hca, the automatic choice)
+ *   verbs_handle.c  the connection handle, the MTU both ends agree on
  *   verbs_conn.c    one connection's resources: memory, CQ, QPs and their states
  *   verbs_cm.c      rdma_cm: listen, connect, accept, the CM event pump
  *   verbs_fifo.c    the data path: CTS FIFO, RDMA writes, completions, progress
@@ -27,7 +29,7 @@
 #define VH_MAGIC 0x43425648u    /* "CBVH": handle */
 #define VREQ_MAGIC 0x43425652u  /* "CBVR": CM request private data */
 #define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
-#define VH_VERSION 2   /* 2: offered destinations (the direct flag in the immediate) */
+#define VH_VERSION 3   /* 3: the listening port's MTU, link layer and rate */
 #define CQ_BATCH 32
 #define VB_PORT_EVENTS_MAX 32
 
@@ -52,10 +54,43 @@ struct vhandle {
     uint64_t slot_bytes;
     uint8_t addr[16];         /* IPv4 (first 4 bytes) or IPv6 address */
     uint32_t scope_id;
+    uint8_t mtu;              /* enum ibv_mtu this end may use: active MTU, or --mtu */
+    uint8_t active_mtu;       /* enum ibv_mtu */
+    uint8_t link_layer;       /* IBV_LINK_LAYER_* */
+    uint8_t mtu_asked;        /* 1 when mtu came from --mtu */
+    uint32_t rate_mbps;       /* the port's rate, 0 = unknown */
     char dev[64];             /* for messages only */
     char host[64];
 };
 _Static_assert(sizeof(struct vhandle) <= CB_HANDLE_BYTES, "verbs handle too large");
+
+/* One end of a connection as the MTU agreement sees it (host byte order). */
+struct vb_end {
+    int rank;
+    const char *host, *dev;
+    int link_layer;           /* IBV_LINK_LAYER_* */
+    enum ibv_mtu mtu;         /* what this end may use: active MTU, or --mtu */
+    enum ibv_mtu active_mtu;
+    int mtu_asked;
+    uint32_t rate_mbps;       /* 0 = unknown */
+};
+
+/* The handle in host byte order (verbs_handle.c). */
+struct vb_hinfo {
+    int family;               /* AF_INET or AF_INET6 */
+    uint32_t nonce;
+    int rank;
+    uint16_t port_be;         /* rdma_cm port, network byte order */
+    int nqps;
+    uint32_t nslots;
+    uint64_t slot_bytes;
+    uint8_t addr[16];
+    uint32_t scope_id;
+    int link_layer, mtu_asked;
+    enum ibv_mtu mtu, active_mtu;
+    uint32_t rate_mbps;
+    char dev[64], host[64];
+};
 
 /* CM REQ private data (at most 56 bytes on IB/RoCE); big-endian fields. */
 struct vreq {
@@ -67,6 +102,9 @@ struct vreq {
     uint32_t cts_rkey;
     uint32_t nslots;
     uint8_t token[CB_TOKEN_BYTES];
+    uint8_t path_mtu;         /* enum ibv_mtu both ends agreed on (the sender chose it from the handle) */
+    uint8_t link_layer;       /* the sender's IBV_LINK_LAYER_* */
+    uint16_t pad;
 };
 _Static_assert(sizeof(struct vreq) <= 56, "CM request private data too large");
 
@@ -76,17 +114,51 @@ struct vrep {
     uint16_t qp_idx, pad;
 };
 
-/* One clear-to-send entry; seq (= sequence + 1) is written last. The sender's
- * region holds 2 * nslots of them: [0, nslots) the clear-to-sends of the
- * receive slots, [nslots, 2 * nslots) the receiver's offers of a destination
- * in its own registered buffer for a message (recv_offer). */
+/* One clear-to-send entry. The sender's region holds 2 * nslots of them:
+ * [0, nslots) the clear-to-sends of the receive slots, [nslots, 2 * nslots)
+ * the receiver's offers of a destination in its own registered buffer for a
+ * message (recv_offer). The receiver writes a whole entry with one RDMA
+ * write; the sender polls it. An entry is 32 bytes at a 32-byte boundary, so
+ * it never spans a cache line (nor a 32-byte boundary): the NIC's write of it
+ * is one PCIe write into one line. Even so neither PCIe (relaxed ordering,
+ * a NIC that splits writes) nor the verbs specification promises in which
+ * order the bytes of one RDMA write become visible to the CPU, so `check`
+ * ties the fields to the sequence number: a reader that sees the new seq
+ * with an old address, rkey or size (or an old check) finds a mismatch and
+ * reads again at its next poll (vb_entry_read). */
 struct cts_entry {
-    uint64_t addr;
+    _Alignas(32) uint64_t addr;
     uint32_t rkey;
     uint32_t size;
-    uint32_t seq;
-    uint32_t pad;
+    uint32_t seq;             /* sequence + 1; 0 = never written */
+    uint32_t check;           /* vb_entry_check(addr, rkey, size, seq) */
+    uint64_t pad;
 };
+_Static_assert(sizeof(struct cts_entry) == 32, "a FIFO entry is 32 bytes");
+_Static_assert(_Alignof(struct cts_entry) == 32, "FIFO entries sit at 32-byte boundaries");
+_Static_assert(64 % sizeof(struct cts_entry) == 0, "no FIFO entry spans a cache line");
+
+/* A 32-bit mix of all fields: any field from an older write changes it. */
+static inline uint32_t vb_entry_check(uint64_t addr, uint32_t rkey, uint32_t size, uint32_t seq)
+{
+    uint64_t h = addr * UINT64_C(0x9e3779b97f4a7c15);
+    h ^= (((uint64_t)rkey << 32) | size) * UINT64_C(0xc2b2ae3d27d4eb4f);
+    h ^= seq * UINT64_C(0x165667b19e3779f9);
+    h ^= h >> 31;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 29;
+    return (uint32_t)h ^ (uint32_t)(h >> 32);
+}
+
+static inline struct cts_entry vb_entry_make(uint64_t addr, uint32_t rkey, uint32_t size, uint32_t seq)
+{
+    return (struct cts_entry){.addr = addr, .rkey = rkey, .size = size, .seq = seq,
+                              .check = vb_entry_check(addr, rkey, size, seq)};
+}
+
+/* Copy entry `e` to *out when it holds sequence seq (+1) completely: 1, else 0 (not yet, or
+ * only partly landed: poll again). */
+int vb_entry_read(const struct cts_entry *e, uint32_t seq, struct cts_entry *out);
 
 /* Immediate data: (seq & 0xff) << 24 | IMM_DIRECT? | bytes, when slots are
  * under 8 MiB (direct_imm); IMM_DIRECT marks a write into the offered
@@ -117,6 +189,7 @@ struct vqp {
     int unsig;                /* posted unsignaled since the last signaled */
     uint64_t done;            /* sender: writes completed (seq + 1 of the last) */
     uint64_t rcount;          /* receiver: imms received */
+    int tc, sl, mtu;          /* what the QP has after RTR (ibv_query_qp), -1 = unknown */
 };
 
 struct vconn {
@@ -126,6 +199,7 @@ struct vconn {
     struct cb_peer peer;
     int nq;
     struct vqp *q;
+    enum ibv_mtu mtu;         /* agreed with the peer: min of both ends */
     int nslots;
     size_t slot_bytes;
     int sq_depth, rq_depth, sig_every;
@@ -200,6 +274,10 @@ struct vctx {
     struct vlisten *listens;
     struct vwindow *windows;  /* alloc_shared buffers */
     int window_warned;        /* one warning for buffers left unregistered */
+    uint32_t rate_mbps;       /* this port's rate, 0 = unknown */
+    char rate_str[64];        /* "200 Gb/s (4X HDR)" */
+    char rate_warn[96];       /* the first peer whose port rate differs from ours */
+    char port_note[192];      /* ports the automatic choice skipped, for the header */
     /* async-event thread */
     pthread_t async_thr;
     int async_started;
@@ -247,18 +325,31 @@ static inline const char *vb_dir_word(const struct vconn *c)
     return c->is_send ? "to" : "from";
 }
 
+/* ---------------------------------------------------- verbs_handle.c */
+void vb_handle_encode(const struct vb_hinfo *h, void *handle);
+/* CB_EUSAGE (logged, naming `peer`) for a handle that is not a verbs handle of this version. */
+cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struct vb_hinfo *h);
+/* The path MTU two ends use: min of both; CB_EDEVICE (logged) for an
+ * InfiniBand port facing an Ethernet one, CB_EUSAGE (logged) when an --mtu
+ * one end was given is above what the other end can take. A rate that
+ * differs is no error: `warn` (may be NULL) gets a line for the header. */
+cb_status vb_agree_mtu(const struct vb_end *mine, const struct vb_end *peer, enum ibv_mtu *out, char *warn,
+                       size_t wlen);
+const char *vb_link_layer_str(int ll);
+
 /* ---------------------------------------------------- verbs_device.c */
 int vb_have_cap_ipc_lock(void);
 size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg);
 size_t vb_fifo_entries_bytes(int nslots);
 cb_status vb_check_memlock(struct vctx *t, size_t more, const char *what, const struct cb_peer *peer);
 cb_status vb_check_queue_limits(const struct vctx *t);
-cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
-                             int *dev_idx, int *port);
+uint32_t vb_speed_code(const struct ibv_port_attr *pa);
+uint32_t vb_rate_mbps(uint32_t speed, int width, char *desc, size_t len);
 cb_status vb_choose_gid(struct vctx *t);
 cb_status vb_choose_mtu(struct vctx *t);
 cb_status vb_choose_cm_addr(struct vctx *t);
 void vb_properties(void *tctx, struct cb_props *props);
+void vb_port_rate(struct vctx *t);
 
 /* ----------------------------------------------------- verbs_async.c */
 cb_status vb_async_start(struct vctx *t);
@@ -278,6 +369,12 @@ void vb_async_poll(struct vctx *t);
 /* "port error 01:02:03.456Z, port active ..." or "none", for messages. */
 void vb_port_events_text(struct vctx *t, char *buf, size_t len);
 int vb_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
+
+/* ------------------------------------------------------ verbs_port.c */
+/* Which device and port this rank uses (--hca, else the automatic choice);
+ * `note` gets the ports the automatic choice skipped ("" if none). */
+cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n, int *dev_idx,
+                         int *port, char *note, size_t note_len);
 
 /* ------------------------------------------------------ verbs_conn.c */
 cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer, struct vconn **out);

@@ -236,7 +236,9 @@ check_pairs_only loss2 2 "^lossy host: rank 2 " "2 % loss on host 2"
 fi
 if want intermittent; then
 run_set "pairs inter3 ${SPREAD[*]}" --intermittent 3 1 2 "rate 20mbit"
-check_pairs_only inter3 3 "^intermittent host: rank 3 " "host 3 slow 1 s of every 3"
+# A second of slowness in three may fall on the passes of one pair only: an
+# intermittent link through host 3 names it too, as long as nothing else is named.
+check_pairs_only inter3 3 "^intermittent (host: rank 3 |link: .*rank 3 \\()" "host 3 slow 1 s of every 3"
 fi
 
 # ---- a CPU-throttled host (2 % of a core: well below a fair share on a loaded machine) ----

@@ -137,6 +137,18 @@ collectives() {
         run_coll "$coll --algo direct verbs np=3" 3 "$coll" --algo direct "${sizes[@]}" --slot-bytes 4K --slots 4 \
             -d float,int32 -o sum,max -n 1 -w 0 -c 2 -I 0
     done
+    # --hca by prefix (NCCL_IB_HCA's syntax) finds rxe0
+    local name="all_reduce verbs np=2 --hca rxe (a prefix)"
+    case_ "$name"
+    if expect_rc 0 "$name" mpi 2 all_reduce -b 64K -e 64K -n 1 -w 0 -c 1 -I 0 --transport verbs --hca rxe -T 60; then
+        if [ "$(grep -c '^#  *Rank .* device=rxe0 ' "$TMP/out")" != 2 ]; then
+            fail "$name: the ranks do not both use rxe0"; grep '^#  *Rank' "$TMP/out" | cut -c1-200
+        else
+            no_wrong "$name" && pass "$name"
+        fi
+    else
+        bad=1
+    fi
     # several QPs per connection, default FIFO, a size that needs many slots
     [ "$QUICK" = 1 ] || run_coll "all_reduce verbs np=2 qps=2 2M" 2 all_reduce -b 2M -e 2M --qps 2 -n 1 -w 0 -c 1 -I 0
     # offered destinations (messages of 64 KiB and more written straight into
@@ -172,6 +184,9 @@ cli() {
 cli_errors() {
     cli "verbs --hca nosuchdev:1" "no RDMA device named 'nosuchdev'" --hca nosuchdev:1
     cli "verbs --hca rxe0:9" "has no port 9" --hca rxe0:9
+    # NCCL_IB_HCA's syntax: '=' names whole devices, '^' excludes
+    cli "verbs --hca =rxe (exact, no such device)" "no RDMA device named 'rxe'" --hca =rxe
+    cli "verbs --hca ^rxe0 (nothing left)" "--hca '^rxe0' leaves no" --hca ^rxe0
     cli "verbs --gid-index 999" "GID index 999 of rxe0 port 1 is empty" --hca "$HCA" --gid-index 999
     # a netdev MTU of 1500 gives a RoCE active MTU of 1024
     ip link set "$NETDEV" mtu 1500

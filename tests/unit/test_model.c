@@ -237,6 +237,70 @@ static void test_tune_file_round_trip(void **state)
     assert_int_equal(cb_cost_load(path, &back), CB_EUSAGE);
 }
 
+/* Rank counts near INT_MAX: the model's step counting must not overflow
+ * (issue 18: `collbench model --ranks 2147483647` never finished). */
+static void test_model_huge_rank_counts_finish(void **state)
+{
+    (void)state;
+    struct cb_machine m;
+    flat(&m, 2147483647);
+    for (int c = 0; c < CB_BROADCAST; c++)
+        assert_true((int)cb_model_best(&m, (cb_coll)c, 1 << 20, CB_FLOAT) >= 0);
+    flat(&m, CB_MODEL_MAX_RANKS);
+    assert_true(cb_model_time(&m, CB_ALL_REDUCE, CB_ALGO_TREE, 1 << 20, CB_FLOAT) > 0);
+}
+
+/* inf, nan, 1e30 and a rank count beyond an int are refused with the line
+ * number, and the message shows the line's bytes escaped (issue 18: they
+ * were accepted, and a refusal echoed terminal escapes raw). */
+static void test_tune_file_refuses_absurd_values(void **state)
+{
+    (void)state;
+#define LINE(text) {text, sizeof text - 1}   /* sizeof: the embedded NUL counts */
+    static const struct {
+        const char *text;
+        size_t len;
+    } bad[] = {
+        LINE("alpha_us inf\n"), LINE("alpha_us nan\n"), LINE("alpha_us 1e30\n"), LINE("beta_ns_per_byte -1\n"),
+        LINE("nranks 1e14\n"), LINE("nranks 99999999999\n"), LINE("nranks 4.5\n"), LINE("chunk_bytes 1e300\n"),
+        LINE("gamma_ns_per_byte.float 1e30\n"), LINE("alpha_us 1 2\n"), LINE("alpha_us\n"),
+        LINE("gamma_ns_per_byte.float7 1\n"), LINE("alpha_us 1\0\n"),
+    };
+#undef LINE
+    struct cb_cost c;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[96];
+        size_t head = (size_t)snprintf(text, sizeof text, "# comment\nbeta_ns_per_byte 0.1\n");
+        memcpy(text + head, bad[i].text, bad[i].len);
+        assert_int_equal(cb_cost_parse(text, head + bad[i].len, "t", &c, 0), CB_EUSAGE);
+    }
+    const char ok[] = "# collbench tune\n\ntransport shm\nnranks 16777216\nalpha_us 0.5\r\n  beta_ns_per_byte\t0.1  \n";
+    assert_int_equal(cb_cost_parse(ok, sizeof ok - 1, "t", &c, 0), CB_OK);
+    assert_int_equal(c.nranks, 16777216);
+
+    /* the refusal, as the terminal would get it */
+    char log[] = "/tmp/collbench-tune-log-XXXXXX";
+    int fd = mkstemp(log), saved = dup(2);
+    assert_true(fd >= 0 && saved >= 0);
+    dup2(fd, 2);
+    const char evil[] = "alpha_us \x1b]0;owned\x07\x1b[2J\n";
+    assert_int_equal(cb_cost_parse(evil, sizeof evil - 1, "file\x1b[31m", &c, 1), CB_EUSAGE);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char got[512] = "";
+    FILE *f = fdopen(fd, "r");
+    rewind(f);
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    got[n] = 0;
+    fclose(f);
+    unlink(log);
+    assert_null(memchr(got, 0x1b, n));
+    assert_null(memchr(got, 0x07, n));
+    assert_non_null(strstr(got, ":1: "));
+    assert_non_null(strstr(got, "\\x1b]0;owned\\x07"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +312,8 @@ int main(void)
         cmocka_unit_test(test_model_direct_for_a_machine_not_at_scale),
         cmocka_unit_test(test_algorithm_table),
         cmocka_unit_test(test_tune_file_round_trip),
+        cmocka_unit_test(test_model_huge_rank_counts_finish),
+        cmocka_unit_test(test_tune_file_refuses_absurd_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

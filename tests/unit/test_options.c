@@ -5,9 +5,16 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "core/checked.h"
+#include "harness/memcheck.h"
 #include "harness/options.h"
+#include "harness/sizes.h"
 
 #define ARGV(...) ((char *[]){__VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
@@ -150,6 +157,26 @@ static void bad_command_lines(void **state)
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "stray"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-d", "half"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-o", "avg"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "mlx5_0:x"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "mlx5_0,^mlx5_1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--tc", "256"), CB_EUSAGE);
+}
+
+/* The fabric's configuration wins: no traffic class or SL of ours unless
+ * asked; --hca takes NCCL_IB_HCA's syntax. */
+static void fabric_settings(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce"), CB_OK);
+    assert_int_equal(o.tcfg.traffic_class, -1);
+    assert_int_equal(o.tcfg.service_level, -1);
+    assert_int_equal(o.tcfg.path_mtu, 0);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--tc", "0", "--sl", "0"), CB_OK);
+    assert_int_equal(o.tcfg.traffic_class, 0);
+    assert_int_equal(o.tcfg.service_level, 0);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "^=mlx5_4:1,mlx5_5"), CB_OK);
+    assert_string_equal(o.tcfg.hca, "^=mlx5_4:1,mlx5_5");
 }
 
 /* --algo takes a list; --mpi-reference alone replaces ours, with --algo it
@@ -284,6 +311,195 @@ static void nccl_tests_value_forms(void **state)
     assert_true(o.step_factor == 1.5);
 }
 
+/* Sweeps that would wrap, run backwards, never advance or never end are
+ * refused before the run (issue 18: -e 18446744073709551615 crashed every
+ * rank, -i 18446744073709551615 swept backwards from -b). */
+static void overflowing_sweeps_are_refused(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-e", "18446744073709551615"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "18446744073709551615", "-e",
+                           "18446744073709551615"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-i", "18446744073709551615"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "8", "-e", "8", "-i", "18446744073709551615"),
+                     CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "1", "-e", "1G", "-f", "1e300"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-f", "inf"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-f", "nan"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "1", "-e", "1G", "-f", "1.0000001"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "0", "-e", "16G", "-i", "1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--seed", "-1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--seed", "99999999999999999999999"), CB_EUSAGE);
+    /* what nccl-tests users run still runs */
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "8", "-e", "8G", "-f", "2"), CB_OK);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "8", "-e", "8"), CB_OK);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "0", "-e", "1M", "-f", "2"), CB_OK);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--seed", "0x10"), CB_OK);
+    assert_int_equal(o.seed, 16);
+}
+
+static void sizes_of(const struct cb_sizes *s, size_t *out, size_t max, size_t *n)
+{
+    size_t size = s->min_bytes;
+    *n = 0;
+    for (int more = 1; more && *n < max; more = cb_sizes_next(s, size, &size))
+        out[(*n)++] = size;
+}
+
+/* The sizes the harness runs: from -b, never above -e, ending at the last
+ * that fits even when the step past it would overflow. */
+static void sweep_sizes(void **state)
+{
+    (void)state;
+    size_t got[64], n, count;
+    char why[256];
+    struct cb_sizes geo = {8, 64, 0, 2};
+    sizes_of(&geo, got, 64, &n);
+    assert_int_equal(n, 4);
+    assert_int_equal(got[3], 64);
+    assert_int_equal(cb_sizes_check(&geo, &count, why, sizeof why), 0);
+    assert_int_equal(count, 4);
+    struct cb_sizes from0 = {0, 4, 0, 2};   /* 0, 1, 2, 4: a byte at a time until the factor takes over */
+    sizes_of(&from0, got, 64, &n);
+    assert_int_equal(n, 4);
+    assert_int_equal(got[1], 1);
+    struct cb_sizes top = {SIZE_MAX - 1, SIZE_MAX, 1, 0};
+    sizes_of(&top, got, 64, &n);
+    assert_int_equal(n, 2);
+    assert_true(got[1] == SIZE_MAX);
+    assert_int_equal(cb_sizes_check(&top, &count, why, sizeof why), -1);   /* the step past -e overflows */
+    struct cb_sizes wrap = {8, 8, SIZE_MAX, 0};
+    sizes_of(&wrap, got, 64, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(cb_sizes_check(&wrap, &count, why, sizeof why), -1);
+    assert_non_null(strstr(why, "-i 18446744073709551615"));
+    struct cb_sizes stuck = {8, 64, 0, 0};
+    assert_int_equal(cb_sizes_check(&stuck, &count, why, sizeof why), -1);
+    struct cb_sizes one = {8, 8, 0, 0};
+    assert_int_equal(cb_sizes_check(&one, &count, why, sizeof why), 0);
+    assert_int_equal(count, 1);
+}
+
+static void checked_numbers(void **state)
+{
+    (void)state;
+    long l;
+    uint64_t u;
+    double d;
+    char esc[32];
+    assert_int_equal(cb_parse_long("99999999999", 1, 1 << 24, &l), -1);
+    assert_int_equal(cb_parse_long("2147483647", 1, 1 << 24, &l), -1);
+    assert_int_equal(cb_parse_long(" 5", 1, 9, &l), -1);
+    assert_int_equal(cb_parse_long("+5", 1, 9, &l), -1);
+    assert_int_equal(cb_parse_long("5x", 1, 9, &l), -1);
+    assert_int_equal(cb_parse_long("", 1, 9, &l), -1);
+    assert_int_equal(cb_parse_long("-3", -5, 9, &l), 0);
+    assert_int_equal(l, -3);
+    assert_int_equal(cb_parse_u64("18446744073709551616", &u), -1);
+    assert_int_equal(cb_parse_u64("-1", &u), -1);
+    assert_int_equal(cb_parse_u64("18446744073709551615", &u), 0);
+    assert_int_equal(cb_parse_double("inf", 0, 1e6, &d), -1);
+    assert_int_equal(cb_parse_double("nan", 0, 1e6, &d), -1);
+    assert_int_equal(cb_parse_double("1e30", 0, 1e6, &d), -1);
+    assert_int_equal(cb_parse_double("1e400", 0, 1e300, &d), -1);
+    assert_int_equal(cb_parse_double("2.5", 0, 1e6, &d), 0);
+    assert_true(d == 2.5);
+    cb_escape(esc, sizeof esc, "a\x1b[31mb\n\xff");
+    assert_string_equal(esc, "a\\x1b[31mb\\x0a\\xff");
+    cb_escape(esc, 8, "abcdefghijkl");
+    assert_string_equal(esc, "abcd...");
+    size_t z;
+    assert_int_equal(cb_size_add(SIZE_MAX, 1, &z), -1);
+    assert_int_equal(cb_size_mul(SIZE_MAX / 2 + 1, 2, &z), -1);
+    assert_int_equal(cb_size_mul(3, 4, &z), 0);
+    assert_int_equal(z, 12);
+}
+
+/* The memory a run needs, estimated before anything is allocated (issue 18:
+ * -e 16G was OOM-killed, -e 1000G failed in malloc with exit 1). */
+static void memory_need_of_a_run(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    struct cb_mem_need n;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "1M", "-e", "1M", "-n", "10"), CB_OK);
+    assert_int_equal(cb_mem_need(&o, 2, &n), 0);
+    assert_int_equal(n.buffers, 3 * ((1 << 20) + 4096));   /* + the room for -u, page-rounded */
+    assert_int_equal(n.scratch, 1 << 20);
+    assert_int_equal(n.fifos, 8 * 512 * 1024);           /* --slots x --slot-bytes to the one peer */
+    assert_int_equal(n.samples, 10 * 3 * 2 * sizeof(double));
+    assert_int_equal(cb_mem_host_need(&o, 2, 2, 1), 2 * n.per_rank + n.samples);
+    assert_int_equal(PARSE(&o, "collbench", "alltoall", "-b", "1G", "-e", "1G", "-I", "0"), CB_OK);
+    assert_int_equal(cb_mem_need(&o, 4, &n), 0);
+    assert_int_equal(n.scratch, 1u << 30);               /* alltoall: the whole buffer */
+    assert_int_equal(n.samples, 0);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "1000G", "-e", "1000G"), CB_OK);
+    assert_true(cb_mem_host_need(&o, 2, 2, 1) > ((size_t)1 << 42));
+    assert_int_equal(cb_mem_check(&o, 2, 2, 1, 0), CB_EUSAGE);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* MemAvailable, and the least room under the cgroup limits of the process
+ * and its ancestors, v2 and v1, from a made-up /sys/fs/cgroup. */
+static void memory_available(void **state)
+{
+    (void)state;
+    size_t b;
+    char root[] = "/tmp/collbench-cgroup-XXXXXX", dir[512];
+    assert_int_equal(cb_meminfo_available("MemTotal: 100 kB\nMemFree: 5 kB\nMemAvailable:   2048 kB\n", &b), 0);
+    assert_int_equal(b, 2048 * 1024);
+    assert_int_equal(cb_meminfo_available("MemTotal: 100 kB\n", &b), -1);
+    assert_non_null(mkdtemp(root));
+    write_file(root, "cgroup.controllers", "memory\n");
+    snprintf(dir, sizeof dir, "%s/job", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_file(dir, "memory.max", "1048576\n");
+    write_file(dir, "memory.current", "24576\n");
+    snprintf(dir, sizeof dir, "%s/job/step", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_file(dir, "memory.max", "max\n");
+    write_file(dir, "memory.current", "4096\n");
+    assert_int_equal(cb_cgroup_room("0::/job/step\n", root), 1048576 - 24576);   /* the parent's limit binds */
+    assert_true(cb_cgroup_room("0::/\n", root) == SIZE_MAX);
+    snprintf(dir, sizeof dir, "%s/memory", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(dir, sizeof dir, "%s/memory/a", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_file(dir, "memory.limit_in_bytes", "65536\n");
+    write_file(dir, "memory.usage_in_bytes", "70000\n");
+    assert_int_equal(cb_cgroup_room("9:name=systemd:/\n4:memory:/a\n", root), 0);   /* v1, over its limit */
+    write_file(dir, "memory.limit_in_bytes", "9223372036854771712\n");
+    assert_true(cb_cgroup_room("4:memory:/a\n", root) == SIZE_MAX);                 /* v1's "unlimited" */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Found by tests/fuzz/fuzz_options: a parse that stopped inside a cluster
+ * of short flags ("-gol": -g is unknown) left getopt's place in it, and the
+ * next parse went on from "ol" (-o with value "l") instead of its own argv. */
+static void a_refused_cluster_leaves_no_state(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "collbench", "broadcast", "-r", "0", "-gol-a"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-o", "max"), CB_OK);
+    assert_int_equal(o.ops[0], CB_MAX);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-n5x"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-n", "5"), CB_OK);
+    assert_int_equal(o.iters, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,7 +513,14 @@ int main(void)
         cmocka_unit_test(binary_names_pick_the_collective),
         cmocka_unit_test(long_options),
         cmocka_unit_test(bad_command_lines),
+        cmocka_unit_test(fabric_settings),
         cmocka_unit_test(algo_lists),
+        cmocka_unit_test(overflowing_sweeps_are_refused),
+        cmocka_unit_test(sweep_sizes),
+        cmocka_unit_test(checked_numbers),
+        cmocka_unit_test(memory_need_of_a_run),
+        cmocka_unit_test(memory_available),
+        cmocka_unit_test(a_refused_cluster_leaves_no_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,8 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "report/outfile.h"
 #include "report/report.h"
 
 #define NITERS 4
@@ -411,7 +418,10 @@ static const char json_checks[] =
     "assert w[1][\"counters\"] == [{\"link\": \"eth0\", \"counter\": \"carrier_changes\", \"delta\": 2,\n"
     "                             \"kind\": \"error\"}], w\n"
     "assert w[1][\"port_events\"] == [{\"link\": \"rxe0:1\", \"event\": \"port error\", \"unix_ms\": 5}], w\n"
-    "assert w[1][\"errors\"] is True and w[0][\"errors\"] is False and w[1][\"counters_read\"] == 4, w\n";
+    "assert w[1][\"errors\"] is True and w[0][\"errors\"] is False and w[1][\"counters_read\"] == 4, w\n"
+    "c = d[\"cycles\"]\n"
+    "assert (c[\"done\"], c[\"results_hold\"], c[\"window\"]) == (2, \"every cycle\", 256), c\n"
+    "assert [(e[\"cycle\"], e[\"total_wrong\"]) for e in c[\"recent\"]] == [(0, 0), (1, 3)], c\n";
 
 static int python_accepts(const char *file)
 {
@@ -424,18 +434,16 @@ static int python_accepts(const char *file)
 static void test_json_run(void **state)
 {
     struct fixture *fx = *state;
-    char path[128], tmp[160];
+    char path[128];
     snprintf(path, sizeof path, "%s/run.json", fx->dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     struct cb_json *j;
     assert_int_equal(cb_json_open(path, &j), CB_OK);
-    assert_int_equal(access(tmp, F_OK), 0);    /* written beside the target... */
-    assert_int_not_equal(access(path, F_OK), 0);   /* ...which appears only at the end */
+    assert_int_equal(entries_in(fx->dir), 0);   /* an unnamed file: the target appears only at the end */
     cb_json_begin(j, &fx->info);
     fx->a.oop.iter.mean = NAN;   /* JSON has no NaN: null */
     cb_json_result(j, &fx->a, 2);
     cb_json_result(j, &fx->b, 2);
-    struct cb_summary s = summary_of(fx);
+    struct cb_summary s = summary_of(fx), wrong3 = {.total_wrong = 3};
     struct cb_wire_moved wire[2];
     memset(wire, 0, sizeof wire);
     snprintf(wire[0].host, sizeof wire[0].host, "node-a");
@@ -447,9 +455,13 @@ static void test_json_run(void **state)
     wire[1].ev[0] = (struct cb_port_event){5, "rxe0:1", "port error"};
     s.wire = wire;
     s.nwire = 2;
-    assert_int_equal(cb_json_finish(j, &s), CB_OK);
+    struct cb_cycles *cycles = calloc(1, sizeof *cycles);
+    assert_non_null(cycles);
+    cb_cycles_add(cycles, &s);
+    cb_cycles_add(cycles, &wrong3);
+    assert_int_equal(cb_json_finish(j, &s, cycles), CB_OK);
+    free(cycles);
     assert_int_equal(access(path, F_OK), 0);
-    assert_int_not_equal(access(tmp, F_OK), 0);
     assert_int_equal(entries_in(fx->dir), 1);
     assert_int_equal(python_accepts(path), 0);
 }
@@ -553,6 +565,223 @@ static void test_csv_unwritable_and_abort(void **state)
     assert_int_equal(entries_in(fx->dir), 0);
 }
 
+
+/* -N 0: the window keeps the latest cycles, oldest first, however many ran. */
+static void test_cycles_window(void **state)
+{
+    (void)state;
+    struct cb_cycles *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    for (int i = 0; i < CB_CYCLE_WINDOW + 44; i++) {
+        struct cb_summary s = {.total_wrong = i, .avg_busbw = i * 0.5};
+        cb_cycles_add(c, &s);
+        assert_int_equal(c->n, i + 1 < CB_CYCLE_WINDOW ? i + 1 : CB_CYCLE_WINDOW);
+        assert_int_equal(cb_cycles_at(c, c->n - 1)->index, i);
+    }
+    assert_int_equal(c->done, CB_CYCLE_WINDOW + 44);
+    for (int i = 0; i < CB_CYCLE_WINDOW; i++) {
+        const struct cb_cycle *e = cb_cycles_at(c, i);
+        assert_int_equal(e->index, 44 + i);
+        assert_int_equal(e->s.total_wrong, 44 + i);
+        assert_int_equal(strlen(e->end_time), strlen("2024-01-02T03:04:05Z"));
+    }
+    free(c);
+}
+
+/* ---- the writer (report/outfile) ---- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The one entry of `dir` whose name starts with `prefix`, copied to name; how many there are. */
+static int entries_starting(const char *dir, const char *prefix, char *name, size_t cap)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && n++ == 0)
+            snprintf(name, cap, "%s", e->d_name);
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void expect_refused(const char *path, const char *victim_text)
+{
+    struct cb_outfile o;
+    assert_int_equal(cb_outfile_open(path, "JSON", "-J", &o), CB_EUSAGE);
+    assert_int_equal(cb_outfile_open_named(path, "JSON", "-J", &o), CB_EUSAGE);
+    assert_int_equal(cb_outfile_check(path, "JSON", "-J"), CB_EUSAGE);
+    if (victim_text) {
+        char *text = read_file(path);
+        assert_string_equal(text, victim_text);
+        free(text);
+    }
+}
+
+/* A FIFO, a socket, a symbolic link (to a file or dangling), a directory and
+ * a device node stay what they are: refused at open, before any run. */
+static void test_outfile_refuses_what_is_not_a_file(void **state)
+{
+    struct fixture *fx = *state;
+    char path[256], victim[256];
+    snprintf(path, sizeof path, "%s/fifo", fx->dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_refused(path, NULL);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+
+    snprintf(victim, sizeof victim, "%s/victim", fx->dir);
+    write_text(victim, "precious\n");
+    snprintf(path, sizeof path, "%s/link", fx->dir);
+    assert_int_equal(symlink(victim, path), 0);
+    expect_refused(path, "precious\n");
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    snprintf(path, sizeof path, "%s/dangling", fx->dir);
+    assert_int_equal(symlink("nowhere", path), 0);
+    expect_refused(path, NULL);
+
+    snprintf(path, sizeof path, "%s/sock", fx->dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(strlen(path) < sizeof sa.sun_path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(sock, (struct sockaddr *)&sa, sizeof sa), 0);
+    expect_refused(path, NULL);
+    close(sock);
+
+    expect_refused(fx->dir, NULL);
+    snprintf(path, sizeof path, "%s/", fx->dir);
+    expect_refused(path, NULL);
+    if (geteuid() == 0) {   /* a null device node made here, never the real /dev */
+        snprintf(path, sizeof path, "%s/null", fx->dir);
+        assert_int_equal(mknod(path, S_IFCHR | 0600, makedev(1, 3)), 0);
+        expect_refused(path, NULL);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISCHR(st.st_mode));
+    }
+    /* fifo, victim, link, dangling, sock (and null): no temporary file */
+    assert_int_equal(entries_in(fx->dir), geteuid() == 0 ? 6 : 5);
+}
+
+/* A regular file is replaced whole; while it is written, no name exists. */
+static void test_outfile_replaces_a_file_whole(void **state)
+{
+    struct fixture *fx = *state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/out.txt", fx->dir);
+    write_text(path, "old\n");
+    struct cb_outfile o;
+    assert_int_equal(cb_outfile_open(path, "JSON", "-J", &o), CB_OK);
+    fputs("new\n", o.f);
+    assert_int_equal(entries_in(fx->dir), 1);   /* the old file only */
+    char *text = read_file(path);
+    assert_string_equal(text, "old\n");
+    free(text);
+    assert_int_equal(cb_outfile_commit(&o), CB_OK);
+    text = read_file(path);
+    assert_string_equal(text, "new\n");
+    free(text);
+    assert_int_equal(entries_in(fx->dir), 1);
+}
+
+/* Where the temporary file has a name, nobody can guess it: not the old
+ * "<path>.tmp.<pid>", different each time; and a link planted at the
+ * guessable name is neither followed nor removed. */
+static void test_outfile_named_temp_cannot_be_planted(void **state)
+{
+    struct fixture *fx = *state;
+    char path[256], guess[300], victim[256], name1[256], name2[256];
+    snprintf(path, sizeof path, "%s/out.json", fx->dir);
+    snprintf(victim, sizeof victim, "%s/victim", fx->dir);
+    write_text(victim, "precious\n");
+    snprintf(guess, sizeof guess, "%s.tmp.%ld", path, (long)getpid());
+    assert_int_equal(symlink(victim, guess), 0);
+    struct cb_outfile a, b;
+    assert_int_equal(cb_outfile_open_named(path, "JSON", "-J", &a), CB_OK);
+    assert_int_equal(entries_starting(fx->dir, "out.json.tmp.", name1, sizeof name1), 2);
+    assert_int_equal(cb_outfile_open_named(path, "JSON", "-J", &b), CB_OK);
+    assert_int_equal(entries_starting(fx->dir, "out.json.tmp.", name1, sizeof name1), 3);
+    assert_string_not_equal(a.tmp_path, b.tmp_path);
+    assert_string_not_equal(a.tmp_path, guess);
+    assert_string_not_equal(b.tmp_path, guess);
+    snprintf(name1, sizeof name1, "%s", a.tmp_path);
+    snprintf(name2, sizeof name2, "%s", b.tmp_path);
+    struct stat st;
+    assert_int_equal(lstat(name1, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    fputs("written\n", a.f);
+    cb_outfile_abort(&b);
+    assert_int_equal(cb_outfile_commit(&a), CB_OK);
+    assert_int_not_equal(access(name1, F_OK), 0);
+    assert_int_not_equal(access(name2, F_OK), 0);
+    char *text = read_file(victim);
+    assert_string_equal(text, "precious\n");
+    free(text);
+    text = read_file(path);
+    assert_string_equal(text, "written\n");
+    free(text);
+    assert_int_equal(lstat(guess, &st), 0);   /* not ours: left alone */
+    assert_true(S_ISLNK(st.st_mode));
+}
+
+/* A write that fails (here the file size limit, as a full disk would) is
+ * CB_ESYS at commit, the old file stays, and no temporary file is left. */
+static void fill_and_fail(const char *path, int named)
+{
+    struct cb_outfile o;
+    assert_int_equal(named ? cb_outfile_open_named(path, "JSON", "-J", &o) : cb_outfile_open(path, "JSON", "-J", &o),
+                     CB_OK);
+    for (int i = 0; i < 4096; i++)
+        fputs("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", o.f);
+    assert_int_equal(cb_outfile_commit(&o), CB_ESYS);
+}
+
+static void test_outfile_failed_write_leaves_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/out.json", fx->dir);
+    write_text(path, "old\n");
+    struct rlimit saved, small = {.rlim_cur = 16384};
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    small.rlim_max = saved.rlim_max;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);   /* the write fails with EFBIG instead */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    fill_and_fail(path, 0);
+    fill_and_fail(path, 1);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, old_handler);
+    char *text = read_file(path);
+    assert_string_equal(text, "old\n");
+    free(text);
+    assert_int_equal(entries_in(fx->dir), 1);
+}
+
+/* A target replaced by something else while the run went on is not replaced in turn. */
+static void test_outfile_commit_rechecks_the_target(void **state)
+{
+    struct fixture *fx = *state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/out.json", fx->dir);
+    struct cb_outfile o;
+    assert_int_equal(cb_outfile_open(path, "JSON", "-J", &o), CB_OK);
+    fputs("data\n", o.f);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(cb_outfile_commit(&o), CB_ESYS);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_int_equal(entries_in(fx->dir), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -568,6 +797,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_abort_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_unwritable_and_abort, setup, teardown),
+        cmocka_unit_test(test_cycles_window),
+        cmocka_unit_test_setup_teardown(test_outfile_refuses_what_is_not_a_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outfile_replaces_a_file_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outfile_named_temp_cannot_be_planted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outfile_failed_write_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outfile_commit_rechecks_the_target, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

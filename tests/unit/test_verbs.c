@@ -86,6 +86,7 @@ static void make_cfg(struct cb_transport_config *c, int rank, int qps, size_t sl
     if (hca)
         snprintf(c->hca, sizeof c->hca, "%s", hca);
     c->gid_index = -1;
+    c->traffic_class = c->service_level = -1;   /* the fabric's, as collbench's default */
     c->qps_per_conn = qps;
     const char *mtu = getenv("CB_TEST_MTU");
     if (mtu)
@@ -103,13 +104,16 @@ struct pair {
     struct cb_peer peer[2];   /* peer[i] describes rank i */
 };
 
-static void pair_open(struct pair *p, int qps, size_t slot_bytes, int nslots)
+static void pair_open_with(struct pair *p, int qps, size_t slot_bytes, int nslots,
+                           void (*tweak)(struct cb_transport_config *))
 {
     struct cb_transport_config cfg[2];
     uint8_t handle[2][CB_HANDLE_BYTES];   /* handle[i]: rank i listens for rank 1-i */
     memset(p, 0, sizeof *p);
     for (int i = 0; i < 2; i++) {
         make_cfg(&cfg[i], i, qps, slot_bytes, nslots);
+        if (tweak)
+            tweak(&cfg[i]);
         p->peer[i].rank = i;
         snprintf(p->peer[i].host, sizeof p->peer[i].host, "testhost%d", i);
         assert_int_equal(V->init(&cfg[i], &p->t[i]), CB_OK);
@@ -132,6 +136,11 @@ static void pair_open(struct pair *p, int qps, size_t slot_bytes, int nslots)
         assert_int_equal(V->close_listen(p->l[i]), CB_OK);
         p->l[i] = NULL;
     }
+}
+
+static void pair_open(struct pair *p, int qps, size_t slot_bytes, int nslots)
+{
+    pair_open_with(p, qps, slot_bytes, nslots, NULL);
 }
 
 /* Quiesce (both senders idle) before tearing down: rxe hangs when a QP is
@@ -880,6 +889,58 @@ static void test_init_and_properties(void **state)
     V->finalize(t);
 }
 
+/* The value of property `key`, "" when absent. */
+static const char *prop(const struct cb_props *p, const char *key)
+{
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->kv[i].key, key))
+            return p->kv[i].val;
+    return "";
+}
+
+static void tw_tc_sl(struct cb_transport_config *c)
+{
+    c->traffic_class = 160;
+    c->service_level = 3;
+}
+static void tw_mtu_512(struct cb_transport_config *c) { c->path_mtu = 512; }
+
+/* What the QPs have after RTR, read back from them: without --tc/--sl what
+ * rdma_cm gave (the fabric's), with them those values; the path MTU is the
+ * agreed one (here both ends share the port: its active MTU, or --mtu). */
+static void test_qp_path_attributes(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    struct pair p;
+    struct cb_props props;
+    pair_open(&p, 2, 65536, 4);
+    for (int i = 0; i < 2; i++) {
+        V->properties(p.t[i], &props);
+        print_message("[ INFO     ] rank %d: path_mtu %s, tc %s, sl %s\n", i, prop(&props, "path_mtu"),
+                      prop(&props, "tc"), prop(&props, "sl"));
+        assert_string_equal(prop(&props, "path_mtu"), prop(&props, "active_mtu"));
+        assert_non_null(strstr(prop(&props, "tc"), "(fabric"));
+        assert_non_null(strstr(prop(&props, "sl"), "(fabric)"));
+    }
+    pair_close(&p);
+    pair_open_with(&p, 2, 65536, 4, tw_tc_sl);
+    for (int i = 0; i < 2; i++) {
+        V->properties(p.t[i], &props);
+        assert_string_equal(prop(&props, "tc"), "160 (--tc DSCP 40)");
+        /* the SL the QP keeps: 3, or (rxe keeps none on RoCE) what it has, saying 3 was asked */
+        if (strcmp(prop(&props, "sl"), "3 (--sl)"))
+            assert_non_null(strstr(prop(&props, "sl"), "(--sl 3 asked)"));
+    }
+    pair_close(&p);
+    pair_open_with(&p, 1, 65536, 4, tw_mtu_512);
+    for (int i = 0; i < 2; i++) {
+        V->properties(p.t[i], &props);
+        assert_string_equal(prop(&props, "path_mtu"), "512");
+    }
+    pair_close(&p);
+}
+
 static void test_err_bad_device(void **state)
 {
     (void)state;
@@ -1145,6 +1206,7 @@ int main(void)
         cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_and_properties),
+        cmocka_unit_test(test_qp_path_attributes),
         cmocka_unit_test(test_err_bad_device),
         cmocka_unit_test(test_err_bad_port),
         cmocka_unit_test(test_err_gid_range),

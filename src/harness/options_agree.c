@@ -1,0 +1,168 @@
+#include "options_agree.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct field {
+    const char *name;
+    const void *p;
+    size_t len;
+};
+
+/* Every option that changes what the ranks exchange or how many times.
+ * Not here: what is only local (-T, -u, -a, --bind, the NIC and interface
+ * choices, -J and --csv, which rank 0 alone writes). */
+static int agreed_fields(const struct cb_options *o, struct field *f)
+{
+    const struct cb_transport_config *t = &o->tcfg;
+    const struct field all[] = {
+        {"the collective", &o->coll, sizeof o->coll},
+        {"-b", &o->min_bytes, sizeof o->min_bytes},
+        {"-e", &o->max_bytes, sizeof o->max_bytes},
+        {"-i", &o->step_bytes, sizeof o->step_bytes},
+        {"-f", &o->step_factor, sizeof o->step_factor},
+        {"-n", &o->iters, sizeof o->iters},
+        {"-w", &o->warmup, sizeof o->warmup},
+        {"-m", &o->agg_iters, sizeof o->agg_iters},
+        {"-N", &o->cycles, sizeof o->cycles},
+        {"-c", &o->check_iters, sizeof o->check_iters},
+        {"-I", &o->per_iter, sizeof o->per_iter},
+        {"-r", &o->root, sizeof o->root},
+        {"-d", o->types, sizeof o->types[0] * (size_t)o->ntypes},
+        {"-o", o->ops, sizeof o->ops[0] * (size_t)o->nops},
+        {"--algo (or --mpi-reference)", o->algos, sizeof o->algos[0] * (size_t)o->nalgos},
+        {"--seed", &o->seed, sizeof o->seed},
+        {"--transport", o->transport, strlen(o->transport)},
+        {"--channels", &t->channels, sizeof t->channels},
+        {"--slot-bytes", &t->slot_bytes, sizeof t->slot_bytes},
+        {"--slots", &t->nslots, sizeof t->nslots},
+        {"--qps", &t->qps_per_conn, sizeof t->qps_per_conn},
+    };
+    _Static_assert(sizeof all / sizeof all[0] <= CB_AGREED_MAX, "raise CB_AGREED_MAX");
+    memcpy(f, all, sizeof all);
+    return (int)(sizeof all / sizeof all[0]);
+}
+
+/* FNV-1a over the length and the bytes. */
+static uint64_t digest(const void *p, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *b = p;
+    for (size_t i = 0; i < sizeof len; i++)
+        h = (h ^ ((len >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+int cb_options_digest(const struct cb_options *o, uint64_t *digests, const char **names)
+{
+    struct field f[CB_AGREED_MAX];
+    int n = agreed_fields(o, f);
+    for (int i = 0; i < n; i++) {
+        digests[i] = digest(f[i].p, f[i].len);
+        if (names)
+            names[i] = f[i].name;
+    }
+    return n;
+}
+
+/* What each rank sends: its parse status, then its digests. */
+struct record {
+    int64_t parsed;
+    uint64_t digests[CB_AGREED_MAX];
+};
+
+/* "1, 2, 5" of the ranks whose field f differs from rank 0's (the first 8, then "and N more"). */
+static void list_ranks(const struct record *all, int nranks, int f, char *buf, size_t len)
+{
+    size_t used = 0;
+    int shown = 0, more = 0;
+    buf[0] = 0;
+    for (int r = 1; r < nranks; r++) {
+        if (all[r].digests[f] == all[0].digests[f])
+            continue;
+        if (shown == 8) {
+            more++;
+            continue;
+        }
+        int w = snprintf(buf + used, len - used, "%s%d", shown ? ", " : "", r);
+        used += w > 0 && (size_t)w < len - used ? (size_t)w : 0;
+        shown++;
+    }
+    if (more)
+        snprintf(buf + used, len - used, " and %d more", more);
+}
+
+/* The lowest rank whose command line did not parse, or -1. */
+static int first_refused(const struct record *all, int nranks, int *count)
+{
+    int first = -1;
+    *count = 0;
+    for (int r = 0; r < nranks; r++)
+        if (all[r].parsed != CB_OK) {
+            first = first < 0 ? r : first;
+            ++*count;
+        }
+    return first;
+}
+
+/* The first option (in agreed_fields' order) on which some rank differs from rank 0, or -1. */
+static int first_difference(const struct record *all, int nranks, int nfields)
+{
+    for (int f = 0; f < nfields; f++)
+        for (int r = 1; r < nranks; r++)
+            if (all[r].digests[f] != all[0].digests[f])
+                return f;
+    return -1;
+}
+
+static cb_status judge(struct cb_boot *b, int argc, char **argv, const struct cb_options *o, const struct record *all)
+{
+    int nranks = cb_boot_size(b), me = cb_boot_rank(b), refused;
+    int first = first_refused(all, nranks, &refused);
+    if (first >= 0) {
+        if (me == first) {
+            struct cb_options again;
+            cb_options_parse(argc, argv, &again, 1);
+            if (refused > 1)
+                cb_log_error("%d of the %d ranks refused their command line; the first is shown", refused, nranks);
+        }
+        return CB_EUSAGE;
+    }
+    const char *names[CB_AGREED_MAX];
+    uint64_t unused[CB_AGREED_MAX];
+    int nfields = cb_options_digest(o, unused, names);
+    int f = first_difference(all, nranks, nfields);
+    if (f < 0)
+        return CB_OK;
+    if (me == 0) {
+        char ranks[160];
+        list_ranks(all, nranks, f, ranks, sizeof ranks);
+        cb_log_error("the ranks disagree on %s: rank(s) %s were started with another %s than rank 0; give every "
+                     "rank the same options (with mpirun's `-np 1 A : -np 1 B`, check each part)",
+                     names[f], ranks, names[f]);
+    }
+    return CB_EUSAGE;
+}
+
+cb_status cb_options_agree(struct cb_boot *b, int argc, char **argv, const struct cb_options *o, cb_status parsed)
+{
+    int nranks = cb_boot_size(b), timeout_ms = o->timeout_s * 1000;
+    struct record mine;
+    memset(&mine, 0, sizeof mine);
+    mine.parsed = parsed;
+    if (parsed == CB_OK)
+        cb_options_digest(o, mine.digests, NULL);
+    struct record *all = calloc((size_t)nranks, sizeof *all);
+    if (!all)
+        return CB_ENOMEM;
+    cb_status st = cb_boot_allgather(b, &mine, all, sizeof mine, timeout_ms, "comparing command lines");
+    if (st == CB_OK && (st = judge(b, argc, argv, o, all)) != CB_OK)
+        /* no rank leaves before the one that reports has written its line:
+         * a launcher that sees one rank exit kills the others at once */
+        cb_boot_barrier(b, timeout_ms, "reporting a bad command line");
+    free(all);
+    return st;
+}

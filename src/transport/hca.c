@@ -1,0 +1,163 @@
+/* --hca's grammar and the automatic choice's rule (see hca.h). */
+#include "transport/hca.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HCA_SYNTAX "the syntax is NCCL_IB_HCA's: [^][=]dev[:port][,dev[:port]...] ('^' excludes, '=' matches " \
+                   "whole names, otherwise names are prefixes; ports from 1)"
+
+static cb_status bad(char *err, size_t len, const char *s, const char *fmt, const char *what)
+{
+    char why[160];
+    snprintf(why, sizeof why, fmt, what);
+    snprintf(err, len, "cannot parse --hca '%s': %s; %s", s, why, HCA_SYNTAX);
+    return CB_EUSAGE;
+}
+
+static int name_char(int c)
+{
+    return isalnum(c) || c == '_' || c == '-' || c == '.';
+}
+
+/* One "dev[:port]" entry of `whole`. */
+static cb_status parse_entry(const char *tok, const char *whole, struct cb_hca_spec *spec, char *err, size_t len)
+{
+    char t[CB_HCA_NAME + 16];
+    if (!*tok)
+        return bad(err, len, whole, "an entry is empty (two commas, or one at an end)%s", "");
+    if (strlen(tok) >= sizeof t)
+        return bad(err, len, whole, "entry '%.40s...' is too long", tok);
+    if (spec->n == CB_HCA_MAX)
+        return bad(err, len, whole, "more than %s entries", "32");
+    strcpy(t, tok);
+    char *colon = strchr(t, ':');
+    int port = 0;
+    if (colon) {
+        *colon = '\0';
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (!colon[1])
+            return bad(err, len, whole, "entry '%s' has no port after ':'", tok);
+        if (*end || p < 1 || p > 255 || !isdigit((unsigned char)colon[1]))
+            return bad(err, len, whole, "the port of entry '%s' is not a number from 1 to 255", tok);
+        port = (int)p;
+    }
+    if (!*t)
+        return bad(err, len, whole, "entry '%s' has no device name", tok);
+    if (strlen(t) >= CB_HCA_NAME)
+        return bad(err, len, whole, "device name '%.40s...' is too long", t);
+    for (const char *c = t; *c; c++) {
+        if (*c == '^' || *c == '=')
+            return bad(err, len, whole, "'%s': '^' and '=' go only at the start of the list and apply to all of it",
+                       tok);
+        if (!name_char((unsigned char)*c)) {
+            char what[96];
+            snprintf(what, sizeof what, "entry '%s' has the character '%c' (device names are letters, digits, "
+                     "'_', '-', '.')", tok, *c);
+            return bad(err, len, whole, "%s", what);
+        }
+    }
+    snprintf(spec->e[spec->n].name, CB_HCA_NAME, "%s", t);
+    spec->e[spec->n].port = port;
+    spec->n++;
+    return CB_OK;
+}
+
+cb_status cb_hca_parse(const char *s, struct cb_hca_spec *spec, char *err, size_t errlen)
+{
+    memset(spec, 0, sizeof *spec);
+    if (errlen)
+        err[0] = '\0';
+    if (!s || !*s)
+        return CB_OK;
+    const char *p = s;
+    if (*p == '^') {
+        spec->exclude = 1;
+        p++;
+    }
+    if (*p == '=') {
+        spec->exact = 1;
+        p++;
+    }
+    if (!*p)
+        return bad(err, errlen, s, "no device after '%s'", spec->exact ? "=" : "^");
+    char buf[512];
+    if (strlen(p) >= sizeof buf)
+        return bad(err, errlen, s, "longer than %s characters", "511");
+    strcpy(buf, p);
+    char *tok = buf;
+    for (;;) {
+        char *comma = strchr(tok, ',');
+        if (comma)
+            *comma = '\0';
+        cb_status st = parse_entry(tok, s, spec, err, errlen);
+        if (st) {
+            spec->n = 0;
+            return st;
+        }
+        if (!comma)
+            break;
+        tok = comma + 1;
+    }
+    return CB_OK;
+}
+
+int cb_hca_name_match(const struct cb_hca_spec *s, int i, const char *dev)
+{
+    const char *name = s->e[i].name;
+    return s->exact ? strcmp(dev, name) == 0 : strncmp(dev, name, strlen(name)) == 0;
+}
+
+int cb_hca_selects(const struct cb_hca_spec *s, const char *dev, int port)
+{
+    if (s->n == 0)
+        return 1;
+    int hit = 0;
+    for (int i = 0; i < s->n && !hit; i++)
+        hit = cb_hca_name_match(s, i, dev) && (s->e[i].port == 0 || s->e[i].port == port);
+    return s->exclude ? !hit : hit;
+}
+
+static const char *ll_name(int ll)
+{
+    return ll == 1 ? "InfiniBand" : ll == 2 ? "Ethernet" : "unknown link layer";
+}
+
+static int same_kind(const struct cb_port_desc *a, const struct cb_port_desc *b)
+{
+    return a->link_layer == b->link_layer && a->rate_mbps == b->rate_mbps;
+}
+
+int cb_ports_majority(const struct cb_port_desc *p, int n, int *keep, char *note, size_t len)
+{
+    int best = -1, best_count = 0;
+    for (int i = 0; i < n; i++) {
+        int count = 0;
+        for (int j = 0; j < n; j++)
+            count += same_kind(&p[i], &p[j]);
+        if (count > best_count || (count == best_count && p[i].rate_mbps > p[best].rate_mbps)) {
+            best = i;
+            best_count = count;
+        }
+    }
+    int skipped = 0;
+    size_t off = 0;
+    if (len)
+        note[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        keep[i] = same_kind(&p[i], &p[best]);
+        if (keep[i])
+            continue;
+        skipped++;
+        if (off < len)
+            off += (size_t)snprintf(note + off, len - off, "%s%s:%d (%s %g Gb/s)", skipped > 1 ? ", " : "skipped ",
+                                    p[i].name, p[i].port, ll_name(p[i].link_layer), p[i].rate_mbps / 1000.0);
+    }
+    if (skipped && off < len)
+        snprintf(note + off, len - off, "; using the %d %s %g Gb/s port%s", best_count, ll_name(p[best].link_layer),
+                 p[best].rate_mbps / 1000.0, best_count > 1 ? "s" : "");
+    return skipped;
+}

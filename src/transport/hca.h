@@ -1,0 +1,54 @@
+/* Which RDMA ports a rank may use: --hca in NCCL_IB_HCA's syntax, and the
+ * automatic choice's rule for machines with NICs of different kinds.
+ *
+ * --hca / COLLBENCH_HCA: a comma list of entries dev[:port]; a leading '^'
+ * makes it the ports NOT to use, a leading '=' (after '^' if both) makes the
+ * names exact, otherwise a name is a prefix ("mlx5" is every mlx5_N, and
+ * "mlx5_1" also mlx5_10: use '=' to avoid that). An entry without a port
+ * means the device's active ports. Examples: "mlx5_0:1,mlx5_1:1", "mlx5",
+ * "^mlx5_4", "=mlx5_1", "^=mlx5_4:2".
+ *
+ * Without --hca, ports whose link layer or rate differ from those of most
+ * active ports (a front-end or storage NIC beside the GPU fabric's) are
+ * skipped, and the run says which. Pure functions (tests/unit/test_verbs_fabric.c). */
+#ifndef CB_HCA_H
+#define CB_HCA_H
+
+#include <stddef.h>
+#include "core/status.h"
+
+#define CB_HCA_MAX 32
+#define CB_HCA_NAME 64
+
+struct cb_hca_spec {
+    int exclude;              /* '^': every port except these */
+    int exact;                /* '=': whole names, else prefixes */
+    int n;                    /* 0: nothing given */
+    struct { char name[CB_HCA_NAME]; int port; } e[CB_HCA_MAX];   /* port 0: any (active) port */
+};
+
+/* Parse `s` ("" or NULL: nothing given). CB_EUSAGE for a bad string, with
+ * what was wrong and the syntax in err (not logged: the caller decides). */
+cb_status cb_hca_parse(const char *s, struct cb_hca_spec *spec, char *err, size_t errlen);
+
+/* Whether entry i's name selects device `dev` (exact or prefix). */
+int cb_hca_name_match(const struct cb_hca_spec *s, int i, const char *dev);
+
+/* Whether the spec lets a rank use dev:port (an empty spec: every port). */
+int cb_hca_selects(const struct cb_hca_spec *s, const char *dev, int port);
+
+/* One active port, as the automatic choice sees it. */
+struct cb_port_desc {
+    char name[CB_HCA_NAME];
+    int port;
+    int link_layer;           /* IBV_LINK_LAYER_* (0 = unknown) */
+    unsigned rate_mbps;       /* 0 = unknown */
+};
+
+/* keep[i] = 1 for the ports whose (link layer, rate) most ports share (a
+ * tie: the faster, then the first); the others 0. Returns how many were
+ * skipped; when any, `note` says which and why ("skipped eth0dev:1 (Ethernet
+ * 25 Gb/s); using the 4 InfiniBand 400 Gb/s ports"). */
+int cb_ports_majority(const struct cb_port_desc *p, int n, int *keep, char *note, size_t len);
+
+#endif

@@ -1,0 +1,209 @@
+/* The verbs transport: which device and port a rank uses. --hca (NCCL_IB_HCA's
+ * syntax, transport/hca.h) gives the candidates: listed ones in list order
+ * (a name without a port: its active ports), or with '^' every active port
+ * but those; without --hca, every active port whose link layer and rate most
+ * ports share (a front-end or storage NIC of another kind is skipped and the
+ * run says so). Local rank i takes candidate i mod count. (The hwloc-closest
+ * NIC is a topology decision taken above: it reaches here as "=dev:port".) */
+#include "verbs_internal.h"
+#include "transport/hca.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PORTS 256
+
+struct port_info {
+    int dev, port, active;
+    struct cb_port_desc desc;
+};
+
+struct ports {
+    struct port_info p[MAX_PORTS];
+    int n;
+    int nports[MAX_PORTS];    /* per device: its port count, -1 = could not open it */
+};
+
+static void scan_ports(struct ibv_device **list, int n, struct ports *all)
+{
+    all->n = 0;
+    for (int d = 0; d < n && d < MAX_PORTS; d++) {
+        struct ibv_context *ctx = ibv_open_device(list[d]);
+        struct ibv_device_attr da;
+        all->nports[d] = -1;
+        if (!ctx || ibv_query_device(ctx, &da)) {
+            if (ctx)
+                ibv_close_device(ctx);
+            continue;
+        }
+        all->nports[d] = da.phys_port_cnt;
+        for (int q = 1; q <= da.phys_port_cnt && all->n < MAX_PORTS; q++) {
+            struct ibv_port_attr pa;
+            if (ibv_query_port(ctx, (uint8_t)q, &pa))
+                continue;
+            struct port_info *pi = &all->p[all->n++];
+            pi->dev = d;
+            pi->port = q;
+            pi->active = pa.state == IBV_PORT_ACTIVE;
+            snprintf(pi->desc.name, sizeof pi->desc.name, "%s", ibv_get_device_name(list[d]));
+            pi->desc.port = q;
+            pi->desc.link_layer = pa.link_layer;
+            pi->desc.rate_mbps = vb_rate_mbps(vb_speed_code(&pa), pa.active_width, NULL, 0);
+        }
+        ibv_close_device(ctx);
+    }
+}
+
+/* "mlx5_0 (port 1 ACTIVE InfiniBand, ...), ..." for messages. */
+static void list_devices(struct ibv_device **list, int n, const struct ports *all, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < n && off < len; d++) {
+        off += (size_t)snprintf(buf + off, len - off, "%s%s (", d ? ", " : "", ibv_get_device_name(list[d]));
+        int first = 1;
+        for (int i = 0; i < all->n && off < len; i++) {
+            const struct port_info *pi = &all->p[i];
+            if (pi->dev != d)
+                continue;
+            off += (size_t)snprintf(buf + off, len - off, "%sport %d %s %s", first ? "" : ", ", pi->port,
+                                    pi->active ? "ACTIVE" : "not active", vb_link_layer_str(pi->desc.link_layer));
+            first = 0;
+        }
+        if (off < len)
+            off += (size_t)snprintf(buf + off, len - off, "%s)", all->nports[d] < 0 ? "cannot open" : "");
+    }
+}
+
+struct cands {
+    int idx[MAX_PORTS];       /* into ports.p */
+    int n;
+};
+
+static void add_cand(struct cands *c, int i)
+{
+    for (int k = 0; k < c->n; k++)
+        if (c->idx[k] == i)
+            return;
+    if (c->n < MAX_PORTS)
+        c->idx[c->n++] = i;
+}
+
+static int find_port(const struct ports *all, int dev, int port)
+{
+    for (int i = 0; i < all->n; i++)
+        if (all->p[i].dev == dev && all->p[i].port == port)
+            return i;
+    return -1;
+}
+
+/* The ports a list of names gives, in list order. */
+static cb_status listed_ports(const struct cb_transport_config *cfg, const struct cb_hca_spec *spec,
+                              struct ibv_device **list, int n, const struct ports *all, struct cands *c)
+{
+    char known[1024];
+    for (int e = 0; e < spec->n; e++) {
+        int named = 0;
+        for (int d = 0; d < n && d < MAX_PORTS; d++) {
+            if (!cb_hca_name_match(spec, e, ibv_get_device_name(list[d])))
+                continue;
+            named = 1;
+            const char *dev = ibv_get_device_name(list[d]);
+            if (all->nports[d] < 0) {
+                cb_log_error("verbs: cannot open RDMA device %s (from --hca '%s'): check the permissions on "
+                             "/dev/infiniband, or name another device", dev, cfg->hca);
+                return CB_EDEVICE;
+            }
+            int want = spec->e[e].port;
+            if (want > all->nports[d]) {
+                list_devices(list, n, all, known, sizeof known);
+                cb_log_error("verbs: RDMA device %s has no port %d (it has %d): pick one of: %s", dev, want,
+                             all->nports[d], known);
+                return CB_EDEVICE;
+            }
+            int before = c->n;
+            for (int i = 0; i < all->n; i++) {
+                const struct port_info *pi = &all->p[i];
+                if (pi->dev == d && (want ? pi->port == want : pi->active))
+                    add_cand(c, i);
+            }
+            if (c->n == before && !want && find_port(all, d, 1) >= 0)
+                add_cand(c, find_port(all, d, 1));   /* no active port: reported as not active later */
+        }
+        if (!named) {
+            list_devices(list, n, all, known, sizeof known);
+            cb_log_error("verbs: no RDMA device named '%s'%s (from --hca '%s'); devices here: %s", spec->e[e].name,
+                         spec->exact ? "" : " or starting with it", cfg->hca, known);
+            return CB_EDEVICE;
+        }
+    }
+    return CB_OK;
+}
+
+/* Without --hca: the active ports of the most common kind. */
+static void automatic_ports(const struct ports *all, struct cands *c, char *note, size_t note_len)
+{
+    struct cb_port_desc d[MAX_PORTS];
+    int at[MAX_PORTS], keep[MAX_PORTS], m = 0;
+    for (int i = 0; i < all->n; i++)
+        if (all->p[i].active) {
+            d[m] = all->p[i].desc;
+            at[m++] = i;
+        }
+    if (m && cb_ports_majority(d, m, keep, note, note_len) == 0)
+        note[0] = '\0';
+    for (int k = 0; k < m; k++)
+        if (keep[k])
+            add_cand(c, at[k]);
+}
+
+cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n, int *dev_idx,
+                         int *port, char *note, size_t note_len)
+{
+    struct cb_hca_spec spec;
+    char err[512], known[1024];
+    note[0] = '\0';
+    if (cb_hca_parse(cfg->hca, &spec, err, sizeof err)) {
+        cb_log_error("verbs: %s", err);
+        return CB_EUSAGE;
+    }
+    struct ports *all = calloc(1, sizeof *all);
+    if (!all) {
+        cb_log_error("verbs: out of memory listing the RDMA ports");
+        return CB_ENOMEM;
+    }
+    scan_ports(list, n, all);
+    struct cands c = {.n = 0};
+    cb_status st = CB_OK;
+    if (spec.n && !spec.exclude) {
+        st = listed_ports(cfg, &spec, list, n, all, &c);
+        if (st)
+            goto free_ports;
+    } else if (spec.n) {
+        for (int i = 0; i < all->n; i++)
+            if (all->p[i].active && cb_hca_selects(&spec, all->p[i].desc.name, all->p[i].port))
+                add_cand(&c, i);
+    } else {
+        automatic_ports(all, &c, note, note_len);
+    }
+    if (c.n == 0) {
+        list_devices(list, n, all, known, sizeof known);
+        if (spec.n)
+            cb_log_error("verbs: --hca '%s' leaves no ACTIVE port (devices here: %s): exclude fewer, or name "
+                         "the ports to use", cfg->hca, known);
+        else
+            cb_log_error("verbs: no ACTIVE port on any RDMA device (%s): check the cable/link (ibstat, rdma link) "
+                         "or choose one with --hca dev:port, or use --transport tcp", known);
+        st = CB_EDEVICE;
+        goto free_ports;
+    }
+    const struct port_info *pi = &all->p[c.idx[(cfg->local_rank > 0 ? cfg->local_rank : 0) % c.n]];
+    *dev_idx = pi->dev;
+    *port = pi->port;
+    if (note[0] && cfg->local_rank <= 0)
+        cb_log_warn("verbs: %s: %s (name them with --hca to use them)", cfg->host, note);
+free_ports:
+    free(all);
+    return st;
+}

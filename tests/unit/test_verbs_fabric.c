@@ -1,0 +1,426 @@
+/* The verbs transport's fabric rules, without a device: the FIFO entry's
+ * layout and torn-read check, the connection handle and the MTU both ends
+ * agree on, --hca's grammar (NCCL_IB_HCA's) and the automatic choice's rule
+ * for NICs of another kind. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "transport/hca.h"
+#include "transport/verbs_internal.h"
+
+/* ---- stderr capture, for the messages */
+static int saved_fd = -1;
+static FILE *cap;
+
+static void capture_begin(void)
+{
+    fflush(stderr);
+    cap = tmpfile();
+    assert_non_null(cap);
+    saved_fd = dup(2);
+    dup2(fileno(cap), 2);
+}
+
+static char *capture_end(void)
+{
+    static char buf[4096];
+    fflush(stderr);
+    dup2(saved_fd, 2);
+    close(saved_fd);
+    rewind(cap);
+    size_t n = fread(buf, 1, sizeof buf - 1, cap);
+    buf[n] = '\0';
+    fclose(cap);
+    return buf;
+}
+
+/* ---- FIFO entries */
+
+static void fifo_entry_layout(void **state)
+{
+    (void)state;
+    assert_int_equal(sizeof(struct cts_entry), 32);
+    assert_int_equal(_Alignof(struct cts_entry), 32);
+    assert_int_equal(offsetof(struct cts_entry, addr), 0);
+    assert_int_equal(offsetof(struct cts_entry, rkey), 8);
+    assert_int_equal(offsetof(struct cts_entry, size), 12);
+    assert_int_equal(offsetof(struct cts_entry, seq), 16);
+    assert_int_equal(offsetof(struct cts_entry, check), 20);
+    /* the region is page-aligned (posix_memalign 4096): no entry spans a 32-byte boundary or a cache line */
+    for (int nslots = 1; nslots <= 1024; nslots *= 2) {
+        size_t bytes = vb_fifo_entries_bytes(nslots);
+        assert_true(bytes >= 2 * (size_t)nslots * 32);
+        assert_int_equal(bytes % 4096, 0);
+        for (int i = 0; i < 2 * nslots; i++) {
+            size_t off = (size_t)i * sizeof(struct cts_entry);
+            assert_int_equal(off % 32, 0);
+            assert_true(off / 64 == (off + sizeof(struct cts_entry) - 1) / 64);
+        }
+    }
+    struct cts_entry *e = NULL;
+    assert_int_equal(posix_memalign((void **)&e, 4096, vb_fifo_entries_bytes(4)), 0);
+    assert_int_equal((uintptr_t)&e[3] % 32, 0);
+    free(e);
+}
+
+static void fifo_entry_torn_reads_are_rejected(void **state)
+{
+    (void)state;
+    struct cts_entry old = vb_entry_make(0x7f0000001000u, 0x1234, 4096, 5);
+    struct cts_entry new = vb_entry_make(0x7f0000009000u, 0x5678, 8192, 13);
+    struct cts_entry e, out;
+    assert_int_equal(vb_entry_read(&new, 13, &out), 1);
+    assert_int_equal(out.addr, new.addr);
+    assert_int_equal(out.rkey, new.rkey);
+    assert_int_equal(out.size, new.size);
+    assert_int_equal(vb_entry_read(&old, 13, &out), 0);   /* not yet written */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(vb_entry_read(&e, 1, &out), 0);      /* never written */
+    /* the new sequence number with any field of the old write: not ready */
+    e = new; e.addr = old.addr;
+    assert_int_equal(vb_entry_read(&e, 13, &out), 0);
+    e = new; e.rkey = old.rkey;
+    assert_int_equal(vb_entry_read(&e, 13, &out), 0);
+    e = new; e.size = old.size;
+    assert_int_equal(vb_entry_read(&e, 13, &out), 0);
+    e = new; e.check = old.check;
+    assert_int_equal(vb_entry_read(&e, 13, &out), 0);
+    e = old; e.seq = 13;
+    assert_int_equal(vb_entry_read(&e, 13, &out), 0);
+    /* a mix of two writes of the same slot one FIFO apart, field by field */
+    int caught = 0, mixes = 0;
+    for (int mask = 1; mask < 15; mask++) {
+        e = old;
+        e.seq = new.seq;
+        if (mask & 1) e.addr = new.addr;
+        if (mask & 2) e.rkey = new.rkey;
+        if (mask & 4) e.size = new.size;
+        if (mask & 8) e.check = new.check;
+        mixes++;
+        caught += !vb_entry_read(&e, 13, &out);
+    }
+    assert_int_equal(caught, mixes);
+}
+
+/* ---- the handle and the MTU */
+
+static struct vb_hinfo sample_handle(void)
+{
+    struct vb_hinfo h;
+    memset(&h, 0, sizeof h);
+    h.family = AF_INET;
+    h.nonce = 0xdeadbeef;
+    h.rank = 3;
+    h.port_be = htons(18515);
+    h.nqps = 2;
+    h.nslots = 8;
+    h.slot_bytes = 512 << 10;
+    h.addr[0] = 10; h.addr[1] = 77; h.addr[2] = 0; h.addr[3] = 2;
+    h.mtu = IBV_MTU_1024;
+    h.active_mtu = IBV_MTU_4096;
+    h.mtu_asked = 1;
+    h.link_layer = IBV_LINK_LAYER_ETHERNET;
+    h.rate_mbps = 100000;
+    snprintf(h.dev, sizeof h.dev, "mlx5_1");
+    snprintf(h.host, sizeof h.host, "nodeb");
+    return h;
+}
+
+static void handle_round_trip(void **state)
+{
+    (void)state;
+    struct vb_hinfo h = sample_handle(), back;
+    unsigned char buf[CB_HANDLE_BYTES];
+    struct cb_peer peer = {3, "nodeb"};
+    memset(buf, 0xa5, sizeof buf);
+    vb_handle_encode(&h, buf);
+    for (size_t i = sizeof(struct vhandle); i < sizeof buf; i++)
+        assert_int_equal(buf[i], 0);
+    assert_int_equal(vb_handle_decode(buf, &peer, &back), CB_OK);
+    assert_int_equal(back.family, AF_INET);
+    assert_int_equal(back.nonce, 0xdeadbeef);
+    assert_int_equal(back.rank, 3);
+    assert_int_equal(back.port_be, htons(18515));
+    assert_int_equal(back.nqps, 2);
+    assert_int_equal(back.nslots, 8);
+    assert_int_equal(back.slot_bytes, 512 << 10);
+    assert_memory_equal(back.addr, h.addr, 16);
+    assert_int_equal(back.mtu, IBV_MTU_1024);
+    assert_int_equal(back.active_mtu, IBV_MTU_4096);
+    assert_int_equal(back.mtu_asked, 1);
+    assert_int_equal(back.link_layer, IBV_LINK_LAYER_ETHERNET);
+    assert_int_equal(back.rate_mbps, 100000);
+    assert_string_equal(back.dev, "mlx5_1");
+    assert_string_equal(back.host, "nodeb");
+    /* big-endian on the wire: the rank's bytes */
+    struct vhandle raw;
+    memcpy(&raw, buf, sizeof raw);
+    assert_int_equal(((unsigned char *)&raw.rank)[3], 3);
+}
+
+static void handle_refused(void **state)
+{
+    (void)state;
+    struct vb_hinfo h = sample_handle(), back;
+    unsigned char buf[CB_HANDLE_BYTES];
+    struct cb_peer peer = {3, "nodeb"};
+    struct vhandle raw;
+    vb_handle_encode(&h, buf);
+    memcpy(&raw, buf, sizeof raw);
+    raw.version = htons(2);   /* a build before MTU and link layer */
+    memcpy(buf, &raw, sizeof raw);
+    capture_begin();
+    cb_status st = vb_handle_decode(buf, &peer, &back);
+    char *msg = capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (2, this build 3)"));
+    vb_handle_encode(&h, buf);
+    memcpy(&raw, buf, sizeof raw);
+    raw.mtu = 9;   /* no such MTU code */
+    memcpy(buf, &raw, sizeof raw);
+    capture_begin();
+    st = vb_handle_decode(buf, &peer, &back);
+    capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+    memset(buf, 0, sizeof buf);
+    capture_begin();
+    st = vb_handle_decode(buf, &peer, &back);
+    capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+}
+
+static struct vb_end end_of(int rank, const char *host, const char *dev, int ll, enum ibv_mtu active, int asked,
+                            enum ibv_mtu want, unsigned rate)
+{
+    return (struct vb_end){rank, host, dev, ll, asked ? want : active, active, asked, rate};
+}
+
+static void mtu_is_the_smaller_on_both_ends(void **state)
+{
+    (void)state;
+    struct vb_end a = end_of(0, "nodea", "rxe0", IBV_LINK_LAYER_ETHERNET, IBV_MTU_4096, 0, 0, 10000);
+    struct vb_end b = end_of(1, "nodeb", "rxe0", IBV_LINK_LAYER_ETHERNET, IBV_MTU_1024, 0, 0, 10000);
+    enum ibv_mtu m = IBV_MTU_256;
+    char warn[128];
+    assert_int_equal(vb_agree_mtu(&a, &b, &m, warn, sizeof warn), CB_OK);
+    assert_int_equal(m, IBV_MTU_1024);
+    assert_string_equal(warn, "");
+    m = IBV_MTU_256;
+    assert_int_equal(vb_agree_mtu(&b, &a, &m, warn, sizeof warn), CB_OK);
+    assert_int_equal(m, IBV_MTU_1024);
+    /* an --mtu both can take wins */
+    struct vb_end a512 = end_of(0, "nodea", "rxe0", IBV_LINK_LAYER_ETHERNET, IBV_MTU_4096, 1, IBV_MTU_512, 10000);
+    struct vb_end b512 = end_of(1, "nodeb", "rxe0", IBV_LINK_LAYER_ETHERNET, IBV_MTU_1024, 1, IBV_MTU_512, 10000);
+    assert_int_equal(vb_agree_mtu(&a512, &b512, &m, NULL, 0), CB_OK);
+    assert_int_equal(m, IBV_MTU_512);
+    assert_int_equal(vb_agree_mtu(&a512, &b, &m, NULL, 0), CB_OK);
+    assert_int_equal(m, IBV_MTU_512);
+}
+
+static void mtu_asked_above_the_peer_is_refused(void **state)
+{
+    (void)state;
+    struct vb_end a = end_of(0, "nodea", "mlx5_0", IBV_LINK_LAYER_ETHERNET, IBV_MTU_4096, 1, IBV_MTU_2048, 0);
+    struct vb_end b = end_of(1, "nodeb", "mlx5_3", IBV_LINK_LAYER_ETHERNET, IBV_MTU_1024, 0, 0, 0);
+    enum ibv_mtu m;
+    capture_begin();
+    cb_status st = vb_agree_mtu(&a, &b, &m, NULL, 0);
+    char *msg = capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+    assert_non_null(strstr(msg, "rank 0 (nodea, mlx5_0) was given --mtu 2048 but rank 1 (nodeb, mlx5_3) can take "
+                                "at most 1024"));
+    capture_begin();
+    st = vb_agree_mtu(&b, &a, &m, NULL, 0);   /* the same, seen from the other end */
+    msg = capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+    assert_non_null(strstr(msg, "rank 0 (nodea, mlx5_0) was given --mtu 2048"));
+}
+
+static void infiniband_to_ethernet_is_refused(void **state)
+{
+    (void)state;
+    struct vb_end a = end_of(0, "gpu01", "mlx5_0", IBV_LINK_LAYER_INFINIBAND, IBV_MTU_4096, 0, 0, 400000);
+    struct vb_end b = end_of(5, "gpu02", "mlx5_4", IBV_LINK_LAYER_ETHERNET, IBV_MTU_4096, 0, 0, 400000);
+    enum ibv_mtu m;
+    capture_begin();
+    cb_status st = vb_agree_mtu(&a, &b, &m, NULL, 0);
+    char *msg = capture_end();
+    assert_int_equal(st, CB_EDEVICE);
+    assert_non_null(strstr(msg, "rank 0 (gpu01, device mlx5_0) has an InfiniBand port and rank 5 (gpu02, device "
+                                "mlx5_4) an Ethernet port"));
+    assert_non_null(strstr(msg, "--hca"));
+}
+
+static void rate_mismatch_is_a_warning(void **state)
+{
+    (void)state;
+    struct vb_end a = end_of(0, "nodea", "mlx5_0", IBV_LINK_LAYER_INFINIBAND, IBV_MTU_4096, 0, 0, 400000);
+    struct vb_end b = end_of(1, "nodeb", "mlx5_0", IBV_LINK_LAYER_INFINIBAND, IBV_MTU_4096, 0, 0, 200000);
+    enum ibv_mtu m;
+    char warn[128];
+    assert_int_equal(vb_agree_mtu(&a, &b, &m, warn, sizeof warn), CB_OK);
+    assert_int_equal(m, IBV_MTU_4096);
+    assert_string_equal(warn, "rank 1 nodeb:mlx5_0 200 Gb/s, here 400 Gb/s");
+}
+
+/* ---- --hca */
+
+static void hca_grammar_good(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int exclude, exact, n;
+        const char *name0;
+        int port0;
+        const char *name1;
+        int port1;
+    } good[] = {
+        {"", 0, 0, 0, NULL, 0, NULL, 0},
+        {"mlx5_0:1", 0, 0, 1, "mlx5_0", 1, NULL, 0},
+        {"mlx5_0:1,mlx5_1:2", 0, 0, 2, "mlx5_0", 1, "mlx5_1", 2},
+        {"mlx5", 0, 0, 1, "mlx5", 0, NULL, 0},
+        {"^mlx5_4", 1, 0, 1, "mlx5_4", 0, NULL, 0},
+        {"=mlx5_1", 0, 1, 1, "mlx5_1", 0, NULL, 0},
+        {"^=mlx5_4:2,mlx5_5", 1, 1, 2, "mlx5_4", 2, "mlx5_5", 0},
+        {"rxe0:1", 0, 0, 1, "rxe0", 1, NULL, 0},
+        {"bnxt_re0,irdma-1.a", 0, 0, 2, "bnxt_re0", 0, "irdma-1.a", 0},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct cb_hca_spec s;
+        char err[512];
+        assert_int_equal(cb_hca_parse(good[i].s, &s, err, sizeof err), CB_OK);
+        assert_string_equal(err, "");
+        assert_int_equal(s.exclude, good[i].exclude);
+        assert_int_equal(s.exact, good[i].exact);
+        assert_int_equal(s.n, good[i].n);
+        if (good[i].name0) {
+            assert_string_equal(s.e[0].name, good[i].name0);
+            assert_int_equal(s.e[0].port, good[i].port0);
+        }
+        if (good[i].name1) {
+            assert_string_equal(s.e[1].name, good[i].name1);
+            assert_int_equal(s.e[1].port, good[i].port1);
+        }
+    }
+}
+
+static void hca_grammar_bad(void **state)
+{
+    (void)state;
+    static const struct { const char *s, *why; } bad[] = {
+        {"^", "no device after '^'"},
+        {"=", "no device after '='"},
+        {"^=", "no device after '='"},
+        {"mlx5_0,,mlx5_1", "an entry is empty"},
+        {"mlx5_0,", "an entry is empty"},
+        {",mlx5_0", "an entry is empty"},
+        {":1", "entry ':1' has no device name"},
+        {"mlx5_0:", "entry 'mlx5_0:' has no port after ':'"},
+        {"mlx5_0:x", "the port of entry 'mlx5_0:x' is not a number from 1 to 255"},
+        {"mlx5_0:0", "the port of entry 'mlx5_0:0' is not a number from 1 to 255"},
+        {"mlx5_0:256", "the port of entry 'mlx5_0:256' is not a number from 1 to 255"},
+        {"mlx5_0:1:2", "is not a number from 1 to 255"},
+        {"mlx5_0:-1", "is not a number from 1 to 255"},
+        {"mlx5_0,^mlx5_1", "'^mlx5_1': '^' and '=' go only at the start of the list"},
+        {"=^mlx5_1", "'^mlx5_1': '^' and '=' go only at the start"},
+        {"mlx5 0", "entry 'mlx5 0' has the character ' '"},
+        {"mlx5_0;mlx5_1", "has the character ';'"},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "too long"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cb_hca_spec s;
+        char err[512];
+        assert_int_equal(cb_hca_parse(bad[i].s, &s, err, sizeof err), CB_EUSAGE);
+        if (!strstr(err, bad[i].why) || !strstr(err, "NCCL_IB_HCA")) {
+            print_message("'%s' -> '%s' (wanted '%s')\n", bad[i].s, err, bad[i].why);
+            fail();
+        }
+        assert_non_null(strstr(err, "cannot parse --hca '"));
+        assert_int_equal(s.n, 0);
+    }
+    char many[512] = "";
+    for (int i = 0; i < 33; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sd%d", i ? "," : "", i);
+    struct cb_hca_spec s;
+    char err[512];
+    assert_int_equal(cb_hca_parse(many, &s, err, sizeof err), CB_EUSAGE);
+    assert_non_null(strstr(err, "more than 32 entries"));
+}
+
+static void hca_selects(void **state)
+{
+    (void)state;
+    struct cb_hca_spec s;
+    char err[512];
+    assert_int_equal(cb_hca_parse("mlx5_1", &s, err, sizeof err), CB_OK);
+    assert_true(cb_hca_selects(&s, "mlx5_1", 1));
+    assert_true(cb_hca_selects(&s, "mlx5_10", 2));   /* a prefix, as in NCCL */
+    assert_false(cb_hca_selects(&s, "mlx5_0", 1));
+    assert_int_equal(cb_hca_parse("=mlx5_1:1", &s, err, sizeof err), CB_OK);
+    assert_true(cb_hca_selects(&s, "mlx5_1", 1));
+    assert_false(cb_hca_selects(&s, "mlx5_1", 2));
+    assert_false(cb_hca_selects(&s, "mlx5_10", 1));
+    assert_int_equal(cb_hca_parse("^mlx5_4,mlx5_5:2", &s, err, sizeof err), CB_OK);
+    assert_false(cb_hca_selects(&s, "mlx5_4", 1));
+    assert_false(cb_hca_selects(&s, "mlx5_5", 2));
+    assert_true(cb_hca_selects(&s, "mlx5_5", 1));
+    assert_true(cb_hca_selects(&s, "mlx5_0", 1));
+    assert_int_equal(cb_hca_parse("", &s, err, sizeof err), CB_OK);
+    assert_true(cb_hca_selects(&s, "anything", 1));
+}
+
+static void other_kinds_of_nic_are_skipped(void **state)
+{
+    (void)state;
+    struct cb_port_desc p[] = {
+        {"mlx5_0", 1, IBV_LINK_LAYER_INFINIBAND, 400000}, {"mlx5_1", 1, IBV_LINK_LAYER_INFINIBAND, 400000},
+        {"mlx5_2", 1, IBV_LINK_LAYER_ETHERNET, 25000},    {"mlx5_3", 1, IBV_LINK_LAYER_INFINIBAND, 400000},
+        {"mlx5_4", 1, IBV_LINK_LAYER_INFINIBAND, 200000},
+    };
+    int keep[5];
+    char note[256];
+    assert_int_equal(cb_ports_majority(p, 5, keep, note, sizeof note), 2);
+    assert_int_equal(keep[0], 1);
+    assert_int_equal(keep[1], 1);
+    assert_int_equal(keep[2], 0);
+    assert_int_equal(keep[3], 1);
+    assert_int_equal(keep[4], 0);
+    assert_string_equal(note, "skipped mlx5_2:1 (Ethernet 25 Gb/s), mlx5_4:1 (InfiniBand 200 Gb/s); using the 3 "
+                              "InfiniBand 400 Gb/s ports");
+    /* one of each: the faster */
+    assert_int_equal(cb_ports_majority(p + 1, 2, keep, note, sizeof note), 1);
+    assert_int_equal(keep[0], 1);
+    assert_int_equal(keep[1], 0);
+    /* all alike (or all unknown, as in an XML topology): nothing skipped */
+    struct cb_port_desc q[] = {{"rxe0", 1, 0, 0}, {"rxe1", 1, 0, 0}};
+    assert_int_equal(cb_ports_majority(q, 2, keep, note, sizeof note), 0);
+    assert_string_equal(note, "");
+    assert_int_equal(keep[0] + keep[1], 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fifo_entry_layout),
+        cmocka_unit_test(fifo_entry_torn_reads_are_rejected),
+        cmocka_unit_test(handle_round_trip),
+        cmocka_unit_test(handle_refused),
+        cmocka_unit_test(mtu_is_the_smaller_on_both_ends),
+        cmocka_unit_test(mtu_asked_above_the_peer_is_refused),
+        cmocka_unit_test(infiniband_to_ethernet_is_refused),
+        cmocka_unit_test(rate_mismatch_is_a_warning),
+        cmocka_unit_test(hca_grammar_good),
+        cmocka_unit_test(hca_grammar_bad),
+        cmocka_unit_test(hca_selects),
+        cmocka_unit_test(other_kinds_of_nic_are_skipped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
