@@ -18,8 +18,12 @@
 #include "report/report.h"
 #include "topo/topo.h"
 
-#define COLLBENCH_VERSION "0.1.0"
+#include "version.h"   /* CB_VERSION: scripts/version at build time (Makefile) */
 #define CB_EXIT_WIRE 3   /* --fail-on-wire-errors: the run passed, the wire did not */
+
+/* nccl-tests' exit status when a check failed or the average bus bandwidth
+ * is below NCCL_TESTS_MIN_BW (its testNumResults). */
+#define NCCL_TESTS_FAILED_EXIT 7
 
 /* -N runs rewrite -J and --csv after a cycle at most this often; the last
  * cycle, and a stop on a signal, always write what complete cycles hold. */
@@ -29,8 +33,17 @@ struct outputs {
     const char *json_path, *csv_path;
     struct cb_run_info *info;
     int nranks;
+    int nccl;                /* nccl-tests' format: its JSON layout */
+    double min_bw;           /* NCCL_TESTS_MIN_BW, -1 when not set */
     double last_write_s;        /* when the files were last written (or the run began) */
     long long cycles_written;   /* complete cycles the files hold */
+};
+
+/* How a run ended beyond its status: what the exit code is made of. */
+struct verdict {
+    long long wrong;         /* wrong elements, every rank knows */
+    int below_min_bw;        /* rank 0: the average bus bandwidth failed NCCL_TESTS_MIN_BW */
+    int wire_errors;         /* the wire moved during the run (--fail-on-wire-errors) */
 };
 
 /* The signal that asked the run to stop, 0 while none did. Only the handler
@@ -98,7 +111,9 @@ static void fill_run_info(const struct cb_options *o, int argc, char **argv, str
 {
     time_t now = time(NULL);
     memset(info, 0, sizeof *info);
-    info->version = COLLBENCH_VERSION;
+    info->version = CB_VERSION;
+    info->start_epoch = (long long)now;
+    info->nccl = cb_options_nccl_view(o);
     info->argc = argc;
     info->argv = argv;
     info->collective = cb_coll_name(o->coll);
@@ -176,6 +191,7 @@ static cb_status write_csv(const struct outputs *out, const struct cb_sweep *s)
     cb_status st = cb_csv_open(out->csv_path, &c);
     if (st != CB_OK)
         return st;
+    cb_csv_begin(c, out->info);
     for (int i = 0; i < s->nresults; i++)
         cb_csv_result(c, &s->results[i]);
     return cb_csv_finish(c);
@@ -190,7 +206,11 @@ static cb_status write_outputs(const struct cb_sweep *s, int last, void *arg)
         return CB_OK;
     out->last_write_s = now;
     out->cycles_written = s->cycles.done;
-    cb_status st = out->json_path ? write_json(out, s) : CB_OK;
+    cb_status st = CB_OK;
+    if (out->json_path && out->nccl)
+        st = cb_nccl_json_write(out->json_path, out->info, s->results, s->nresults, &s->summary, out->min_bw);
+    else if (out->json_path)
+        st = write_json(out, s);
     if (st == CB_OK && out->csv_path)
         st = write_csv(out, s);
     return st;
@@ -204,8 +224,39 @@ static void report_wire(const struct cb_sweep *s)
     cb_log_error("--fail-on-wire-errors: the wire moved during the run: %s; exit %d", line, CB_EXIT_WIRE);
 }
 
-static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char **argv, long long *wrong,
-                     int *wire_errors)
+/* nccl-tests keeps an existing -J file and writes to FILE.0, FILE.1, ...
+ * instead, saying where (rank 0 only). */
+static cb_status pick_nccl_json(const struct cb_options *o, int rank, char **chosen)
+{
+    *chosen = NULL;
+    if (!o->json_path || o->nccl.format != CB_FORMAT_NCCL || rank != 0)
+        return CB_OK;
+    if (!(*chosen = cb_nccl_json_pick(o->json_path))) {
+        cb_log_error("out of memory choosing the JSON file name for %s", o->json_path);
+        return CB_ENOMEM;
+    }
+    printf("# Writing JSON output to %s\n", *chosen);
+    return CB_OK;
+}
+
+static void put_header(const struct cb_options *o, const struct cb_run_info *info)
+{
+    if (o->nccl.format == CB_FORMAT_NCCL)
+        cb_nccl_header(stdout, info);
+    else
+        cb_table_header(stdout, info);
+}
+
+static void put_footer(const struct cb_options *o, const struct cb_run_info *info, const struct cb_summary *s,
+                       double min_bw)
+{
+    if (o->nccl.format == CB_FORMAT_NCCL)
+        cb_nccl_footer(stdout, s, min_bw, info->nccl.program);
+    else
+        cb_table_footer(stdout, s, min_bw);
+}
+
+static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char **argv, struct verdict *v)
 {
     struct cb_comm *comm = NULL;
     struct cb_run_info info;
@@ -219,6 +270,7 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
         return st;   /* after a failure a peer may be gone: the caller aborts the job instead */
     fill_run_info(o, argc, argv, comm, &info);
     info.ranks = NULL;
+    char *nccl_json = NULL;
     /* verbs (for every peer, or the network's under auto): the ring's
      * connections before the header (every collective's ring algorithms make
      * them anyway), so that it shows what this rank's QPs really have: the
@@ -226,22 +278,26 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     int verbs = !strcmp(comm->ops->name, "verbs") || (comm->net_ops && !strcmp(comm->net_ops->name, "verbs"));
     if (!cb_options_only_mpi(o) && verbs && (st = cb_comm_connect_ring(comm)) != CB_OK)
         goto free_info;
-    if ((st = gather_ranks(comm, &place, &info)) != CB_OK)
+    if ((st = gather_ranks(comm, &place, &info)) != CB_OK || (st = pick_nccl_json(o, comm->rank, &nccl_json)))
         goto free_info;
     if (comm->rank == 0)
-        cb_table_header(stdout, &info);
+        put_header(o, &info);
     fflush(stdout);
-    struct outputs out = {o->json_path, o->csv_path, &info, comm->nranks, cb_now_s(), 0};
+    struct outputs out = {nccl_json ? nccl_json : o->json_path, o->csv_path, &info, comm->nranks,
+                          o->nccl.format == CB_FORMAT_NCCL, cb_min_bw_env(), cb_now_s(), 0};
     st = cb_harness_sweep(comm, o, stdout, &sweep, write_outputs, &out);
-    if (st == CB_OK && comm->rank == 0)
-        cb_table_footer(stdout, &sweep.summary);
+    if (st == CB_OK && comm->rank == 0) {
+        put_footer(o, &info, &sweep.summary, out.min_bw);
+        v->below_min_bw = cb_min_bw_failed(&sweep.summary, out.min_bw);
+    }
     fflush(stdout);
-    *wrong = sweep.wrong;
-    *wire_errors = sweep.wire_errors;
+    v->wrong = sweep.wrong;
+    v->wire_errors = sweep.wire_errors;
     if (st == CB_OK && o->fail_on_wire && sweep.wire_errors && comm->rank == 0)
         report_wire(&sweep);
     cb_harness_free(&sweep);
 free_info:
+    free(nccl_json);
     free(info.ranks);
     if (st == CB_OK)
         cb_comm_destroy(comm);
@@ -271,15 +327,35 @@ static const struct subcommand *find_subcommand(int argc, char **argv)
     return NULL;
 }
 
+/* The exit status: nccl-tests' (7) for a failed check or NCCL_TESTS_MIN_BW
+ * in its format; 1 in ours. */
+static int exit_code(const struct cb_options *o, const struct verdict *v, int report)
+{
+    int nccl = o->nccl.format == CB_FORMAT_NCCL;
+    if (v->wrong > 0 && report)
+        cb_log_error("%lld wrong elements: the run FAILED (the lines above name rank, size, type and op)", v->wrong);
+    if (v->below_min_bw)
+        cb_log_error("the average bus bandwidth is below 0.9 x NCCL_TESTS_MIN_BW (%s GB/s): the run FAILED",
+                     getenv("NCCL_TESTS_MIN_BW"));
+    if (v->wrong > 0 || v->below_min_bw)
+        return nccl ? NCCL_TESTS_FAILED_EXIT : 1;
+    if (o->fail_on_wire && v->wire_errors)
+        return CB_EXIT_WIRE;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("collbench %s\n", CB_VERSION);
+        return 0;
+    }
     const struct subcommand *sub = find_subcommand(argc, argv);
     if (sub)
         return sub->run(argc - 1, argv + 1);
     struct cb_options o;
     struct cb_boot *boot;
-    long long wrong = 0;
-    int wire_errors = 0;
+    struct verdict verdict = {0, 0, 0};
     int launched = cb_boot_launcher_rank() >= 0, report = cb_boot_launcher_rank() <= 0;
     int argc0 = argc;
     char **argv0 = argv;
@@ -300,7 +376,7 @@ int main(int argc, char **argv)
     o.stop = &stop_signal;
     st = cb_options_agree(boot, argc0, argv0, &o, parsed);
     if (st == CB_OK)
-        st = run(boot, &o, argc, argv, &wrong, &wire_errors);
+        st = run(boot, &o, argc, argv, &verdict);
     if (stop_signal && st != CB_OK) {
         /* No MPI_Finalize: it would wait for ranks still measuring; they
          * find this one gone and stop too (or mpirun ends them). */
@@ -310,12 +386,7 @@ int main(int argc, char **argv)
         return 128 + stop_signal;
     }
     cb_job_end(boot, st);
-    if (st == CB_OK && wrong > 0) {
-        if (report)
-            cb_log_error("%lld wrong elements: the run FAILED (the lines above name rank, size, type and op)", wrong);
-        return 1;
-    }
-    if (st == CB_OK && o.fail_on_wire && wire_errors)
-        return CB_EXIT_WIRE;
+    if (st == CB_OK)
+        return exit_code(&o, &verdict, report);
     return cb_status_exit_code(st);
 }

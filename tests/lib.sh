@@ -17,6 +17,26 @@ QUICK=${COLLBENCH_QUICK:-0}   # 1: the sanitizer pass runs a smaller matrix
 TMP=$(mktemp -d /tmp/collbench-it.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
+exec 9>&1   # the script's own stdout: schema failures are reported there even when a run's output is kept
+
+# schema_check ARGS...: every native -J file collbench was asked to write
+# must match docs/collbench-run.schema.json (nccl-tests' format is checked
+# by nccl_format.py); a mismatch is a FAIL line of its own. A symbolic link
+# at the path is not collbench's (it refuses to write through one).
+schema_check() {
+    local prev= a
+    [[ " $* " == *" --format nccl-tests "* ]] && return 0   # nccl-tests' layout, and maybe FILE.0
+    for a in "$@"; do
+        case $prev in
+            -J|--json|--output_file)
+                if [ -f "$a" ] && [ ! -L "$a" ] && ! python3 "$ROOT/tests/validate_json.py" "$a" > "$TMP/schema.why" 2>&1; then
+                    echo "FAIL: $a does not match docs/collbench-run.schema.json: $(head -c 400 "$TMP/schema.why")" >&9
+                fi ;;
+        esac
+        prev=$a
+    done
+}
+
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; }
 skip() { echo "SKIP: $*"; }
@@ -25,6 +45,9 @@ skip() { echo "SKIP: $*"; }
 mpi() {
     local n=$1; shift
     timeout -k 5 "${MPI_TIMEOUT:-300}" mpirun --oversubscribe -np "$n" "$CB" "$@"
+    local rc=$?
+    schema_check "$@"
+    return $rc
 }
 
 # expect_rc WANT NAME CMD... : run, compare the exit status, keep output in $TMP/out

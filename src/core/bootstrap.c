@@ -28,10 +28,13 @@ struct cb_boot {
     struct cb_boot_world *world;     /* in-process ranks (boot_local.h); NULL over MPI */
 };
 
-/* The launcher's own idea of the job size, or 0 when none launched us. */
+/* The launcher's own idea of the job size, or 0 when none launched us.
+ * Slurm's step-scoped SLURM_STEP_NUM_TASKS, not SLURM_NTASKS: inside an
+ * allocation (salloc, an sbatch script) the job's variables are set for
+ * every process, also one started without srun. */
 static int launcher_size(void)
 {
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_NTASKS"};
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
         if (v && *v)
@@ -270,7 +273,8 @@ static void count_local_ranks(struct cb_boot *b)
  * passed MPI_Init but never gets here is named by the timed gather. */
 static cb_status learn_hosts(struct cb_boot *b, int timeout_ms)
 {
-    char host[HOST_BYTES], name[48] = "", addr[INET_ADDRSTRLEN];
+    char host[HOST_BYTES], addr[INET_ADDRSTRLEN];
+    char name[HOST_BYTES - INET_ADDRSTRLEN - 2] = "";   /* room for "name(address)" */
     char machine[MACHINE_BYTES], domain[DOMAIN_BYTES];
     gethostname(name, sizeof name - 1);
     first_address(addr, sizeof addr);
@@ -298,6 +302,13 @@ static cb_status learn_hosts(struct cb_boot *b, int timeout_ms)
 cb_status cb_boot_init(int *argc, char ***argv, int timeout_ms, struct cb_boot **out)
 {
     int expected = launcher_size();
+    const char *job = getenv("SLURM_JOB_ID");
+    if (expected == 0 && job && *job) {
+        cb_log_error("started inside Slurm allocation %s but not by srun or mpirun, so it would run alone: "
+                     "run it as `srun -n N %s ...` (or `mpirun -np N %s ...`) inside the allocation",
+                     job, (*argv)[0], (*argv)[0]);
+        return CB_EUSAGE;
+    }
     if (expected == 0) {
         cb_log_error("not started by a launcher: run it as `mpirun -np N %s ...` (or srun)",
                      (*argv)[0]);

@@ -35,7 +35,8 @@ static cb_status alloc_buffers(struct cb_comm *c, const struct cb_options *o, st
         if (need > most)
             most = need;
     }
-    if (cb_size_add(most, 64, &b->bytes) != 0 || b->bytes > SIZE_MAX - 4095) {   /* room for -u */
+    /* room for -u N elements of up to 16 bytes (N <= 64, options.c) */
+    if (cb_size_add(most, 64 + (size_t)o->unalign * 16, &b->bytes) != 0 || b->bytes > SIZE_MAX - 4095) {
         cb_log_error("buffers of -e %zu B cannot be sized: give a smaller -e", o->max_bytes);
         return CB_EUSAGE;
     }
@@ -61,7 +62,7 @@ static void free_buffers(struct cb_comm *c, struct buffers *b)
 static struct placement place(const struct buffers *b, const struct cb_bench *bench,
                               const struct cb_bench_data *d, int in_place, int unalign)
 {
-    size_t ts = cb_type_size(d->type), skew = unalign ? ts : 0;
+    size_t ts = cb_type_size(d->type), skew = (size_t)unalign * ts;
     struct placement p = {b->send + skew, b->recv + skew, in_place};
     if (in_place) {
         size_t s_in_r = bench->send_in_recv(d), r_in_s = bench->recv_in_send(d);
@@ -140,7 +141,9 @@ static cb_status settle(struct cb_comm *c, const struct cb_coll_args *a, int n)
 static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, struct cb_coll_args *const *a,
                                  int n, double *us)
 {
-    long total = (long)o->iters * o->agg_iters;
+    /* -G N: nccl-tests captures the -n x -m operations in a CUDA graph and
+     * launches it N times; here they simply run N times over */
+    long total = (long)o->iters * o->agg_iters * (o->nccl.graph > 0 ? o->nccl.graph : 1);
     int batches = n > 1 ? (int)(total < COMPARE_BATCHES ? total : COMPARE_BATCHES) : 1;
     double secs[CB_MAX_COMPARED] = {0};
     cb_status st = CB_OK;
@@ -168,7 +171,7 @@ static cb_status time_throughput(struct cb_comm *c, const struct cb_options *o, 
 /* Rank 0 gets every rank's n samples and arrival times, keeps the maximum
  * time per iteration, and names the rank that arrived last most often. */
 static cb_status keep_samples(struct cb_comm *c, const double *mine, const double *arrive, size_t n,
-                              struct cb_result_half *h)
+                              size_t skip, struct cb_result_half *h)
 {
     size_t bytes = sizeof(double) * n * (size_t)c->nranks;
     double *all = c->rank == 0 ? malloc(bytes) : NULL, *all_arrive = c->rank == 0 ? malloc(bytes) : NULL;
@@ -190,7 +193,8 @@ static cb_status keep_samples(struct cb_comm *c, const double *mine, const doubl
     h->per_rank_us = all;
     all = NULL;
     cb_iter_max_over_ranks(h->per_rank_us, c->nranks, n, h->iter_max_us, &h->slowest_count);
-    cb_pct_compute(h->iter_max_us, n, &h->iter);
+    h->skip = skip;   /* -K: the statistics leave out the first iterations; the samples keep them */
+    cb_pct_compute(h->iter_max_us + skip, n - skip, &h->iter);
     /* later than a typical iteration lasts: it held the others up */
     h->slowest_rank = cb_last_arrival(all_arrive, c->nranks, n, h->iter.p50 * 1e-6, &h->slowest_count);
 free_all:
@@ -227,7 +231,8 @@ static cb_status time_per_iteration(struct cb_comm *c, const struct cb_options *
         }
     }
     for (int k = 0; k < n && st == CB_OK; k++)
-        st = keep_samples(c, mine + (size_t)k * iters, arrive + (size_t)k * iters, iters, h[k]);
+        st = keep_samples(c, mine + (size_t)k * iters, arrive + (size_t)k * iters, iters,
+                          (size_t)o->nccl.per_iter_skip, h[k]);
     free(mine);
     free(arrive);
     return st;
@@ -332,19 +337,20 @@ static cb_status pick_algo(struct cb_comm *c, const struct cb_options *o, const 
 
 /* One size: a result per --algo entry, r[0 .. o->nalgos). */
 static cb_status measure_size(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
-                              cb_type t, cb_op op, size_t size, struct cb_result *r)
+                              cb_type t, cb_op op, int root, size_t size, struct cb_result *r)
 {
     const struct cb_bench *bench = cb_bench_for(o->coll);
     struct cb_bench_counts k;
     bench->counts(size, cb_type_size(t), c->nranks, &k);
-    struct cb_bench_data d = {t, op, c->rank, c->nranks, o->root, o->seed, k.count};
+    struct cb_bench_data d = {t, op, c->rank, c->nranks, root, o->seed, k.count};
     struct entry e[CB_MAX_COMPARED];
     cb_status st = CB_OK;
     for (int i = 0; i < o->nalgos; i++) {
-        r[i] = (struct cb_result){.coll = o->coll, .bytes = k.size_bytes, .count = k.count_col, .type = t, .op = op,
-                                  .root = cb_coll_desc(o->coll)->rooted ? o->root : -1, .algo = o->algos[i],
+        r[i] = (struct cb_result){.coll = o->coll, .bytes = k.size_bytes, .count = k.count_col,
+                                  .param_count = k.count, .type = t, .op = op,
+                                  .root = cb_coll_desc(o->coll)->rooted ? root : -1, .algo = o->algos[i],
                                   .asked = o->algos[i], .compared = o->nalgos > 1};
-        e[i] = (struct entry){{o->coll, NULL, NULL, k.count, t, op, o->root, o->algos[i]}, &r[i]};
+        e[i] = (struct entry){{o->coll, NULL, NULL, k.count, t, op, root, o->algos[i]}, &r[i]};
         if (st == CB_OK && o->algos[i] == CB_ALGO_AUTO)
             st = pick_algo(c, o, bench, b, &d, &e[i]);
     }
@@ -437,21 +443,25 @@ static cb_status end_cycle(struct cb_sweep *s, const struct cb_options *o)
 }
 
 static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
-                             cb_type t, cb_op op, FILE *table, struct cb_sweep *s)
+                             cb_type t, cb_op op, int root, FILE *table, struct cb_sweep *s)
 {
+    const struct cb_nccl_view view = cb_options_nccl_view(o);
     const struct cb_sizes sizes = {o->min_bytes, o->max_bytes, o->step_bytes, o->step_factor};
     size_t size = o->min_bytes;
     for (int more = size <= o->max_bytes; more; more = cb_sizes_next(&sizes, size, &size)) {
         struct cb_result r[CB_MAX_COMPARED];
         if (stopping(o))
             return CB_ESTOPPED;
-        cb_status st = measure_size(c, o, b, t, op, size, r);
+        cb_status st = measure_size(c, o, b, t, op, root, size, r);
         int stored = 0;   /* rank 0 keeps r[0 .. stored) in s; the rest are freed here */
         for (int i = 0; st == CB_OK && i < o->nalgos; i++) {
             s->wrong += (r[i].oop.nwrong > 0 ? r[i].oop.nwrong : 0) + (r[i].ip.nwrong > 0 ? r[i].ip.nwrong : 0);
             if (c->rank != 0)
                 continue;
-            cb_table_row(table, &r[i], o->per_iter);
+            if (o->nccl.format == CB_FORMAT_NCCL)
+                cb_nccl_row(table, &r[i], &view);
+            else
+                cb_table_row(table, &r[i], o->per_iter);
             fflush(table);
             if ((st = keep_result(s, &r[i])) == CB_OK)
                 stored = i + 1;
@@ -461,6 +471,19 @@ static cb_status sweep_sizes(struct cb_comm *c, const struct cb_options *o, cons
             return st;
     }
     return CB_OK;
+}
+
+/* -r all (or -1): every rank in turn is the root, as nccl-tests sweeps them;
+ * collectives without a root run once. */
+static cb_status sweep_roots(struct cb_comm *c, const struct cb_options *o, const struct buffers *b,
+                             cb_type t, cb_op op, FILE *table, struct cb_sweep *s)
+{
+    int every = o->root == CB_EVERY_ROOT && cb_coll_desc(o->coll)->rooted;
+    int first = o->root == CB_EVERY_ROOT ? 0 : o->root, last = every ? c->nranks - 1 : first;
+    cb_status st = CB_OK;
+    for (int root = first; root <= last && st == CB_OK; root++)
+        st = sweep_sizes(c, o, b, t, op, root, table, s);
+    return st;
 }
 
 static cb_status prepare(struct cb_comm *c, const struct cb_options *o)
@@ -533,7 +556,7 @@ cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *
     for (long long cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {   /* -N 0: for days */
         for (int t = 0; t < o->ntypes && st == CB_OK; t++)
             for (int p = 0; p < o->nops && st == CB_OK; p++)
-                st = sweep_sizes(c, o, &b, o->types[t], o->ops[p], table, s);
+                st = sweep_roots(c, o, &b, o->types[t], o->ops[p], table, s);
         if (st == CB_OK)
             st = gather_wire(c, watch, s);
         st = after_cycle(c, o, s, st, o->cycles != 0 && cycle + 1 == o->cycles, on_cycle, arg);

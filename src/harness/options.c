@@ -48,6 +48,7 @@ static const struct option long_opts[] = {
     {"mpi-reference", no_argument, 0, OPT_MPI_REFERENCE},
     {"fail-on-wire-errors", no_argument, 0, OPT_FAIL_ON_WIRE},
     {"bind", required_argument, 0, OPT_BIND}, {"topo-xml", required_argument, 0, OPT_TOPO_XML},
+    CB_NCCL_LONG_OPTIONS,
     {0, 0, 0, 0},
 };
 
@@ -68,16 +69,16 @@ void cb_options_usage(FILE *out)
 "  -m, --agg_iters N        operations per iteration (default 1)\n"
 "  -N, --run_cycles N       repeat the whole sweep N times, 0 = until interrupted (default 1)\n"
 "  -a, --average N          combine ranks' times: 0 rank 0, 1 mean, 2 min, 3 max (default 1)\n"
-"  -I, --per_iter 0/1       per-iteration pass with percentiles (default 1)\n"
-"  -z, --blocking 0/1       accepted for nccl-tests compatibility: calls are always blocking\n"
-"  -T, --timeout SECONDS    give up on a peer after this long, naming it (default 60)\n"
+"  -I, --per_iter 0/1       per-iteration pass with percentiles (default 1; 0 in nccl-tests' format)\n"
+"  -z, --blocking 0..3      accepted for nccl-tests compatibility: calls are always blocking\n"
+"  -T, --timeout SECONDS    give up on a peer after this long, naming it (default 60; 0 = default)\n"
 "Data:\n"
 "  -d, --datatype TYPE      int8 uint8 int32 uint32 int64 uint64 half float double bfloat16\n"
 "                           f8e4m3 f8e5m2, or all (default float)\n"
 "  -o, --op OP              sum prod min max avg, or all (default sum)\n"
 "  -r, --root N             root of broadcast and reduce (default 0)\n"
 "  -c, --check N            checked iterations per size, 0 = none (default 1)\n"
-"  -u, --unalign 0/1        offset buffers by one element from page alignment (default 0)\n"
+"  -u, --unalign N          offset buffers by N elements from page alignment (default 0)\n"
 "      --seed N             seed of the data pattern (default 1)\n"
 "Output:\n"
 "  -J, --json FILE          write every figure as JSON (also --output_file)\n"
@@ -114,6 +115,14 @@ void cb_options_usage(FILE *out)
 "      --mtu BYTES          path MTU (default: the port's active MTU)\n"
 "      --qps N              QPs per connection (default 1)\n"
 "      --ib-timeout N       QP timeout exponent (default 20), --ib-retry N  retry count (default 7)\n"
+"Output format:\n"
+"      --format F           nccl-tests (its 13 columns, closing lines, -J layout and exit codes;\n"
+"                           the default under the *_perf names) or native (collbench's columns)\n"
+"nccl-tests' GPU flags (docs/manual.md): -t/--nthreads 1, -g/--ngpus 1, -p/--parallel_init 0/1,\n"
+"  -y/--stream_null 0/1, -G/--cudagraph N (each timed loop runs N times), -C/--report_cputime 0/1,\n"
+"  -S/--report_timestamps 0/1, -R/--local_register 0/1/2, -x/--cta_policy 0, -D/--device_implementation 0,\n"
+"  -V/--device_cta_count N, -M/--memory 0/1, -K/--per_iter_skip N, --per_iter_timing (= -I)\n"
+"      --version            collbench's version\n"
 "  -h, --help               this text\n"
 "Algorithms (--algo; also `collbench algorithms`):\n", out);
     cb_algo_print(out, 0);
@@ -173,7 +182,9 @@ static int coll_by_name(const char *name)
     char buf[64];
     snprintf(buf, sizeof buf, "%s", name);
     size_t n = strlen(buf);
-    if (n > 5 && strcmp(buf + n - 5, "_perf") == 0)
+    if (n > 9 && strcmp(buf + n - 9, "_perf_mpi") == 0)
+        buf[n - 9] = 0;
+    else if (n > 5 && strcmp(buf + n - 5, "_perf") == 0)
         buf[n - 5] = 0;
     for (int c = 0; c < CB_NCOLLS; c++)
         if (strcmp(buf, cb_coll_name((cb_coll)c)) == 0)
@@ -205,6 +216,7 @@ static void set_defaults(struct cb_options *o)
     o->tune_file = getenv("COLLBENCH_TUNE_FILE");
     if (o->tune_file && !*o->tune_file)
         o->tune_file = NULL;
+    cb_nccl_flags_defaults(&o->nccl);
     o->tcfg.slot_bytes = DEFAULT_SLOT_BYTES;
     o->tcfg.nslots = DEFAULT_NSLOTS;
     o->tcfg.gid_index = -1;
@@ -264,7 +276,7 @@ static int parse_ops(const char *s, struct cb_options *o, int report)
 
 static int size_arg(const char *flag, const char *s, size_t *out, int report)
 {
-    if (cb_parse_size(s, out) != 0)
+    if (cb_parse_size(s, out) != 0 && cb_nccl_parse_size(s, out) != 0)
         return cb_usage_error(report, "bad size '%s' for %s: give bytes with an optional K, M or G suffix, e.g. 8, 64K, 256M", s, flag);
     return 0;
 }
@@ -295,8 +307,11 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
     case 'f': {
         char *end;
         o->step_factor = strtod(arg, &end);
-        if (*end || end == arg || !(o->step_factor > 1.0) || !isfinite(o->step_factor))
-            return cb_usage_error(report, "bad factor '%s' for -f: give a number greater than 1, e.g. -f 2", arg);
+        if (*end || end == arg || !(o->step_factor >= 0) || !isfinite(o->step_factor))
+            return cb_usage_error(report, "bad factor '%s' for -f: give a number greater than 1, e.g. -f 2 "
+                                  "(0 or 1: steps of -i, as in nccl-tests)", arg);
+        if (o->step_factor <= 1.0)
+            o->step_factor = 0;   /* nccl-tests: a factor of 1 or less means steps of -i */
         return 0;
     }
     case 'n': return cb_int_arg(flag, arg, 1, 100000000, &o->iters, report);
@@ -306,15 +321,24 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
     case 'c': return cb_int_arg(flag, arg, 0, 1000000, &o->check_iters, report);
     case 'o': return parse_ops(arg, o, report);
     case 'd': return parse_types(arg, o, report);
-    case 'r': return cb_int_arg(flag, arg, 0, 1 << 30, &o->root, report);
-    case 'z': return cb_int_arg(flag, arg, 0, 1, &o->blocking, report);
+    case 'r':
+        if (strcmp(arg, "all") == 0) {   /* nccl-tests' every-root sweep (also -1) */
+            o->root = CB_EVERY_ROOT;
+            return 0;
+        }
+        return cb_int_arg(flag, arg, CB_EVERY_ROOT, 1 << 30, &o->root, report);
+    case 'z': return cb_int_arg(flag, arg, 0, 3, &o->blocking, report);   /* nccl-tests' modes 0..3 */
     case 'a': return cb_int_arg(flag, arg, 0, 3, &o->average, report);
-    case 'I': return cb_int_arg(flag, arg, 0, 1, &o->per_iter, report);
-    case 'u': return cb_int_arg(flag, arg, 0, 1, &o->unalign, report);
+    case 'I':
+        o->nccl.per_iter_given = 1;
+        return cb_int_arg(flag, arg, 0, 1, &o->per_iter, report);
+    case 'u': return cb_int_arg(flag, arg, 0, CB_MAX_UNALIGN, &o->unalign, report);
     case 'T':
-        if (parse_int(arg, 1, 86400 * 7, &o->timeout_s) != 0)
-            return cb_usage_error(report, "bad timeout '%s' for -T: give seconds from 1 to 604800 (collbench never "
-                               "waits without a limit)", arg);
+        if (parse_int(arg, 0, 86400 * 7, &o->timeout_s) != 0)
+            return cb_usage_error(report, "bad timeout '%s' for -T: give seconds from 1 to 604800, or 0 for "
+                               "the default", arg);
+        if (o->timeout_s == 0)   /* nccl-tests' "no timeout": collbench never waits without a limit */
+            o->timeout_s = CB_DEFAULT_TIMEOUT_S;
         return 0;
     case 'J': o->json_path = arg; return 0;
     case 'h': o->show_help = 1; return 0;
@@ -493,6 +517,8 @@ static int check_consistency(struct cb_options *o, int report)
     }
     if (settle_algos(o, report))
         return -1;
+    if (cb_nccl_flags_settle(&o->nccl, o->argv0, o->iters, &o->per_iter, report))
+        return -1;
     for (int i = 0; i < o->nalgos; i++)
         if (algo_refuses(o, cb_algo_desc(o->algos[i]), report))
             return -1;
@@ -513,7 +539,9 @@ cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int repo
     argv += first - 1;
     optind = 0;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":b:e:i:f:n:w:m:N:c:o:d:r:z:a:T:J:I:u:h", long_opts, NULL)) != -1) {
+    o->argv0 = argv[0];
+    while ((ch = getopt_long(argc, argv, ":b:e:i:f:n:w:m:N:c:o:d:r:z:a:T:J:I:u:h" CB_NCCL_SHORT_OPTIONS, long_opts,
+                             NULL)) != -1) {
         int bad;
         if (ch == '?') {
             cb_usage_error(report, "unknown option '%s': see --help", argv[optind - 1]);
@@ -523,7 +551,10 @@ cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int repo
             cb_usage_error(report, "option '%s' needs a value: see --help", argv[optind - 1]);
             return CB_EUSAGE;
         }
-        bad = ch >= OPT_TRANSPORT ? parse_long(ch, optarg, o, report) : parse_short(ch, optarg, o, report);
+        if (cb_nccl_flag_owned(ch))
+            bad = cb_nccl_flag_parse(ch, optarg, &o->nccl, report);
+        else
+            bad = ch >= OPT_TRANSPORT ? parse_long(ch, optarg, o, report) : parse_short(ch, optarg, o, report);
         if (bad)
             return CB_EUSAGE;
     }

@@ -8,8 +8,11 @@
 #include "coll/coll.h"
 #include "core/types.h"
 #include "transport/transport.h"
+#include "harness/nccl_flags.h"
 
 #define CB_MAX_COMPARED 8
+#define CB_MAX_UNALIGN 64   /* -u N: elements off page alignment */
+#define CB_EVERY_ROOT (-1)  /* -r all or -1: every rank in turn, as nccl-tests */
 
 #define CB_DEFAULT_TIMEOUT_S 60   /* -T */
 
@@ -18,9 +21,9 @@ struct cb_options {
     size_t min_bytes, max_bytes, step_bytes;
     double step_factor;          /* > 1: geometric sizes; 0: linear by step_bytes */
     int iters, warmup, agg_iters, cycles, check_iters;
-    int blocking, average, per_iter, unalign;
+    int blocking, average, per_iter, unalign;   /* -u: elements of offset */
     int timeout_s;
-    int root;
+    int root;                    /* CB_EVERY_ROOT: each rank in turn */
     int op_given;                /* -o was on the command line */
     cb_type types[CB_NTYPES];
     int ntypes;
@@ -40,6 +43,8 @@ struct cb_options {
     struct cb_transport_config tcfg;   /* slot geometry and transport tunables */
     int bind;                    /* --bind: enum cb_bind of topo.h, 0 = auto */
     const char *topo_xml;        /* --topo-xml: an hwloc XML topology instead of this machine's */
+    struct cb_nccl_flags nccl;   /* nccl-tests' GPU flags and the output format */
+    const char *argv0;           /* the program name: nccl-tests' names pick its format */
     int show_help;
     /* $COLLBENCH_TUNE_FILE: auto's cost-model terms from `collbench tune`
      * instead of the start-up measurement; NULL when unset */

@@ -7,6 +7,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define CB_JSON_FORMAT_VERSION 1
 
 struct cb_json {
     struct cb_outfile out;
@@ -59,9 +62,11 @@ static void put_config(struct cb_jw *w, const struct cb_run_info *info)
     cb_jw_kv_int(w, "check_iters", info->check_iters);
     cb_jw_kv_int(w, "cycles", info->cycles);
     cb_jw_kv_int(w, "average", info->average);
-    cb_jw_kv_bool(w, "blocking", info->blocking);
-    cb_jw_kv_bool(w, "unalign", info->unalign);
+    cb_jw_kv_int(w, "blocking", info->blocking);   /* nccl-tests' -z mode, 0..3 */
+    cb_jw_kv_int(w, "unalign", info->unalign);     /* elements */
+    cb_jw_kv_int(w, "graph", info->nccl.graph);    /* -G: timed loops run this many times over (0: once) */
     cb_jw_kv_bool(w, "per_iter", info->per_iter);
+    cb_jw_kv_int(w, "per_iter_skip", info->nccl.per_iter_skip);   /* -K: iterations the percentiles leave out */
     cb_jw_kv_int(w, "timeout_s", info->timeout_s);
     cb_jw_kv_size(w, "slot_bytes", info->slot_bytes);
     cb_jw_kv_int(w, "nslots", info->nslots);
@@ -90,6 +95,9 @@ void cb_json_begin(struct cb_json *j, const struct cb_run_info *info)
     struct cb_jw *w = &j->w;
     j->cycles_asked = info->cycles;
     cb_jw_open(w, '{');
+    /* the layout's version (docs/collbench-run.schema.json): raised when a
+     * field changes meaning or type, so readers can refuse what they do not know */
+    cb_jw_kv_int(w, "format_version", CB_JSON_FORMAT_VERSION);
     cb_jw_kv_string(w, "collbench_version", info->version);
     cb_jw_kv_string(w, "start_time", info->start_time);
     cb_jw_key(w, "argv");

@@ -17,7 +17,8 @@ struct cb_result_half {
     double algbw, busbw;     /* GB/s, GB = 1e9 bytes */
     long long nwrong;        /* wrong elements summed over ranks; -1 = not checked */
     int have_iter;           /* per-iteration pass ran (-I 1) */
-    struct cb_pct iter;      /* us, over the per-iteration maxima over ranks */
+    struct cb_pct iter;      /* us, over the per-iteration maxima over ranks (after the first `skip`) */
+    size_t skip;             /* -K: iterations the statistics leave out */
     int slowest_rank, slowest_count;
     size_t niters;
     double *iter_max_us;     /* [niters] */
@@ -28,6 +29,7 @@ struct cb_result {
     cb_coll coll;
     size_t bytes;            /* the size column: see docs/measurement.md */
     size_t count;            /* the count column (elements) */
+    size_t param_count;      /* the count each rank passes: nccl-tests' count column */
     cb_type type;
     cb_op op;
     int root;                /* -1 when the collective has no root */
@@ -36,6 +38,19 @@ struct cb_result {
     int compared;            /* one of several --algo entries: the row says which */
     struct cb_auto_trial trial;  /* how auto chose it */
     struct cb_result_half oop, ip;
+};
+
+/* What nccl-tests' format (the *_perf names, --format nccl-tests) needs
+ * beyond the results: its flags' values, for the header and the columns. */
+struct cb_nccl_view {
+    int per_iter;            /* -I: the i_min i_max i_p99 i_cv% columns */
+    int timestamps;          /* -S: a timestamp column */
+    int cputime;             /* -C: the time column is labelled cputime */
+    int graph;               /* -G */
+    int parallel_init;       /* -p */
+    int iters;               /* -n, JSON's actual_iterations */
+    int per_iter_skip;       /* -K */
+    const char *program;     /* "all_reduce_perf": the header's and the closing line's name */
 };
 
 struct cb_rank_info {
@@ -62,10 +77,13 @@ struct cb_run_info {
     int nslots;
     const char *algo;
     char start_time[32];     /* ISO 8601 UTC */
+    long long start_epoch;   /* the same, seconds since 1970 */
+    struct cb_nccl_view nccl;
 };
 
 struct cb_summary {
     long long total_wrong;
+    int failed_checks;       /* placements with wrong elements: nccl-tests' "Out of bounds values" */
     double avg_busbw;        /* mean over every printed busbw (oop and ip), as nccl-tests does */
     double peak_busbw;
     size_t peak_bytes;
@@ -107,7 +125,36 @@ void cb_table_header(FILE *out, const struct cb_run_info *info);
 void cb_table_row(FILE *out, const struct cb_result *r, int per_iter);
 /* The algorithm column: what ran; in a comparison, auto's row says "auto>ring". */
 const char *cb_result_algo_label(const struct cb_result *r, char *buf, size_t len);
-void cb_table_footer(FILE *out, const struct cb_summary *s);
+/* min_bw: NCCL_TESTS_MIN_BW (< 0: not set), judged as nccl-tests does. */
+void cb_table_footer(FILE *out, const struct cb_summary *s, double min_bw);
+
+/* nccl-tests' format: its header lines, its 13 columns (21 with -I), its
+ * closing lines; min_bw is NCCL_TESTS_MIN_BW (< 0: not set). */
+void cb_nccl_header(FILE *out, const struct cb_run_info *info);
+void cb_nccl_row(FILE *out, const struct cb_result *r, const struct cb_nccl_view *v);
+void cb_nccl_footer(FILE *out, const struct cb_summary *s, double min_bw, const char *program);
+/* The header's device number: the rank's index among the ranks of its host. */
+int cb_nccl_device(const struct cb_run_info *info, int r);
+/* The host name as nccl-tests prints it: up to the first dot. */
+void cb_nccl_hostname(const char *host, char *buf, size_t cap);
+/* nccl-tests' redop column: "none" for the collectives it runs without an op. */
+const char *cb_nccl_redop(const struct cb_result *r);
+/* nccl-tests' verdict on the average bus bandwidth: below 0.9 x NCCL_TESTS_MIN_BW fails. */
+int cb_min_bw_failed(const struct cb_summary *s, double min_bw);
+/* NCCL_TESTS_MIN_BW from the environment, -1 when not set. */
+double cb_min_bw_env(void);
+/* nccl-tests' statistics of -I: over iter_max_us after `skip`. */
+struct cb_nccl_iter_stats {
+    double min, max, avg, p50, p95, p99, stdev, cv_pct;
+};
+void cb_nccl_iter_stats(const struct cb_result_half *h, struct cb_nccl_iter_stats *st);
+
+/* nccl-tests' -J layout: a path that exists already is kept and the file
+ * goes to path.0, path.1, ... as nccl-tests does; the name is chosen at open
+ * and written whole (temporary file and rename) at finish. */
+char *cb_nccl_json_pick(const char *path);   /* malloc'd; NULL when out of memory */
+cb_status cb_nccl_json_write(const char *path, const struct cb_run_info *info, const struct cb_result *results,
+                             int n, const struct cb_summary *s, double min_bw);
 
 /* JSON and CSV writers, through outfile.h: open checks the path (so one that
  * cannot be written, or is not a regular file, fails before the run,
@@ -124,6 +171,8 @@ void cb_json_abort(struct cb_json *j);
 
 struct cb_csv;
 cb_status cb_csv_open(const char *path, struct cb_csv **out);
+/* The run whose metadata ends every row; `info` must outlive the writer. */
+void cb_csv_begin(struct cb_csv *c, const struct cb_run_info *info);
 void cb_csv_result(struct cb_csv *c, const struct cb_result *r);
 cb_status cb_csv_finish(struct cb_csv *c);
 void cb_csv_abort(struct cb_csv *c);

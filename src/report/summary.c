@@ -8,8 +8,10 @@
  * out-of-place and the in-place busbw of every row alike. */
 static void add_half(struct cb_summary *s, const struct cb_result_half *h, size_t bytes)
 {
-    if (h->nwrong > 0)   /* wrong elements count even without a throughput figure */
+    if (h->nwrong > 0) {   /* wrong elements count even without a throughput figure */
         s->total_wrong += h->nwrong;
+        s->failed_checks++;
+    }
     if (!h->ran)
         return;
     s->nresults++;

@@ -194,11 +194,15 @@ void cb_table_row(FILE *out, const struct cb_result *r, int per_iter)
     fflush(out);   /* a row is shown as soon as it is measured */
 }
 
-void cb_table_footer(FILE *out, const struct cb_summary *s)
+void cb_table_footer(FILE *out, const struct cb_summary *s, double min_bw)
 {
     fprintf(out, "# %-20s : %lld %s\n", "Out of bounds values", s->total_wrong,
             s->total_wrong ? "FAILED" : "OK");
-    fprintf(out, "# %-20s : %g\n", "Avg bus bandwidth", s->avg_busbw);
+    if (min_bw < 0)
+        fprintf(out, "# %-20s : %g\n", "Avg bus bandwidth", s->avg_busbw);
+    else
+        fprintf(out, "# %-20s : %g %s (NCCL_TESTS_MIN_BW %g)\n", "Avg bus bandwidth", s->avg_busbw,
+                cb_min_bw_failed(s, min_bw) ? "FAILED" : "OK", min_bw);
     fprintf(out, "# %-20s : %g GB/s at %zu B\n", "Peak bus bandwidth", s->peak_busbw, s->peak_bytes);
     fprintf(out, "# Bus bandwidth at largest size (%zu B) : %g GB/s\n", s->largest_bytes, s->largest_busbw);
     if (s->wire) {

@@ -33,8 +33,8 @@ wait_job() {
 leftovers() {
     pgrep -f "$CB " >/dev/null && echo "processes"   # this tree's binary only: other checkouts may be running
     ls "$TMP/outdir" | grep -v '^job\.json$'
-    [ ! -e "$TMP/outdir/job.json" ] || /usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' \
-        "$TMP/outdir/job.json" 2>/dev/null || echo "a JSON file that does not parse"
+    [ ! -e "$TMP/outdir/job.json" ] || /usr/bin/python3 "$ROOT/tests/validate_json.py" "$TMP/outdir/job.json" \
+        > /dev/null 2>&1 || echo "a JSON file that does not parse or match docs/collbench-run.schema.json"
 }
 
 for transport in shm tcp; do

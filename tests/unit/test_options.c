@@ -147,8 +147,7 @@ static void bad_command_lines(void **state)
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-d", "float7"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-o", "xor"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_gather", "-o", "prod"), CB_EUSAGE);
-    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-T", "0"), CB_EUSAGE);
-    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-f", "1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-f", "-1"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-n", "0"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-a", "4"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--slot-bytes", "1000"), CB_EUSAGE);
@@ -219,6 +218,97 @@ static void algo_lists(void **state)
     /* a type MPI lacks is refused when MPI is in the list */
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,mpi", "-d", "bfloat16"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--algo", "ring,tree", "-d", "bfloat16"), CB_OK);
+}
+
+/* nccl-tests' flags for GPUs: the values that have a meaning for host
+ * memory are taken, the others refused (docs/manual.md). */
+static void nccl_tests_gpu_flags(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-t", "1", "-g", "1", "-p", "1", "-y", "0", "-G", "3", "-C", "1",
+                           "-S", "1", "-R", "2", "-x", "0", "-D", "0", "-V", "32", "-M", "1"), CB_OK);
+    assert_int_equal(o.nccl.graph, 3);
+    assert_int_equal(o.nccl.cputime, 1);
+    assert_int_equal(o.nccl.timestamps, 1);
+    assert_int_equal(o.nccl.local_register, 2);
+    assert_int_equal(o.per_iter, 0);   /* -G turns per-iteration timing off, as in nccl-tests */
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--nthreads", "1", "--ngpus", "1", "--parallel_init", "0",
+                           "--stream_null", "1", "--cudagraph", "0", "--report_cputime", "0",
+                           "--report_timestamps", "0", "--local_register", "1", "--cta_policy", "0",
+                           "--device_implementation", "0", "--device_cta_count", "16", "--memory", "0",
+                           "--memory_report", "0", "--per_iter_timing", "1", "--per_iter_skip", "2"), CB_OK);
+    assert_int_equal(o.per_iter, 1);
+    assert_int_equal(o.nccl.per_iter_skip, 2);
+    /* values with no meaning for host memory */
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-g", "2"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "--ngpus", "8"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-t", "4"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-D", "1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-x", "1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-V", "0"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-g", "one"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-I", "1", "-n", "5", "-K", "5"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "--format", "xml"), CB_EUSAGE);
+}
+
+/* The output format follows the program name unless --format says; -I's
+ * default follows the format (nccl-tests: off; collbench: on). */
+static void formats(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "/usr/bin/all_reduce_perf"), CB_OK);
+    assert_int_equal(o.nccl.format, CB_FORMAT_NCCL);
+    assert_int_equal(o.per_iter, 0);
+    assert_int_equal(PARSE(&o, "all_gather_perf_mpi"), CB_OK);
+    assert_int_equal(o.coll, CB_ALL_GATHER);
+    assert_int_equal(o.nccl.format, CB_FORMAT_NCCL);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce"), CB_OK);
+    assert_int_equal(o.nccl.format, CB_FORMAT_NATIVE);
+    assert_int_equal(o.per_iter, 1);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--format", "nccl-tests"), CB_OK);
+    assert_int_equal(o.nccl.format, CB_FORMAT_NCCL);
+    assert_int_equal(o.per_iter, 0);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "--format", "native", "-I", "0"), CB_OK);
+    assert_int_equal(o.nccl.format, CB_FORMAT_NATIVE);
+    assert_int_equal(o.per_iter, 0);
+}
+
+/* nccl-tests' value forms: -T 0, -u N, -z 0..3, fractional sizes, -f 0/1. */
+static void nccl_tests_value_forms(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-T", "0"), CB_OK);
+    assert_int_equal(o.timeout_s, 60);   /* nccl-tests' "no limit": collbench keeps its own */
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-u", "3"), CB_OK);
+    assert_int_equal(o.unalign, 3);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-u", "65"), CB_EUSAGE);
+    for (int z = 0; z <= 3; z++) {
+        char v[2] = {(char)('0' + z), 0};
+        assert_int_equal(PARSE(&o, "all_reduce_perf", "-z", v), CB_OK);
+        assert_int_equal(o.blocking, z);
+    }
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-z", "4"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-b", "0.5K", "-e", "1.5M", "-i", "0.25M"), CB_OK);
+    assert_int_equal(o.min_bytes, 512);
+    assert_int_equal(o.max_bytes, 3u << 19);
+    assert_int_equal(o.step_bytes, 1u << 18);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-b", "2.5"), CB_OK);
+    assert_int_equal(o.min_bytes, 2);   /* truncated to bytes, as nccl-tests does */
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-b", "0.5X"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-b", "1K", "-e", "4K", "-f", "1", "-i", "1K"), CB_OK);
+    assert_true(o.step_factor == 0);   /* a factor of 1: steps of -i */
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-b", "1K", "-e", "4K", "-f", "0"), CB_OK);
+    assert_true(o.step_factor == 0);
+    assert_int_equal(PARSE(&o, "broadcast_perf", "-r", "all"), CB_OK);
+    assert_int_equal(o.root, CB_EVERY_ROOT);
+    assert_int_equal(PARSE(&o, "broadcast_perf", "-r", "-1"), CB_OK);
+    assert_int_equal(o.root, CB_EVERY_ROOT);
+    assert_int_equal(PARSE(&o, "broadcast_perf", "-r", "-2"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "all_reduce_perf", "-f", "1.5"), CB_OK);
+    assert_true(o.step_factor == 1.5);
 }
 
 /* Sweeps that would wrap, run backwards, never advance or never end are
@@ -414,6 +504,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_nccl_tests),
+        cmocka_unit_test(nccl_tests_gpu_flags),
+        cmocka_unit_test(formats),
+        cmocka_unit_test(nccl_tests_value_forms),
         cmocka_unit_test(every_short_flag),
         cmocka_unit_test(sizes_are_binary),
         cmocka_unit_test(all_types_and_ops_and_lists),

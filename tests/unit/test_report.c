@@ -335,7 +335,7 @@ static void test_footer(void **state)
     s.total_wrong = 3;
     struct capture c;
     capture_start(&c);
-    cb_table_footer(c.f, &s);
+    cb_table_footer(c.f, &s, -1);
     char *out = capture_end(&c);
     long long wrong;
     char verdict[16];
@@ -366,7 +366,7 @@ static void test_footer(void **state)
     s.wire = wire;
     s.nwire = 2;
     capture_start(&c);
-    cb_table_footer(c.f, &s);
+    cb_table_footer(c.f, &s, -1);
     out = capture_end(&c);
     assert_non_null(strstr(out, "\n# wire: host node-b rxe0:1 link_downed +1\n#\n"));
     free(out);
@@ -384,7 +384,10 @@ static const char json_checks[] =
     "                     \"caf\" + chr(0xe9), \"ctl\" + chr(1), \"bad\" + chr(0xfffd)], d[\"argv\"]\n"
     "c = d[\"config\"]\n"
     "assert c[\"min_bytes\"] == 8 and c[\"max_bytes\"] == 4096 and c[\"step_factor\"] == 2, c\n"
-    "assert c[\"iters\"] == 20 and c[\"per_iter\"] is True and c[\"blocking\"] is False, c\n"
+    "assert c[\"iters\"] == 20 and c[\"per_iter\"] is True and c[\"blocking\"] == 0, c\n"
+    "assert d[\"format_version\"] == 1 and list(d)[0] == \"format_version\"\n"
+    "import jsonschema\n"
+    "jsonschema.validate(d, json.load(open(\"docs/collbench-run.schema.json\")))\n"
     "assert c[\"slot_bytes\"] == 65536 and c[\"nslots\"] == 8 and c[\"algo\"] == \"ring\", c\n"
     "assert c[\"collective\"] == \"all_reduce\" and c[\"timeout_s\"] == 300, c\n"
     "assert d[\"nranks\"] == 2 and d[\"transport\"] == \"shm\"\n"
@@ -493,7 +496,8 @@ static void test_json_abort_leaves_nothing(void **state)
 
 static const char csv_header[] =
     "collective,size,count,type,redop,root,algo,placement,time_us,algbw_gbps,busbw_gbps,nwrong,"
-    "min_us,p50_us,p90_us,p99_us,p999_us,max_us,slowest_rank\n";
+    "min_us,p50_us,p90_us,p99_us,p999_us,max_us,slowest_rank,collbench_version,start_time,nranks,transport\n";
+#define META ",1.2.3,2024-01-02T03:04:05Z,2,shm"
 
 static char *read_file(const char *path)
 {
@@ -523,6 +527,7 @@ static void test_csv_run(void **state)
     snprintf(path, sizeof path, "%s/run.csv", fx->dir);
     struct cb_csv *c;
     assert_int_equal(cb_csv_open(path, &c), CB_OK);
+    cb_csv_begin(c, &fx->info);
     cb_csv_result(c, &fx->a);
     cb_csv_result(c, &fx->b);
     assert_int_not_equal(access(path, F_OK), 0);
@@ -536,11 +541,12 @@ static void test_csv_run(void **state)
     const char *lines = text + strlen(csv_header);
     assert_non_null(find_line(lines, "all_reduce,1024,256,", line, sizeof line));
     assert_string_equal(line + strlen("all_reduce,1024,256,"),
-                        "float,sum,-1,ring,out_of_place,12.5,0.1,0.15,0,1,2,4,4,4,4,1");
+                        "float,sum,-1,ring,out_of_place,12.5,0.1,0.15,0,1,2,4,4,4,4,1" META);
     assert_non_null(find_line(strchr(lines, '\n') + 1, "all_reduce,", line, sizeof line));
-    assert_string_equal(line, "all_reduce,1024,256,float,sum,-1,ring,in_place,11,0.2,0.3,,,,,,,,");
+    /* integer columns keep their type without a figure: -1, not an empty cell */
+    assert_string_equal(line, "all_reduce,1024,256,float,sum,-1,ring,in_place,11,0.2,0.3,-1,,,,,,,-1" META);
     assert_non_null(find_line(lines, "broadcast,", line, sizeof line));
-    assert_string_equal(line, "broadcast,4096,1024,int32,sum,0,tree,out_of_place,20,0.2048,0.2048,0,,,,,,,");
+    assert_string_equal(line, "broadcast,4096,1024,int32,sum,0,tree,out_of_place,20,0.2048,0.2048,0,,,,,,,-1" META);
     free(text);
 }
 
