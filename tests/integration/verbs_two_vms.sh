@@ -5,7 +5,12 @@
 # throwaway keys shared through a folder), so every byte crosses a RoCEv2
 # link. Runs the four collectives checked (--transport verbs) with one rank
 # per VM, all_reduce and alltoall with two per VM, and one run with
-# --transport auto, which must pick verbs. Then faults on the wire (node a's
+# --transport auto, which must pick verbs. The fabric's configuration:
+# default_roce_tos set through rdma_cm's configfs on both VMs reaches the
+# data packets on the wire (tcpdump, both directions), --tc overrides it;
+# node b's netdev at MTU 1500 (active MTU 1024) against node a's 9000 (4096):
+# every collective runs in both directions on the agreed 1024 (and on 512
+# when --mtu 512 asks for it). Then faults on the wire (node a's
 # eth0): 0.5 % loss with 1 ms delay (netem): bit-exact, the
 # retransmissions in the footer's "# wire:" line and the JSON; a 1 s carrier
 # flap mid-run (the NIC's link set off and on through node a's QEMU monitor,
@@ -14,12 +19,14 @@
 # eth0 down` for 8 s, longer than --ib-timeout 17 / --ib-retry 3 allow: a
 # non-zero exit without waiting out -T, naming rxe0:1.
 # SKIP lines (with the reason) only when the VMs cannot be booted here.
-# Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set.
+# Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
+# VERBS_VM_CASES=fabric: only the fabric cases (a quicker loop while working on them).
 # Internally the script runs itself in the VMs with --node-a / --node-b.
 source "$(dirname "$0")/../lib.sh"
 
 COLLS="all_reduce all_gather reduce_scatter alltoall"
-VM_LIMIT=${VERBS_VM_LIMIT:-720}   # seconds for each VM, boot included (a loaded host is slow)
+VM_LIMIT=${VERBS_VM_LIMIT:-1500}  # seconds for each VM, boot included (a loaded host is slow)
+CASES=${VERBS_VM_CASES:-all}      # all, or fabric
 READY_WAIT=240                    # node a waits this long for node b's ssh server
 
 # --------------------------------------------------------------- node b
@@ -56,6 +63,8 @@ if [ "${1:-}" = --node-a ]; then
                 fail "$name: the header does not say transport verbs: $(grep -m 1 '^# nranks' "$TMP/out")"
             elif ! grep -q '^#  *Rank .* on nodea' "$TMP/out" || ! grep -q '^#  *Rank .* on nodeb' "$TMP/out"; then
                 fail "$name: the ranks are not on both VMs"; grep '^#  *Rank' "$TMP/out"
+            elif [ -n "${HDR_WANT:-}" ] && grep '^#  *Rank' "$TMP/out" | grep -qvF -- "$HDR_WANT"; then
+                fail "$name: a rank's header line lacks '$HDR_WANT'"; grep '^#  *Rank' "$TMP/out" | cut -c1-400
             else
                 no_wrong "$name" && pass "$name ($((SECONDS - t0)) s)" || bad=1
             fi
@@ -175,34 +184,103 @@ sys.exit(ev[:2] != ["port error", "port active"])' "$TMP/flap.json"; then
             pass "$name (exit $frc, $fsecs s): $(grep -m 1 'error: verbs: rxe0:1 on nodea' "$TMP/err" | cut -c1-300)"
         fi
     }
-    echo "# node a: $(uname -r); node b reachable; rxe0 on eth0 ($(cat /sys/class/net/eth0/mtu) B MTU)"
-    sizes=(-b 1000 -e 96000 -f 96)
-    pers="1 2"
-    [ "$QUICK" = 1 ] && pers=1
-    for per in $pers; do
-        for coll in $COLLS; do
-            ops=
-            case $coll in all_reduce|reduce_scatter) ops="-o sum,max" ;; esac
-            types=float,int32
-            # 4 ranks (2 per VM): the ring and the many-peer pattern, one type (time)
-            if [ "$per" = 2 ]; then
-                types=float
-                [ "$coll" = all_reduce ] || [ "$coll" = alltoall ] || continue
-            fi
-            # shellcheck disable=SC2086
-            run_x "$coll verbs across 2 VMs np=$((2 * per))" "$per" verbs "$coll" "${sizes[@]}" \
-                --slot-bytes 4K --slots 4 -d $types $ops -n 1 -w 0 -c 2 -I 0
+    main_cases() {
+        sizes=(-b 1000 -e 96000 -f 96)
+        pers="1 2"
+        [ "$QUICK" = 1 ] && pers=1
+        for per in $pers; do
+            for coll in $COLLS; do
+                ops=
+                case $coll in all_reduce|reduce_scatter) ops="-o sum,max" ;; esac
+                types=float,int32
+                # 4 ranks (2 per VM): the ring and the many-peer pattern, one type (time)
+                if [ "$per" = 2 ]; then
+                    types=float
+                    [ "$coll" = all_reduce ] || [ "$coll" = alltoall ] || continue
+                fi
+                # shellcheck disable=SC2086
+                run_x "$coll verbs across 2 VMs np=$((2 * per))" "$per" verbs "$coll" "${sizes[@]}" \
+                    --slot-bytes 4K --slots 4 -d $types $ops -n 1 -w 0 -c 2 -I 0
+            done
         done
-    done
-    # offered destinations across the wire: 192 KiB pieces, messages of 128 and 64 KiB
-    # written straight into the receiver's buffer (2 per VM: the ring crosses it twice)
-    [ "$QUICK" = 1 ] || run_x "all_reduce verbs across 2 VMs np=4 offered destinations" 2 verbs all_reduce \
-        -b 768K -e 768K --slot-bytes 128K -d float -n 1 -w 0 -c 2 -I 0
-    # auto: ranks on two machines, each with an active RDMA port -> verbs
-    run_x "all_reduce auto picks verbs across 2 VMs np=2" 1 auto all_reduce -b 256K -e 256K -n 2 -w 1 -c 1 -I 0
-    grep '^#  *Rank' "$TMP/out" | head -2 | cut -c1-200 | sed 's/^/    /'
+        # offered destinations across the wire: 192 KiB pieces, messages of 128 and 64 KiB
+        # written straight into the receiver's buffer (2 per VM: the ring crosses it twice)
+        [ "$QUICK" = 1 ] || run_x "all_reduce verbs across 2 VMs np=4 offered destinations" 2 verbs all_reduce \
+            -b 768K -e 768K --slot-bytes 128K -d float -n 1 -w 0 -c 2 -I 0
+        # auto: ranks on two machines, each with an active RDMA port -> verbs
+        run_x "all_reduce auto picks verbs across 2 VMs np=2" 1 auto all_reduce -b 256K -e 256K -n 2 -w 1 -c 1 -I 0
+        grep '^#  *Rank' "$TMP/out" | head -2 | cut -c1-200 | sed 's/^/    /'
+    }
+    # ---- the fabric's configuration
+    on_b() { ssh -i "$W/id" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+        -o ConnectTimeout=20 nodeb "$@"; }
+    # default_roce_tos of rxe0 port 1 through rdma_cm's configfs, on both VMs
+    set_roce_tos() {
+        local c="mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config; mkdir -p /sys/kernel/config/rdma_cm/rxe0 && echo $1 > /sys/kernel/config/rdma_cm/rxe0/ports/1/default_roce_tos"
+        bash -c "$c" && on_b "$c"
+    }
+    # wire_tos NAME WANT HDR ARGS...: a checked 2-rank all_reduce across the VMs while
+    # tcpdump records the RoCEv2 packets on eth0: every RC packet (RDMA writes, acks,
+    # CTS writes; not the CM's MADs) must carry TOS WANT in both directions
+    wire_tos() {
+        local name=$1 want=$2 hdr=$3 i; shift 3
+        rm -f "$TMP/tos.pcap" "$TMP/tcpdump.err"
+        tcpdump -i eth0 -nn -U -s 96 -w "$TMP/tos.pcap" udp port 4791 2> "$TMP/tcpdump.err" &
+        local tpid=$!
+        for i in $(seq 100); do grep -q 'listening on' "$TMP/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+        HDR_WANT=$hdr run_x "$name" 1 verbs all_reduce --algo ring -b 1000 -e 96000 -f 96 --slot-bytes 16K \
+            --slots 4 -d float -n 2 -w 0 -c 1 -I 0 "$@"
+        sleep 0.5
+        kill -INT "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+        if ! out=$(python3 tests/vm/roce-tos "$TMP/tos.pcap" "$want" 10.77.0.1 10.77.0.2); then
+            fail "$name: on the wire: $(echo "$out" | tail -1)"; echo "$out"; cat "$TMP/tcpdump.err"
+        else
+            pass "$name: every RC packet on the wire carries TOS $want both ways"; echo "$out"
+        fi
+    }
+    fabric_cases() {
+        if ! command -v tcpdump > /dev/null; then
+            fail "traffic class on the wire: tcpdump is missing (scripts/install-deps --vm installs it)"
+        elif ! set_roce_tos 104; then
+            fail "traffic class on the wire: cannot set default_roce_tos through configfs"
+        else
+            echo "# case: default_roce_tos 104 (DSCP 26) on both VMs"
+            wire_tos "traffic class from default_roce_tos across 2 VMs" 0x68 'tc="104 (fabric DSCP 26)"'
+            wire_tos "traffic class --tc 160 across 2 VMs" 0xa0 'tc="160 (--tc DSCP 40)"' --tc 160
+            set_roce_tos 0
+        fi
+        # node b at netdev MTU 1500 (active MTU 1024), node a at 9000 (4096)
+        local i act=
+        on_b "ip link set eth0 mtu 1500"
+        for i in $(seq 50); do
+            act=$(on_b ibv_devinfo -d rxe0 | awk '/active_mtu/ {print $2; exit}')
+            [ "$act" = 1024 ] && break
+            sleep 0.2
+        done
+        if [ "$act" != 1024 ]; then
+            fail "MTU 4096 / 1024 across 2 VMs: node b's active MTU is '$act' at netdev MTU 1500, expected 1024"
+        else
+            # 16000 B: messages of several 1024-byte packets, each larger than one 4096-byte packet.
+            # A named algorithm, not auto: auto's start-up probe (256 KiB messages) in 1024-byte
+            # packets takes minutes on rxe under TCG on a loaded host.
+            for coll in $COLLS; do
+                algo=ring
+                [ "$coll" = alltoall ] && algo=pairwise
+                HDR_WANT="path_mtu=1024 " run_x "$coll verbs across 2 VMs, MTU 4096 / 1024" 1 verbs "$coll" \
+                    --algo $algo -b 1000 -e 16000 -f 16 --slot-bytes 8K --slots 4 -d float -n 1 -w 0 -c 2 -I 0
+            done
+            # an --mtu the user gives wins when both ends can take it
+            HDR_WANT="path_mtu=512 " run_x "all_reduce verbs across 2 VMs, MTU 4096 / 1024, --mtu 512" 1 verbs \
+                all_reduce --algo ring -b 16000 -e 16000 --slot-bytes 8K --slots 4 -d float -n 1 -w 0 -c 2 -I 0 \
+                --mtu 512
+        fi
+        on_b "ip link set eth0 mtu 9000"
+    }
+    echo "# node a: $(uname -r); node b reachable; rxe0 on eth0 ($(cat /sys/class/net/eth0/mtu) B MTU)"
+    [ "$CASES" = fabric ] || main_cases
+    fabric_cases
     echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
-    wire_cases
+    [ "$CASES" = fabric ] || wire_cases
     touch "$W/done"
     exit $bad
 fi
@@ -230,7 +308,8 @@ ssh-keygen -q -t ed25519 -N '' -f "$TMP/id" > /dev/null && dropbearkey -t ed2551
     { fail "two VMs: cannot make the throwaway keys"; exit 1; }
 mem=1024
 [ "$BUILD" = build-san ] && mem=2048   # ASan ranks need more
-common=(-t "$VM_LIMIT" -p 1 -m "$mem" -s "$TMP" -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" -e CB_SHARED="$TMP")
+common=(-t "$VM_LIMIT" -p 1 -m "$mem" -s "$TMP" -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" -e CB_SHARED="$TMP"
+        -e VERBS_VM_CASES="$CASES")
 # node a's carrier flaps: node a asks through the shared folder, its QEMU monitor does them
 monitor() { python3 -c 'import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall((sys.argv[2] + "\n").encode())
