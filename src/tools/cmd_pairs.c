@@ -205,7 +205,7 @@ static struct cb_port_counters *counters_now(struct cb_comm *c)
         return NULL;
     struct cb_port_counters *pc = calloc(1, sizeof *pc);
     if (pc)
-        cb_port_counters_read(cb_port_counters_root(), pc);
+        cb_port_counters_read(pc);
     return pc;
 }
 

@@ -120,12 +120,10 @@ struct cb_pairs_flap {
 /* ---- port counters ----
  * Error and congestion counters of every RDMA port, from
  * ROOT/DEV/ports/PORT/counters/ and .../hw_counters/ (ROOT is
- * /sys/class/infiniband, or $COLLBENCH_IB_SYSFS). Only counters whose name
- * says error or congestion are kept (see cb_port_counter_kind). */
+ * /sys/class/infiniband, or $COLLBENCH_IB_SYSFS), read through core/wire.h:
+ * only counters whose name says error or congestion are kept (cb_wire_kind). */
 #define CB_PORT_COUNTERS_MAX 512
 #define CB_PORT_DELTAS_MAX 48
-
-enum cb_counter_kind { CB_COUNTER_NONE = 0, CB_COUNTER_ERROR, CB_COUNTER_CONGESTION };
 
 struct cb_port_counter {
     char name[88];   /* "mlx5_0/1/symbol_error" */
@@ -145,10 +143,9 @@ struct cb_port_deltas {
     struct cb_port_counter c[CB_PORT_DELTAS_MAX];
 };
 
-enum cb_counter_kind cb_port_counter_kind(const char *counter);
 const char *cb_port_counters_root(void);
 /* Fills pc (n = 0 when there is no RDMA device). */
-void cb_port_counters_read(const char *root, struct cb_port_counters *pc);
+void cb_port_counters_read(struct cb_port_counters *pc);
 /* after - before for counters present in both, non-zero only. */
 void cb_port_counters_delta(const struct cb_port_counters *before, const struct cb_port_counters *after,
                             struct cb_port_deltas *d);

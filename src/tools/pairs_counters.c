@@ -1,30 +1,13 @@
-/* Port error and congestion counters of RDMA ports, read from sysfs before
- * and after the pairwise link check (pairs.h). */
+/* Port error and congestion counters of every RDMA port, before and after
+ * the pairwise link check (pairs.h): read through core/wire.h, which every
+ * run of a collective uses too, so both name and classify counters alike. */
 #include "pairs.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Name fragments of counters that count trouble. Traffic counters
- * (port_xmit_data, rcvd_pkts, rdma_sends, ...) match none of them. */
-static const char *const congestion_words[] = {"ecn", "cnp"};
-static const char *const error_words[] = {
-    "err", "discard", "drop", "downed", "retr", "timeout", "nak", "out_of", "seq",
-    "overrun", "symbol", "integrity", "recovery", "constraint", "duplicate", "dup_",
-};
-
-enum cb_counter_kind cb_port_counter_kind(const char *counter)
-{
-    for (size_t i = 0; i < sizeof congestion_words / sizeof *congestion_words; i++)
-        if (strstr(counter, congestion_words[i]))
-            return CB_COUNTER_CONGESTION;
-    for (size_t i = 0; i < sizeof error_words / sizeof *error_words; i++)
-        if (strstr(counter, error_words[i]))
-            return CB_COUNTER_ERROR;
-    return CB_COUNTER_NONE;
-}
+#include "core/wire.h"
 
 const char *cb_port_counters_root(void)
 {
@@ -32,78 +15,40 @@ const char *cb_port_counters_root(void)
     return env && *env ? env : "/sys/class/infiniband";
 }
 
-static int read_ull(const char *path, unsigned long long *out)
+/* "dev:port" -> "dev/port/name"; the netdevs under a RoCE port (links
+ * without ':') are left out: pairs samples each host's device itself. */
+static int keep(const struct cb_wire_counter *w, struct cb_port_counter *c)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    int ok = fscanf(f, "%llu", out) == 1;
-    fclose(f);
-    return ok ? 0 : -1;
+    const char *colon = strchr(w->link, ':');
+    if (!colon)
+        return 0;
+    int k = snprintf(c->name, sizeof c->name, "%.*s/%s/%s", (int)(colon - w->link), w->link, colon + 1, w->name);
+    if (k < 0 || (size_t)k >= sizeof c->name)   /* a long name is kept cut */
+        c->name[sizeof c->name - 1] = 0;
+    c->value = w->value;
+    return 1;
 }
 
-static int visible(const struct dirent *e)
+void cb_port_counters_read(struct cb_port_counters *pc)
 {
-    return e->d_name[0] != '.';
-}
-
-/* Every trouble counter in DIR, named "dev/port/counter". */
-static void read_dir(const char *dir, const char *dev, const char *port, struct cb_port_counters *pc)
-{
-    struct dirent **names;
-    int k = scandir(dir, &names, visible, alphasort);
-    for (int i = 0; i < k; i++) {
-        char path[4096];
-        unsigned long long v;
-        const char *name = names[i]->d_name;
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        if (cb_port_counter_kind(name) != CB_COUNTER_NONE && read_ull(path, &v) == 0) {
-            if (pc->n == CB_PORT_COUNTERS_MAX) {
-                pc->truncated = 1;
-            } else {
-                struct cb_port_counter *c = &pc->c[pc->n++];
-                int k = snprintf(c->name, sizeof c->name, "%s/%s/%s", dev, port, name);
-                if (k < 0 || (size_t)k >= sizeof c->name)   /* a long name is kept cut */
-                    c->name[sizeof c->name - 1] = 0;
-                c->value = v;
-            }
-        }
-        free(names[i]);
-    }
-    if (k >= 0)
-        free(names);
-}
-
-static void read_device(const char *root, const char *dev, struct cb_port_counters *pc)
-{
-    char ports[4096];
-    struct dirent **names;
-    snprintf(ports, sizeof ports, "%s/%s/ports", root, dev);
-    int k = scandir(ports, &names, visible, alphasort);
-    for (int i = 0; i < k; i++) {
-        char dir[4096 + 300];
-        snprintf(dir, sizeof dir, "%s/%s/counters", ports, names[i]->d_name);
-        read_dir(dir, dev, names[i]->d_name, pc);
-        snprintf(dir, sizeof dir, "%s/%s/hw_counters", ports, names[i]->d_name);
-        read_dir(dir, dev, names[i]->d_name, pc);
-        free(names[i]);
-    }
-    if (k >= 0)
-        free(names);
-}
-
-void cb_port_counters_read(const char *root, struct cb_port_counters *pc)
-{
-    struct dirent **names;
+    struct cb_wire_scope every = {.rdma_dev = "*"};
+    struct cb_wire_reading *r = malloc(sizeof *r);
     pc->n = 0;
     pc->truncated = 0;
-    int k = scandir(root, &names, visible, alphasort);
-    for (int i = 0; i < k; i++) {
-        read_device(root, names[i]->d_name, pc);
-        free(names[i]);
+    if (!r) {
+        pc->truncated = 1;   /* nothing read: reported as truncated, never as "no change" */
+        return;
     }
-    if (k >= 0)
-        free(names);
+    cb_wire_read(&every, r);
+    pc->truncated = r->truncated;
+    for (int i = 0; i < r->n; i++) {
+        if (pc->n == CB_PORT_COUNTERS_MAX) {
+            pc->truncated = 1;
+            break;
+        }
+        pc->n += keep(&r->c[i], &pc->c[pc->n]);
+    }
+    free(r);
 }
 
 void cb_port_counters_delta(const struct cb_port_counters *before, const struct cb_port_counters *after,

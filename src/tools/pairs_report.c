@@ -1,5 +1,6 @@
 /* `collbench pairs` output: the matrices and verdicts as text (stdout) and JSON. */
 #include "pairs.h"
+#include "core/wire.h"
 #include "report/json_writer.h"
 #include "report/outfile.h"
 #include "tools/netdev_counters.h"
@@ -256,7 +257,7 @@ static void print_health(FILE *out, const struct cb_pairs_report *r)
 static const char *kind_name(const char *counter)
 {
     const char *base = strrchr(counter, '/');
-    return cb_port_counter_kind(base ? base + 1 : counter) == CB_COUNTER_CONGESTION ? "congestion" : "error";
+    return cb_wire_kind(base ? base + 1 : counter) == CB_WIRE_CONGESTION ? "congestion" : "error";
 }
 
 static void print_counters(FILE *out, const struct cb_pairs_report *r)
