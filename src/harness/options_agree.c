@@ -103,14 +103,14 @@ static int first_difference(const struct record *all, int nranks, int nfields)
     return -1;
 }
 
-static cb_status judge(struct cb_boot *b, const struct cb_agreed *mine, void (*reparse)(void *), void *arg,
+static cb_status judge(struct cb_boot *b, int argc, char **argv, const struct cb_agreed *mine, cb_reparse_fn *reparse,
                        const struct record *all)
 {
     int nranks = cb_boot_size(b), me = cb_boot_rank(b), refused;
     int first = first_refused(all, nranks, &refused);
     if (first >= 0) {
         if (me == first) {
-            reparse(arg);
+            reparse(argc, argv);
             if (refused > 1)
                 cb_log_error("%d of the %d ranks refused their command line; the first is shown", refused, nranks);
         }
@@ -129,8 +129,8 @@ static cb_status judge(struct cb_boot *b, const struct cb_agreed *mine, void (*r
     return CB_EUSAGE;
 }
 
-cb_status cb_agree(struct cb_boot *b, cb_status parsed, const struct cb_agreed *a, void (*reparse)(void *arg),
-                   void *arg, int timeout_ms)
+cb_status cb_agree(struct cb_boot *b, int argc, char **argv, cb_status parsed, const struct cb_agreed *a,
+                   cb_reparse_fn *reparse, int timeout_ms)
 {
     int nranks = cb_boot_size(b);
     struct record mine;
@@ -142,7 +142,7 @@ cb_status cb_agree(struct cb_boot *b, cb_status parsed, const struct cb_agreed *
     if (!all)
         return CB_ENOMEM;
     cb_status st = cb_boot_allgather(b, &mine, all, sizeof mine, timeout_ms, "comparing command lines");
-    if (st == CB_OK && (st = judge(b, a, reparse, arg, all)) != CB_OK)
+    if (st == CB_OK && (st = judge(b, argc, argv, a, reparse, all)) != CB_OK)
         /* no rank leaves before the one that reports has written its line:
          * a launcher that sees one rank exit kills the others at once */
         cb_boot_barrier(b, timeout_ms, "reporting a bad command line");
@@ -150,23 +150,16 @@ cb_status cb_agree(struct cb_boot *b, cb_status parsed, const struct cb_agreed *
     return st;
 }
 
-struct command_line {
-    int argc;
-    char **argv;
-};
-
-static void reparse_collective(void *arg)
+static void reparse_collective(int argc, char **argv)
 {
-    const struct command_line *cl = arg;
     struct cb_options again;
-    cb_options_parse(cl->argc, cl->argv, &again, 1);
+    cb_options_parse(argc, argv, &again, 1);
 }
 
 cb_status cb_options_agree(struct cb_boot *b, int argc, char **argv, const struct cb_options *o, cb_status parsed)
 {
     struct cb_agreed a = {0};
-    struct command_line cl = {argc, argv};
     if (parsed == CB_OK)
         cb_options_digest(o, &a);
-    return cb_agree(b, parsed, &a, reparse_collective, &cl, o->timeout_s * 1000);
+    return cb_agree(b, argc, argv, parsed, &a, reparse_collective, o->timeout_s * 1000);
 }

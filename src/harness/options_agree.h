@@ -26,14 +26,17 @@ void cb_options_digest(const struct cb_options *o, struct cb_agreed *a);
 /* Of those, the transport's (every command that moves data shares them). */
 void cb_options_digest_transport(const struct cb_options *o, struct cb_agreed *a);
 
-/* After cb_boot_init, with this rank's parse status and, when it parsed,
- * what it must share. A parse error is printed once, by the lowest rank
- * that has one (it calls reparse(arg), which parses again, reporting);
+/* A command's parser run again, reporting its error (its result unused). */
+typedef void cb_reparse_fn(int argc, char **argv);
+
+/* After cb_boot_init, with this rank's parse status of argc/argv and, when
+ * it parsed, what it must share. A parse error is printed once, by the
+ * lowest rank that has one (it calls reparse(argc, argv));
  * options that differ are named by rank 0 with the ranks that differ from
  * it. Every rank returns the same status: CB_OK, CB_EUSAGE, or the
  * bootstrap's failure. Any command's agreement is this one. */
-cb_status cb_agree(struct cb_boot *b, cb_status parsed, const struct cb_agreed *mine, void (*reparse)(void *arg),
-                   void *arg, int timeout_ms);
+cb_status cb_agree(struct cb_boot *b, int argc, char **argv, cb_status parsed, const struct cb_agreed *mine,
+                   cb_reparse_fn *reparse, int timeout_ms);
 
 /* cb_agree for the collectives, with the status of a quiet cb_options_parse
  * of argc/argv. */

@@ -197,23 +197,16 @@ static void pairs_digest(const struct cb_pairs_opts *p, struct cb_agreed *a)
     cb_options_digest_transport(&p->base, a);
 }
 
-struct pairs_command_line {
-    int argc;
-    char **argv;
-};
-
-static void reparse_pairs(void *arg)
+static void reparse_pairs(int argc, char **argv)
 {
-    const struct pairs_command_line *cl = arg;
     struct cb_pairs_opts again;
-    cb_pairs_parse(cl->argc, cl->argv, &again, 1);
+    cb_pairs_parse(argc, argv, &again, 1);
 }
 
 cb_status cb_pairs_agree(struct cb_boot *b, int argc, char **argv, const struct cb_pairs_opts *p, cb_status parsed)
 {
     struct cb_agreed a = {0};
-    struct pairs_command_line cl = {argc, argv};
     if (parsed == CB_OK)
         pairs_digest(p, &a);
-    return cb_agree(b, parsed, &a, reparse_pairs, &cl, p->base.tcfg.timeout_ms);
+    return cb_agree(b, argc, argv, parsed, &a, reparse_pairs, p->base.tcfg.timeout_ms);
 }
