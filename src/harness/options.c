@@ -20,7 +20,7 @@
 enum long_only {
     OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_SLOT_BYTES, OPT_SLOTS, OPT_TCP_IF,
     OPT_HCA, OPT_GID_INDEX, OPT_GID_FAMILY, OPT_GID_SUBNET, OPT_ROCE_VERSION, OPT_TC, OPT_SL,
-    OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY, OPT_MPI_REFERENCE, OPT_CHANNELS,
+    OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY, OPT_IB_RO, OPT_IB_AR, OPT_IB_AR_THRESHOLD, OPT_MPI_REFERENCE, OPT_CHANNELS,
     OPT_BIND, OPT_TOPO_XML, OPT_FAIL_ON_WIRE,
 };
 
@@ -45,6 +45,8 @@ static const struct option long_opts[] = {
     {"tc", required_argument, 0, OPT_TC}, {"sl", required_argument, 0, OPT_SL},
     {"mtu", required_argument, 0, OPT_MTU}, {"qps", required_argument, 0, OPT_QPS},
     {"ib-timeout", required_argument, 0, OPT_IB_TIMEOUT}, {"ib-retry", required_argument, 0, OPT_IB_RETRY},
+    {"ib-relaxed-ordering", required_argument, 0, OPT_IB_RO}, {"ib-ar", required_argument, 0, OPT_IB_AR},
+    {"ib-ar-threshold", required_argument, 0, OPT_IB_AR_THRESHOLD},
     {"mpi-reference", no_argument, 0, OPT_MPI_REFERENCE},
     {"fail-on-wire-errors", no_argument, 0, OPT_FAIL_ON_WIRE},
     {"bind", required_argument, 0, OPT_BIND}, {"topo-xml", required_argument, 0, OPT_TOPO_XML},
@@ -115,6 +117,11 @@ void cb_options_usage(FILE *out)
 "      --mtu BYTES          path MTU (default: the port's active MTU)\n"
 "      --qps N              QPs per connection (default 1)\n"
 "      --ib-timeout N       QP timeout exponent (default 20), --ib-retry N  retry count (default 7)\n"
+"      --ib-relaxed-ordering auto|on|off   request PCIe relaxed ordering for the data buffers'\n"
+"                           registrations (default auto: on where rdma-core takes it, as NCCL)\n"
+"      --ib-ar auto|on|off  adaptive-routing form: pieces of --ib-ar-threshold bytes (default 8K)\n"
+"                           or more go as an RDMA write then a 0-byte write with immediate\n"
+"                           (default auto: on InfiniBand, off on RoCE, as NCCL)\n"
 "Output format:\n"
 "      --format F           nccl-tests (its 13 columns, closing lines, -J layout and exit codes;\n"
 "                           the default under the *_perf names) or native (collbench's columns)\n"
@@ -226,6 +233,7 @@ static void set_defaults(struct cb_options *o)
     o->tcfg.channels = 1;
     o->tcfg.ib_timeout = 20;
     o->tcfg.ib_retry_cnt = 7;
+    o->tcfg.ib_ar_threshold = 8192;   /* NCCL_IB_AR_THRESHOLD's default */
     const char *hca = getenv("COLLBENCH_HCA");
     if (hca)
         snprintf(o->tcfg.hca, sizeof o->tcfg.hca, "%s", hca);
@@ -286,6 +294,18 @@ int cb_int_arg(const char *flag, const char *s, int lo, int hi, int *out, int re
     if (parse_int(s, lo, hi, out) != 0)
         return cb_usage_error(report, "bad value '%s' for %s: give an integer from %d to %d", s, flag, lo, hi);
     return 0;
+}
+
+/* auto, on or off (enum cb_switch). */
+static int switch_arg(const char *flag, const char *s, int *out, int report)
+{
+    static const char *const names[] = {[CB_SWITCH_AUTO] = "auto", [CB_SWITCH_ON] = "on", [CB_SWITCH_OFF] = "off"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    return cb_usage_error(report, "bad value '%s' for %s: give auto, on or off", s, flag);
 }
 
 static int copy_arg(const char *flag, const char *s, char *dst, size_t len, int report)
@@ -459,6 +479,9 @@ static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
     case OPT_CHANNELS: return cb_int_arg("--channels", arg, 1, 32, &t->channels, report);
     case OPT_IB_TIMEOUT: return cb_int_arg("--ib-timeout", arg, 1, 31, &t->ib_timeout, report);
     case OPT_IB_RETRY: return cb_int_arg("--ib-retry", arg, 0, 7, &t->ib_retry_cnt, report);
+    case OPT_IB_RO: return switch_arg("--ib-relaxed-ordering", arg, &t->ib_relaxed_ordering, report);
+    case OPT_IB_AR: return switch_arg("--ib-ar", arg, &t->ib_ar, report);
+    case OPT_IB_AR_THRESHOLD: return size_arg("--ib-ar-threshold", arg, &t->ib_ar_threshold, report);
     case OPT_BIND:
         if ((o->bind = cb_bind_parse(arg)) < 0)
             return cb_usage_error(report, "unknown --bind '%s': use none, core, numa or auto", arg);

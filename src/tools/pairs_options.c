@@ -21,7 +21,8 @@ enum pairs_long {
 /* Shared flags passed through to cb_options_parse. */
 static const char *const forwarded[] = {
     "transport", "slot-bytes", "slots", "tcp-if", "hca", "gid-index", "gid-family", "gid-subnet",
-    "roce-version", "tc", "sl", "mtu", "qps", "ib-timeout", "ib-retry", "timeout", "bind",
+    "roce-version", "tc", "sl", "mtu", "qps", "ib-timeout", "ib-retry", "ib-relaxed-ordering", "ib-ar",
+    "ib-ar-threshold", "timeout", "bind",
 };
 #define NFORWARDED ((int)(sizeof forwarded / sizeof *forwarded))
 
@@ -70,7 +71,8 @@ void cb_pairs_usage(FILE *out)
 "                           retransmissions D-SACKed as duplicates are not loss, not counted\n"
 "Shared with the collectives (see collbench --help): -T SECONDS, --transport,\n"
 "      --tcp-if, --hca, --gid-index, --gid-family, --gid-subnet, --roce-version,\n"
-"      --tc, --sl, --mtu, --qps, --ib-timeout, --ib-retry, --slot-bytes, --slots, --bind\n"
+"      --tc, --sl, --mtu, --qps, --ib-timeout, --ib-retry, --ib-relaxed-ordering, --ib-ar,\n"
+"      --ib-ar-threshold, --slot-bytes, --slots, --bind\n"
 "  -h, --help               this text\n", out);
 }
 

@@ -24,13 +24,17 @@
 
 #define CB_HANDLE_BYTES 256   /* opaque connection handle, sent by the bootstrap */
 #define CB_TOKEN_BYTES 16     /* job-unique secret, same on every rank */
-#define CB_PROPS_MAX 24   /* a transport's own, then the topology's */
+#define CB_PROPS_MAX 32   /* a transport's own, then the topology's */
 
 /* Who is at the other end: used in every message about a connection. */
 struct cb_peer {
     int rank;
     char host[64];
 };
+
+/* A setting that is on, off, or chosen by the transport (0: so a zeroed
+ * config means auto). */
+enum cb_switch { CB_SWITCH_AUTO = 0, CB_SWITCH_ON, CB_SWITCH_OFF };
 
 /* Everything a transport may need, filled from the command line. */
 struct cb_transport_config {
@@ -53,6 +57,10 @@ struct cb_transport_config {
     int path_mtu;        /* 0 = port's active MTU */
     int qps_per_conn;
     int ib_timeout, ib_retry_cnt;
+    int ib_relaxed_ordering;     /* enum cb_switch: data buffers' MRs (--ib-relaxed-ordering) */
+    int ib_ar;                   /* enum cb_switch: bulk as an RDMA write then a 0-byte write with
+                                  * immediate (--ib-ar); auto: on InfiniBand, off on RoCE (NCCL's) */
+    size_t ib_ar_threshold;      /* a QP's piece of at least this many bytes takes --ib-ar's form */
     int local_rank, local_size;  /* for picking the NIC of this rank */
     int oversubscribed;          /* more ranks on this machine than cores */
 };

@@ -49,6 +49,7 @@ void vb_conn_destroy(struct vconn *c)
     free(c->lent_lkey);
     free(c->offers);
     free(c->ndirect);
+    free(c->wqe_end);
     free(c->q);
     free(c);
 }
@@ -75,7 +76,9 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     c->seq_imm = c->slot_bytes < ((size_t)1 << 24);
     c->direct_imm = c->slot_bytes < (size_t)IMM_DIRECT;
     c->sig_every = c->nslots / 2 > 1 ? c->nslots / 2 : 1;
-    c->sq_depth = is_send ? c->nslots + 2 : 2 * c->nslots + 4;
+    c->ar = is_send && vb_ar(t);
+    c->ar_threshold = t->cfg.ib_ar_threshold ? t->cfg.ib_ar_threshold : 8192;
+    c->sq_depth = is_send ? (c->ar ? 2 : 1) * c->nslots + 2 : 2 * c->nslots + 4;
     c->rq_depth = is_send ? 1 : c->nslots + 2;
     c->t_start = cb_now_ms();
     size_t fifo_bytes = vb_page_round((size_t)c->nslots * c->slot_bytes);
@@ -86,7 +89,8 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     c->lent_lkey = calloc((size_t)c->nslots, sizeof *c->lent_lkey);
     c->offers = calloc((size_t)c->nslots, sizeof *c->offers);
     c->ndirect = calloc((size_t)c->nslots, sizeof *c->ndirect);
-    if (!c->q || !c->sizes || !c->lent || !c->lent_lkey || !c->offers || !c->ndirect || posix_memalign((void **)&c->fifo, 4096, fifo_bytes) ||
+    c->wqe_end = calloc((size_t)c->nq * (size_t)c->nslots, sizeof *c->wqe_end);
+    if (!c->q || !c->sizes || !c->lent || !c->lent_lkey || !c->offers || !c->ndirect || !c->wqe_end || posix_memalign((void **)&c->fifo, 4096, fifo_bytes) ||
         posix_memalign((void **)&c->cts, 4096, cts_bytes)) {
         cb_log_error("verbs: out of memory for the %zu-byte FIFO of the connection %s rank %d (%s)", fifo_bytes,
                      is_send ? "to" : "from", peer->rank, peer->host);
@@ -101,7 +105,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
         c->q[i].idx = i;
         c->q[i].tc = c->q[i].sl = c->q[i].mtu = -1;
     }
-    int acc = IBV_ACCESS_LOCAL_WRITE | (is_send ? 0 : IBV_ACCESS_REMOTE_WRITE);
+    int acc = IBV_ACCESS_LOCAL_WRITE | (is_send ? 0 : IBV_ACCESS_REMOTE_WRITE) | vb_data_access(t);
     c->fifo_mr = ibv_reg_mr(t->pd, c->fifo, fifo_bytes, acc);
     if (!c->fifo_mr)
         goto reg_failed;
@@ -147,6 +151,7 @@ undo_alloc:
     free(c->lent_lkey);
     free(c->offers);
     free(c->ndirect);
+    free(c->wqe_end);
     free(c->q);
     free(c);
     return st;

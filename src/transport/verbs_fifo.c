@@ -80,7 +80,7 @@ static cb_status poll_cq(struct vconn *c)
             int kind = WR_KIND(wc[i].wr_id);
             if (kind == WR_DATA) {
                 q->done = WR_N(wc[i].wr_id);
-                q->sq_freed = q->done;
+                q->sq_freed = c->wqe_end[(size_t)q->idx * (size_t)c->nslots + (q->done - 1) % (uint64_t)c->nslots];
             } else if (kind == WR_CTS) {
                 q->sq_freed = WR_N(wc[i].wr_id);
             } else if (kind == WR_RECV) {
@@ -95,7 +95,9 @@ static cb_status poll_cq(struct vconn *c)
                 uint32_t mask = c->direct_imm ? IMM_DIRECT - 1 : 0xffffffu;
                 size_t nbytes = c->seq_imm ? (imm & mask) : imm, off, len;
                 chunk_of(nbytes, c->nq, q->idx, &off, &len);
-                if ((c->seq_imm && (imm >> 24) != (seq & 0xff)) || nbytes > c->slot_bytes || wc[i].byte_len != len) {
+                /* byte_len 0: --ib-ar's form, the data came by the write before it on this QP */
+                if ((c->seq_imm && (imm >> 24) != (seq & 0xff)) || nbytes > c->slot_bytes ||
+                    (wc[i].byte_len != len && wc[i].byte_len != 0)) {
                     cb_log_error("verbs: %s:%d: slot %" PRIu64 " from rank %d (%s) arrived out of order or with a "
                                  "wrong size on QP %d (imm 0x%08x, %u bytes written, expected %zu): protocol "
                                  "mismatch (are both ranks the same collbench build?)", c->t->dev, c->t->port,
@@ -146,6 +148,40 @@ int vb_entry_read(const struct cts_entry *e, uint32_t seq, struct cts_entry *out
     return out->check == vb_entry_check(out->addr, out->rkey, out->size, seq);
 }
 
+/* Sender: one QP's piece of message s: an RDMA write with immediate, or
+ * with --ib-ar (pieces of ar_threshold bytes or more) an RDMA write then a
+ * 0-byte write with immediate, so that the data may take any path and the
+ * immediate still lands after it (RC executes a QP's writes in order). */
+static cb_status post_piece(struct vconn *c, struct vqp *q, uint64_t s, struct ibv_sge *sge, uint64_t raddr,
+                            uint32_t rkey, uint32_t imm, int signal)
+{
+    size_t len = sge->length;
+    int split = c->ar && len >= c->ar_threshold;
+    struct ibv_send_wr notify = {
+        .wr_id = WR_ID(WR_DATA, s + 1),
+        .sg_list = len && !split ? sge : NULL,
+        .num_sge = len && !split ? 1 : 0,
+        .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
+        .send_flags = signal ? IBV_SEND_SIGNALED : 0,
+        .imm_data = htonl(imm),
+        .wr.rdma = {.remote_addr = raddr, .rkey = rkey},
+    };
+    struct ibv_send_wr data = {
+        .wr_id = WR_ID(WR_DATA, s + 1), .sg_list = sge, .num_sge = 1, .opcode = IBV_WR_RDMA_WRITE,
+        .next = &notify, .wr.rdma = {.remote_addr = raddr, .rkey = rkey},
+    }, *bad;
+    if (ibv_post_send(q->qp, split ? &data : &notify, &bad)) {
+        cb_log_error("verbs: %s:%d: ibv_post_send (RDMA write, %zu bytes) to rank %d (%s) on QP 0x%x failed: %s",
+                     c->t->dev, c->t->port, len, c->peer.rank, c->peer.host, q->qp->qp_num, strerror(errno));
+        vb_conn_fail(c, CB_EPEER);
+        return CB_EPEER;
+    }
+    q->sq_posted += split ? 2 : 1;
+    q->unsig = signal ? 0 : q->unsig + 1;
+    c->wqe_end[(size_t)q->idx * (size_t)c->nslots + s % (uint64_t)c->nslots] = q->sq_posted;
+    return CB_OK;
+}
+
 /* Sender: write every posted slot whose clear-to-send has arrived. */
 static cb_status send_issue(struct vconn *c)
 {
@@ -157,7 +193,7 @@ static cb_status send_issue(struct vconn *c)
         if (!vb_entry_read(&c->cts[slot], (uint32_t)(s + 1), &e))
             break;
         for (int i = 0; i < c->nq; i++)
-            if (c->q[i].sq_posted - c->q[i].sq_freed + 1 > (uint64_t)c->sq_depth)
+            if (c->q[i].sq_posted - c->q[i].sq_freed + (c->ar ? 2 : 1) > (uint64_t)c->sq_depth)
                 return CB_OK;   /* send queue full: the next poll frees it */
         uint64_t raddr = e.addr;
         uint32_t rkey = e.rkey, cap = e.size;
@@ -180,31 +216,15 @@ static cb_status send_issue(struct vconn *c)
             rkey = o.rkey;
             imm |= IMM_DIRECT;
         }
+        const char *from = c->lent[slot] ? c->lent[slot] : c->fifo + (size_t)slot * c->slot_bytes;
+        uint32_t lkey = c->lent[slot] ? c->lent_lkey[slot] : c->fifo_mr->lkey;
         for (int i = 0; i < c->nq; i++) {
-            struct vqp *q = &c->q[i];
             size_t off, len;
             chunk_of(n, c->nq, i, &off, &len);
-            const char *from = c->lent[slot] ? c->lent[slot] : c->fifo + (size_t)slot * c->slot_bytes;
-            struct ibv_sge sge = {.addr = (uintptr_t)(from + off), .length = (uint32_t)len,
-                                  .lkey = c->lent[slot] ? c->lent_lkey[slot] : c->fifo_mr->lkey};
-            struct ibv_send_wr wr = {
-                .wr_id = WR_ID(WR_DATA, s + 1),
-                .sg_list = len ? &sge : NULL,
-                .num_sge = len ? 1 : 0,
-                .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
-                .send_flags = signal ? IBV_SEND_SIGNALED : 0,
-                .imm_data = htonl(imm),
-                .wr.rdma = {.remote_addr = raddr + off, .rkey = rkey},
-            }, *bad;
-            if (ibv_post_send(q->qp, &wr, &bad)) {
-                cb_log_error("verbs: %s:%d: ibv_post_send (RDMA write, %zu bytes) to rank %d (%s) on QP 0x%x "
-                             "failed: %s", t->dev, t->port, len, c->peer.rank, c->peer.host, q->qp->qp_num,
-                             strerror(errno));
-                vb_conn_fail(c, CB_EPEER);
-                return CB_EPEER;
-            }
-            q->sq_posted++;
-            q->unsig = signal ? 0 : q->unsig + 1;
+            struct ibv_sge sge = {.addr = (uintptr_t)(from + off), .length = (uint32_t)len, .lkey = lkey};
+            cb_status st = post_piece(c, &c->q[i], s, &sge, raddr + off, rkey, imm, signal);
+            if (st)
+                return st;
         }
         c->issued++;
     }

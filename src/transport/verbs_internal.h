@@ -228,6 +228,10 @@ struct vconn {
     uint64_t consumed, cts_sent;
     struct vb_offer *offers;  /* per slot */
     uint8_t *ndirect;         /* per slot: QPs whose chunk was written to the offered destination */
+    int ar;                   /* sender: --ib-ar's form for pieces of ar_threshold bytes or more */
+    size_t ar_threshold;
+    uint64_t *wqe_end;        /* sender: [nq * nslots] a QP's sq_posted after a slot's writes, so a
+                               * completion frees what that slot took (one or two work requests) */
     uint64_t remote_cts_addr;
     uint32_t remote_cts_rkey;
     int have_remote;
@@ -362,6 +366,20 @@ cb_status vb_check_async(struct vctx *t);
 static inline int vb_port_down(struct vctx *t)
 {
     return atomic_load_explicit(&t->port_down_ms, memory_order_relaxed) != 0;
+}
+/* --ib-relaxed-ordering: the access flag of the data buffers' registrations
+ * (an optional flag: rdma-core passes it on, a device without it ignores it).
+ * The clear-to-send FIFOs never take it: their entries rely on ordering. */
+static inline int vb_data_access(const struct vctx *t)
+{
+    return t->cfg.ib_relaxed_ordering == CB_SWITCH_OFF ? 0 : IBV_ACCESS_RELAXED_ORDERING;
+}
+/* --ib-ar: auto is on for InfiniBand (whose switches may route adaptively),
+ * off for RoCE, as NCCL_IB_ADAPTIVE_ROUTING. */
+static inline int vb_ar(const struct vctx *t)
+{
+    return t->cfg.ib_ar == CB_SWITCH_ON ||
+           (t->cfg.ib_ar == CB_SWITCH_AUTO && t->pattr.link_layer == IBV_LINK_LAYER_INFINIBAND);
 }
 /* Read the async events already queued, without waiting (the thread may
  * not have run yet): before a message that lists them. */

@@ -27,7 +27,7 @@ void *vb_alloc_shared(void *tctx, size_t bytes)
     w->bytes = bytes;
     errno = 0;
     if (vb_memlock_room(t, bytes))
-        w->mr = ibv_reg_mr(t->pd, w->base, bytes, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+        w->mr = ibv_reg_mr(t->pd, w->base, bytes, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | vb_data_access(t));
     if (w->mr)
         t->registered += bytes;
     else if (!t->window_warned++)

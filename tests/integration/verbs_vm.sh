@@ -6,6 +6,8 @@
 #   - the four collectives over --transport verbs on rxe0, 2 and 4 ranks,
 #     float/bfloat16/int32, sum/max, out-of-place and in-place, checked (-c 2),
 #     and all_reduce / reduce_scatter --algo direct at 3 ranks;
+#   - --ib-ar on (write + 0-byte write with immediate) checked bit-exact, and
+#     what --ib-ar / --ib-relaxed-ordering put in force shown in the header;
 #   - the verbs command-line errors through collbench: exit 2 and the message;
 #   - a rank killed mid-run (plain mpirun, and mpirun --enable-recovery where
 #     the survivors must notice by themselves): the job ends within -T,
@@ -13,11 +15,13 @@
 # `--transport auto` picks shm on one machine: it is tested across two VMs
 # (verbs_two_vms.sh). Without qemu or the kernel package (no network to the
 # Debian mirror) the suite prints SKIP lines with the reason, never PASS.
-# Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set.
+# Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
+# VERBS_VM_CASES=data: only the --ib-ar / --ib-relaxed-ordering cases (a quick loop).
 # Internally the script runs itself inside the VM with --inside.
 source "$(dirname "$0")/../lib.sh"
 
 COLLS="all_reduce all_gather reduce_scatter alltoall"
+CASES=${VERBS_VM_CASES:-all}      # all, or data
 VM_LIMIT=${VERBS_VM_LIMIT:-900}   # seconds for the VM, boot included (a loaded host is slow)
 
 # ------------------------------------------------------------------ outside
@@ -30,7 +34,7 @@ if [ "${1:-}" != --inside ]; then
     mem=1536
     [ "$BUILD" = build-san ] && mem=3072   # four ASan ranks + MPI do not fit in 1 GiB (OOM kills)
     timeout -k 10 $((VM_LIMIT + 60)) scripts/rxe-vm -t "$VM_LIMIT" -m "$mem" -s "$TMP" \
-        -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" \
+        -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" -e VERBS_VM_CASES="$CASES" \
         "bash tests/integration/verbs_vm.sh --inside" 2>&1 | tee "$TMP/vm.log"
     rc=${PIPESTATUS[0]}
     if ! grep -q '^rxe-vm\[.*\]: up after' "$TMP/vm.log"; then
@@ -109,10 +113,11 @@ run_coll() {
     local name=$1 np=$2 t0=$SECONDS; shift 2
     case_ "$name"
     if expect_rc 0 "$name" mpi "$np" "$@" --transport verbs --hca "$HCA" -T 60; then
-        grep -q '^# nranks .* transport verbs ' "$TMP/out" || { fail "$name: header does not say transport verbs"; return; }
+        grep -q '^# nranks .* transport verbs ' "$TMP/out" || { fail "$name: header does not say transport verbs"; return 1; }
         no_wrong "$name" && pass "$name ($((SECONDS - t0)) s)"
     else
         bad=1
+        return 1
     fi
 }
 
@@ -163,6 +168,34 @@ collectives() {
     done
     run_coll "all_reduce verbs np=3 qps=3 offered destinations" 3 all_reduce -b 3M -e 3M --qps 3 --slot-bytes 128K \
         -d float -n 1 -w 0 -c 2 -I 0
+}
+
+# shows NAME TEXT: every rank's header line in $TMP/out has TEXT (after a PASS of run_coll)
+shows() {
+    local n
+    n=$(grep -E '^#  *Rank ' "$TMP/out" | grep -cF -- "$2")
+    if [ "$n" = 0 ] || [ "$n" != "$(grep -cE '^#  *Rank ' "$TMP/out")" ]; then
+        fail "$1: not every rank's header shows '$2'"; grep -E '^#  *Rank ' "$TMP/out" | cut -c1-400
+    else
+        pass "$1: the header shows $2"
+    fi
+}
+
+# --ib-ar and --ib-relaxed-ordering (NCCL's adaptive-routing form and PCIe
+# relaxed ordering): RoCE's defaults in the header, and the AR form checked
+# bit-exact: pieces of 4 KiB or more as an RDMA write then a 0-byte write
+# with immediate, smaller ones as one write with immediate, through 3 QPs,
+# staging slots and offered destinations (messages of 64 KiB and more)
+data_path_settings() {
+    run_coll "all_reduce verbs np=2 defaults on RoCE" 2 all_reduce -b 64K -e 64K -n 1 -w 0 -c 1 -I 0 &&
+        shows "defaults on RoCE" 'adaptive_routing="off (auto: RoCE)"' &&
+        shows "defaults on RoCE" 'relaxed_ordering="requested (auto;'
+    run_coll "all_reduce verbs np=3 --ib-ar on qps=3" 3 all_reduce -b 1000 -e 3M -f 48 --qps 3 --slot-bytes 128K \
+        --ib-ar on --ib-ar-threshold 4K -d float,int32 -o sum,max -n 1 -w 0 -c 2 -I 0 &&
+        shows "--ib-ar on" 'adaptive_routing="on (--ib-ar on): pieces of 4096 B or more'
+    run_coll "alltoall verbs np=3 --ib-ar on, --ib-relaxed-ordering off" 3 alltoall -b 3000 -e 3M -f 32 \
+        --slot-bytes 256K --ib-ar on --ib-ar-threshold 4K --ib-relaxed-ordering off -d float -n 1 -w 0 -c 2 -I 0 &&
+        shows "--ib-relaxed-ordering off" 'relaxed_ordering="off (--ib-relaxed-ordering off)"'
 }
 
 # cli NAME TEXT ARGS...: collbench must exit 2 with TEXT on stderr
@@ -267,8 +300,10 @@ killed_rank() {   # $1: extra mpirun options, $2: label
 
 t_all=$SECONDS
 echo "# inside: $(uname -r), $(nproc) vCPUs, build $BUILD, quick $QUICK"
+if [ "$CASES" = data ]; then data_path_settings; exit $bad; fi
 unit_tests
 t=$SECONDS; collectives; echo "# collectives: $((SECONDS - t)) s"
+data_path_settings
 cli_errors
 [ "$QUICK" = 1 ] || killed_rank "" ""
 killed_rank --enable-recovery ", survivors on their own"

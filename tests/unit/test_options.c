@@ -177,6 +177,19 @@ static void fabric_settings(void **state)
     assert_int_equal(o.tcfg.service_level, 0);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "^=mlx5_4:1,mlx5_5"), CB_OK);
     assert_string_equal(o.tcfg.hca, "^=mlx5_4:1,mlx5_5");
+    /* NCCL's data-path settings: auto unless given */
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce"), CB_OK);
+    assert_int_equal(o.tcfg.ib_relaxed_ordering, CB_SWITCH_AUTO);
+    assert_int_equal(o.tcfg.ib_ar, CB_SWITCH_AUTO);
+    assert_true(o.tcfg.ib_ar_threshold == 8192);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-relaxed-ordering", "off", "--ib-ar", "on",
+                           "--ib-ar-threshold", "64K"), CB_OK);
+    assert_int_equal(o.tcfg.ib_relaxed_ordering, CB_SWITCH_OFF);
+    assert_int_equal(o.tcfg.ib_ar, CB_SWITCH_ON);
+    assert_true(o.tcfg.ib_ar_threshold == 65536);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-ar", "1"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-relaxed-ordering", "yes"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-ar-threshold", "8X"), CB_EUSAGE);
 }
 
 /* --algo takes a list; --mpi-reference alone replaces ours, with --algo it
