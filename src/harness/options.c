@@ -4,6 +4,7 @@
 #include "core/checked.h"
 #include "topo/topo.h"
 #include "transport/hca.h"
+#include "transport_opts.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -18,10 +19,8 @@
 #define DEFAULT_NSLOTS 8
 
 enum long_only {
-    OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_SLOT_BYTES, OPT_SLOTS, OPT_TCP_IF,
-    OPT_HCA, OPT_GID_INDEX, OPT_GID_FAMILY, OPT_GID_SUBNET, OPT_ROCE_VERSION, OPT_TC, OPT_SL,
-    OPT_MTU, OPT_QPS, OPT_IB_TIMEOUT, OPT_IB_RETRY, OPT_IB_RO, OPT_IB_AR, OPT_IB_AR_THRESHOLD, OPT_MPI_REFERENCE, OPT_CHANNELS,
-    OPT_BIND, OPT_TOPO_XML, OPT_FAIL_ON_WIRE,
+    OPT_TRANSPORT = 1000, OPT_ALGO, OPT_CSV, OPT_SEED, OPT_MPI_REFERENCE, OPT_BIND, OPT_TOPO_XML, OPT_FAIL_ON_WIRE,
+    OPT_TRANSPORT_TABLE = 1100,   /* + index into the transport options' table (transport_opts.c) */
 };
 
 static const struct option long_opts[] = {
@@ -37,22 +36,24 @@ static const struct option long_opts[] = {
     {"unalign", required_argument, 0, 'u'}, {"help", no_argument, 0, 'h'},
     {"csv", required_argument, 0, OPT_CSV}, {"transport", required_argument, 0, OPT_TRANSPORT},
     {"algo", required_argument, 0, OPT_ALGO}, {"seed", required_argument, 0, OPT_SEED},
-    {"channels", required_argument, 0, OPT_CHANNELS},
-    {"slot-bytes", required_argument, 0, OPT_SLOT_BYTES}, {"slots", required_argument, 0, OPT_SLOTS},
-    {"tcp-if", required_argument, 0, OPT_TCP_IF}, {"hca", required_argument, 0, OPT_HCA},
-    {"gid-index", required_argument, 0, OPT_GID_INDEX}, {"gid-family", required_argument, 0, OPT_GID_FAMILY},
-    {"gid-subnet", required_argument, 0, OPT_GID_SUBNET}, {"roce-version", required_argument, 0, OPT_ROCE_VERSION},
-    {"tc", required_argument, 0, OPT_TC}, {"sl", required_argument, 0, OPT_SL},
-    {"mtu", required_argument, 0, OPT_MTU}, {"qps", required_argument, 0, OPT_QPS},
-    {"ib-timeout", required_argument, 0, OPT_IB_TIMEOUT}, {"ib-retry", required_argument, 0, OPT_IB_RETRY},
-    {"ib-relaxed-ordering", required_argument, 0, OPT_IB_RO}, {"ib-ar", required_argument, 0, OPT_IB_AR},
-    {"ib-ar-threshold", required_argument, 0, OPT_IB_AR_THRESHOLD},
     {"mpi-reference", no_argument, 0, OPT_MPI_REFERENCE},
     {"fail-on-wire-errors", no_argument, 0, OPT_FAIL_ON_WIRE},
     {"bind", required_argument, 0, OPT_BIND}, {"topo-xml", required_argument, 0, OPT_TOPO_XML},
     CB_NCCL_LONG_OPTIONS,
-    {0, 0, 0, 0},
 };
+#define NOWN ((int)(sizeof long_opts / sizeof long_opts[0]))
+#define MAX_TOPTS 64
+
+/* getopt's table: ours, then the transport options' (transport_opts.c). */
+static void build_long_opts(struct option *all)
+{
+    int n;
+    const struct cb_topt *t = cb_topts(&n);
+    memcpy(all, long_opts, sizeof long_opts);
+    for (int i = 0; i < n && i < MAX_TOPTS; i++)
+        all[NOWN + i] = (struct option){t[i].name, required_argument, 0, OPT_TRANSPORT_TABLE + i};
+    memset(&all[NOWN + (n < MAX_TOPTS ? n : MAX_TOPTS)], 0, sizeof *all);
+}
 
 void cb_options_usage(FILE *out)
 {
@@ -93,35 +94,19 @@ void cb_options_usage(FILE *out)
 "      --algo A[,B..]       auto (default: the cost model picks per size), or those\n"
 "                           below (docs/algorithms.md);\n"
 "                           several are timed in turn, size by size, rows one after another\n"
-"      --channels N         split the data over N rings/trees, each with its own\n"
-"                           connections (default 1)\n"
 "      --mpi-reference      run MPI's own collective (MPI_Allreduce, ...) in the same harness,\n"
 "                           for comparison (with --algo: besides those); types and ops MPI has\n"
-"                           only\n"
-"      --slot-bytes SIZE    bytes per FIFO slot (default 512K)\n"
-"      --slots N            FIFO slots per connection (default 8)\n"
-"      --tcp-if NAME|ADDR   interface or address for tcp (default: first non-loopback)\n"
+"                           only\n", out);
+    cb_topts_usage(out, CB_TOPT_ENGINE);
+    cb_topts_usage(out, CB_TOPT_TCP);
+    fputs(
 "Placement (docs/topology.md):\n"
 "      --bind MODE          none, core or numa: bind each rank near its NIC (default: core; none\n"
 "                           when ranks outnumber cpus or the launcher bound them)\n"
 "      --topo-xml FILE      place ranks on this hwloc XML topology instead of the machine's\n"
-"Verbs (IB, RoCE):\n"
-"      --hca LIST           NICs to use, NCCL_IB_HCA's syntax: [^][=]dev[:port][,..] ('^' excludes,\n"
-"                           '=' whole names, else prefixes; env COLLBENCH_HCA; default: the NIC\n"
-"                           closest to the rank by hwloc, of the kind most ports are)\n"
-"      --gid-index N        GID index (default: RoCE v2, IPv4-mapped, not link-local)\n"
-"      --gid-family ipv4|ipv6, --gid-subnet A.B.C.D/LEN   filter the automatic GID choice\n"
-"      --roce-version 1|2   require this RoCE version\n"
-"      --tc N, --sl N       traffic class (0-255) and service level (0-15) (default: what the\n"
-"                           fabric sets: rdma_cm's path record, RoCE default_roce_tos)\n"
-"      --mtu BYTES          path MTU (default: the port's active MTU)\n"
-"      --qps N              QPs per connection (default 1)\n"
-"      --ib-timeout N       QP timeout exponent (default 20), --ib-retry N  retry count (default 7)\n"
-"      --ib-relaxed-ordering auto|on|off   request PCIe relaxed ordering for the data buffers'\n"
-"                           registrations (default auto: on where rdma-core takes it, as NCCL)\n"
-"      --ib-ar auto|on|off  adaptive-routing form: pieces of --ib-ar-threshold bytes (default 8K)\n"
-"                           or more go as an RDMA write then a 0-byte write with immediate\n"
-"                           (default auto: on InfiniBand, off on RoCE, as NCCL)\n"
+"Verbs (IB, RoCE):\n", out);
+    cb_topts_usage(out, CB_TOPT_VERBS);
+    fputs(
 "Output format:\n"
 "      --format F           nccl-tests (its 13 columns, closing lines, -J layout and exit codes;\n"
 "                           the default under the *_perf names) or native (collbench's columns)\n"
@@ -199,7 +184,7 @@ static int coll_by_name(const char *name)
     return -1;
 }
 
-static void set_defaults(struct cb_options *o)
+void cb_options_defaults(struct cb_options *o)
 {
     memset(o, 0, sizeof *o);
     o->min_bytes = o->max_bytes = 32u << 20;
@@ -296,18 +281,6 @@ int cb_int_arg(const char *flag, const char *s, int lo, int hi, int *out, int re
     return 0;
 }
 
-/* auto, on or off (enum cb_switch). */
-static int switch_arg(const char *flag, const char *s, int *out, int report)
-{
-    static const char *const names[] = {[CB_SWITCH_AUTO] = "auto", [CB_SWITCH_ON] = "on", [CB_SWITCH_OFF] = "off"};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    return cb_usage_error(report, "bad value '%s' for %s: give auto, on or off", s, flag);
-}
-
 static int copy_arg(const char *flag, const char *s, char *dst, size_t len, int report)
 {
     if (strlen(s) >= len)
@@ -353,13 +326,7 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
         o->nccl.per_iter_given = 1;
         return cb_int_arg(flag, arg, 0, 1, &o->per_iter, report);
     case 'u': return cb_int_arg(flag, arg, 0, CB_MAX_UNALIGN, &o->unalign, report);
-    case 'T':
-        if (parse_int(arg, 0, 86400 * 7, &o->timeout_s) != 0)
-            return cb_usage_error(report, "bad timeout '%s' for -T: give seconds from 1 to 604800, or 0 for "
-                               "the default", arg);
-        if (o->timeout_s == 0)   /* nccl-tests' "no timeout": collbench never waits without a limit */
-            o->timeout_s = CB_DEFAULT_TIMEOUT_S;
-        return 0;
+    case 'T': return cb_options_shared("timeout", arg, o, report);
     case 'J': o->json_path = arg; return 0;
     case 'h': o->show_help = 1; return 0;
     }
@@ -436,56 +403,63 @@ static int settle_algos(struct cb_options *o, int report)
     return 0;
 }
 
+int cb_options_shared(const char *name, const char *arg, struct cb_options *o, int report)
+{
+    if (strcmp(name, "transport") == 0) {
+        if (strcmp(arg, "shm") && strcmp(arg, "tcp") && strcmp(arg, "verbs") && strcmp(arg, "auto"))
+            return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
+        return copy_arg("--transport", arg, o->transport, sizeof o->transport, report);
+    }
+    if (strcmp(name, "timeout") == 0) {
+        if (parse_int(arg, 0, 86400 * 7, &o->timeout_s) != 0)
+            return cb_usage_error(report, "bad timeout '%s' for -T: give seconds from 1 to 604800, or 0 for "
+                                  "the default", arg);
+        if (o->timeout_s == 0)   /* nccl-tests' "no timeout": collbench never waits without a limit */
+            o->timeout_s = CB_DEFAULT_TIMEOUT_S;
+        return 0;
+    }
+    if (strcmp(name, "bind") == 0) {
+        if ((o->bind = cb_bind_parse(arg)) < 0)
+            return cb_usage_error(report, "unknown --bind '%s': use none, core, numa or auto", arg);
+        return 0;
+    }
+    int n;
+    const struct cb_topt *t = cb_topts(&n);
+    for (int i = 0; i < n; i++)
+        if (strcmp(name, t[i].name) == 0)
+            return cb_topt_parse(&t[i], arg, &o->tcfg, report);
+    return 1;
+}
+
+int cb_options_shared_done(struct cb_options *o, int report)
+{
+    struct cb_hca_spec hca;
+    char why[512];
+    if (cb_hca_parse(o->tcfg.hca, &hca, why, sizeof why))   /* --hca, or COLLBENCH_HCA */
+        return cb_usage_error(report, "%s%s", why,
+                              getenv("COLLBENCH_HCA") && !strcmp(getenv("COLLBENCH_HCA"), o->tcfg.hca)
+                                  ? " (from COLLBENCH_HCA)" : "");
+    o->tcfg.timeout_ms = o->timeout_s * 1000;
+    return 0;
+}
+
 static int parse_long(int ch, const char *arg, struct cb_options *o, int report)
 {
-    struct cb_transport_config *t = &o->tcfg;
+    if (ch >= OPT_TRANSPORT_TABLE) {
+        int n;
+        const struct cb_topt *t = cb_topts(&n);
+        return ch - OPT_TRANSPORT_TABLE < n ? cb_topt_parse(&t[ch - OPT_TRANSPORT_TABLE], arg, &o->tcfg, report) : -1;
+    }
     switch (ch) {
     case OPT_CSV: o->csv_path = arg; return 0;
     case OPT_MPI_REFERENCE: o->mpi_reference = 1; return 0;
     case OPT_FAIL_ON_WIRE: o->fail_on_wire = 1; return 0;
-    case OPT_TRANSPORT:
-        if (strcmp(arg, "shm") && strcmp(arg, "tcp") && strcmp(arg, "verbs") && strcmp(arg, "auto"))
-            return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
-        return copy_arg("--transport", arg, o->transport, sizeof o->transport, report);
+    case OPT_TRANSPORT: return cb_options_shared("transport", arg, o, report);
     case OPT_ALGO: return parse_algo_list(arg, o, report);
     case OPT_SEED:
         return cb_parse_u64(arg, &o->seed) ? cb_usage_error(report, "bad seed '%s': give an integer from 0 to "
                                                             "18446744073709551615", arg) : 0;
-    case OPT_SLOT_BYTES:
-        if (size_arg("--slot-bytes", arg, &t->slot_bytes, report))
-            return -1;
-        if (t->slot_bytes < 4096 || t->slot_bytes % 4096 || t->slot_bytes > (64u << 20))
-            return cb_usage_error(report, "--slot-bytes must be a multiple of 4K from 4K to 64M (got %s)", arg);
-        return 0;
-    case OPT_SLOTS: return cb_int_arg("--slots", arg, 2, 1024, &t->nslots, report);
-    case OPT_TCP_IF: return copy_arg("--tcp-if", arg, t->tcp_if, sizeof t->tcp_if, report);
-    case OPT_HCA: return copy_arg("--hca", arg, t->hca, sizeof t->hca, report);
-    case OPT_GID_INDEX: return cb_int_arg("--gid-index", arg, 0, 65535, &t->gid_index, report);
-    case OPT_GID_FAMILY:
-        if (strcmp(arg, "ipv4") && strcmp(arg, "ipv6"))
-            return cb_usage_error(report, "--gid-family must be ipv4 or ipv6 (got '%s')", arg);
-        return copy_arg("--gid-family", arg, t->gid_family, sizeof t->gid_family, report);
-    case OPT_GID_SUBNET: return copy_arg("--gid-subnet", arg, t->gid_subnet, sizeof t->gid_subnet, report);
-    case OPT_ROCE_VERSION: return cb_int_arg("--roce-version", arg, 1, 2, &t->roce_version, report);
-    case OPT_TC: return cb_int_arg("--tc", arg, 0, 255, &t->traffic_class, report);
-    case OPT_SL: return cb_int_arg("--sl", arg, 0, 15, &t->service_level, report);
-    case OPT_MTU:
-        if (cb_int_arg("--mtu", arg, 256, 4096, &t->path_mtu, report))
-            return -1;
-        if (t->path_mtu & (t->path_mtu - 1))
-            return cb_usage_error(report, "--mtu must be 256, 512, 1024, 2048 or 4096 (got %s)", arg);
-        return 0;
-    case OPT_QPS: return cb_int_arg("--qps", arg, 1, 64, &t->qps_per_conn, report);
-    case OPT_CHANNELS: return cb_int_arg("--channels", arg, 1, 32, &t->channels, report);
-    case OPT_IB_TIMEOUT: return cb_int_arg("--ib-timeout", arg, 1, 31, &t->ib_timeout, report);
-    case OPT_IB_RETRY: return cb_int_arg("--ib-retry", arg, 0, 7, &t->ib_retry_cnt, report);
-    case OPT_IB_RO: return switch_arg("--ib-relaxed-ordering", arg, &t->ib_relaxed_ordering, report);
-    case OPT_IB_AR: return switch_arg("--ib-ar", arg, &t->ib_ar, report);
-    case OPT_IB_AR_THRESHOLD: return size_arg("--ib-ar-threshold", arg, &t->ib_ar_threshold, report);
-    case OPT_BIND:
-        if ((o->bind = cb_bind_parse(arg)) < 0)
-            return cb_usage_error(report, "unknown --bind '%s': use none, core, numa or auto", arg);
-        return 0;
+    case OPT_BIND: return cb_options_shared("bind", arg, o, report);
     case OPT_TOPO_XML: o->topo_xml = arg; return 0;
     }
     return cb_usage_error(report, "unknown option; see --help");
@@ -520,12 +494,9 @@ static int algo_refuses(const struct cb_options *o, const struct cb_algo_desc *d
 
 static int check_consistency(struct cb_options *o, int report)
 {
-    struct cb_hca_spec hca;
     char why[512];
-    if (cb_hca_parse(o->tcfg.hca, &hca, why, sizeof why))   /* --hca, or COLLBENCH_HCA */
-        return cb_usage_error(report, "%s%s", why,
-                              getenv("COLLBENCH_HCA") && !strcmp(getenv("COLLBENCH_HCA"), o->tcfg.hca)
-                                  ? " (from COLLBENCH_HCA)" : "");
+    if (cb_options_shared_done(o, report))
+        return -1;
     struct cb_sizes sizes = {o->min_bytes, o->max_bytes, o->step_bytes, o->step_factor};
     size_t nsizes;
     if (cb_sizes_check(&sizes, &nsizes, why, sizeof why) != 0)
@@ -545,14 +516,13 @@ static int check_consistency(struct cb_options *o, int report)
     for (int i = 0; i < o->nalgos; i++)
         if (algo_refuses(o, cb_algo_desc(o->algos[i]), report))
             return -1;
-    o->tcfg.timeout_ms = o->timeout_s * 1000;
     return 0;
 }
 
 cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int report)
 {
     int first, ch;
-    set_defaults(o);
+    cb_options_defaults(o);
     if (pick_collective(argc, argv, o, report, &first) != 0)
         return CB_EUSAGE;
     /* optind = 0 makes glibc's getopt start afresh: a parse that stopped
@@ -563,7 +533,9 @@ cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int repo
     optind = 0;
     opterr = 0;
     o->argv0 = argv[0];
-    while ((ch = getopt_long(argc, argv, ":b:e:i:f:n:w:m:N:c:o:d:r:z:a:T:J:I:u:h" CB_NCCL_SHORT_OPTIONS, long_opts,
+    struct option all[NOWN + MAX_TOPTS + 1];
+    build_long_opts(all);
+    while ((ch = getopt_long(argc, argv, ":b:e:i:f:n:w:m:N:c:o:d:r:z:a:T:J:I:u:h" CB_NCCL_SHORT_OPTIONS, all,
                              NULL)) != -1) {
         int bad;
         if (ch == '?') {

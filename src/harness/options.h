@@ -64,6 +64,16 @@ int cb_options_runs_mpi(const struct cb_options *o);    /* MPI's collective is a
 int cb_options_only_mpi(const struct cb_options *o);    /* nothing of ours runs */
 /* For every command-line parser: log one line (when `report`) saying what was
  * wrong and what to do; returns -1 so a parser can `return cb_usage_error(...)`. */
+/* The defaults, what cb_options_parse starts from. */
+void cb_options_defaults(struct cb_options *o);
+/* A flag every command that moves data shares, by its long name without
+ * "--": transport, timeout, bind, or one of the transport options
+ * (transport_opts.h). 0 set, -1 a usage error (reported), 1 not one of them. */
+int cb_options_shared(const char *name, const char *arg, struct cb_options *o, int report);
+/* After the shared flags: the checks that need them all (--hca's string)
+ * and -T in ms for the transports; -1 a usage error. */
+int cb_options_shared_done(struct cb_options *o, int report);
+
 int cb_usage_error(int report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* An integer flag value within [lo, hi], or a cb_usage_error naming the flag. */
 int cb_int_arg(const char *flag, const char *s, int lo, int hi, int *out, int report);

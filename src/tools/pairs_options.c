@@ -1,8 +1,10 @@
-/* The command line of `collbench pairs`: its own flags, plus the transport
- * flags that every collbench command shares, handed to options.c's parser
- * so they mean the same and fail the same way. */
+/* The command line of `collbench pairs`: its own flags, plus the flags that
+ * every collbench command that moves data shares (--transport, -T, --bind
+ * and the transport options' table), parsed by options.c's
+ * cb_options_shared so they mean the same and fail the same way. */
 #include "pairs.h"
 #include "harness/options_agree.h"
+#include "harness/transport_opts.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,21 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FORWARD 64
-
 enum pairs_long {
     OPT_QUICK = 2000, OPT_LAT_ITERS, OPT_PASSES, OPT_BW_FACTOR, OPT_LAT_FACTOR, OPT_NSIGMA,
     OPT_MAX_SPREAD, OPT_MAX_RETRANS, OPT_PASS_INTERVAL,
-    OPT_FORWARD_BASE = 3000,   /* + index into forwarded[] */
+    OPT_SHARED = 3000,   /* + index into shared_names() */
 };
 
-/* Shared flags passed through to cb_options_parse. */
-static const char *const forwarded[] = {
-    "transport", "slot-bytes", "slots", "tcp-if", "hca", "gid-index", "gid-family", "gid-subnet",
-    "roce-version", "tc", "sl", "mtu", "qps", "ib-timeout", "ib-retry", "ib-relaxed-ordering", "ib-ar",
-    "ib-ar-threshold", "timeout", "bind",
-};
-#define NFORWARDED ((int)(sizeof forwarded / sizeof *forwarded))
+/* The shared flags that are not transport options. */
+static const char *const engine_shared[] = {"transport", "timeout", "bind"};
+#define NENGINE ((int)(sizeof engine_shared / sizeof *engine_shared))
+#define MAX_SHARED 80
+
+/* Shared flag i: engine_shared's, then the transport options' table's. */
+static const char *shared_name(int i)
+{
+    int n;
+    const struct cb_topt *t = cb_topts(&n);
+    return i < NENGINE ? engine_shared[i] : i - NENGINE < n ? t[i - NENGINE].name : NULL;
+}
 
 static const struct option own_opts[] = {
     {"size", required_argument, 0, 'b'}, {"minbytes", required_argument, 0, 'b'},
@@ -69,11 +74,21 @@ void cb_pairs_usage(FILE *out)
 "      --max-retrans PCT    lossy: the pair's hosts retransmitted more than PCT % of the TCP\n"
 "                           segments they sent while they met (and 10 or more; default 0.25);\n"
 "                           retransmissions D-SACKed as duplicates are not loss, not counted\n"
-"Shared with the collectives (see collbench --help): -T SECONDS, --transport,\n"
-"      --tcp-if, --hca, --gid-index, --gid-family, --gid-subnet, --roce-version,\n"
-"      --tc, --sl, --mtu, --qps, --ib-timeout, --ib-retry, --ib-relaxed-ordering, --ib-ar,\n"
-"      --ib-ar-threshold, --slot-bytes, --slots, --bind\n"
-"  -h, --help               this text\n", out);
+"  -h, --help               this text\n"
+"Shared with the collectives (see collbench --help): -T SECONDS", out);
+    int col = 60;
+    for (int i = 0; shared_name(i); i++) {
+        const char *name = shared_name(i);
+        if (col + (int)strlen(name) + 4 > 96) {
+            fputs(",\n     ", out);
+            col = 5;
+        } else {
+            fputs(", ", out);
+            col += 2;
+        }
+        col += fprintf(out, "--%s", name);
+    }
+    fputc('\n', out);
 }
 
 static int factor_arg(const char *flag, const char *s, double min, double *out, int report)
@@ -114,35 +129,23 @@ static int parse_own(int ch, const char *arg, struct cb_pairs_opts *p, int repor
 static void set_defaults(struct cb_pairs_opts *p)
 {
     memset(p, 0, sizeof *p);
+    cb_options_defaults(&p->base);
     p->bytes = 16u << 20;
     p->iters = 20;
     p->warmup = 3;
     p->lat_iters = 200;
     p->passes = 3;
-    p->base.timeout_s = CB_DEFAULT_TIMEOUT_S;   /* for the agreement, should the parse stop before -T */
-    p->base.tcfg.timeout_ms = CB_DEFAULT_TIMEOUT_S * 1000;
+    p->base.tcfg.timeout_ms = p->base.timeout_s * 1000;   /* for the agreement, should the parse stop before -T */
     cb_pairs_rule_default(&p->rule);
 }
 
 static void build_table(struct option *all)
 {
+    int n = 0;
     memcpy(all, own_opts, sizeof own_opts);
-    for (int i = 0; i < NFORWARDED; i++)
-        all[NOWN + i] = (struct option){forwarded[i], required_argument, 0, OPT_FORWARD_BASE + i};
-    memset(&all[NOWN + NFORWARDED], 0, sizeof *all);
-}
-
-/* Append a shared flag and its value to fwd (for cb_options_parse). */
-static int forward(int ch, const char *arg, char **fwd, int *nfwd, char bufs[][40], int report)
-{
-    if (*nfwd + 2 > MAX_FORWARD)
-        return cb_usage_error(report, "too many options: give each shared flag once");
-    const char *name = ch == 'T' ? "timeout" : forwarded[ch - OPT_FORWARD_BASE];
-    snprintf(bufs[*nfwd], 40, "--%s", name);
-    fwd[*nfwd] = bufs[*nfwd];
-    fwd[*nfwd + 1] = (char *)arg;
-    *nfwd += 2;
-    return 0;
+    for (const char *name; n < MAX_SHARED && (name = shared_name(n)); n++)
+        all[NOWN + n] = (struct option){name, required_argument, 0, OPT_SHARED + n};
+    memset(&all[NOWN + n], 0, sizeof *all);
 }
 
 static int bad_option(int ch, char **argv, int report)
@@ -157,10 +160,8 @@ static int bad_option(int ch, char **argv, int report)
 
 cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int report)
 {
-    struct option all[NOWN + NFORWARDED + 1];
-    char *fwd[MAX_FORWARD + 3] = {"collbench", "sendrecv"};
-    char bufs[MAX_FORWARD][40];
-    int nfwd = 2, ch;
+    struct option all[NOWN + MAX_SHARED + 1];
+    int ch;
     set_defaults(p);
     build_table(all);
     optind = 0;   /* glibc: start afresh, also after a parse that stopped inside "-xyz" */
@@ -169,8 +170,8 @@ cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int rep
         int bad;
         if (ch == '?' || ch == ':')
             bad = bad_option(ch, argv, report);
-        else if (ch == 'T' || ch >= OPT_FORWARD_BASE)
-            bad = forward(ch, optarg, fwd, &nfwd, bufs, report);
+        else if (ch == 'T' || ch >= OPT_SHARED)
+            bad = cb_options_shared(ch == 'T' ? "timeout" : shared_name(ch - OPT_SHARED), optarg, &p->base, report);
         else
             bad = parse_own(ch, optarg, p, report);
         if (bad)
@@ -180,7 +181,7 @@ cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int rep
         cb_usage_error(report, "unexpected argument '%s' for pairs: options only; see collbench pairs --help", argv[optind]);
         return CB_EUSAGE;
     }
-    return cb_options_parse(nfwd, fwd, &p->base, report);
+    return cb_options_shared_done(&p->base, report) ? CB_EUSAGE : CB_OK;
 }
 
 /* What the ranks of one pairs check must share: what each exchange moves

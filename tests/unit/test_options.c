@@ -15,6 +15,7 @@
 #include "harness/memcheck.h"
 #include "harness/options.h"
 #include "harness/sizes.h"
+#include "harness/transport_opts.h"
 
 #define ARGV(...) ((char *[]){__VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
@@ -190,6 +191,40 @@ static void fabric_settings(void **state)
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-ar", "1"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-relaxed-ordering", "yes"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-ar-threshold", "8X"), CB_EUSAGE);
+}
+
+/* The transport options' table: each parses through collbench's parser,
+ * refuses a bad value, and is documented in docs/manual.md and --help
+ * (tests run from the repository's top folder). */
+static void transport_option_table(void **state)
+{
+    (void)state;
+    int n;
+    const struct cb_topt *t = cb_topts(&n);
+    FILE *f = fopen("docs/manual.md", "r");
+    assert_non_null(f);
+    static char manual[1 << 20];
+    size_t len = fread(manual, 1, sizeof manual - 1, f);
+    manual[len] = 0;
+    fclose(f);
+    char *help = NULL;
+    size_t help_len = 0;
+    FILE *h = open_memstream(&help, &help_len);
+    cb_options_usage(h);
+    fclose(h);
+    for (int i = 0; i < n; i++) {
+        char flag[64], quoted[72];
+        snprintf(flag, sizeof flag, "--%s", t[i].name);
+        snprintf(quoted, sizeof quoted, "`%s", flag);
+        if (!strstr(manual, quoted))
+            fail_msg("docs/manual.md does not list %s", flag);
+        if (!strstr(help, flag))
+            fail_msg("--help does not list %s", flag);
+        struct cb_options o;
+        if (t[i].kind != CB_TOPT_TEXT)   /* free text is checked where it is used */
+            assert_int_equal(PARSE(&o, "collbench", "all_reduce", flag, "not-a-value!"), CB_EUSAGE);
+    }
+    free(help);
 }
 
 /* --algo takes a list; --mpi-reference alone replaces ours, with --algo it
@@ -527,6 +562,7 @@ int main(void)
         cmocka_unit_test(long_options),
         cmocka_unit_test(bad_command_lines),
         cmocka_unit_test(fabric_settings),
+        cmocka_unit_test(transport_option_table),
         cmocka_unit_test(algo_lists),
         cmocka_unit_test(overflowing_sweeps_are_refused),
         cmocka_unit_test(sweep_sizes),
