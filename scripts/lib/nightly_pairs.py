@@ -131,10 +131,13 @@ def _get(obj, key, kind, where):
 
 
 def _host_names(doc, path):
-    hosts = _get(doc, "hosts", "list", path)
-    names = [shown(cr.host_name(_get(h, "host", "string", f"{path}: hosts")), 64) for h in hosts]
-    # several ranks on one host (not the intended layout): tell them apart by rank
-    return [n if names.count(n) == 1 else f"{n} (rank {r})" for r, n in enumerate(names)]
+    """Each rank's host as a label: its name; name(address) where names repeat (hosts
+    sharing a hostname); name (rank N) where both do (several ranks on one host)."""
+    full = [shown(_get(h, "host", "string", f"{path}: hosts"), 80)
+            for h in _get(doc, "hosts", "list", path)]
+    names = [cr.host_name(f) for f in full]
+    return [n if names.count(n) == 1 else f if full.count(f) == 1 else f"{n} (rank {r})"
+            for r, (n, f) in enumerate(zip(names, full))]
 
 
 def _bytes_per_s(mbps):
