@@ -9,7 +9,7 @@ import cb_history as hist
 import cb_prom
 import collbench_results as cr
 import nightly_pairs as pairs
-from cb_files import UserError, write_file
+from cb_files import UserError, finite_number, write_file
 
 SWEEP_STATUSES = ("ok", "bootstrap", "suspect", "regression", "fault", "partial", "failed",
                   "interrupted", "error")
@@ -104,6 +104,8 @@ def write_night(config, state, sections, refs, folder):
     lines += [f"{line}\n" for line in pairs_lines(state.pairs)]
     write_file(os.path.join(folder, "regressions.txt"), "".join(lines))
     state.plots = plot_trends(config, state, refs, folder)
+    stem = plot_link_trend(config, state, folder)
+    state.plots += [stem] if stem else []
     write_file(os.path.join(folder, "index.html"), index_html(state, state.plots, ""))
     hist.write_record(folder, record_of(state))
 
@@ -186,6 +188,57 @@ def plot_trend(nights, reference, ref_name, group, metric, ylabel, threshold, fo
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="x-small", ncol=2, loc="center left", bbox_to_anchor=(1, 0.5))
     stem = cr.file_part("trend", metric, *group)
+    cr.save_figure(fig, folder, stem, formats=("png",))
+    return stem
+
+
+def _link_points(stamp, rec, lines):
+    """A night.json "pairs" record's link bandwidths (GB/s) into lines {link: [(moment, bw)]}."""
+    moment = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")
+    links = rec.get("links") if isinstance(rec, dict) else None
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict) or not all(isinstance(link.get(k), str) for k in "ab"):
+            continue
+        bw = link.get("bw_bytes_per_second")
+        if finite_number(bw) and bw > 0:
+            lines.setdefault(f"{link['a']} <-> {link['b']}", []).append((moment, bw / 1e9))
+    return moment
+
+
+def plot_link_trend(config, state, folder):
+    """Each link's pairs bandwidth over the last trend_nights nights (their night.json),
+    nights on which pairs named something marked."""
+    before = hist.nights(config.history_dir)[-(config.trend_nights - 1):] \
+        if config.trend_nights > 1 else []
+    nights = [(s, (hist.read_record(config.history_dir, s) or {}).get("pairs")) for s in before]
+    lines, faults = {}, []
+    for stamp, rec in nights + [(state.stamp, pairs.record(state.pairs))]:
+        moment = _link_points(stamp, rec, lines)
+        if isinstance(rec, dict) and rec.get("status") == "named":
+            faults.append(moment)
+    if not lines:
+        return None
+    fig = cr.new_figure(10, 5)
+    ax = fig.subplots()
+    for color, (link, points) in zip(cr.line_colors(len(lines)), sorted(lines.items())):
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3,
+                color=color, label=link)
+    for i, moment in enumerate(faults):
+        ax.axvline(moment, color="red", alpha=0.35, linewidth=6,
+                   label="pairs named a fault" if i == 0 else None)
+    ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter   # after new_figure(), which checks it is there
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    fig.autofmt_xdate()
+    ax.set_xlabel("night (UTC)")
+    ax.set_ylabel("bidirectional bandwidth, GB/s (log scale)")
+    ax.set_title("pairs: each link's bandwidth over the nights")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=1 + len(lines) // 16, loc="center left",
+              bbox_to_anchor=(1, 0.5))
+    stem = "trend_pairs_link_bandwidth"
     cr.save_figure(fig, folder, stem, formats=("png",))
     return stem
 

@@ -541,8 +541,11 @@ if STUB_PAIRS=$GOLD/pairs-clean.json expect_rc 0 "$name" "$NIGHTLY" -C "$TMP/pcl
        grep -qx 'collbench_pairs_link_latency_seconds{a="node1",b="node4"} 1.25e-05' "$TMP/pclean.prom" &&
        grep -qx 'collbench_pairs_host_flagged{host="node4",kind="flap"} 0' "$TMP/pclean.prom" &&
        grep -qx 'collbench_pairs_named 0' "$TMP/pclean.prom" && ! flagged "$TMP/pclean.prom" &&
-       grep -q 'pairs named nothing' "$TMP/err" && ! grep -q PAIRS "$TMP/err"; then
-        pass "$name: pairs.json kept, per-link and per-host metrics, nothing named"
+       grep -q 'pairs named nothing' "$TMP/err" && ! grep -q PAIRS "$TMP/err" &&
+       is_png "$night/trend_pairs_link_bandwidth.png" && grep -q 'trend_pairs_link_bandwidth.png' "$night/index.html" &&
+       python3 -c 'import json, sys; p = json.load(open(sys.argv[1]))["pairs"]
+sys.exit(p["status"] != "ok" or len(p["links"]) != 4 or p["links"][0]["bw_bytes_per_second"] != 2.4e9)' "$night/night.json"; then
+        pass "$name: pairs.json kept, per-link and per-host metrics, links in night.json and their plot, nothing named"
     else
         fail "$name: metrics or night"; grep pairs "$TMP/pclean.prom" | head; tail -3 "$TMP/err"
     fi
