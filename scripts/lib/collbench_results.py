@@ -301,7 +301,8 @@ def merge_runs(runs):
     return merged
 
 
-NOT_RESULTS = ("night.json",)    # scripts/nightly's record of a night, beside its results
+# beside the results of a night: scripts/nightly's record and its pairs step's -J file
+NOT_RESULTS = ("night.json", "pairs.json")
 
 
 def load_path(path):

@@ -231,10 +231,11 @@ def judge(config, refs, tonight, tonight_stamp):
     return findings
 
 
-def night_status(findings, refs, failures):
-    """bootstrap: no reference; regressed: any suspect or alarm; else accepted."""
-    if not refs:
-        return "bootstrap"
-    if findings.suspects or findings.alarms:
+def night_status(findings, refs, pairs_named):
+    """regressed: any suspect or alarm; fault: pairs named a host or link (never a
+    reference, not even the first night's); bootstrap: no reference; else accepted."""
+    if refs and (findings.suspects or findings.alarms):
         return "regressed"
-    return "accepted"
+    if pairs_named:
+        return "fault"
+    return "bootstrap" if not refs else "accepted"

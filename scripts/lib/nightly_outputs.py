@@ -8,9 +8,10 @@ import time
 import cb_history as hist
 import cb_prom
 import collbench_results as cr
-from cb_files import UserError, write_file
+import nightly_pairs as pairs
+from cb_files import UserError, finite_number, write_file
 
-SWEEP_STATUSES = ("ok", "bootstrap", "suspect", "regression", "partial", "failed",
+SWEEP_STATUSES = ("ok", "bootstrap", "suspect", "regression", "fault", "partial", "failed",
                   "interrupted", "error")
 
 
@@ -20,7 +21,9 @@ def sweep_status(state):
         return state.status
     if state.findings.alarms:
         return "regression"
-    if state.failures:
+    if state.pairs.status == "named":
+        return "fault"
+    if state.failures or state.pairs.status == "failed":
         return "partial"
     if state.status == "regressed":
         return "suspect"
@@ -44,11 +47,33 @@ def report(state, sections):
         if tuple(s.ident()) not in alarmed:
             print(f"nightly: suspect {s} ({s.nights} of the last {p.of_last} nights; "
                   f"an alarm needs {p.nights})", file=sys.stderr)
+    report_pairs(state.pairs)
     for a in f.alarms:
         extra = f" ({a.nights} of the last {p.of_last} nights)" if a.metric in ("busbw", "p99") else ""
         print(f"nightly: REGRESSION {a}{extra}", file=sys.stderr)
     print(f"nightly: {len(f.alarms)} regression(s), {len(f.suspects)} suspect(s), "
-          f"{len(state.failures)} failed collective(s)", file=sys.stderr)
+          f"{len(state.failures)} failed collective(s); {pairs_summary(state.pairs)}",
+          file=sys.stderr)
+
+
+def report_pairs(result):
+    for line in pairs_lines(result):
+        print(f"nightly: {line}", file=sys.stderr)
+
+
+def pairs_summary(result):
+    if result.status == "skipped":
+        return f"pairs skipped{f' ({result.why})' if result.why else ''}"
+    if result.status == "failed":
+        return "pairs FAILED"
+    named = result.named()
+    return f"pairs named {len(named)} fault(s)" if named else "pairs named nothing"
+
+
+def pairs_lines(result):
+    """The pairs step's lines for regressions.txt and index.html."""
+    lines = [f"PAIRS FAULT {line}" for line in result.named()]
+    return lines + ([f"PAIRS FAILED {result.why}"] if result.status == "failed" else [])
 
 
 def tables_text(sections):
@@ -63,7 +88,8 @@ def record_of(state):
     return {"stamp": state.stamp, "status": state.status, "references": state.references,
             "recent_nights": state.recent_nights,
             "suspects": [s.ident() for s in f.suspects], "alarms": [a.ident() for a in f.alarms],
-            "failures": state.failures, "collbench_version": state.version}
+            "failures": state.failures, "collbench_version": state.version,
+            "pairs": pairs.record(state.pairs)}
 
 
 def write_night(config, state, sections, refs, folder):
@@ -75,8 +101,11 @@ def write_night(config, state, sections, refs, folder):
     write_file(os.path.join(folder, "verdicts.csv"), cr.csv_text(rows))
     lines = [f"REGRESSION {a}\n" for a in state.findings.alarms]
     lines += [f"suspect {s}\n" for s in state.findings.suspects]
+    lines += [f"{line}\n" for line in pairs_lines(state.pairs)]
     write_file(os.path.join(folder, "regressions.txt"), "".join(lines))
     state.plots = plot_trends(config, state, refs, folder)
+    stem = plot_link_trend(config, state, folder)
+    state.plots += [stem] if stem else []
     write_file(os.path.join(folder, "index.html"), index_html(state, state.plots, ""))
     hist.write_record(folder, record_of(state))
 
@@ -163,6 +192,57 @@ def plot_trend(nights, reference, ref_name, group, metric, ylabel, threshold, fo
     return stem
 
 
+def _link_points(stamp, rec, lines):
+    """A night.json "pairs" record's link bandwidths (GB/s) into lines {link: [(moment, bw)]}."""
+    moment = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")
+    links = rec.get("links") if isinstance(rec, dict) else None
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict) or not all(isinstance(link.get(k), str) for k in "ab"):
+            continue
+        bw = link.get("bw_bytes_per_second")
+        if finite_number(bw) and bw > 0:
+            lines.setdefault(f"{link['a']} <-> {link['b']}", []).append((moment, bw / 1e9))
+    return moment
+
+
+def plot_link_trend(config, state, folder):
+    """Each link's pairs bandwidth over the last trend_nights nights (their night.json),
+    nights on which pairs named something marked."""
+    before = hist.nights(config.history_dir)[-(config.trend_nights - 1):] \
+        if config.trend_nights > 1 else []
+    nights = [(s, (hist.read_record(config.history_dir, s) or {}).get("pairs")) for s in before]
+    lines, faults = {}, []
+    for stamp, rec in nights + [(state.stamp, pairs.record(state.pairs))]:
+        moment = _link_points(stamp, rec, lines)
+        if isinstance(rec, dict) and rec.get("status") == "named":
+            faults.append(moment)
+    if not lines:
+        return None
+    fig = cr.new_figure(10, 5)
+    ax = fig.subplots()
+    for color, (link, points) in zip(cr.line_colors(len(lines)), sorted(lines.items())):
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3,
+                color=color, label=link)
+    for i, moment in enumerate(faults):
+        ax.axvline(moment, color="red", alpha=0.35, linewidth=6,
+                   label="pairs named a fault" if i == 0 else None)
+    ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter   # after new_figure(), which checks it is there
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    fig.autofmt_xdate()
+    ax.set_xlabel("night (UTC)")
+    ax.set_ylabel("bidirectional bandwidth, GB/s (log scale)")
+    ax.set_title("pairs: each link's bandwidth over the nights")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=1 + len(lines) // 16, loc="center left",
+              bbox_to_anchor=(1, 0.5))
+    stem = "trend_pairs_link_bandwidth"
+    cr.save_figure(fig, folder, stem, formats=("png",))
+    return stem
+
+
 RATIO_TICKS = (0.05, 0.1, 0.2, 0.25, 0.33, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2, 1.5, 2, 3, 4,
                5, 10, 20)
 
@@ -184,6 +264,7 @@ def index_html(state, stems, prefix):
     items = "".join(f"<li><b>REGRESSION</b> {html.escape(str(a))}</li>" for a in f.alarms)
     items += "".join(f"<li>suspect {html.escape(str(s))}</li>" for s in f.suspects)
     items += "".join(f"<li>SWEEP FAILED {html.escape(x)}</li>" for x in state.failures)
+    items += "".join(f"<li><b>{html.escape(x)}</b></li>" for x in pairs_lines(state.pairs))
     plots = "".join(
         f'<figure><a href="{html.escape(prefix + s)}.png"><img src="{html.escape(prefix + s)}.png" '
         f'alt="{html.escape(s)}"></a><figcaption>{html.escape(s)}.png</figcaption></figure>\n'
@@ -246,6 +327,7 @@ def prometheus_text(state):
     expo.gauge("collbench_suspects", "Suspects found by the last nightly", [({}, len(f.suspects))])
     expo.gauge("collbench_failed_collectives", "Collectives of the last sweep without a result",
                [({}, len(state.failures))])
+    pairs.prometheus(expo, state.pairs)
     expo.gauge("collbench_last_run_timestamp_seconds", "When the last nightly ended (Unix time)",
                [({}, int(time.time()))])
     return expo.text()

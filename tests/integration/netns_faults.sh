@@ -17,7 +17,7 @@ N=4
 RATE="rate 20mbit"
 PAIRS=(pairs --transport tcp -b 512K -n 6 -w 1 --lat-iters 100 --passes 3 --bw-factor 8 --lat-factor 50 --nsigma 0
        --max-spread 200 --max-retrans 0.5 -T 30)
-export CB_TEST_CB=$CB CB_TEST_TMP=$TMP CB_TEST_VALIDATE=$VALIDATE CB_TEST_N=$N
+export CB_TEST_CB=$CB CB_TEST_TMP=$TMP CB_TEST_VALIDATE=$VALIDATE CB_TEST_N=$N CB_TEST_NIGHTLY=$ROOT/scripts/nightly
 
 # ---- user errors, no MPI and no root needed: exit 2 and one line saying what to do ----
 one_line_error() {   # NAME TEXT CMD...
@@ -46,7 +46,8 @@ if ! ip netns add "$probe" 2> "$TMP/probe.err"; then
 fi
 ip netns del "$probe"
 
-# The command each set runs: "pairs TAG" or "validate TAG [ARGS]" steps, from $CB_TEST_STEPS.
+# The command each set runs: "pairs TAG", "validate TAG [ARGS]" or "nightly TAG" steps,
+# from $CB_TEST_STEPS. nightly: its pairs step with the options above, one small all_reduce.
 INNER='
 echo "$CB_NETNS_HOSTS" > "$CB_TEST_TMP/hosts"
 { echo "$CB_NETNS_DIR"; awk "{print \$3}" "$CB_NETNS_DIR/hosts"; sed -n "s/^bridge=//p" "$CB_NETNS_DIR/meta"; } > "$CB_TEST_TMP/names"
@@ -54,6 +55,16 @@ while read -r kind tag args; do
     [ -n "$kind" ] || continue
     if [ "$kind" = pairs ]; then
         timeout -k 5 300 mpirun --host "$CB_NETNS_HOSTS" -np "$CB_TEST_N" "$CB_TEST_CB" "$@" \
+            < /dev/null > "$CB_TEST_TMP/$tag.out" 2> "$CB_TEST_TMP/$tag.err"
+    elif [ "$kind" = nightly ]; then
+        python3 -c "import json, sys; h, out, cb, n = sys.argv[1:5]; print(json.dumps({
+            \"history_dir\": out + \".history\", \"textfile\": out + \".prom\", \"collbench\": cb,
+            \"mpirun\": [\"mpirun\", \"--host\", h, \"-np\", n], \"collectives\": [\"all_reduce\"],
+            \"sizes\": {\"min\": \"8\", \"max\": \"64K\", \"factor\": 64},
+            \"collbench_args\": [\"--transport\", \"tcp\", \"-n\", \"5\", \"-w\", \"1\", \"-T\", \"60\"],
+            \"pairs\": {\"args\": sys.argv[6:], \"timeout_s\": 240}}))" \
+            "$CB_NETNS_HOSTS" "$CB_TEST_TMP/$tag" "$CB_TEST_CB" "$CB_TEST_N" "$@" > "$CB_TEST_TMP/$tag.json"
+        timeout -k 5 600 "$CB_TEST_NIGHTLY" -C "$CB_TEST_TMP/$tag.json" \
             < /dev/null > "$CB_TEST_TMP/$tag.out" 2> "$CB_TEST_TMP/$tag.err"
     else
         # shellcheck disable=SC2086
@@ -133,13 +144,32 @@ check_validate() {
     tail -5 "$TMP/$tag.dir/pairs.err" 2> /dev/null
 }
 
+# check_nightly TAG EXPECT: EXPECT "none" or "host R": nightly's exit status, and the
+# textfile's pairs flags name exactly that host (slow, maybe lossy or intermittent too)
+check_nightly() {
+    local tag=$1 want=$2 name="nightly's pairs step: $2 ($1)" rc flagged
+    rc=$(cat "$TMP/$tag.rc" 2> /dev/null || echo none)
+    flagged=$(grep -E '^collbench_pairs_(host|link)_flagged\{.*\} 1$' "$TMP/$tag.prom" 2> /dev/null)
+    case $want in
+        none) [ "$rc" = 0 ] && [ -z "$flagged" ] &&
+                grep -qx 'collbench_pairs_status{status="ok"} 1' "$TMP/$tag.prom" && { pass "$name"; return; } ;;
+        host*) set -- $want
+            [ "$rc" = 1 ] && [ -z "$(echo "$flagged" | grep -vF "{host=\"vm($(addr_of "$2"))\",kind=")" ] &&
+                echo "$flagged" | grep -qxF "collbench_pairs_host_flagged{host=\"vm($(addr_of "$2"))\",kind=\"slow\"} 1" &&
+                grep -q "PAIRS FAULT host vm($(addr_of "$2")): slow" "$TMP/$tag.err" && { pass "$name"; return; } ;;
+    esac
+    fail "$name: exit $rc, flagged: ${flagged:-nothing}"; grep -E 'PAIRS|nightly: [0-9]' "$TMP/$tag.err" | head -5
+}
+
 # ---- a clean set names nothing ----
 run_set "pairs clean1
 pairs clean2
 pairs clean3
 validate vclean1
-validate vclean2"
+validate vclean2
+nightly nclean"
 for t in clean1 clean2 clean3; do check_pairs $t none; done
+check_nightly nclean none
 for t in vclean1 vclean2; do check_validate $t none; done
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d["status"] != "PASS" or len(d["links"]) != 6)' \
     "$TMP/vclean1.dir/report.json"; then pass "validate-rack report.json: PASS, 6 links"
@@ -147,8 +177,10 @@ else fail "validate-rack report.json: not PASS with 6 links"; fi
 
 # ---- one slow host: every path through host 2 limited ----
 run_set "pairs host2
-validate vhost2 --skip-collectives" --netem 2 "$RATE"
+validate vhost2 --skip-collectives
+nightly nhost2" --netem 2 "$RATE"
 check_pairs host2 "host 2"
+check_nightly nhost2 "host 2"
 check_validate vhost2 "host 2"
 
 # ---- one slow link: only 0 <-> 3, both directions ----

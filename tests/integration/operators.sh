@@ -486,6 +486,145 @@ else
     fail "nightly textfile symlink"; cat "$TMP/err"
 fi
 
+# ---- nightly: the pairs step, with a stand-in collbench ----
+
+# A logging launcher (its argv to $LAUNCH_LOG, then runs it) and a stand-in
+# collbench: COLLECTIVE copies the golden nightly-ok/COLLECTIVE.json to its -J
+# path; pairs copies $STUB_PAIRS there (when set) and exits $STUB_PAIRS_RC.
+# tests/golden/pairs-clean.json and pairs-faulty.json follow
+# src/tools/pairs_report.c's layout: 4 hosts, ring neighbours; the faulty one
+# has a lossy link node2 <-> node3 and a carrier flap of node4's eth0.
+cat > "$TMP/log-launcher" <<'EOF'
+#!/bin/bash
+echo "$*" >> "$LAUNCH_LOG"
+exec "$@"
+EOF
+cat > "$TMP/stub-collbench" <<EOF
+#!/bin/bash
+what=\$1 out=
+[ "\$what" = --version ] && { echo "collbench stub"; exit 0; }
+while [ \$# -gt 0 ]; do [ "\$1" = -J ] && out=\$2; shift; done
+if [ "\$what" = pairs ]; then
+    [ -n "\$STUB_PAIRS" ] && cp "\$STUB_PAIRS" "\$out"
+    exit \${STUB_PAIRS_RC:-0}
+fi
+cp "$GOLD/nightly-ok/\$what.json" "\$out"
+EOF
+chmod +x "$TMP/log-launcher" "$TMP/stub-collbench"
+# pairs_config NAME [PAIRS-SETTINGS]: history $TMP/history-NAME, textfile $TMP/NAME.prom
+pairs_config() {
+    cat > "$TMP/$1.json" <<EOF
+{"baseline": "$GOLD/nightly-baseline", "history_dir": "$TMP/history-$1", "textfile": "$TMP/$1.prom",
+ "persistence": {"nights": 1, "of_last": 1}, "mpirun": ["$TMP/log-launcher"],
+ "collbench": "$TMP/stub-collbench", "collectives": ["all_reduce", "all_gather"],
+ "sizes": {"min": "8", "max": "1K"}${2:+, \"pairs\": $2}}
+EOF
+}
+# flagged FILE: the flag samples that are 1, one a line
+flagged() { grep -E '^collbench_pairs_(link|host)_flagged\{.*\} 1$' "$1"; }
+pairs_status_is() { grep -qx "collbench_pairs_status{status=\"$2\"} 1" "$1" 2>/dev/null; }
+
+name="nightly pairs, clean"
+pairs_config pclean
+export LAUNCH_LOG=$TMP/pclean.launches
+if STUB_PAIRS=$GOLD/pairs-clean.json expect_rc 0 "$name" "$NIGHTLY" -C "$TMP/pclean.json"; then
+    night=$(ls -d "$TMP"/history-pclean/2* 2>/dev/null | head -1)
+    first=$(head -1 "$LAUNCH_LOG")
+    if [[ $first =~ ^$TMP/stub-collbench\ pairs\ --quick\ -J\ $TMP/history-pclean/\.night-[^/]+/pairs\.json$ ]] &&
+       [ "$(wc -l < "$LAUNCH_LOG")" = 3 ]; then
+        pass "$name: pairs --quick under the sweep's launcher, before the collectives"
+    else
+        fail "$name: launches: $(cat "$LAUNCH_LOG")"
+    fi
+    if [ -f "$night/pairs.json" ] && pairs_status_is "$TMP/pclean.prom" ok && status_is "$TMP/pclean.prom" ok &&
+       grep -qx 'collbench_pairs_link_bandwidth_bytes_per_second{a="node2",b="node3"} 2400000000.0' "$TMP/pclean.prom" &&
+       grep -qx 'collbench_pairs_link_latency_seconds{a="node1",b="node4"} 1.25e-05' "$TMP/pclean.prom" &&
+       grep -qx 'collbench_pairs_host_flagged{host="node4",kind="flap"} 0' "$TMP/pclean.prom" &&
+       grep -qx 'collbench_pairs_named 0' "$TMP/pclean.prom" && ! flagged "$TMP/pclean.prom" &&
+       grep -q 'pairs named nothing' "$TMP/err" && ! grep -q PAIRS "$TMP/err" &&
+       is_png "$night/trend_pairs_link_bandwidth.png" && grep -q 'trend_pairs_link_bandwidth.png' "$night/index.html" &&
+       python3 -c 'import json, sys; p = json.load(open(sys.argv[1]))["pairs"]
+sys.exit(p["status"] != "ok" or len(p["links"]) != 4 or p["links"][0]["bw_bytes_per_second"] != 2.4e9)' "$night/night.json"; then
+        pass "$name: pairs.json kept, per-link and per-host metrics, links in night.json and their plot, nothing named"
+    else
+        fail "$name: metrics or night"; grep pairs "$TMP/pclean.prom" | head; tail -3 "$TMP/err"
+    fi
+fi
+promtool_ok "$name: textfile passes promtool" "$TMP/pclean.prom"
+
+name="nightly pairs names a lossy link and a flapping host"
+pairs_config pfault
+export LAUNCH_LOG=$TMP/pfault.launches
+if STUB_PAIRS=$GOLD/pairs-faulty.json STUB_PAIRS_RC=1 expect_rc 1 "$name" "$NIGHTLY" -C "$TMP/pfault.json"; then
+    night=$(ls -d "$TMP"/history-pfault/2* 2>/dev/null | head -1)
+    want=$'collbench_pairs_link_flagged{a="node2",b="node3",kind="lossy"} 1\ncollbench_pairs_host_flagged{host="node4",kind="flap"} 1'
+    if [ "$(flagged "$TMP/pfault.prom")" = "$want" ] && status_is "$TMP/pfault.prom" fault &&
+       pairs_status_is "$TMP/pfault.prom" named && grep -qx 'collbench_pairs_named 2' "$TMP/pfault.prom"; then
+        pass "$name: exactly those flagged in the textfile (status fault)"
+    else
+        fail "$name: textfile"; flagged "$TMP/pfault.prom"; grep status "$TMP/pfault.prom"
+    fi
+    if grep -qx 'nightly: PAIRS FAULT link node2 <-> node3: lossy (2.10% of TCP segments retransmitted)' "$TMP/err" &&
+       grep -qx 'nightly: PAIRS FAULT host node4: flap of eth0: carrier_changes 2 -> 6 in pass 2' "$TMP/err" &&
+       [ "$(grep -c 'PAIRS FAULT' "$TMP/err")" = 2 ] && [ "$(grep -c '^PAIRS FAULT' "$night/regressions.txt")" = 2 ] &&
+       grep -q 'PAIRS FAULT link node2' "$night/index.html" &&
+       grep -q '"status": "fault"' "$night/night.json"; then
+        pass "$name: named on stderr, in regressions.txt and index.html; the night is a fault, no reference"
+    else
+        fail "$name: report"; grep -i pairs "$TMP/err"; cat "$night/regressions.txt"
+    fi
+fi
+promtool_ok "$name: textfile passes promtool" "$TMP/pfault.prom"
+"$ROOT/scripts/templates/slurm-healthcheck" nightly "$TMP/pfault.prom" > "$TMP/hc.out" 2>&1; rc=$?
+if [ $rc = 1 ] && grep -qx 'collbench nightly: fault (2 hosts and links named by pairs)' "$TMP/hc.out"; then pass "slurm-healthcheck nightly: exit 1 on a pairs fault"
+else fail "slurm-healthcheck nightly on a pairs fault: exit $rc"; cat "$TMP/hc.out"; fi
+
+name="nightly pairs fails without results"
+pairs_config pfail
+export LAUNCH_LOG=$TMP/pfail.launches
+echo stale > "$TMP/pfail.prom"
+if STUB_PAIRS= STUB_PAIRS_RC=1 expect_rc 3 "$name" "$NIGHTLY" -C "$TMP/pfail.json"; then
+    if pairs_status_is "$TMP/pfail.prom" failed && status_is "$TMP/pfail.prom" partial &&
+       grep -q '^collbench_busbw_bytes_per_second{' "$TMP/pfail.prom" &&
+       grep -q 'PAIRS FAILED collbench pairs exited 1 without results' "$TMP/err" &&
+       ls -d "$TMP"/history-pfail/2* > /dev/null 2>&1; then
+        pass "$name: exit 3, night recorded, status partial, pairs status failed"
+    else
+        fail "$name: textfile or message"; grep status "$TMP/pfail.prom"; tail -5 "$TMP/err"
+    fi
+fi
+promtool_ok "$name: textfile passes promtool" "$TMP/pfail.prom"
+
+name="nightly pairs gives an unreadable file"
+pairs_config pbad
+head -c 300 "$GOLD/pairs-faulty.json" > "$TMP/pairs-truncated.json"
+if STUB_PAIRS=$TMP/pairs-truncated.json STUB_PAIRS_RC=1 expect_rc 3 "$name" "$NIGHTLY" -C "$TMP/pbad.json"; then
+    if pairs_status_is "$TMP/pbad.prom" failed && grep -q 'PAIRS FAILED unusable results: pairs results .* is not valid JSON' "$TMP/err" &&
+       ! grep -q Traceback "$TMP/err"; then
+        pass "$name: exit 3, pairs status failed, the reason named"
+    else
+        fail "$name"; tail -5 "$TMP/err"
+    fi
+fi
+
+name="nightly pairs off"
+pairs_config poff '{"enabled": false}'
+export LAUNCH_LOG=$TMP/poff.launches
+if STUB_PAIRS=$GOLD/pairs-faulty.json expect_rc 0 "$name" "$NIGHTLY" -C "$TMP/poff.json"; then
+    if pairs_status_is "$TMP/poff.prom" skipped && ! grep -q ' pairs ' "$LAUNCH_LOG" &&
+       grep -q '^# TYPE collbench_pairs_link_bandwidth_bytes_per_second gauge' "$TMP/poff.prom"; then
+        pass "$name: not run, status skipped, families still declared"
+    else
+        fail "$name"; grep pairs_status "$TMP/poff.prom"; cat "$LAUNCH_LOG"
+    fi
+fi
+unset LAUNCH_LOG
+pairs_config ptypo '{"timout_s": 5}'
+user_error "nightly pairs setting typo" "unknown pairs setting 'timout_s'" "$NIGHTLY" -C "$TMP/ptypo.json"
+pairs_config pcoll '{}'
+sed -i 's/"all_gather"/"pairs"/' "$TMP/pcoll.json"
+user_error "nightly refuses pairs as a collective" "'pairs' is not a collective" "$NIGHTLY" -C "$TMP/pcoll.json"
+
 # ---- templates: what docs/operators.md ships ----
 
 T=$ROOT/scripts/templates
@@ -539,14 +678,17 @@ else
 {"history_dir": "$TMP/history-live",
  "textfile": "$TMP/live.prom", "mpirun": ["timeout", "120", "mpirun", "--oversubscribe", "-np", "2"],
  "collbench": "$CB", "collectives": ["all_reduce", "all_gather"],
- "sizes": {"min": "8", "max": "32K", "factor": 8}, "collbench_args": ["-n", "5", "-w", "1"]}
+ "sizes": {"min": "8", "max": "32K", "factor": 8}, "collbench_args": ["-n", "5", "-w", "1"],
+ "pairs": {"args": ["-b", "64K", "-n", "5", "--lat-iters", "20", "--max-spread", "1000"]}}
 EOF
     "$NIGHTLY" -C "$TMP/live.json" > "$TMP/out" 2> "$TMP/err"
     rc=$?
     live=$(ls -d "$TMP"/history-live/2* 2>/dev/null | head -1)
     if [ $rc = 0 ] && [ -f "$live/all_reduce.json" ] && [ -f "$live/all_gather.json" ] &&
-       grep -q '^collbench_busbw_bytes_per_second{' "$TMP/live.prom" && status_is "$TMP/live.prom" bootstrap; then
-        pass "$name (first night: bootstrap)"
+       grep -q '^collbench_busbw_bytes_per_second{' "$TMP/live.prom" && status_is "$TMP/live.prom" bootstrap &&
+       [ -f "$live/pairs.json" ] && grep -qx 'collbench_pairs_status{status="ok"} 1' "$TMP/live.prom" &&
+       grep -q '^collbench_pairs_link_bandwidth_bytes_per_second{a="[^"]* (rank 0)",b="[^"]* (rank 1)"} ' "$TMP/live.prom"; then
+        pass "$name (first night: bootstrap; pairs ran, its link exported)"
     else
         fail "$name: exit $rc"; tail -5 "$TMP/err"
     fi
@@ -562,7 +704,7 @@ else
 {"history_dir": "$TMP/history-livekill", "textfile": "$TMP/livekill.prom",
  "mpirun": ["mpirun", "--oversubscribe", "-np", "2"], "collbench": "$CB",
  "collectives": ["all_reduce"], "sizes": {"min": "8", "max": "8"},
- "collbench_args": ["-n", "100000000", "-w", "1", "-T", "600"]}
+ "collbench_args": ["-n", "100000000", "-w", "1", "-T", "600"], "pairs": {"enabled": false}}
 EOF
     "$NIGHTLY" -C "$TMP/livekill.json" > "$TMP/livekill.out" 2> "$TMP/livekill.err" &
     nightly_pid=$!
