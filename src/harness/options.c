@@ -225,7 +225,7 @@ void cb_options_defaults(struct cb_options *o)
 }
 
 /* -d and -o take one name, "all", or a comma-separated list. */
-static int parse_types(const char *s, struct cb_options *o, int report)
+int cb_options_types(const char *s, struct cb_options *o, int report)
 {
     char buf[256], *save = NULL;
     if (strcmp(s, "all") == 0) {
@@ -313,7 +313,7 @@ static int parse_short(int ch, const char *arg, struct cb_options *o, int report
     case 'N': return cb_int_arg(flag, arg, 0, 1000000000, &o->cycles, report);
     case 'c': return cb_int_arg(flag, arg, 0, 1000000, &o->check_iters, report);
     case 'o': return parse_ops(arg, o, report);
-    case 'd': return parse_types(arg, o, report);
+    case 'd': return cb_options_types(arg, o, report);
     case 'r':
         if (strcmp(arg, "all") == 0) {   /* nccl-tests' every-root sweep (also -1) */
             o->root = CB_EVERY_ROOT;
@@ -401,6 +401,25 @@ static int settle_algos(struct cb_options *o, int report)
         used += (size_t)snprintf(o->algo_list + used, sizeof o->algo_list - used, "%s%s", i ? "," : "",
                                  cb_algo_name(o->algos[i]));
     return 0;
+}
+
+/* The shared flags that are not transport options. */
+static const char *const engine_shared[] = {"transport", "timeout", "bind"};
+#define NENGINE ((int)(sizeof engine_shared / sizeof *engine_shared))
+
+const char *cb_options_shared_name(int i)
+{
+    int n;
+    const struct cb_topt *t = cb_topts(&n);
+    return i < 0 ? NULL : i < NENGINE ? engine_shared[i] : i - NENGINE < n ? t[i - NENGINE].name : NULL;
+}
+
+int cb_options_shared_longopts(struct option *out, int max, int base_val)
+{
+    int n = 0;
+    for (const char *name; n < max && (name = cb_options_shared_name(n)); n++)
+        out[n] = (struct option){name, required_argument, 0, base_val + n};
+    return n;
 }
 
 int cb_options_shared(const char *name, const char *arg, struct cb_options *o, int report)

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <getopt.h>
 #include <stdio.h>
 #include "coll/coll.h"
 #include "core/types.h"
@@ -64,12 +65,20 @@ int cb_options_runs_mpi(const struct cb_options *o);    /* MPI's collective is a
 int cb_options_only_mpi(const struct cb_options *o);    /* nothing of ours runs */
 /* For every command-line parser: log one line (when `report`) saying what was
  * wrong and what to do; returns -1 so a parser can `return cb_usage_error(...)`. */
+/* -d's value: a type, a comma list, or all. */
+int cb_options_types(const char *s, struct cb_options *o, int report);
+
 /* The defaults, what cb_options_parse starts from. */
 void cb_options_defaults(struct cb_options *o);
 /* A flag every command that moves data shares, by its long name without
  * "--": transport, timeout, bind, or one of the transport options
  * (transport_opts.h). 0 set, -1 a usage error (reported), 1 not one of them. */
 int cb_options_shared(const char *name, const char *arg, struct cb_options *o, int report);
+/* Shared flag i's long name (NULL past the last), and getopt entries for
+ * all of them with values base_val + i (at most max; returns how many):
+ * for a subcommand's own option table. */
+const char *cb_options_shared_name(int i);
+int cb_options_shared_longopts(struct option *out, int max, int base_val);
 /* After the shared flags: the checks that need them all (--hca's string)
  * and -T in ms for the transports; -1 a usage error. */
 int cb_options_shared_done(struct cb_options *o, int report);

@@ -15,21 +15,10 @@
 enum pairs_long {
     OPT_QUICK = 2000, OPT_LAT_ITERS, OPT_PASSES, OPT_BW_FACTOR, OPT_LAT_FACTOR, OPT_NSIGMA,
     OPT_MAX_SPREAD, OPT_MAX_RETRANS, OPT_PASS_INTERVAL,
-    OPT_SHARED = 3000,   /* + index into shared_names() */
+    OPT_SHARED = 3000,   /* + index of cb_options_shared_name */
 };
 
-/* The shared flags that are not transport options. */
-static const char *const engine_shared[] = {"transport", "timeout", "bind"};
-#define NENGINE ((int)(sizeof engine_shared / sizeof *engine_shared))
 #define MAX_SHARED 80
-
-/* Shared flag i: engine_shared's, then the transport options' table's. */
-static const char *shared_name(int i)
-{
-    int n;
-    const struct cb_topt *t = cb_topts(&n);
-    return i < NENGINE ? engine_shared[i] : i - NENGINE < n ? t[i - NENGINE].name : NULL;
-}
 
 static const struct option own_opts[] = {
     {"size", required_argument, 0, 'b'}, {"minbytes", required_argument, 0, 'b'},
@@ -77,8 +66,8 @@ void cb_pairs_usage(FILE *out)
 "  -h, --help               this text\n"
 "Shared with the collectives (see collbench --help): -T SECONDS", out);
     int col = 60;
-    for (int i = 0; shared_name(i); i++) {
-        const char *name = shared_name(i);
+    for (int i = 0; cb_options_shared_name(i); i++) {
+        const char *name = cb_options_shared_name(i);
         if (col + (int)strlen(name) + 4 > 96) {
             fputs(",\n     ", out);
             col = 5;
@@ -141,10 +130,8 @@ static void set_defaults(struct cb_pairs_opts *p)
 
 static void build_table(struct option *all)
 {
-    int n = 0;
     memcpy(all, own_opts, sizeof own_opts);
-    for (const char *name; n < MAX_SHARED && (name = shared_name(n)); n++)
-        all[NOWN + n] = (struct option){name, required_argument, 0, OPT_SHARED + n};
+    int n = cb_options_shared_longopts(all + NOWN, MAX_SHARED, OPT_SHARED);
     memset(&all[NOWN + n], 0, sizeof *all);
 }
 
@@ -171,7 +158,7 @@ cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int rep
         if (ch == '?' || ch == ':')
             bad = bad_option(ch, argv, report);
         else if (ch == 'T' || ch >= OPT_SHARED)
-            bad = cb_options_shared(ch == 'T' ? "timeout" : shared_name(ch - OPT_SHARED), optarg, &p->base, report);
+            bad = cb_options_shared(ch == 'T' ? "timeout" : cb_options_shared_name(ch - OPT_SHARED), optarg, &p->base, report);
         else
             bad = parse_own(ch, optarg, p, report);
         if (bad)
