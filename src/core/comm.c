@@ -49,26 +49,53 @@ static cb_status choose_network(struct cb_boot *boot, const struct cb_transport_
     return cb_transport_tcp.init(cfg, tctx);
 }
 
-/* auto: shm between ranks that share memory, the network between the
- * others; one transport when that serves every pair. */
-static cb_status choose_auto(struct cb_comm *c)
+/* The network side: the one named, or auto's verbs-else-tcp. */
+static cb_status init_network(struct cb_comm *c, const struct cb_transport_ops *inter,
+                              const struct cb_transport_ops **ops, void **tctx)
+{
+    if (!inter)
+        return choose_network(c->boot, &c->cfg, ops, tctx);
+    *ops = inter;
+    return inter->init(&c->cfg, tctx);
+}
+
+/* One transport between ranks that share memory (intra: shm under auto),
+ * another between the others (inter: NULL = auto's verbs else tcp); one
+ * transport when that serves every pair. */
+static cb_status choose_per_peer(struct cb_comm *c, const struct cb_transport_ops *intra,
+                                 const struct cb_transport_ops *inter)
 {
     if (!first_apart(c->boot)) {
-        c->ops = &cb_transport_shm;
-        return cb_transport_shm.init(&c->cfg, &c->tctx);
+        c->ops = intra;
+        return intra->init(&c->cfg, &c->tctx);
     }
-    if (!some_share(c->boot))
-        return choose_network(c->boot, &c->cfg, &c->ops, &c->tctx);
-    cb_status st = choose_network(c->boot, &c->cfg, &c->net_ops, &c->net_tctx);
+    if (!some_share(c->boot) || intra == inter)
+        return init_network(c, inter, &c->ops, &c->tctx);
+    cb_status st = init_network(c, inter, &c->net_ops, &c->net_tctx);
     if (st != CB_OK)
         return st;
-    c->ops = &cb_transport_shm;
-    st = cb_transport_shm.init(&c->cfg, &c->tctx);
+    c->ops = intra;
+    st = intra->init(&c->cfg, &c->tctx);
     if (st != CB_OK) {
         c->net_ops->finalize(c->net_tctx);
         c->net_ops = NULL;
     }
     return st;
+}
+
+/* "INTRA+INTER" (shm+verbs, tcp+tcp, ...): each side by name. */
+static cb_status choose_pair(struct cb_comm *c, const char *transport)
+{
+    char intra_name[32];
+    const char *plus = strchr(transport, '+');
+    snprintf(intra_name, sizeof intra_name, "%.*s", (int)(plus - transport), transport);
+    const struct cb_transport_ops *intra = cb_transport_find(intra_name), *inter = cb_transport_find(plus + 1);
+    if (!intra || !inter || inter == &cb_transport_shm) {
+        cb_log_error("bad --transport '%s': give INTRA+INTER, INTRA one of shm, tcp, verbs (between ranks that "
+                     "share memory) and INTER tcp or verbs (between the others)", transport);
+        return CB_EUSAGE;
+    }
+    return choose_per_peer(c, intra, inter);
 }
 
 const struct cb_transport_ops *cb_comm_transport_of(const struct cb_comm *c, int peer, void **tctx)
@@ -110,7 +137,9 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
     if (st != CB_OK)
         goto free_comm;
     if (strcmp(transport, "auto") == 0) {
-        st = choose_auto(c);
+        st = choose_per_peer(c, &cb_transport_shm, NULL);
+    } else if (strchr(transport, '+')) {
+        st = choose_pair(c, transport);
     } else {
         c->ops = cb_transport_find(transport);
         if (!c->ops) {

@@ -89,8 +89,9 @@ void cb_options_usage(FILE *out)
 "      --fail-on-wire-errors  exit 3 when an error counter of a link in use moved or a port\n"
 "                           went down during the run (the footer's \"# wire:\" line names it)\n"
 "Engine:\n"
-"      --transport T        shm, tcp, verbs or auto (default auto: shm on one machine, else\n"
-"                           verbs when every rank has an active RDMA port, else tcp)\n"
+"      --transport T        shm, tcp, verbs or auto (default auto: shm between ranks that share\n"
+"                           memory, else verbs when every rank has an active RDMA port, else\n"
+"                           tcp), or INTRA+INTER to choose each side: shm+verbs, tcp+tcp, ...\n"
 "      --algo A[,B..]       auto (default: the cost model picks per size), or those\n"
 "                           below (docs/algorithms.md);\n"
 "                           several are timed in turn, size by size, rows one after another\n"
@@ -403,6 +404,20 @@ static int settle_algos(struct cb_options *o, int report)
     return 0;
 }
 
+/* shm, tcp, verbs, auto, or INTRA+INTER with INTER a network. */
+static int transport_name_ok(const char *s)
+{
+    static const char *const one[] = {"shm", "tcp", "verbs", "auto"};
+    static const char *const pairs[] = {"shm+tcp", "shm+verbs", "tcp+tcp", "tcp+verbs", "verbs+tcp", "verbs+verbs"};
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
+        if (strcmp(s, one[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        if (strcmp(s, pairs[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* The shared flags that are not transport options. */
 static const char *const engine_shared[] = {"transport", "timeout", "bind"};
 #define NENGINE ((int)(sizeof engine_shared / sizeof *engine_shared))
@@ -425,8 +440,10 @@ int cb_options_shared_longopts(struct option *out, int max, int base_val)
 int cb_options_shared(const char *name, const char *arg, struct cb_options *o, int report)
 {
     if (strcmp(name, "transport") == 0) {
-        if (strcmp(arg, "shm") && strcmp(arg, "tcp") && strcmp(arg, "verbs") && strcmp(arg, "auto"))
-            return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs or auto", arg);
+        if (!transport_name_ok(arg))
+            return cb_usage_error(report, "unknown transport '%s': use shm, tcp, verbs, auto, or INTRA+INTER "
+                                  "(e.g. shm+verbs: INTRA between ranks that share memory, INTER tcp or verbs)",
+                                  arg);
         return copy_arg("--transport", arg, o->transport, sizeof o->transport, report);
     }
     if (strcmp(name, "timeout") == 0) {

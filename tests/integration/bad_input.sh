@@ -156,6 +156,8 @@ P=(pairs -b 64K -n 2 -w 1 --lat-iters 5 --passes 1)
 mpmd "pairs: a bad flag on rank 1 only" "rank 1@.*bad value '0' for --passes" 2 1 "${P[@]}" : 1 "${P[@]}" --passes 0
 mpmd "pairs: ranks differ in -b" "disagree on -b: rank(s) 1 " 2 1 "${P[@]}" : 1 "${P[@]}" -b 128K
 mpmd "pairs: ranks differ in --transport" "disagree on --transport" 2 1 "${P[@]}" --transport tcp : 1 "${P[@]}" --transport shm
+# --transport INTRA+INTER: the network side cannot be shm
+bad "--transport tcp+shm" "INTRA+INTER" all_reduce --transport tcp+shm
 # and so does tune (its own parser now, no argv rewriting)
 mpmd "tune: ranks differ in -d" "disagree on -d" 2 1 tune --transport shm -o "$TMP/t.txt" -d float : \
     1 tune --transport shm -o "$TMP/t.txt" -d half

@@ -25,6 +25,11 @@ run across --host "$CB_NETNS_HOSTS" -np 2 "$CB_TEST_CB" all_reduce -b 1K -e 64K 
 run shm --host "$CB_NETNS_HOSTS" -np 2 "$CB_TEST_CB" all_reduce --transport shm -b 1K -e 1K -n 1 -T 30
 run inside --host "$first:2" -np 2 "$CB_TEST_CB" all_reduce -b 1K -e 64K -f 8 -n 2 -w 1 -c 1 -T 30
 two=$(echo "$CB_NETNS_HOSTS" | sed "s/,/:2,/; s/\$/:2/")
+# each side chosen: INTRA+INTER
+for t in tcp+tcp shm+tcp; do
+    run "pair.$t" --host "$two" -np 4 "$CB_TEST_CB" all_reduce --transport "$t" -b 1000 -e 64K -f 8 -d float \
+        -n 2 -w 1 -c 2 -T 30 -J "$CB_TEST_TMP/pair.$t.json"
+done
 for spec in "all_reduce ring" "all_reduce tree" "all_reduce direct" "all_gather ring" "reduce_scatter rd" \
             "alltoall pairwise" "broadcast ring" "reduce ring" "sendrecv ring"; do
     set -- $spec
@@ -36,7 +41,7 @@ if ! timeout -k 10 600 "$ROOT/scripts/netns-hosts" run 2 -- bash -c "$INNER" > "
     fail "hosts: netns-hosts could not run the set"; tail -5 "$TMP/netns.log"; exit 0
 fi
 
-transport_of() { sed -n 's/.*transport \([a-z+]*\) .*/\1/p' "$TMP/$1.out" | head -1; }
+transport_of() { sed -n 's/^# nranks .* transport \([a-z+]*\) .*/\1/p' "$TMP/$1.out" | head -1; }
 
 name="auto between two netns hosts takes the network, not shm"
 if [ "$(cat "$TMP/across.rc")" = 0 ] && grep -q '^# Out of bounds values : 0 OK' "$TMP/across.out" &&
@@ -60,6 +65,13 @@ for f in "$TMP"/mixed.*.rc; do
     if [ "$(cat "$f")" = 0 ] && grep -q '^# Out of bounds values : 0 OK' "$TMP/$tag.out" &&
        [ "$(transport_of "$tag")" = shm+tcp ]; then pass "$name"
     else fail "$name: exit $(cat "$f"), transport '$(transport_of "$tag")'"; tail -3 "$TMP/$tag.err"; fi
+done
+for t in tcp+tcp shm+tcp; do
+    want=${t%+tcp}; want=${want/shm/shm+tcp}
+    name="--transport $t on 2 netns hosts x 2 ranks: $want, bit-exact"
+    if [ "$(cat "$TMP/pair.$t.rc")" = 0 ] && grep -q '^# Out of bounds values : 0 OK' "$TMP/pair.$t.out" &&
+       [ "$(transport_of "pair.$t")" = "$want" ]; then pass "$name"
+    else fail "$name: exit $(cat "$TMP/pair.$t.rc"), transport '$(transport_of "pair.$t")'"; tail -3 "$TMP/pair.$t.err"; fi
 done
 name="the JSON says which peers each rank reaches over shm"
 if python3 - "$TMP/mixed.all_reduce.ring.json" <<'PY'
