@@ -51,6 +51,15 @@ enum cb_wire_kind cb_wire_kind(const char *counter)
     return CB_WIRE_NONE;
 }
 
+static const char *const retrans_words[] = {"seq", "retr", "timeout", "duplicate", "dup"};
+static const char *const rnr_words[] = {"rnr"};
+
+int cb_wire_is_retrans(const char *counter)
+{
+    return cb_wire_kind(counter) == CB_WIRE_ERROR && !has_token(counter, rnr_words, 1) &&
+           has_token(counter, retrans_words, sizeof retrans_words / sizeof *retrans_words);
+}
+
 /* ---- reading ---- */
 
 static int read_ull(const char *path, unsigned long long *out)

@@ -42,6 +42,13 @@ enum cb_wire_kind { CB_WIRE_NONE = 0, CB_WIRE_ERROR, CB_WIRE_CONGESTION };
  * retransmissions, sequence errors, link downs, carrier changes), or none
  * (traffic counters: not read). */
 enum cb_wire_kind cb_wire_kind(const char *counter);
+/* 1 when an error counter counts retransmissions or what causes them on a
+ * lossy wire: sequence errors (out_of_sequence, rcvd_seq_err,
+ * out_of_seq_request, packet_seq_err), retries and retransmissions
+ * (completer_retry_err, retry_exceeded_err, roce_adp_retrans), ACK
+ * timeouts (local_ack_timeout_err) and duplicate requests. Receiver-not-ready
+ * (RNR) counters are not: a slow receiver, not the wire. */
+int cb_wire_is_retrans(const char *counter);
 
 struct cb_wire_counter {
     char link[32];       /* "mlx5_0:1", "eth0", "tcp" */
