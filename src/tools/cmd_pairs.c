@@ -28,6 +28,7 @@ struct pair_rec {
     /* this rank's host from the round's start to the next one's (netdev_counters.h) */
     long long carrier_before, carrier_after, retrans, outsegs;   /* -1: unknown */
     double from, to;  /* wall clock */
+    struct cb_pairs_rdma rdma;   /* this rank's RDMA port meanwhile (pairs_counters.c) */
 };
 
 struct buffers {
@@ -145,25 +146,38 @@ static cb_status run_round(struct cb_comm *c, const struct cb_pairs_opts *p, int
     return cb_boot_barrier(c->boot, 3 * c->cfg.timeout_ms, "ending a round of pairs");
 }
 
-/* ---- the host's link: carrier changes and TCP retransmissions, every rank ---- */
+/* ---- the host's link: carrier changes, TCP retransmissions (tcp) and the
+ * RDMA port's retransmission counters (verbs), every rank ---- */
+
+/* What a rank samples before the first round and after each. */
+struct round_sampler {
+    char ifname[16];              /* the network device watched for carrier changes; "" none */
+    int tcp;                      /* the transport is tcp: its retransmissions are judged */
+    struct cb_wire_scope rdma;    /* the transport's RDMA port; rdma_dev "" none */
+    struct cb_netdev_sample prev, now;
+    struct cb_wire_reading *rprev, *rnow;   /* NULL: no RDMA port */
+};
+
+static void transport_props(struct cb_comm *c, struct cb_props *props)
+{
+    if (c->net_ops)   /* shm to ranks on this machine, the network to the others */
+        c->net_ops->properties(c->net_tctx, props);
+    else
+        c->ops->properties(c->tctx, props);
+}
 
 /* The network device the transport uses: tcp's interface, or the netdev of
  * a RoCE port's GID; "" when there is none (InfiniBand, shm). */
-static void link_device(struct cb_comm *c, char *ifname, size_t len)
+static void link_device(const struct cb_props *props, char *ifname, size_t len)
 {
-    struct cb_props props;
     const char *dev = NULL, *port = NULL, *gid = NULL;
     ifname[0] = 0;
-    if (c->net_ops)   /* shm to ranks on this machine, the network to the others */
-        c->net_ops->properties(c->net_tctx, &props);
-    else
-        c->ops->properties(c->tctx, &props);
-    for (int i = 0; i < props.n; i++) {
-        if (strcmp(props.kv[i].key, "interface") == 0)
-            snprintf(ifname, len, "%s", props.kv[i].val);
-        dev = strcmp(props.kv[i].key, "device") == 0 ? props.kv[i].val : dev;
-        port = strcmp(props.kv[i].key, "port") == 0 ? props.kv[i].val : port;
-        gid = strcmp(props.kv[i].key, "gid_index") == 0 ? props.kv[i].val : gid;
+    for (int i = 0; i < props->n; i++) {
+        if (strcmp(props->kv[i].key, "interface") == 0)
+            snprintf(ifname, len, "%s", props->kv[i].val);
+        dev = strcmp(props->kv[i].key, "device") == 0 ? props->kv[i].val : dev;
+        port = strcmp(props->kv[i].key, "port") == 0 ? props->kv[i].val : port;
+        gid = strcmp(props->kv[i].key, "gid_index") == 0 ? props->kv[i].val : gid;
     }
     if (!ifname[0] && dev && port && gid) {
         char path[512];
@@ -176,15 +190,62 @@ static void link_device(struct cb_comm *c, char *ifname, size_t len)
     }
 }
 
-static void keep_link_counters(const struct cb_netdev_sample *a, const struct cb_netdev_sample *b,
-                               struct pair_rec *rec)
+static int props_has(const struct cb_props *props, const char *key)
 {
+    for (int i = 0; i < props->n; i++)
+        if (strcmp(props->kv[i].key, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* CB_ENOMEM when the RDMA readings cannot be allocated. */
+static cb_status sampler_start(struct cb_comm *c, struct round_sampler *s)
+{
+    struct cb_props props;
+    memset(s, 0, sizeof *s);
+    transport_props(c, &props);
+    link_device(&props, s->ifname, sizeof s->ifname);
+    cb_pairs_rdma_scope(&props, &s->rdma);
+    s->tcp = s->rdma.rdma_dev[0] == 0 && props_has(&props, "interface");
+    cb_netdev_sample(s->ifname, &s->prev);
+    if (!s->rdma.rdma_dev[0])
+        return CB_OK;
+    s->rprev = malloc(sizeof *s->rprev);
+    s->rnow = malloc(sizeof *s->rnow);
+    if (!s->rprev || !s->rnow)
+        return CB_ENOMEM;
+    cb_wire_read(&s->rdma, s->rprev);
+    return CB_OK;
+}
+
+static void sampler_free(struct round_sampler *s)
+{
+    free(s->rprev);
+    free(s->rnow);
+}
+
+/* The counters since the last sample into rec: the TCP ones only for tcp
+ * (other traffic of the host, e.g. the launcher's, is not the pair's). */
+static void sampler_round(struct round_sampler *s, struct pair_rec *rec)
+{
+    const struct cb_netdev_sample *a = &s->prev, *b = &s->now;
+    cb_netdev_sample(s->ifname, &s->now);
     rec->carrier_before = a->carrier_changes;
     rec->carrier_after = b->carrier_changes;
-    rec->retrans = cb_netdev_lost(a, b);
-    rec->outsegs = cb_netdev_delta(a->tcp_out_segs, b->tcp_out_segs);
+    rec->retrans = s->tcp ? cb_netdev_lost(a, b) : -1;
+    rec->outsegs = s->tcp ? cb_netdev_delta(a->tcp_out_segs, b->tcp_out_segs) : -1;
     rec->from = a->when;
     rec->to = b->when;
+    s->prev = s->now;
+    memset(&rec->rdma, 0, sizeof rec->rdma);
+    rec->rdma.total = -1;
+    if (s->rprev) {
+        struct cb_wire_reading *t = s->rprev;
+        cb_wire_read(&s->rdma, s->rnow);
+        cb_pairs_rdma_delta(s->rprev, s->rnow, &rec->rdma);
+        s->rprev = s->rnow;
+        s->rnow = t;
+    }
 }
 
 /* --pass-interval: a pass starts no sooner than this after the one before. */
@@ -271,15 +332,18 @@ static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, st
                             struct cb_port_deltas *deltas, char *ifname, size_t iflen)
 {
     struct buffers b;
+    struct round_sampler smp;
     int nrounds = cb_pairs_nrounds(c->nranks, p->quick);
-    struct cb_netdev_sample prev, now;
     cb_status st = alloc_buffers(p, &b);
     if (st == CB_OK && (!passes || !deltas))
         st = CB_ENOMEM;
-    st = cb_job_agree(c->boot, st, c->cfg.timeout_ms, "allocating buffers");
     struct cb_port_counters *before = st == CB_OK ? counters_now(c) : NULL;
-    link_device(c, ifname, iflen);
-    cb_netdev_sample(ifname, &prev);
+    if (sampler_start(c, &smp) != CB_OK && st == CB_OK) {
+        cb_log_error("out of memory for the RDMA port's counters");
+        st = CB_ENOMEM;
+    }
+    st = cb_job_agree(c->boot, st, c->cfg.timeout_ms, "allocating buffers");
+    snprintf(ifname, iflen, "%s", smp.ifname);
     for (int q = 0; q < p->passes && st == CB_OK; q++) {
         double start = cb_now_s();
         for (int k = 0; k < nrounds && st == CB_OK; k++) {
@@ -288,9 +352,7 @@ static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, st
             int r = (k + q) % nrounds;
             struct pair_rec *rec = &passes[q * nrounds + r];
             st = run_round(c, p, r, &b, rec);
-            cb_netdev_sample(ifname, &now);
-            keep_link_counters(&prev, &now, rec);
-            prev = now;
+            sampler_round(&smp, rec);
         }
         if (q + 1 < p->passes && st == CB_OK)
             wait_for_pass(start, p->pass_interval);
@@ -298,6 +360,7 @@ static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, st
     if (st == CB_OK)
         counters_delta(before, c, deltas);
     free(before);
+    sampler_free(&smp);
     free_buffers(&b);
     return st;
 }
@@ -355,6 +418,16 @@ static void fill_retrans(int n, size_t nrecs, const struct pair_rec *all, struct
         }
 }
 
+/* Both hosts' RDMA retransmission counters in the rounds where they met. */
+static void fill_rdma(int n, size_t nrecs, const struct pair_rec *all, struct cb_pairs_report *r)
+{
+    for (int rank = 0; rank < n; rank++)
+        for (size_t k = 0; k < nrecs; k++) {
+            const struct pair_rec *x = &all[(size_t)rank * nrecs + k];
+            cb_pairs_rdma_to_pair(n, rank, x->partner, &x->rdma, r->rdma);
+        }
+}
+
 static cb_status fill_flaps(int n, int nrounds, size_t nrecs, const struct pair_rec *all, const char (*ifnames)[16],
                             struct cb_pairs_report *r)
 {
@@ -389,12 +462,14 @@ static cb_status assemble(struct cb_comm *c, const struct cb_pairs_opts *p, cons
         fill_matrices(n, nrounds, (size_t)nrounds, med, r->bw, r->lat, r->failed);
         fill_passes(n, nrounds, p->passes, all, r);
         fill_retrans(n, nrecs, all, r);
+        fill_rdma(n, nrecs, all, r);
         st = fill_flaps(n, nrounds, nrecs, all, ifnames, r);
     }
     if (st == CB_OK)
         st = cb_pairs_classify(n, r->bw, r->lat, &p->rule, &r->verdict);
     if (st == CB_OK)
-        st = cb_pairs_health_check(n, p->passes, r->bw_pass, r->retrans, r->outsegs, &p->rule, &r->health);
+        st = cb_pairs_health_check(n, p->passes, r->bw_pass, r->retrans, r->outsegs, r->rdma, &p->rule,
+                                   &r->health);
     free(med);
     free(tmp);
     return st;

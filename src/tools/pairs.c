@@ -167,6 +167,7 @@ void cb_pairs_rule_default(struct cb_pairs_rule *rule)
     rule->nsigma = 4.0;
     rule->max_spread = 2.0;
     rule->max_retrans_pct = 0.25;
+    rule->max_rdma_retrans = 20;
 }
 
 cb_status cb_pairs_classify(int n, const double *bw, const double *lat, const struct cb_pairs_rule *rule,

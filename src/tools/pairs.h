@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include "harness/options.h"
 #include "core/status.h"
+#include "core/wire.h"
 
 /* The subcommand (src/tools/cmd_pairs.c): argv from "pairs" on; exit status 0 when
  * no outlier was found, 1 when a slow host or link was named or the check
@@ -45,6 +46,7 @@ struct cb_pairs_rule {
     double nsigma;       /* default 4 */
     double max_spread;   /* a pair's bandwidth over the passes, max / min: default 2 (pairs_health.c) */
     double max_retrans_pct;   /* TCP segments retransmitted, %: default 0.25 (pairs_health.c) */
+    long long max_rdma_retrans;   /* RDMA retransmission counters, sum: default 20 (pairs_health.c) */
 };
 void cb_pairs_rule_default(struct cb_pairs_rule *rule);
 
@@ -81,10 +83,31 @@ double cb_pairs_median(double *vals, int n);
  * retransmissions belong to that pair. Retransmissions the receiver D-SACKed
  * as duplicates are not counted (netdev_counters.h: a loaded host's spurious
  * timeouts, not loss).
+ * The transport's RDMA port (verbs) is judged the same way by its
+ * retransmission counters (cb_wire_is_retrans: sequence errors, retries,
+ * ACK timeouts, duplicate requests): a pair is lossy when those of its two
+ * hosts moved, summed over the rounds in which they met, more than
+ * max_rdma_retrans times. A count, not a share: the RDMA counters say
+ * nothing about the packets that went through.
  * For each kind, as for slow pairs: a host is named when it has at least 2
  * measured pairs and more than half of them are flagged; a link when it is
  * flagged and neither end is a named host. */
 #define CB_MIN_RETRANS 10
+
+/* The RDMA retransmission counters that moved, in one round of one rank,
+ * or over all the rounds of one pair (both ends). Fixed-size: ranks gather it. */
+#define CB_PAIRS_RDMA_MAX 6
+struct cb_pairs_rdma_counter {
+    int rank;             /* the host's rank (set when a pair's are summed) */
+    char link[32];        /* "rxe0:1" */
+    char name[48];        /* "out_of_seq_request" */
+    long long delta;
+};
+struct cb_pairs_rdma {
+    long long total;      /* sum of every retransmission counter's delta; -1: no RDMA port read */
+    int n, truncated;     /* counters in c; more moved than fit (still in total) */
+    struct cb_pairs_rdma_counter c[CB_PAIRS_RDMA_MAX];
+};
 
 struct cb_pairs_flags {
     int *pair;            /* [n * n] 1 = flagged */
@@ -97,14 +120,16 @@ struct cb_pairs_flags {
 struct cb_pairs_health {
     double *spread;        /* [n * n] max / min bandwidth over the passes; NAN: fewer than 2 measured */
     double *retrans_pct;   /* [n * n] % of the pair's sent TCP segments retransmitted; NAN: unknown */
+    int *rdma_lossy;       /* [n * n] 1: lossy by the RDMA retransmission counters */
     struct cb_pairs_flags intermittent, lossy;
 };
 
 /* bw_pass: [npasses][n * n] bytes/s, < 0 not measured; retrans and outsegs:
- * [n * n] summed over both ends, < 0 unknown. *h allocated here. */
+ * [n * n] summed over both ends, < 0 unknown; rdma: [n * n] (NULL: none).
+ * *h allocated here. */
 cb_status cb_pairs_health_check(int n, int npasses, const double *bw_pass, const long long *retrans,
-                                const long long *outsegs, const struct cb_pairs_rule *rule,
-                                struct cb_pairs_health *h);
+                                const long long *outsegs, const struct cb_pairs_rdma *rdma,
+                                const struct cb_pairs_rule *rule, struct cb_pairs_health *h);
 void cb_pairs_health_free(struct cb_pairs_health *h);
 /* 1 when pair (i, j) is flagged and neither end is a named host. */
 int cb_pairs_flags_is_link(const struct cb_pairs_flags *f, int n, int i, int j);
@@ -142,6 +167,25 @@ struct cb_port_deltas {
     int truncated;
     struct cb_port_counter c[CB_PORT_DELTAS_MAX];
 };
+
+/* ---- RDMA retransmission counters per round (pairs_counters.c) ----
+ * A rank samples the port its transport uses (cb_wire_read with the
+ * transport's device and port) before the first round and after each. */
+/* The scope: the transport's RDMA device and port only (rdma_dev "" when
+ * it uses none). */
+void cb_pairs_rdma_scope(const struct cb_props *props, struct cb_wire_scope *scope);
+/* d = the retransmission counters that moved from before to after; total
+ * -1 when either reading is empty (no RDMA port). */
+void cb_pairs_rdma_delta(const struct cb_wire_reading *before, const struct cb_wire_reading *after,
+                         struct cb_pairs_rdma *d);
+/* sum += add, whose counters are tagged with `rank`; a counter of the same
+ * rank, link and name is added up. add->total < 0 leaves sum as it is. */
+void cb_pairs_rdma_add(struct cb_pairs_rdma *sum, const struct cb_pairs_rdma *add, int rank);
+/* One round's record of `rank`, which met `partner` (-1: idle, nothing
+ * added), into the pair's entries pairs[rank * n + partner] and
+ * pairs[partner * n + rank]. */
+void cb_pairs_rdma_to_pair(int n, int rank, int partner, const struct cb_pairs_rdma *round,
+                           struct cb_pairs_rdma *pairs);
 
 const char *cb_port_counters_root(void);
 /* Fills pc (n = 0 when there is no RDMA device). */
@@ -187,6 +231,7 @@ struct cb_pairs_report {
     double *lat_pass;        /* [passes][n * n] each pass's latency, as lat */
     long long *retrans;      /* [n * n] needed TCP retransmissions of both hosts while they met; < 0 unknown */
     long long *outsegs;      /* [n * n] TCP segments they sent meanwhile; < 0 unknown */
+    struct cb_pairs_rdma *rdma;   /* [n * n] their RDMA retransmission counters meanwhile; total < 0 unknown */
     struct cb_pairs_flap *flaps;   /* [nflaps] */
     int nflaps;
     struct cb_pairs_rule rule;

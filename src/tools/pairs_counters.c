@@ -1,5 +1,6 @@
 /* Port error and congestion counters of every RDMA port, before and after
- * the pairwise link check (pairs.h): read through core/wire.h, which every
+ * the pairwise link check, and the retransmission counters of the port the
+ * transport uses, per round (pairs.h): read through core/wire.h, which every
  * run of a collective uses too, so both name and classify counters alike. */
 #include "pairs.h"
 
@@ -71,4 +72,77 @@ void cb_port_counters_delta(const struct cb_port_counters *before, const struct 
             break;
         }
     }
+}
+
+/* ---- RDMA retransmission counters per round ---- */
+
+void cb_pairs_rdma_scope(const struct cb_props *props, struct cb_wire_scope *scope)
+{
+    cb_wire_scope_from_props(props, scope);
+    scope->netdev[0] = 0;   /* carrier changes and TCP: netdev_counters.c */
+    scope->tcp = 0;
+}
+
+/* Keeps one counter in d, adding it to an entry of the same rank, link and name. */
+static void rdma_keep(struct cb_pairs_rdma *d, int rank, const char *link, const char *name, long long delta)
+{
+    for (int i = 0; i < d->n; i++)
+        if (d->c[i].rank == rank && strcmp(d->c[i].link, link) == 0 && strcmp(d->c[i].name, name) == 0) {
+            d->c[i].delta += delta;
+            return;
+        }
+    if (d->n == CB_PAIRS_RDMA_MAX) {
+        d->truncated = 1;
+        return;
+    }
+    struct cb_pairs_rdma_counter *c = &d->c[d->n++];
+    c->rank = rank;
+    snprintf(c->link, sizeof c->link, "%.*s", (int)sizeof c->link - 1, link);
+    snprintf(c->name, sizeof c->name, "%.*s", (int)sizeof c->name - 1, name);
+    c->delta = delta;
+}
+
+void cb_pairs_rdma_delta(const struct cb_wire_reading *before, const struct cb_wire_reading *after,
+                         struct cb_pairs_rdma *d)
+{
+    memset(d, 0, sizeof *d);
+    d->total = -1;
+    if (before->n == 0 || after->n == 0)
+        return;
+    d->total = 0;
+    d->truncated = before->truncated || after->truncated;
+    for (int i = 0; i < after->n; i++) {
+        const struct cb_wire_counter *a = &after->c[i];
+        if (!strchr(a->link, ':') || !cb_wire_is_retrans(a->name))
+            continue;
+        for (int j = 0; j < before->n; j++) {
+            const struct cb_wire_counter *b = &before->c[j];
+            if (strcmp(a->link, b->link) != 0 || strcmp(a->name, b->name) != 0)
+                continue;
+            if (a->value > b->value) {   /* a counter reset in between: not counted */
+                d->total += (long long)(a->value - b->value);
+                rdma_keep(d, 0, a->link, a->name, (long long)(a->value - b->value));
+            }
+            break;
+        }
+    }
+}
+
+void cb_pairs_rdma_add(struct cb_pairs_rdma *sum, const struct cb_pairs_rdma *add, int rank)
+{
+    if (add->total < 0)
+        return;
+    sum->total = (sum->total < 0 ? 0 : sum->total) + add->total;
+    sum->truncated |= add->truncated;
+    for (int i = 0; i < add->n; i++)
+        rdma_keep(sum, rank, add->c[i].link, add->c[i].name, add->c[i].delta);
+}
+
+void cb_pairs_rdma_to_pair(int n, int rank, int partner, const struct cb_pairs_rdma *round,
+                           struct cb_pairs_rdma *pairs)
+{
+    if (partner < 0 || partner == rank)
+        return;
+    cb_pairs_rdma_add(&pairs[rank * n + partner], round, rank);
+    cb_pairs_rdma_add(&pairs[partner * n + rank], round, rank);
 }

@@ -1,5 +1,6 @@
 /* Pairwise link check: pairs whose passes disagree (intermittent) and pairs
- * whose hosts retransmit (lossy), and the hosts and links they name (pairs.h). */
+ * whose hosts retransmit (lossy: TCP or RDMA), and the hosts and links they
+ * name (pairs.h). */
 #include "tools/pairs.h"
 
 #include <math.h>
@@ -72,17 +73,28 @@ static double pair_retrans_pct(long long retrans, long long outsegs)
     return 100.0 * (double)retrans / (double)outsegs;
 }
 
+/* A pair judged for loss: by its TCP share, or else by its RDMA count (NAN: neither known). */
+static double loss_judged(const struct cb_pairs_health *h, const struct cb_pairs_rdma *rdma, int at)
+{
+    if (!isnan(h->retrans_pct[at]) || !rdma || rdma[at].total < 0)
+        return h->retrans_pct[at];
+    return (double)rdma[at].total;
+}
+
 cb_status cb_pairs_health_check(int n, int npasses, const double *bw_pass, const long long *retrans,
-                                const long long *outsegs, const struct cb_pairs_rule *rule,
-                                struct cb_pairs_health *h)
+                                const long long *outsegs, const struct cb_pairs_rdma *rdma,
+                                const struct cb_pairs_rule *rule, struct cb_pairs_health *h)
 {
     size_t nn = (size_t)n * (size_t)n + 1;
     h->spread = calloc(nn, sizeof *h->spread);
     h->retrans_pct = calloc(nn, sizeof *h->retrans_pct);
+    h->rdma_lossy = calloc(nn, sizeof *h->rdma_lossy);
+    double *judged = calloc(nn, sizeof *judged);
     cb_status st = flags_init(&h->intermittent, n);
     if (st == CB_OK)
         st = flags_init(&h->lossy, n);
-    if (st != CB_OK || !h->spread || !h->retrans_pct) {
+    if (st != CB_OK || !h->spread || !h->retrans_pct || !h->rdma_lossy || !judged) {
+        free(judged);
         cb_pairs_health_free(h);
         return CB_ENOMEM;
     }
@@ -91,12 +103,15 @@ cb_status cb_pairs_health_check(int n, int npasses, const double *bw_pass, const
             int at = i * n + j;
             h->spread[at] = i == j ? NAN : pair_spread(n, npasses, bw_pass, at);
             h->retrans_pct[at] = i == j ? NAN : pair_retrans_pct(retrans[at], outsegs[at]);
+            h->rdma_lossy[at] = i != j && rdma && rdma[at].total > rule->max_rdma_retrans;
+            judged[at] = i == j ? NAN : loss_judged(h, rdma, at);
             h->intermittent.pair[at] = !isnan(h->spread[at]) && h->spread[at] > rule->max_spread;
-            h->lossy.pair[at] = !isnan(h->retrans_pct[at]) && retrans[at] >= CB_MIN_RETRANS &&
-                                h->retrans_pct[at] > rule->max_retrans_pct;
+            h->lossy.pair[at] = h->rdma_lossy[at] || (!isnan(h->retrans_pct[at]) && retrans[at] >= CB_MIN_RETRANS &&
+                                                      h->retrans_pct[at] > rule->max_retrans_pct);
         }
     name_hosts(&h->intermittent, n, h->spread);
-    name_hosts(&h->lossy, n, h->retrans_pct);
+    name_hosts(&h->lossy, n, judged);
+    free(judged);
     return CB_OK;
 }
 
@@ -104,7 +119,9 @@ void cb_pairs_health_free(struct cb_pairs_health *h)
 {
     free(h->spread);
     free(h->retrans_pct);
+    free(h->rdma_lossy);
     h->spread = h->retrans_pct = NULL;
+    h->rdma_lossy = NULL;
     flags_free(&h->intermittent);
     flags_free(&h->lossy);
 }

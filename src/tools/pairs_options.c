@@ -14,7 +14,7 @@
 
 enum pairs_long {
     OPT_QUICK = 2000, OPT_LAT_ITERS, OPT_PASSES, OPT_BW_FACTOR, OPT_LAT_FACTOR, OPT_NSIGMA,
-    OPT_MAX_SPREAD, OPT_MAX_RETRANS, OPT_PASS_INTERVAL,
+    OPT_MAX_SPREAD, OPT_MAX_RETRANS, OPT_PASS_INTERVAL, OPT_MAX_RDMA_RETRANS,
     OPT_SHARED = 3000,   /* + index of cb_options_shared_name */
 };
 
@@ -30,6 +30,7 @@ static const struct option own_opts[] = {
     {"nsigma", required_argument, 0, OPT_NSIGMA}, {"help", no_argument, 0, 'h'},
     {"max-spread", required_argument, 0, OPT_MAX_SPREAD}, {"max-retrans", required_argument, 0, OPT_MAX_RETRANS},
     {"pass-interval", required_argument, 0, OPT_PASS_INTERVAL},
+    {"max-rdma-retrans", required_argument, 0, OPT_MAX_RDMA_RETRANS},
 };
 #define NOWN ((int)(sizeof own_opts / sizeof *own_opts))
 
@@ -40,7 +41,8 @@ void cb_pairs_usage(FILE *out)
 "Every pair of ranks (one rank per host) exchanges data both ways at once, in\n"
 "rounds of disjoint pairs that run together; rank 0 prints the bandwidth and\n"
 "latency matrices and names slow hosts and slow links, hosts and links whose\n"
-"passes disagree (intermittent) or that retransmit (lossy, tcp), flaps of each\n"
+"passes disagree (intermittent) or that retransmit (lossy: TCP for tcp, the RDMA\n"
+"port's retransmission counters for verbs), flaps of each\n"
 "host's network device, and the RDMA port error counters that moved. Exit\n"
 "status: 0 nothing named, 1 something was named or a pair failed, 2 a usage error.\n"
 "  -b, --size SIZE          bytes each way per exchange (K M G binary; default 16M)\n"
@@ -63,6 +65,9 @@ void cb_pairs_usage(FILE *out)
 "      --max-retrans PCT    lossy: the pair's hosts retransmitted more than PCT % of the TCP\n"
 "                           segments they sent while they met (and 10 or more; default 0.25);\n"
 "                           retransmissions D-SACKed as duplicates are not loss, not counted\n"
+"      --max-rdma-retrans N lossy (verbs): the RDMA retransmission counters (sequence errors,\n"
+"                           retries, ACK timeouts, duplicate requests) of the pair's hosts\n"
+"                           moved more than N times while they met (default 20)\n"
 "  -h, --help               this text\n"
 "Shared with the collectives (see collbench --help): -T SECONDS", out);
     int col = 60;
@@ -111,6 +116,11 @@ static int parse_own(int ch, const char *arg, struct cb_pairs_opts *p, int repor
     case OPT_MAX_SPREAD: return factor_arg("--max-spread", arg, 1.0, &p->rule.max_spread, report);
     case OPT_MAX_RETRANS: return factor_arg("--max-retrans", arg, 0.0, &p->rule.max_retrans_pct, report);
     case OPT_PASS_INTERVAL: return factor_arg("--pass-interval", arg, 0.0, &p->pass_interval, report);
+    case OPT_MAX_RDMA_RETRANS: {
+        int v = 0, bad = cb_int_arg("--max-rdma-retrans", arg, 0, 1000000000, &v, report);
+        p->rule.max_rdma_retrans = bad ? p->rule.max_rdma_retrans : v;
+        return bad;
+    }
     }
     return cb_usage_error(report, "unknown option: see collbench pairs --help");
 }

@@ -26,11 +26,15 @@ cb_status cb_pairs_report_init(struct cb_pairs_report *r, int n, int passes)
     r->lat_pass = malloc(np * sizeof *r->lat_pass);
     r->retrans = malloc(nn * sizeof *r->retrans);
     r->outsegs = malloc(nn * sizeof *r->outsegs);
-    if (r->hosts && r->bw && r->lat && r->failed && r->bw_pass && r->lat_pass && r->retrans && r->outsegs) {
+    r->rdma = calloc(nn, sizeof *r->rdma);
+    if (r->hosts && r->bw && r->lat && r->failed && r->bw_pass && r->lat_pass && r->retrans && r->outsegs &&
+        r->rdma) {
         for (size_t i = 0; i < np; i++)
             r->bw_pass[i] = r->lat_pass[i] = -1;
-        for (size_t i = 0; i < nn; i++)
+        for (size_t i = 0; i < nn; i++) {
             r->retrans[i] = r->outsegs[i] = -1;
+            r->rdma[i].total = -1;
+        }
         return CB_OK;
     }
     cb_log_error("out of memory for the %d x %d pair matrices", n, n);
@@ -49,6 +53,8 @@ void cb_pairs_report_free(struct cb_pairs_report *r)
     free(r->retrans);
     free(r->outsegs);
     free(r->flaps);
+    free(r->rdma);
+    r->rdma = NULL;
     cb_pairs_verdict_free(&r->verdict);
     cb_pairs_health_free(&r->health);
     r->hosts = NULL;
@@ -208,25 +214,90 @@ static void print_intermittent(FILE *out, const struct cb_pairs_report *r)
             }
 }
 
-static void print_lossy(FILE *out, const struct cb_pairs_report *r)
+/* "rank 0 rxe0:1 rcvd_seq_err +31, rank 1 rxe0:1 out_of_seq_request +29": which counters moved. */
+static void print_rdma_counters(FILE *out, const struct cb_pairs_rdma *x)
+{
+    for (int k = 0; k < x->n; k++)
+        fprintf(out, "%srank %d %s %s +%lld", k ? ", " : "", x->c[k].rank, x->c[k].link, x->c[k].name,
+                x->c[k].delta);
+    if (x->truncated)
+        fprintf(out, ", more not shown");
+}
+
+/* The pair of host h with the most RDMA retransmissions. */
+static int worst_rdma_partner(const struct cb_pairs_report *r, int h)
+{
+    int best = -1;
+    for (int j = 0; j < r->n; j++)
+        if (j != h && r->rdma[h * r->n + j].total >= 0 &&
+            (best < 0 || r->rdma[h * r->n + j].total > r->rdma[h * r->n + best].total))
+            best = j;
+    return best;
+}
+
+static void print_lossy_host(FILE *out, const struct cb_pairs_report *r, int h)
 {
     const struct cb_pairs_flags *f = &r->health.lossy;
     const double *pct = r->health.retrans_pct;
-    int n = r->n;
-    for (int h = 0; h < n; h++) {
-        int j = f->host[h] ? worst_partner(r, pct, h) : -1;
-        if (j >= 0)
-            fprintf(out, "lossy host: rank %d (%s): %d of %d pairs retransmitted more than %g%% of their TCP "
-                         "segments; worst with rank %d: %.2f%% (%lld of %lld)\n", h, r->hosts[h],
-                    f->host_nflagged[h], f->host_pairs[h], r->rule.max_retrans_pct, j, pct[h * n + j],
-                    r->retrans[h * n + j], r->outsegs[h * n + j]);
+    int n = r->n, j = worst_partner(r, pct, h);
+    if (j >= 0) {
+        fprintf(out, "lossy host: rank %d (%s): %d of %d pairs retransmitted more than %g%% of their TCP "
+                     "segments; worst with rank %d: %.2f%% (%lld of %lld)\n", h, r->hosts[h],
+                f->host_nflagged[h], f->host_pairs[h], r->rule.max_retrans_pct, j, pct[h * n + j],
+                r->retrans[h * n + j], r->outsegs[h * n + j]);
+        return;
     }
+    if ((j = worst_rdma_partner(r, h)) < 0)
+        return;
+    fprintf(out, "lossy host: rank %d (%s): %d of %d pairs moved the RDMA retransmission counters more than "
+                 "%lld times; worst with rank %d: +%lld: ", h, r->hosts[h], f->host_nflagged[h], f->host_pairs[h],
+            r->rule.max_rdma_retrans, j, r->rdma[h * n + j].total);
+    print_rdma_counters(out, &r->rdma[h * n + j]);
+    fputc('\n', out);
+}
+
+static void print_lossy_link(FILE *out, const struct cb_pairs_report *r, int i, int j)
+{
+    int n = r->n, at = i * n + j;
+    const double *pct = r->health.retrans_pct;
+    fprintf(out, "lossy link: rank %d (%s) <-> rank %d (%s): ", i, r->hosts[i], j, r->hosts[j]);
+    if (!r->health.rdma_lossy[at]) {
+        fprintf(out, "%.2f%% of TCP segments retransmitted (%lld of %lld, bound %g%%)\n", pct[at], r->retrans[at],
+                r->outsegs[at], r->rule.max_retrans_pct);
+        return;
+    }
+    fprintf(out, "RDMA retransmission counters +%lld (bound %lld): ", r->rdma[at].total, r->rule.max_rdma_retrans);
+    print_rdma_counters(out, &r->rdma[at]);
+    fputc('\n', out);
+}
+
+static void print_lossy(FILE *out, const struct cb_pairs_report *r)
+{
+    const struct cb_pairs_flags *f = &r->health.lossy;
+    int n = r->n;
+    for (int h = 0; h < n; h++)
+        if (f->host[h])
+            print_lossy_host(out, r, h);
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++)
             if (cb_pairs_flags_is_link(f, n, i, j))
-                fprintf(out, "lossy link: rank %d (%s) <-> rank %d (%s): %.2f%% of TCP segments retransmitted "
-                             "(%lld of %lld, bound %g%%)\n", i, r->hosts[i], j, r->hosts[j], pct[i * n + j],
-                        r->retrans[i * n + j], r->outsegs[i * n + j], r->rule.max_retrans_pct);
+                print_lossy_link(out, r, i, j);
+}
+
+/* Pairs whose RDMA retransmission counters moved, within the bound: shown, not named. */
+static void print_rdma_below(FILE *out, const struct cb_pairs_report *r)
+{
+    int n = r->n;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            const struct cb_pairs_rdma *x = &r->rdma[i * n + j];
+            if (x->total <= 0 || r->health.lossy.pair[i * n + j])
+                continue;
+            fprintf(out, "# rdma retransmissions within the bound (%lld): rank %d <-> rank %d +%lld: ",
+                    r->rule.max_rdma_retrans, i, j, x->total);
+            print_rdma_counters(out, x);
+            fputc('\n', out);
+        }
 }
 
 static void print_flaps(FILE *out, const struct cb_pairs_report *r)
@@ -252,6 +323,7 @@ static void print_health(FILE *out, const struct cb_pairs_report *r)
     print_intermittent(out, r);
     if (!cb_pairs_report_named(r))
         fprintf(out, "no outliers\n");
+    print_rdma_below(out, r);
 }
 
 static const char *kind_name(const char *counter)
@@ -323,6 +395,7 @@ static void json_header(struct cb_jw *w, const struct cb_pairs_report *r)
     cb_jw_kv_double(w, "max_spread", r->rule.max_spread);
     cb_jw_kv_double(w, "max_retrans_pct", r->rule.max_retrans_pct);
     cb_jw_kv_int(w, "min_retrans", CB_MIN_RETRANS);
+    cb_jw_kv_int(w, "max_rdma_retrans", r->rule.max_rdma_retrans);
     cb_jw_close(w);
 }
 
@@ -390,7 +463,30 @@ static void json_list(struct cb_jw *w, const char *key, const double *m, size_t 
     cb_jw_close(w);
 }
 
-/* Every pass's figures, their spread, and the pair's TCP retransmissions. */
+/* The pair's RDMA retransmission counters: the sum (null: no RDMA port)
+ * and each counter that moved, with the rank of its host. */
+static void json_pair_rdma(struct cb_jw *w, const struct cb_pairs_rdma *x)
+{
+    cb_jw_key(w, "rdma_retrans");
+    if (x->total >= 0)
+        cb_jw_int(w, x->total);
+    else
+        cb_jw_null(w);
+    cb_jw_key(w, "rdma_counters");
+    cb_jw_open(w, '[');
+    for (int k = 0; k < x->n; k++) {
+        cb_jw_open(w, '{');
+        cb_jw_kv_int(w, "rank", x->c[k].rank);
+        cb_jw_kv_string(w, "link", x->c[k].link);
+        cb_jw_kv_string(w, "counter", x->c[k].name);
+        cb_jw_kv_int(w, "delta", x->c[k].delta);
+        cb_jw_close(w);
+    }
+    cb_jw_close(w);
+    cb_jw_kv_bool(w, "rdma_counters_truncated", x->truncated);
+}
+
+/* Every pass's figures, their spread, and the pair's TCP and RDMA retransmissions. */
 static void json_pair_health(struct cb_jw *w, const struct cb_pairs_report *r, int i, int j)
 {
     const struct cb_pairs_health *h = &r->health;
@@ -411,6 +507,7 @@ static void json_pair_health(struct cb_jw *w, const struct cb_pairs_report *r, i
     else
         cb_jw_null(w);
     kv_measure(w, "retrans_pct", h->retrans_pct[at]);
+    json_pair_rdma(w, &r->rdma[at]);
     cb_jw_kv_bool(w, "lossy", h->lossy.pair[at]);
 }
 

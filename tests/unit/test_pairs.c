@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/wire.h"
 #include "tools/netdev_counters.h"
 #include "tools/pairs.h"
 
@@ -238,7 +239,7 @@ static void measured(const double up[6], double bw_factor, struct cb_pairs_verdi
             bw[i * 4 + j] = bw[j * 4 + i] = up[k] * 1e6;
             lat[i * 4 + j] = lat[j * 4 + i] = 20;
         }
-    struct cb_pairs_rule rule = {bw_factor, 50, 0, 2, 0.5};
+    struct cb_pairs_rule rule = {bw_factor, 50, 0, 2, 0.5, 20};
     assert_int_equal(cb_pairs_classify(4, bw, lat, &rule, v), CB_OK);
 }
 
@@ -384,7 +385,7 @@ static void test_intermittent_and_lossy(void **state)
     re[1 * 4 + 0] = re[0 * 4 + 1] = re[1 * 4 + 2] = re[2 * 4 + 1] = re[1 * 4 + 3] = re[3 * 4 + 1] = 400;
     re[2 * 4 + 3] = re[3 * 4 + 2] = 9;
     out[2 * 4 + 3] = out[3 * 4 + 2] = 100;
-    assert_int_equal(cb_pairs_health_check(4, 3, bw, re, out, &rule, &h), CB_OK);
+    assert_int_equal(cb_pairs_health_check(4, 3, bw, re, out, NULL, &rule, &h), CB_OK);
     expect_flags(&h.intermittent, 2, -1, -1);
     assert_true(fabs(h.spread[2 * 4 + 0] - 30) < 1e-9 && fabs(h.spread[0 * 4 + 1] - 1.5) < 1e-9);
     expect_flags(&h.lossy, 1, -1, -1);
@@ -394,16 +395,176 @@ static void test_intermittent_and_lossy(void **state)
     for (int k = 0; k < 16; k++)
         re[k] = k % 5 == 0 ? -1 : 2;
     re[0 * 4 + 3] = re[3 * 4 + 0] = 600;
-    assert_int_equal(cb_pairs_health_check(4, 3, bw, re, out, &rule, &h), CB_OK);
+    assert_int_equal(cb_pairs_health_check(4, 3, bw, re, out, NULL, &rule, &h), CB_OK);
     expect_flags(&h.lossy, -1, 0, 3);
     cb_pairs_health_free(&h);
     /* one pass: nothing to compare; unknown counters: nothing judged */
     for (int k = 0; k < 16; k++)
         re[k] = out[k] = -1;
-    assert_int_equal(cb_pairs_health_check(4, 1, bw, re, out, &rule, &h), CB_OK);
+    assert_int_equal(cb_pairs_health_check(4, 1, bw, re, out, NULL, &rule, &h), CB_OK);
     expect_flags(&h.intermittent, -1, -1, -1);
     expect_flags(&h.lossy, -1, -1, -1);
     assert_true(isnan(h.spread[1]) && isnan(h.retrans_pct[1]));
+    cb_pairs_health_free(&h);
+}
+
+/* ---- RDMA retransmission counters per round ---- */
+
+static void test_rdma_retrans_kind(void **state)
+{
+    (void)state;
+    const char *yes[] = {"out_of_seq_request", "rcvd_seq_err", "duplicate_request", "completer_retry_err",
+                         "retry_exceeded_err", "out_of_sequence", "packet_seq_err", "implied_nak_seq_err",
+                         "local_ack_timeout_err", "roce_adp_retrans"};
+    const char *no[] = {"rcvd_rnr_err", "send_rnr_err", "retry_rnr_exceeded_err", "rnr_nak_retry_err",
+                        "sent_pkts", "rcvd_pkts", "ack_deferred", "link_downed", "symbol_error", "send_err",
+                        "out_of_buffer", "np_cnp_sent", "np_ecn_marked_roce_packets", "port_xmit_wait"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        if (!cb_wire_is_retrans(yes[i]))
+            fail_msg("%s is a retransmission counter", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        if (cb_wire_is_retrans(no[i]))
+            fail_msg("%s is not a retransmission counter", no[i]);
+}
+
+/* A fake rxe0 port 1 (hw_counters as rxe has them) and mlx5_0 port 1, which
+ * the transport does not use. */
+static void fake_rdma_tree(const char *root, char *rxe_hw, size_t len, unsigned long long oos)
+{
+    char d[512];
+    const char *dirs[] = {"rxe0", "rxe0/ports", "rxe0/ports/1", "rxe0/ports/1/hw_counters", "mlx5_0",
+                          "mlx5_0/ports", "mlx5_0/ports/1", "mlx5_0/ports/1/hw_counters"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        snprintf(d, sizeof d, "%s/%s", root, dirs[i]);
+        mkdir(d, 0755);
+    }
+    snprintf(rxe_hw, len, "%s/rxe0/ports/1/hw_counters", root);
+    put(rxe_hw, "out_of_seq_request", oos);
+    put(rxe_hw, "rcvd_seq_err", 3);
+    put(rxe_hw, "duplicate_request", 0);
+    put(rxe_hw, "rcvd_rnr_err", 1);
+    put(rxe_hw, "link_downed", 0);
+    put(rxe_hw, "sent_pkts", 1000);
+    snprintf(d, sizeof d, "%s/mlx5_0/ports/1/hw_counters", root);
+    put(d, "out_of_sequence", 7);
+}
+
+static void test_rdma_round_deltas(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/cb-test-rdma.XXXXXX", hw[512], cmd[300];
+    assert_non_null(mkdtemp(root));
+    fake_rdma_tree(root, hw, sizeof hw, 10);
+    struct cb_props props = {0};
+    cb_props_add(&props, "transport", "verbs");
+    cb_props_add(&props, "device", "rxe0");
+    cb_props_add(&props, "port", "1");
+    cb_props_add(&props, "interface", "eth9");   /* not read here: netdev_counters.c samples it */
+    struct cb_wire_scope scope;
+    cb_pairs_rdma_scope(&props, &scope);
+    assert_string_equal(scope.rdma_dev, "rxe0");
+    assert_true(scope.rdma_port == 1 && scope.netdev[0] == 0 && !scope.tcp);
+    struct cb_wire_reading *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    struct cb_pairs_rdma d;
+    setenv("COLLBENCH_IB_SYSFS", root, 1);
+    cb_wire_read(&scope, a);
+    /* the round: gaps seen, NAKs received, an RNR (not loss), traffic; mlx5_0 moves but is not in scope */
+    put(hw, "out_of_seq_request", 22);
+    put(hw, "rcvd_seq_err", 8);
+    put(hw, "rcvd_rnr_err", 9);
+    put(hw, "sent_pkts", 5000);
+    snprintf(cmd, sizeof cmd, "%s/mlx5_0/ports/1/hw_counters", root);
+    put(cmd, "out_of_sequence", 700);
+    cb_wire_read(&scope, b);
+    cb_pairs_rdma_delta(a, b, &d);
+    assert_true(d.total == 17 && d.n == 2 && !d.truncated);
+    assert_string_equal(d.c[0].link, "rxe0:1");
+    assert_string_equal(d.c[0].name, "out_of_seq_request");   /* hw_counters in name order */
+    assert_true(d.c[0].delta == 12);
+    assert_string_equal(d.c[1].name, "rcvd_seq_err");
+    assert_true(d.c[1].delta == 5);
+    /* a quiet round: read, nothing moved; a counter that went back (reset): not counted */
+    put(hw, "rcvd_seq_err", 1);
+    cb_wire_read(&scope, a);
+    cb_pairs_rdma_delta(b, a, &d);
+    assert_true(d.total == 0 && d.n == 0);
+    /* no such device (tcp, shm or a machine without it): unknown, not zero */
+    setenv("COLLBENCH_IB_SYSFS", "/nonexistent/cb", 1);
+    cb_wire_read(&scope, b);
+    cb_pairs_rdma_delta(a, b, &d);
+    assert_true(d.total == -1 && d.n == 0);
+    unsetenv("COLLBENCH_IB_SYSFS");
+    free(a);
+    free(b);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+static struct cb_pairs_rdma rdma_rec(long long total, const char *name)
+{
+    struct cb_pairs_rdma x = {total, 0, 0, {{0, "", "", 0}}};
+    if (total > 0) {
+        x.n = 1;
+        snprintf(x.c[0].link, sizeof x.c[0].link, "rxe0:1");
+        snprintf(x.c[0].name, sizeof x.c[0].name, "%s", name);
+        x.c[0].delta = total;
+    }
+    return x;
+}
+
+/* Fake records of 4 ranks over the full schedule, 2 passes: rank 1's port
+ * counts gaps in every round; rank 3 once, while idle-free ranks meet. */
+static void test_rdma_records_to_pairs(void **state)
+{
+    (void)state;
+    int n = 4, nrounds = cb_pairs_nrounds(4, 0);
+    struct cb_pairs_rdma pairs[16];
+    for (int i = 0; i < 16; i++)
+        pairs[i] = rdma_rec(-1, "");
+    for (int q = 0; q < 2; q++)
+        for (int r = 0; r < nrounds; r++)
+            for (int rank = 0; rank < n; rank++) {
+                int partner = cb_pairs_partner(n, 0, r, rank);
+                struct cb_pairs_rdma rec = rdma_rec(rank == 1 ? 15 : 0, "out_of_seq_request");
+                if (rank == 3 && partner == 0 && q == 1)
+                    rec = rdma_rec(4, "rcvd_seq_err");
+                cb_pairs_rdma_to_pair(n, rank, partner, &rec, pairs);
+            }
+    /* each pair met twice (2 passes): rank 1's pairs 30, 0-3 4, the rest 0 */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            long long want = i == j ? -1 : (i == 1 || j == 1) ? 30 : (i + j == 3 && i * j == 0) ? 4 : 0;
+            if (pairs[i * n + j].total != want)
+                fail_msg("pair %d-%d: %lld, want %lld", i, j, pairs[i * n + j].total, want);
+        }
+    const struct cb_pairs_rdma *x = &pairs[1 * n + 2];
+    assert_true(x->n == 1 && x->c[0].rank == 1 && x->c[0].delta == 30);   /* one counter, added up */
+    x = &pairs[3 * n + 0];
+    assert_true(x->n == 1 && x->c[0].rank == 3 && strcmp(x->c[0].name, "rcvd_seq_err") == 0);
+    /* with the rule: rank 1 is a lossy host, 0-3 (4) within the default bound */
+    struct cb_pairs_rule rule;
+    struct cb_pairs_health h;
+    double bw[2 * 16];
+    long long re[16], out[16];
+    cb_pairs_rule_default(&rule);
+    for (int k = 0; k < 32; k++)
+        bw[k] = k % 5 == 0 ? -1 : 300e6;
+    for (int k = 0; k < 16; k++)
+        re[k] = out[k] = -1;   /* verbs: no TCP counters */
+    assert_int_equal(cb_pairs_health_check(4, 2, bw, re, out, pairs, &rule, &h), CB_OK);
+    expect_flags(&h.lossy, 1, -1, -1);
+    assert_true(h.rdma_lossy[1 * 4 + 0] && !h.rdma_lossy[0 * 4 + 3] && isnan(h.retrans_pct[1]));
+    cb_pairs_health_free(&h);
+    /* only link 2-3 moved beyond the bound: a lossy link, no host */
+    for (int i = 0; i < 16; i++)
+        pairs[i] = rdma_rec(i % 5 == 0 ? -1 : 0, "");
+    pairs[2 * 4 + 3] = pairs[3 * 4 + 2] = rdma_rec(21, "out_of_seq_request");
+    assert_int_equal(cb_pairs_health_check(4, 2, bw, re, out, pairs, &rule, &h), CB_OK);
+    expect_flags(&h.lossy, -1, 2, 3);
+    cb_pairs_health_free(&h);
+    pairs[2 * 4 + 3] = pairs[3 * 4 + 2] = rdma_rec(20, "out_of_seq_request");   /* at the bound: not lossy */
+    assert_int_equal(cb_pairs_health_check(4, 2, bw, re, out, pairs, &rule, &h), CB_OK);
+    expect_flags(&h.lossy, -1, -1, -1);
     cb_pairs_health_free(&h);
 }
 
@@ -487,6 +648,13 @@ static void test_options(void **state)
                             {"pairs", "-b", "x"}, {"pairs", "--bw-factor", "0.5"}, {"pairs", "extra", "-q"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(parse(&p, 3, bad[i]), CB_EUSAGE);
+    assert_true(p.rule.max_rdma_retrans == 20);
+    const char *rdma[] = {"pairs", "--max-rdma-retrans", "5"};
+    assert_int_equal(parse(&p, 3, rdma), CB_OK);
+    assert_true(p.rule.max_rdma_retrans == 5);
+    const char *rdma_bad[][3] = {{"pairs", "--max-rdma-retrans", "-1"}, {"pairs", "--max-rdma-retrans", "x"}};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(parse(&p, 3, rdma_bad[i]), CB_EUSAGE);
 }
 
 /* ---- report ---- */
@@ -519,7 +687,7 @@ static void fill_report(struct cb_pairs_report *r, struct cb_port_deltas *deltas
     deltas[1].c[0].value = 12;
     r->deltas = deltas;
     assert_int_equal(cb_pairs_classify(4, r->bw, r->lat, &r->rule, &r->verdict), CB_OK);
-    assert_int_equal(cb_pairs_health_check(4, 3, r->bw_pass, r->retrans, r->outsegs, &r->rule, &r->health), CB_OK);
+    assert_int_equal(cb_pairs_health_check(4, 3, r->bw_pass, r->retrans, r->outsegs, r->rdma, &r->rule, &r->health), CB_OK);
 }
 
 static void test_report_text_and_json(void **state)
@@ -564,6 +732,84 @@ static void test_report_text_and_json(void **state)
     cb_pairs_report_free(&r);
 }
 
+/* 2 verbs ranks, every pass measured, TCP counters unknown; pair 0-1's RDMA
+ * retransmission counters: rank 0's rcvd_seq_err and rank 1's out_of_seq_request. */
+static void verbs_report(struct cb_pairs_report *r, struct cb_port_deltas *deltas, long long oos, long long seq)
+{
+    assert_int_equal(cb_pairs_report_init(r, 2, 2), CB_OK);
+    for (int k = 0; k < 4; k++)
+        r->bw[k] = r->lat[k] = k % 3 == 0 ? -1 : (k ? 40e6 : -1);
+    r->lat[1] = r->lat[2] = 500;
+    for (int q = 0; q < 2; q++)
+        for (int k = 0; k < 4; k++)
+            r->bw_pass[q * 4 + k] = r->bw[k], r->lat_pass[q * 4 + k] = r->lat[k];
+    for (int i = 0; i < 2; i++)
+        snprintf(r->hosts[i], sizeof r->hosts[i], "node%c(10.77.0.%d)", 'a' + i, i + 1);
+    r->transport = "verbs";
+    r->bytes = 256 << 10;
+    r->iters = r->lat_iters = r->nrounds = 1;
+    r->passes = 2;
+    cb_pairs_rule_default(&r->rule);
+    struct cb_pairs_rdma a = rdma_rec(seq, "rcvd_seq_err"), b = rdma_rec(oos, "out_of_seq_request");
+    cb_pairs_rdma_to_pair(2, 0, 1, &a, r->rdma);
+    cb_pairs_rdma_to_pair(2, 1, 0, &b, r->rdma);
+    memset(deltas, 0, 2 * sizeof *deltas);
+    r->deltas = deltas;
+    assert_int_equal(cb_pairs_classify(2, r->bw, r->lat, &r->rule, &r->verdict), CB_OK);
+    assert_int_equal(cb_pairs_health_check(2, 2, r->bw_pass, r->retrans, r->outsegs, r->rdma, &r->rule, &r->health),
+                     CB_OK);
+}
+
+static char *print_to_string(const struct cb_pairs_report *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    cb_pairs_print(out, r);
+    fclose(out);
+    return text;
+}
+
+static void test_report_verbs_lossy(void **state)
+{
+    (void)state;
+    struct cb_pairs_report r;
+    struct cb_port_deltas deltas[2];
+    char path[] = "/tmp/cb-test-pairs-json.XXXXXX", cmd[2048];
+    verbs_report(&r, deltas, 29, 31);
+    char *text = print_to_string(&r);
+    assert_non_null(strstr(text, "\nlossy link: rank 0 (nodea(10.77.0.1)) <-> rank 1 (nodeb(10.77.0.2)): RDMA "
+                                 "retransmission counters +60 (bound 20): rank 0 rxe0:1 rcvd_seq_err +31, rank 1 "
+                                 "rxe0:1 out_of_seq_request +29\n"));
+    assert_null(strstr(text, "no outliers"));
+    assert_null(strstr(text, "TCP"));
+    assert_true(cb_pairs_report_named(&r));
+    int fd = mkstemp(path);
+    close(fd);
+    assert_int_equal(cb_pairs_write_json(path, &r), CB_OK);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))\n"
+             "assert d[\"rule\"][\"max_rdma_retrans\"] == 20 and d[\"lossy_links\"] == 1, d\n"
+             "p = d[\"pairs\"][0]\n"
+             "assert p[\"verdict\"] == \"lossy link\" and p[\"lossy\"] is True and p[\"rdma_retrans\"] == 60, p\n"
+             "assert p[\"retrans_segs\"] is None and p[\"retrans_pct\"] is None, p\n"
+             "assert p[\"rdma_counters\"] == [{\"rank\": 0, \"link\": \"rxe0:1\", \"counter\": \"rcvd_seq_err\", "
+             "\"delta\": 31}, {\"rank\": 1, \"link\": \"rxe0:1\", \"counter\": \"out_of_seq_request\", \"delta\": 29}], p' "
+             "'%s'", path);
+    assert_int_equal(system(cmd), 0);
+    unlink(path);
+    free(text);
+    cb_pairs_report_free(&r);
+    /* within the bound: shown as a comment, nothing named */
+    verbs_report(&r, deltas, 2, 1);
+    text = print_to_string(&r);
+    assert_non_null(strstr(text, "\nno outliers\n# rdma retransmissions within the bound (20): rank 0 <-> rank 1 +3: "
+                                 "rank 0 rxe0:1 rcvd_seq_err +1, rank 1 rxe0:1 out_of_seq_request +2\n"));
+    assert_false(cb_pairs_report_named(&r));
+    free(text);
+    cb_pairs_report_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,9 +825,13 @@ int main(void)
         cmocka_unit_test(test_limits_and_noise),
         cmocka_unit_test(test_port_counters_delta),
         cmocka_unit_test(test_intermittent_and_lossy),
+        cmocka_unit_test(test_rdma_retrans_kind),
+        cmocka_unit_test(test_rdma_round_deltas),
+        cmocka_unit_test(test_rdma_records_to_pairs),
         cmocka_unit_test(test_netdev_counters),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_report_text_and_json),
+        cmocka_unit_test(test_report_verbs_lossy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
