@@ -17,16 +17,20 @@
 # as a cable or switch port would): bit-exact, exit 0, the port events and
 # carrier changes reported (exit 3 with --fail-on-wire-errors); `ip link set
 # eth0 down` for 8 s, longer than --ib-timeout 17 / --ib-retry 3 allow: a
-# non-zero exit without waiting out -T, naming rxe0:1.
+# non-zero exit without waiting out -T, naming rxe0:1. And `collbench pairs
+# --transport verbs` across the VMs: clean, nothing named (exit 0); 2 % loss
+# on node a's eth0: a lossy link named by the RDMA retransmission counters
+# (exit 1); a 1 s carrier flap mid-pairs: the link flap named (exit 1).
 # SKIP lines (with the reason) only when the VMs cannot be booted here.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=fabric: only the fabric cases (a quicker loop while working on them).
+# VERBS_VM_CASES=fabric or pairs: only the fabric or the pairs cases (a quicker loop while
+# working on them).
 # Internally the script runs itself in the VMs with --node-a / --node-b.
 source "$(dirname "$0")/../lib.sh"
 
 COLLS="all_reduce all_gather reduce_scatter alltoall"
 VM_LIMIT=${VERBS_VM_LIMIT:-1500}  # seconds for each VM, boot included (a loaded host is slow)
-CASES=${VERBS_VM_CASES:-all}      # all, or fabric
+CASES=${VERBS_VM_CASES:-all}      # all, fabric or pairs
 READY_WAIT=240                    # node a waits this long for node b's ssh server
 
 # --------------------------------------------------------------- node b
@@ -184,6 +188,83 @@ sys.exit(ev[:2] != ["port error", "port active"])' "$TMP/flap.json"; then
             pass "$name (exit $frc, $fsecs s): $(grep -m 1 'error: verbs: rxe0:1 on nodea' "$TMP/err" | cut -c1-300)"
         fi
     }
+    # ---- collbench pairs across the VMs (one rank per VM) ----
+    # small: 256 KiB x 16 exchanges, 20 latency exchanges, 2 passes. --max-spread 100: under
+    # TCG on a loaded host a clean pair's passes differ by several times (x3 seen with
+    # another VM running); the intermittent rule is not what these cases test
+    PAIRS=(mpirun --host nodea:1,nodeb:1 --map-by node -x ASAN_OPTIONS -x UBSAN_OPTIONS "$CB" pairs
+           --transport verbs -b 256K -n 16 -w 1 --lat-iters 20 --passes 2 --max-spread 100 -T 60)
+    # pairs_json FILE PYTHON: PYTHON (an expression of p, the one pair, and d) holds
+    pairs_json() { python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); p = d["pairs"][0]
+sys.exit(not (len(d["pairs"]) == 1 and d["transport"] == "verbs" and eval(sys.argv[2])))' "$1" "$2"; }
+    pairs_rdma_line() { grep -E '^(lossy|# rdma)' "$TMP/out" | head -2 | tr '\n' ' '; }
+    pairs_cases() {
+        local name rc pid sent0 i
+        name="pairs verbs across 2 VMs, clean: nothing named, exit 0"
+        echo "# case: $name"
+        if expect_rc 0 "$name" timeout -k 5 200 "${PAIRS[@]}" -J "$TMP/pairs.json"; then
+            if ! grep -q '^no outliers$' "$TMP/out"; then
+                fail "$name: no 'no outliers' line"; grep -vE '^#' "$TMP/out" | head -5
+            elif ! pairs_json "$TMP/pairs.json" 'p["verdict"] == "ok" and p["rdma_retrans"] is not None and p["retrans_segs"] is None'; then
+                fail "$name: the JSON's pair is not ok with its RDMA counters read: $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pairs"])' "$TMP/pairs.json" | cut -c1-600)"
+            else
+                pass "$name: rdma_retrans $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pairs"][0]["rdma_retrans"])' "$TMP/pairs.json") $(pairs_rdma_line)"
+            fi
+        else
+            bad=1; grep -vE '^#' "$TMP/out" | head -5
+        fi
+        # loss on node a's sending side: node b sees sequence gaps, node a NAKs and retries
+        name="pairs verbs across 2 VMs, 2% loss on node a's eth0: lossy link named by the RDMA counters, exit 1"
+        echo "# case: $name"
+        if tc qdisc add dev eth0 root netem loss 2% 2> "$TMP/tc.err"; then
+            expect_rc 1 "$name" timeout -k 5 300 "${PAIRS[@]}" --ib-timeout 18 -J "$TMP/pairs-loss.json"
+            rc=$?
+            tc qdisc del dev eth0 root
+            if [ $rc != 0 ]; then
+                bad=1; grep -vE '^#' "$TMP/out" | head -5
+            elif ! grep -qE '^lossy link: rank 0 \(nodea\([0-9.]+\)\) <-> rank 1 \(nodeb\([0-9.]+\)\): RDMA retransmission counters \+[0-9]+ \(bound [0-9]+\): rank [01] rxe0:1 [a-z_]+ \+[1-9]' "$TMP/out"; then
+                fail "$name: no lossy link with its RDMA counters: $(grep -vE '^#' "$TMP/out" | head -5 | tr '\n' ' ')"
+            elif ! pairs_json "$TMP/pairs-loss.json" 'p["lossy"] and p["verdict"] == "lossy link" and p["rdma_retrans"] > d["rule"]["max_rdma_retrans"] and all(c["link"] == "rxe0:1" and c["delta"] > 0 for c in p["rdma_counters"]) and p["rdma_counters"]'; then
+                fail "$name: the JSON's pair is not a lossy link with its counters"
+            else
+                pass "$name: $(grep -m 1 '^lossy link' "$TMP/out" | cut -c1-400)"
+            fi
+        else
+            skip "$name: netem on eth0 failed: $(head -1 "$TMP/tc.err")"
+        fi
+        # a flap once the first round's data flows (rxe0's sent_pkts moves); the passes
+        # 6 s apart keep pairs running well past it
+        name="pairs verbs across 2 VMs, 1 s carrier flap mid-run: link flap on node a named, exit 1"
+        echo "# case: $name"
+        sent0=$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/sent_pkts)
+        "${PAIRS[@]}" --passes 3 --pass-interval 6 -J "$TMP/pairs-flap.json" > "$TMP/out" 2> "$TMP/err" &
+        pid=$!
+        for i in $(seq 1200); do
+            [ "$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/sent_pkts)" -gt $((sent0 + 50)) ] && break
+            kill -0 $pid 2> /dev/null || break; sleep 0.1
+        done
+        rm -f "$W/flap.done"; echo 1 > "$W/flap.tmp" && mv "$W/flap.tmp" "$W/flap.req"
+        for i in $(seq 600); do [ -e "$W/flap.done" ] && break; sleep 0.1; done
+        [ -e "$W/flap.done" ] || echo "# node a: the carrier flap was not done within 60 s"
+        port_back
+        wait $pid; rc=$?
+        if [ $rc != 1 ]; then
+            fail "$name: exit $rc, expected 1"; tail -5 "$TMP/err"; grep -vE '^#' "$TMP/out" | head -5
+        elif ! grep -qE '^link flap: rank 0 \(nodea\([0-9.]+\)\) eth0 carrier_changes [0-9]+ -> [0-9]+ \(\+[1-9][0-9]*\) in pass [1-3] round 1( \(with rank 1\))?, between [0-9:]+ and [0-9:]+ UTC$' "$TMP/out"; then
+            fail "$name: no link flap named on node a: $(grep -vE '^#' "$TMP/out" | head -5 | tr '\n' ' ')"
+        elif grep -q '^link flap: rank 1' "$TMP/out"; then
+            fail "$name: node b's link named too: $(grep '^link flap: rank 1' "$TMP/out")"
+        elif ! python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["flaps"]
+sys.exit(not (f and all(x["rank"] == 0 and x["interface"] == "eth0" and x["to"] > x["from"] for x in f)))' "$TMP/pairs-flap.json"; then
+            fail "$name: the JSON's flaps do not name node a's eth0"
+        else
+            pass "$name: $(grep -m 1 '^link flap' "$TMP/out")"
+        fi
+    }
     main_cases() {
         sizes=(-b 1000 -e 96000 -f 96)
         pers="1 2"
@@ -277,10 +358,13 @@ sys.exit(ev[:2] != ["port error", "port active"])' "$TMP/flap.json"; then
         on_b "ip link set eth0 mtu 9000"
     }
     echo "# node a: $(uname -r); node b reachable; rxe0 on eth0 ($(cat /sys/class/net/eth0/mtu) B MTU)"
-    [ "$CASES" = fabric ] || main_cases
-    fabric_cases
+    case $CASES in
+    fabric) fabric_cases ;;
+    pairs) pairs_cases ;;
+    *) main_cases; fabric_cases ;;
+    esac
     echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
-    [ "$CASES" = fabric ] || wire_cases
+    case $CASES in fabric|pairs) ;; *) wire_cases; pairs_cases ;; esac
     touch "$W/done"
     exit $bad
 fi
