@@ -184,11 +184,14 @@ def _link(p, names, hosts, where):
         words.append(f"failed ({shown(_get(p, 'failed', 'string', where))})")
     # a link is named for what its hosts do not explain (as pairs names it)
     pct = _get(p, "retrans_pct", "measure", where)
+    rdma = p.get("rdma_retrans")   # verbs; absent from older files
+    lossy_word = ("lossy" if pct is None and not isinstance(rdma, int) else
+                  f"lossy (RDMA retransmission counters +{rdma})" if pct is None else
+                  f"lossy ({pct:.2f}% of TCP segments retransmitted)")
     slow = _get(p, "slow_bw", "bool", where) or _get(p, "slow_lat", "bool", where)
     for kind, own, word in (
             ("slow", slow, "slow"),
-            ("lossy", _get(p, "lossy", "bool", where),
-             "lossy" if pct is None else f"lossy ({pct:.2f}% of TCP segments retransmitted)"),
+            ("lossy", _get(p, "lossy", "bool", where), lossy_word),
             ("intermittent", _get(p, "intermittent", "bool", where), "intermittent")):
         if own and kind not in hosts[a].flags and kind not in hosts[b].flags:
             flags.add(kind)
