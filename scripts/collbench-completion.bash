@@ -14,7 +14,7 @@ _collbench() {
     case $prev in
         -d|--datatype)
             COMPREPLY=($(compgen -W "int8 uint8 int32 uint32 int64 uint64 half float double bfloat16 f8e4m3 f8e5m2 all" -- "$cur")); return ;;
-        -o|--op) COMPREPLY=($(compgen -W "sum prod min max avg all" -- "$cur")); return ;;
+        -o|--op) COMPREPLY=($(compgen -W "sum prod min max avg mulsum all" -- "$cur")); return ;;
         --transport) COMPREPLY=($(compgen -W "auto shm tcp verbs" -- "$cur")); return ;;
         --algo) COMPREPLY=($(compgen -W "auto ring tree rd rabenseifner direct pairwise linear mpi" -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W "nccl-tests native" -- "$cur")); return ;;

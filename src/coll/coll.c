@@ -108,6 +108,64 @@ cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t 
     return algo == CB_ALGO_AUTO ? prepare_auto(c, coll, type) : connect_for(c, algo);
 }
 
+/* Elements of a collective's send buffer: reduce_scatter sends a block per rank. */
+static int send_elems(cb_coll coll, int nranks, size_t count, size_t *out)
+{
+    return __builtin_mul_overflow(count, coll == CB_REDUCE_SCATTER ? (size_t)nranks : 1, out);
+}
+
+size_t cb_coll_premul_bytes(cb_coll coll, int nranks, size_t max_count, cb_type type)
+{
+    size_t elems, bytes;
+    if (!cb_coll_desc(coll)->reduces)
+        return 0;
+    if (send_elems(coll, nranks, max_count, &elems) || __builtin_mul_overflow(elems, cb_type_size(type), &bytes))
+        return SIZE_MAX;
+    return bytes;
+}
+
+cb_status cb_coll_prepare_mulsum(struct cb_comm *c, cb_coll coll, size_t max_count, cb_type type)
+{
+    if (cb_mulsum_scalar(c->rank) == 1)
+        return CB_OK;   /* times 1: no pass, no buffer */
+    return cb_comm_premul(c, cb_coll_premul_bytes(coll, c->nranks, max_count, type));
+}
+
+static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return a && b && a_bytes && b_bytes && x < y + b_bytes && y < x + a_bytes;
+}
+
+/* mulsum: this rank's input times its scalar, then the collective is a sum.
+ * NCCL fuses the multiplication into its first reduction; here it is a pass
+ * of its own over the input, timed with the collective: in place into the
+ * input itself (the receive buffer, which the result overwrites anyway),
+ * out of place into c->premul, so the caller's send buffer stays as given. */
+static cb_status premultiply(struct cb_comm *c, const struct cb_coll_args *a, struct cb_coll_args *run)
+{
+    *run = *a;
+    if (a->op != CB_MULSUM || !cb_coll_desc(a->coll)->reduces)
+        return CB_OK;
+    run->op = CB_SUM;
+    size_t elems, ts = cb_type_size(a->type);
+    if (cb_mulsum_scalar(c->rank) == 1 || a->count == 0)
+        return CB_OK;
+    if (send_elems(a->coll, c->nranks, a->count, &elems))
+        return CB_EINTERNAL;
+    void *dst = c->premul;
+    if (overlaps(a->sendbuf, elems * ts, a->recvbuf, a->count * ts))
+        dst = (void *)(uintptr_t)a->sendbuf;
+    else if (elems * ts > c->premul_bytes) {
+        cb_log_error("mulsum's pre-multiplied input has %zu of %zu bytes: cb_coll_prepare_mulsum was not called "
+                     "for this size", c->premul_bytes, elems * ts);
+        return CB_EINTERNAL;
+    }
+    cb_reduce_premultiply(dst, a->sendbuf, elems, a->type, c->rank);
+    run->sendbuf = dst;
+    return CB_OK;
+}
+
 /* One rank: every collective's result is its own input, and a reduction's
  * value is only finished (avg divides by 1). Handled here once, so the
  * algorithms can assume at least two ranks. */
@@ -122,11 +180,16 @@ static cb_status single_rank(const struct cb_coll_args *a)
 cb_status cb_coll_run(struct cb_comm *c, const struct cb_coll_args *a)
 {
     const struct cb_algo_desc *d = cb_algo_desc(a->algo);
-    if (c->nranks == 1 && !(d && d->not_ours))
-        return single_rank(a);
-    const struct cb_algo_impl *impl = find(a->coll, cb_coll_choose(c, a));
+    int ours = !(d && d->not_ours);
+    struct cb_coll_args run = *a;   /* MPI's collective takes the op as given (it refuses mulsum) */
+    cb_status st = ours ? premultiply(c, a, &run) : CB_OK;
+    if (st != CB_OK)
+        return st;
+    if (c->nranks == 1 && ours)
+        return single_rank(&run);
+    const struct cb_algo_impl *impl = find(run.coll, cb_coll_choose(c, &run));
     if (!impl)
         return CB_EINTERNAL;
-    cb_status st = impl->run(c, a);
-    return st == CB_OK && !(d && d->not_ours) ? cb_chan_drain_lent(c) : st;
+    st = impl->run(c, &run);
+    return st == CB_OK && ours ? cb_chan_drain_lent(c) : st;
 }

@@ -74,6 +74,14 @@ cb_status cb_coll_load_cost(struct cb_comm *c, const char *path);
  * SIZE_MAX when that does not fit a size_t. */
 size_t cb_coll_scratch_bytes(cb_coll coll, int nranks, size_t max_count, cb_type type);
 cb_status cb_coll_prepare(struct cb_comm *c, cb_coll coll, cb_algo algo, size_t max_count, cb_type type);
+/* mulsum (CB_MULSUM): an odd rank multiplies its input by 2 before the sum,
+ * out of place into a buffer of the comm's of this many bytes for max_count
+ * elements (0 for collectives that do not reduce; SIZE_MAX when it does not
+ * fit a size_t); cb_coll_prepare_mulsum sizes it on the ranks that need it.
+ * Outside the timed loop, before any mulsum cb_coll_run of up to max_count;
+ * not collective. */
+size_t cb_coll_premul_bytes(cb_coll coll, int nranks, size_t max_count, cb_type type);
+cb_status cb_coll_prepare_mulsum(struct cb_comm *c, cb_coll coll, size_t max_count, cb_type type);
 /* The size column of `a` (docs/measurement.md): all_gather, reduce_scatter
  * and alltoall count the whole buffer, the others one rank's vector. */
 size_t cb_coll_size_bytes(const struct cb_comm *c, const struct cb_coll_args *a);

@@ -393,19 +393,30 @@ void cb_comm_free(struct cb_comm *c, void *p)
         c->ops->free_shared(c->tctx, p);
 }
 
-cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)
+/* Grow a buffer of the comm's (outside the timed loop): its contents are not kept. */
+static cb_status grow(struct cb_comm *c, void **buf, size_t *have, size_t bytes, const char *what)
 {
-    if (bytes <= c->scratch_bytes)
+    if (bytes <= *have)
         return CB_OK;
     void *p = cb_comm_alloc(c, bytes);
     if (!p) {
-        cb_log_error("cannot allocate %zu bytes of scratch space; use a smaller -e", bytes);
+        cb_log_error("cannot allocate %zu bytes of %s; use a smaller -e", bytes, what);
         return CB_ENOMEM;
     }
-    cb_comm_free(c, c->scratch);
-    c->scratch = p;
-    c->scratch_bytes = bytes;
+    cb_comm_free(c, *buf);
+    *buf = p;
+    *have = bytes;
     return CB_OK;
+}
+
+cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes)
+{
+    return grow(c, &c->scratch, &c->scratch_bytes, bytes, "scratch space");
+}
+
+cb_status cb_comm_premul(struct cb_comm *c, size_t bytes)
+{
+    return grow(c, &c->premul, &c->premul_bytes, bytes, "mulsum's pre-multiplied input");
 }
 
 /* Wait (bounded by the deadline) until the peer consumed what we sent:
@@ -453,6 +464,7 @@ void cb_comm_destroy(struct cb_comm *c)
     for (int at = 0; at < c->nranks * c->nchannels; at++)
         close_slot(c, at);
     cb_comm_free(c, c->scratch);
+    cb_comm_free(c, c->premul);
     c->ops->finalize(c->tctx);
     if (c->net_ops)
         c->net_ops->finalize(c->net_tctx);

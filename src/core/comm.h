@@ -58,6 +58,9 @@ struct cb_comm {
     struct cb_recv_chan *recv;
     void *scratch;                  /* algorithms' scratch space */
     size_t scratch_bytes;
+    /* mulsum on an odd rank: its input times 2, when out of place (cb_coll_run) */
+    void *premul;
+    size_t premul_bytes;
     struct cb_cost cost;            /* cost-model terms for --algo auto (src/coll/model.h) */
 };
 
@@ -89,6 +92,8 @@ void *cb_comm_alloc(struct cb_comm *c, size_t bytes);
 void cb_comm_free(struct cb_comm *c, void *p);
 /* Grow the scratch buffer to at least `bytes` (outside the timed loop). */
 cb_status cb_comm_scratch(struct cb_comm *c, size_t bytes);
+/* Grow the pre-multiplied input buffer of mulsum to at least `bytes` (outside the timed loop). */
+cb_status cb_comm_premul(struct cb_comm *c, size_t bytes);
 /* Close this rank's connections with `peer` (every channel), first waiting
  * (bounded by the timeout) until it consumed what we sent when `drain`. */
 void cb_comm_close_peer(struct cb_comm *c, int peer, int drain);

@@ -286,7 +286,7 @@ DEFINE_DIVIDE(f32, float, float)
 DEFINE_DIVIDE(f64, double, double)
 
 #define KERNELS(SUM, PROD, MIN, MAX) \
-    {[CB_SUM] = SUM, [CB_PROD] = PROD, [CB_MIN] = MIN, [CB_MAX] = MAX, [CB_AVG] = SUM}
+    {[CB_SUM] = SUM, [CB_PROD] = PROD, [CB_MIN] = MIN, [CB_MAX] = MAX, [CB_AVG] = SUM, [CB_MULSUM] = SUM}
 
 static binary_kernel *const binary_kernels[CB_NTYPES][CB_NOPS] = {
     [CB_INT8] = KERNELS(sum_u8, prod_u8, min_i8, max_i8),
@@ -314,6 +314,15 @@ void cb_reduce(void *dst, const void *a, const void *b, size_t count, cb_type t,
 {
     assert((unsigned)t < CB_NTYPES && (unsigned)op < CB_NOPS);
     binary_kernels[t][op](dst, a, b, count);
+}
+
+void cb_reduce_premultiply(void *dst, const void *src, size_t count, cb_type t, int rank)
+{
+    assert((unsigned)t < CB_NTYPES);
+    if (cb_mulsum_scalar(rank) == 2)
+        binary_kernels[t][CB_SUM](dst, src, src, count);
+    else if (dst != src)
+        memmove(dst, src, count * cb_type_size(t));
 }
 
 /* Elements per pass of the fused sum-then-divide, so the divide finds the sums in L1. */

@@ -38,6 +38,7 @@ static const struct {
 
 static const char *const op_names[CB_NOPS] = {
     [CB_SUM] = "sum", [CB_PROD] = "prod", [CB_MIN] = "min", [CB_MAX] = "max", [CB_AVG] = "avg",
+    [CB_MULSUM] = "mulsum",
 };
 
 size_t cb_type_size(cb_type t)

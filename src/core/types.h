@@ -11,17 +11,33 @@ typedef enum cb_type {
     CB_NTYPES
 } cb_type;
 
-typedef enum cb_op { CB_SUM, CB_PROD, CB_MIN, CB_MAX, CB_AVG, CB_NOPS } cb_op;
+/* CB_MULSUM is nccl-tests' "mulsum", NCCL's pre-multiplied sum
+ * (ncclRedOpCreatePreMulSum) with nccl-tests' scalars: each rank's input
+ * times cb_mulsum_scalar(rank), then summed. The kernels see a sum; the
+ * multiplication is cb_reduce_premultiply's, run by cb_coll_run. */
+typedef enum cb_op { CB_SUM, CB_PROD, CB_MIN, CB_MAX, CB_AVG, CB_MULSUM, CB_NOPS } cb_op;
 
 size_t cb_type_size(cb_type t);
 const char *cb_type_name(cb_type t);   /* nccl-tests' names: int8 uint8 int32 ... bfloat16 f8e4m3 f8e5m2 */
-const char *cb_op_name(cb_op op);      /* sum prod min max avg */
+const char *cb_op_name(cb_op op);      /* sum prod min max avg mulsum */
 /* Parse a name (nccl-tests' aliases too: char, int, float16/half, fp32, ...). -1 if unknown. */
 int cb_type_parse(const char *name);
 int cb_op_parse(const char *name);
 int cb_type_is_float(cb_type t);
 
+/* mulsum's scalar of a rank, as nccl-tests' verifiable.h sets it: 1 for
+ * even ranks, 2 for odd ones. */
+static inline int cb_mulsum_scalar(int rank)
+{
+    return rank % 2 ? 2 : 1;
+}
+/* dst[i] = src[i] * cb_mulsum_scalar(rank) for i < count; dst may be src.
+ * Times 2 is src + src through the sum kernel: exact in every type (integers
+ * wrap, narrow floats round once as a sum does). */
+void cb_reduce_premultiply(void *dst, const void *src, size_t count, cb_type t, int rank);
+
 /* dst[i] = a[i] OP b[i] for i < count; dst may alias a or b.
+ * For CB_MULSUM this is a sum (the inputs are already multiplied).
  * For CB_AVG this is a sum; the division by the rank count happens once, in
  * cb_reduce_finish or cb_reduce_last. Narrow floats (half, bfloat16, fp8) are
  * computed through float and rounded to nearest even, saturating like the format does. */

@@ -16,8 +16,8 @@ struct pattern {
     unsigned bits;
     int is_signed;
     /* floats */
-    uint64_t contributors; /* sum, avg: positions holding a non-zero value */
-    uint64_t g_bound;      /* sum, avg: |g| <= g_bound */
+    uint64_t contributors; /* sum, avg, mulsum: positions holding a non-zero value */
+    uint64_t g_bound;      /* sum, avg, mulsum: |g| <= g_bound */
     uint64_t max_twos;     /* prod: factors of 2 per element */
 };
 
@@ -84,7 +84,8 @@ static void pattern_init(struct pattern *pt, cb_type t, cb_op op, int nranks, ui
     pt->bits = (unsigned)pt->size * 8;
     pt->is_signed = t == CB_INT8 || t == CB_INT32 || t == CB_INT64;
     uint64_t limit = exact_integer_limit(t);
-    pt->contributors = min_u64(pt->nranks, limit);
+    /* mulsum's g are even: fewer contributors leave room for more than 0 */
+    pt->contributors = min_u64(pt->nranks, op == CB_MULSUM ? limit / 2 : limit);
     pt->g_bound = min_u64(limit / pt->contributors, FLOAT_VALUE_CAP);   /* >= 1: k <= L */
     pt->max_twos = min_u64(max_power_of_two(t), pt->nranks);
 }
@@ -131,14 +132,15 @@ static uint64_t int_average_total(const struct pattern *pt, uint64_t index)
     return (uint64_t)total;
 }
 
-/* sum, avg: g(0) = 0, g(n) = the total, even values between. */
+/* sum, avg: g(0) = 0, g(n) = the total, even values between; mulsum:
+ * multiples of 4, so that half a difference is still even. */
 static uint64_t int_sum_g(const struct pattern *pt, uint64_t index, uint64_t pos)
 {
     if (pos == 0)
         return 0;
     if (pos == pt->nranks && pt->op == CB_AVG)
         return int_average_total(pt, index);
-    return hash(pt, index, pos) & ~1ull;
+    return hash(pt, index, pos) & (pt->op == CB_MULSUM ? ~3ull : ~1ull);
 }
 
 /* prod: P(0) = 1, P(n) = the product, all 1 mod 4 (a group under *). */
@@ -170,6 +172,7 @@ static uint64_t int_value(const struct pattern *pt, uint64_t index, uint64_t pos
     switch (pt->op) {
     case CB_SUM:
     case CB_AVG:
+    case CB_MULSUM:
         return int_sum_g(pt, index, pos + 1) - int_sum_g(pt, index, pos);
     case CB_PROD:
         return int_prod_p(pt, index, pos + 1) * inverse_odd(int_prod_p(pt, index, pos));
@@ -193,6 +196,7 @@ static uint64_t int_expected(const struct pattern *pt, uint64_t index)
     uint64_t n = pt->nranks;
     switch (pt->op) {
     case CB_SUM:
+    case CB_MULSUM:
         return int_sum_g(pt, index, n);
     case CB_AVG: {
         uint64_t total = int_sum_g(pt, index, n);
@@ -218,12 +222,14 @@ static void store_int(void *buf, size_t j, size_t size, uint64_t v)
 
 /* ---- floats: small integers, exact in double and in the type --------------- */
 
-/* sum, avg: g(0) = 0, g(1..k) in [-bound, bound]. */
+/* sum, avg: g(0) = 0, g(1..k) in [-bound, bound]; mulsum: even ones, so
+ * that half a difference is an integer too. */
 static int64_t float_sum_g(const struct pattern *pt, uint64_t index, uint64_t pos)
 {
     if (pos == 0)
         return 0;
-    return (int64_t)below(hash(pt, index, pos), 2 * pt->g_bound + 1) - (int64_t)pt->g_bound;
+    int64_t step = pt->op == CB_MULSUM ? 2 : 1, steps = (int64_t)pt->g_bound / step;
+    return step * ((int64_t)below(hash(pt, index, pos), 2 * (uint64_t)steps + 1) - steps);
 }
 
 static uint64_t float_twos(const struct pattern *pt, uint64_t index)
@@ -249,6 +255,7 @@ static double float_value(const struct pattern *pt, uint64_t index, uint64_t pos
     switch (pt->op) {
     case CB_SUM:
     case CB_AVG:
+    case CB_MULSUM:
         if (pos >= pt->contributors)
             return 0;
         return (double)(float_sum_g(pt, index, pos + 1) - float_sum_g(pt, index, pos));
@@ -275,6 +282,7 @@ static double float_reduced(const struct pattern *pt, uint64_t index)
     switch (pt->op) {
     case CB_SUM:
     case CB_AVG:
+    case CB_MULSUM:
         return (double)float_sum_g(pt, index, pt->contributors);
     case CB_PROD: {
         double magnitude = (double)(1ull << float_twos(pt, index));
@@ -307,12 +315,16 @@ void cb_data_fill(void *buf, size_t count, size_t first_index, cb_type t, cb_op 
     assert(rank >= 0 && rank < nranks);
     uint64_t pos = position_of(&pt, rank, first_index);
     int is_float = cb_type_is_float(t);
+    /* mulsum: what the position contributes, divided by the rank's scalar
+     * (exact: the contributions are even integers, or multiples of 4
+     * modulo 2^bits whose half is even) */
+    unsigned halve = op == CB_MULSUM && cb_mulsum_scalar(rank) == 2;
     for (size_t j = 0; j < count; j++) {
         uint64_t index = (uint64_t)first_index + j;
         if (is_float)
-            cb_store(buf, j, t, float_value(&pt, index, pos));
+            cb_store(buf, j, t, float_value(&pt, index, pos) / (halve ? 2 : 1));
         else
-            store_int(buf, j, pt.size, int_value(&pt, index, pos));
+            store_int(buf, j, pt.size, int_value(&pt, index, pos) >> halve);
         if (++pos == pt.nranks)
             pos = 0;
     }

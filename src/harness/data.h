@@ -20,6 +20,13 @@
  *   product a power of two the type holds exactly (e4m3 8, e5m2 and half 15,
  *   others 60); every partial product is such a power of two.
  * - Floats, min and max: integers in [-8, 8].
+ * - mulsum (rank r's input times cb_mulsum_scalar(r), 1 or 2, then a sum):
+ *   the contributions telescope as for sum, made divisible by 2 (floats: g
+ *   even, with k = min(nranks, L / 2) so |g| can reach 2; integers: g a
+ *   multiple of 4), and a rank whose scalar is 2 holds half its position's
+ *   contribution. The pre-multiplied values are then exactly sum's kind of
+ *   data, so sum's argument holds; half an integer contribution modulo 2^bits
+ *   is still even.
  * The expected result comes from this closed form, not from the kernels, so a
  * kernel or transport bug cannot cancel out.
  *
@@ -44,7 +51,8 @@ void cb_data_expected_rank(void *buf, size_t count, size_t first_index, cb_type 
                            int src_rank, int nranks, uint64_t seed);
 
 /* The exact reduction of value(r, first_index + j) over r < nranks, divided
- * by nranks for CB_AVG the way cb_reduce_last / cb_reduce_finish do. */
+ * by nranks for CB_AVG the way cb_reduce_last / cb_reduce_finish do; for
+ * CB_MULSUM the sum of value(r, ...) * cb_mulsum_scalar(r). */
 void cb_data_expected_reduce(void *buf, size_t count, size_t first_index, cb_type t, cb_op op,
                              int nranks, uint64_t seed);
 

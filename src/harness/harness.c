@@ -504,6 +504,10 @@ static cb_status prepare(struct cb_comm *c, const struct cb_options *o)
             if (st != CB_OK)
                 return st;
         }
+        cb_status st = cb_options_has_op(o, CB_MULSUM) ? cb_coll_prepare_mulsum(c, o->coll, k.count, o->types[t])
+                                                       : CB_OK;
+        if (st != CB_OK)
+            return st;
     }
     return CB_OK;
 }

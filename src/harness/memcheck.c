@@ -20,7 +20,21 @@ static int page_round(size_t bytes, size_t *out)
     return 0;
 }
 
-/* The harness's three buffers and the scratch, at the largest size, over -d's types. */
+/* mulsum's pre-multiplied input (cb_coll_prepare_mulsum), grown to the
+ * largest of the types into *most. Only odd ranks allocate it; counting it
+ * for every rank keeps the estimate simple and on the safe side. */
+static int premul_need(const struct cb_options *o, int nranks, size_t count, cb_type type, size_t *most)
+{
+    size_t bytes = 0;
+    if (!cb_options_has_op(o, CB_MULSUM) || nranks < 2)
+        return 0;
+    if (page_round(cb_coll_premul_bytes(o->coll, nranks, count, type), &bytes))
+        return -1;
+    *most = bytes > *most ? bytes : *most;
+    return 0;
+}
+
+/* The harness's three buffers, the scratch and mulsum's buffer, at the largest size, over -d's types. */
 static int buffers_and_scratch(const struct cb_options *o, int nranks, struct cb_mem_need *n)
 {
     const struct cb_bench *bench = cb_bench_for(o->coll);
@@ -37,6 +51,8 @@ static int buffers_and_scratch(const struct cb_options *o, int nranks, struct cb
             return -1;
         n->buffers = three > n->buffers ? three : n->buffers;
         n->scratch = scratch > n->scratch ? scratch : n->scratch;
+        if (premul_need(o, nranks, k.count, o->types[t], &n->premul))
+            return -1;
     }
     return 0;
 }
@@ -75,7 +91,8 @@ int cb_mem_need(const struct cb_options *o, int nranks, struct cb_mem_need *n)
     memset(n, 0, sizeof *n);
     if (buffers_and_scratch(o, nranks, n) || fifos(o, nranks, &n->fifos) || samples(o, nranks, &n->samples))
         return -1;
-    return cb_size_add(n->buffers, n->scratch, &n->per_rank) || cb_size_add(n->per_rank, n->fifos, &n->per_rank)
+    return cb_size_add(n->buffers, n->scratch, &n->per_rank) || cb_size_add(n->per_rank, n->premul, &n->per_rank) ||
+                   cb_size_add(n->per_rank, n->fifos, &n->per_rank)
                ? -1 : 0;
 }
 
@@ -233,11 +250,11 @@ static size_t largest_fitting(const struct cb_options *o, int nranks, int local,
     return lo;
 }
 
-/* "96.0 GiB (per rank: buffers .., scratch .., FIFOs ..; rank 0's samples ..)" */
+/* "96.0 GiB (per rank: buffers .., scratch .., [mulsum's input ..,] FIFOs ..; rank 0's samples ..)" */
 static void describe_need(const struct cb_options *o, int nranks, int rank0_here, size_t host, char *buf, size_t len)
 {
     struct cb_mem_need n;
-    char total[32], b[32], s[32], f[32], smp[32];
+    char total[32], b[32], s[32], f[32], smp[32], pm[64] = "";
     if (host == SIZE_MAX || cb_mem_need(o, nranks, &n) != 0) {
         snprintf(buf, len, "more than a byte count can hold");
         return;
@@ -247,7 +264,12 @@ static void describe_need(const struct cb_options *o, int nranks, int rank0_here
     human(n.scratch, s, sizeof s);
     human(n.fifos, f, sizeof f);
     human(n.samples, smp, sizeof smp);
-    snprintf(buf, len, "%s (per rank: buffers %s, scratch %s, FIFOs %s%s%s)", total, b, s, f,
+    if (n.premul) {
+        char p[32];
+        human(n.premul, p, sizeof p);
+        snprintf(pm, sizeof pm, ", mulsum's input %s", p);
+    }
+    snprintf(buf, len, "%s (per rank: buffers %s, scratch %s%s, FIFOs %s%s%s)", total, b, s, pm, f,
              rank0_here && n.samples ? "; rank 0's per-iteration samples " : "", rank0_here && n.samples ? smp : "");
 }
 

@@ -12,9 +12,10 @@
 struct cb_mem_need {
     size_t buffers;   /* send, receive and expected at the largest size */
     size_t scratch;   /* the algorithms' scratch at the largest size */
+    size_t premul;    /* -o with mulsum: an odd rank's pre-multiplied input (counted for every rank) */
     size_t fifos;     /* FIFO slots of connections to every peer, every channel */
     size_t samples;   /* per-iteration times rank 0 keeps for every row (-I 1) */
-    size_t per_rank;  /* buffers + scratch + fifos */
+    size_t per_rank;  /* buffers + scratch + premul + fifos */
 };
 
 /* What one rank of nranks needs (samples: what rank 0 needs besides).

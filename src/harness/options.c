@@ -78,7 +78,8 @@ void cb_options_usage(FILE *out)
 "Data:\n"
 "  -d, --datatype TYPE      int8 uint8 int32 uint32 int64 uint64 half float double bfloat16\n"
 "                           f8e4m3 f8e5m2, or all (default float)\n"
-"  -o, --op OP              sum prod min max avg, or all (default sum)\n"
+"  -o, --op OP              sum prod min max avg mulsum, or all (default sum); mulsum: odd ranks'\n"
+"                           input times 2, then a sum, as nccl-tests' mulsum\n"
 "  -r, --root N             root of broadcast and reduce (default 0)\n"
 "  -c, --check N            checked iterations per size, 0 = none (default 1)\n"
 "  -u, --unalign N          offset buffers by N elements from page alignment (default 0)\n"
@@ -262,7 +263,7 @@ static int parse_ops(const char *s, struct cb_options *o, int report)
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int p = cb_op_parse(tok);
         if (p < 0 || o->nops == CB_NOPS)
-            return cb_usage_error(report, "unknown op '%s' for -o: use sum prod min max avg, a comma list, or all", tok);
+            return cb_usage_error(report, "unknown op '%s' for -o: use sum prod min max avg mulsum, a comma list, or all", tok);
         o->ops[o->nops++] = (cb_op)p;
     }
     return o->nops ? 0 : cb_usage_error(report, "-o needs an op: see --help");
@@ -386,6 +387,14 @@ int cb_options_only_mpi(const struct cb_options *o)
 
 /* --mpi-reference alone runs MPI's collective instead of ours; with --algo,
  * besides the algorithms named. Then the list's names go to the header. */
+int cb_options_has_op(const struct cb_options *o, cb_op op)
+{
+    for (int p = 0; p < o->nops; p++)
+        if (o->ops[p] == op)
+            return 1;
+    return 0;
+}
+
 static int settle_algos(struct cb_options *o, int report)
 {
     if (o->mpi_reference && !o->algo_given)

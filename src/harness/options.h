@@ -63,6 +63,7 @@ cb_status cb_options_parse(int argc, char **argv, struct cb_options *o, int repo
 void cb_options_usage(FILE *out);
 int cb_options_runs_mpi(const struct cb_options *o);    /* MPI's collective is among --algo's */
 int cb_options_only_mpi(const struct cb_options *o);    /* nothing of ours runs */
+int cb_options_has_op(const struct cb_options *o, cb_op op);   /* op is among -o's */
 /* For every command-line parser: log one line (when `report`) saying what was
  * wrong and what to do; returns -1 so a parser can `return cb_usage_error(...)`. */
 /* -d's value: a type, a comma list, or all. */

@@ -2,7 +2,8 @@
  * threads of this process (the in-process bootstrap, core/boot_local.h) over
  * shm: no mpirun, so the channels and algorithms run under the sanitizers'
  * leak check too. The data and the exact expected results are bench/'s, as
- * in a run of the benchmark. The matrix is the algorithm table's. */
+ * in a run of the benchmark, out of place and in place. The matrix is the
+ * algorithm table's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,11 +31,33 @@ struct rank_job {
 };
 
 static const size_t sizes[] = {0, 1000, 48000};
-static const struct { cb_type type; cb_op op; } datas[] = {{CB_FLOAT, CB_SUM}, {CB_INT32, CB_MAX}};
+/* mulsum (odd ranks' input times 2, then a sum) on the reducing collectives
+ * only: for the others the op changes nothing. */
+static const struct { cb_type type; cb_op op; } datas[] = {
+    {CB_FLOAT, CB_SUM}, {CB_INT32, CB_MAX}, {CB_HALF, CB_MULSUM}, {CB_INT64, CB_MULSUM}, {CB_F8E5M2, CB_MULSUM},
+};
+
+/* Where the buffers are, as the harness places them: in place, one buffer
+ * holds both (the send buffer inside the receive buffer, or the reverse). */
+static void place(const struct cb_bench *bench, const struct cb_bench_data *d, char *send, char *recv, int in_place,
+                  char **s, char **r)
+{
+    size_t ts = cb_type_size(d->type), s_in_r = bench->send_in_recv(d), r_in_s = bench->recv_in_send(d);
+    *s = send;
+    *r = recv;
+    if (in_place) {
+        *r = recv;
+        *s = recv + s_in_r * ts;
+        if (r_in_s) {
+            *s = recv;
+            *r = recv + r_in_s * ts;
+        }
+    }
+}
 
 /* One checked run of `algo` on `coll`; returns 1 when the result is wrong. */
 static int check_one(struct cb_comm *c, cb_algo algo, cb_coll coll, size_t bytes, cb_type type, cb_op op,
-                     cb_status *st)
+                     int in_place, cb_status *st)
 {
     const struct cb_bench *bench = cb_bench_for(coll);
     size_t ts = cb_type_size(type);
@@ -42,25 +65,30 @@ static int check_one(struct cb_comm *c, cb_algo algo, cb_coll coll, size_t bytes
     bench->counts(bytes, ts, c->nranks, &k);
     struct cb_bench_data d = {type, op, c->rank, c->nranks, cb_coll_desc(coll)->rooted ? c->nranks - 1 : -1,
                               1, k.count};
-    char *send = cb_comm_alloc(c, k.send_elems * ts + 64), *recv = cb_comm_alloc(c, k.recv_elems * ts + 64);
+    size_t most = (k.send_elems > k.recv_elems ? k.send_elems : k.recv_elems) * ts + 64;
+    char *send = cb_comm_alloc(c, most), *recv = cb_comm_alloc(c, most), *s, *r;
     char *expected = malloc(k.recv_elems * ts + 64);
     int wrong = 0;
     if (!send || !recv || !expected) {
         *st = CB_ENOMEM;
         goto free_buffers;
     }
-    bench->fill(send, &d);
-    memset(recv, 0xab, k.recv_elems * ts + 64);
-    struct cb_coll_args a = {coll, send, recv, k.count, type, op, d.root, algo};
+    memset(recv, 0xab, most);
+    place(bench, &d, send, recv, in_place, &s, &r);
+    bench->fill(s, &d);
+    struct cb_coll_args a = {coll, s, r, k.count, type, op, d.root, algo};
     *st = cb_coll_prepare(c, coll, algo, k.count, type);
+    if (*st == CB_OK && op == CB_MULSUM)
+        *st = cb_coll_prepare_mulsum(c, coll, k.count, type);
     if (*st == CB_OK)
         *st = cb_coll_run(c, &a);
     if (*st == CB_OK) {
         size_t n = bench->expected(expected, &d);
-        wrong = memcmp(recv, expected, n * ts) != 0;
+        wrong = memcmp(r, expected, n * ts) != 0;
         if (wrong)
-            print_error("rank %d: %s %s, %d ranks, %zu bytes, %s %s: wrong result\n", c->rank, cb_algo_name(algo),
-                        cb_coll_name(coll), c->nranks, bytes, cb_type_name(type), cb_op_name(op));
+            print_error("rank %d: %s %s, %d ranks, %zu bytes, %s %s, %s: wrong result\n", c->rank, cb_algo_name(algo),
+                        cb_coll_name(coll), c->nranks, bytes, cb_type_name(type), cb_op_name(op),
+                        in_place ? "in place" : "out of place");
     }
 free_buffers:
     free(expected);
@@ -69,15 +97,28 @@ free_buffers:
     return wrong;
 }
 
+/* Every size, data and placement of one algorithm on one collective. */
+static void run_coll(struct cb_comm *c, struct rank_job *job, cb_algo algo, cb_coll coll)
+{
+    const struct cb_algo_desc *desc = cb_algo_desc(algo);
+    int reduces = cb_coll_desc(coll)->reduces;
+    for (int in_place = 0; in_place < 2 && job->st == CB_OK; in_place++) {
+        if (in_place && desc->in_place && !desc->in_place(coll))
+            continue;
+        for (size_t s = 0; s < sizeof sizes / sizeof *sizes && job->st == CB_OK; s++)
+            for (size_t t = 0; t < sizeof datas / sizeof *datas && job->st == CB_OK; t++)
+                if (reduces || datas[t].op != CB_MULSUM)
+                    job->wrong += check_one(c, algo, coll, sizes[s], datas[t].type, datas[t].op, in_place,
+                                            &job->st);
+    }
+}
+
 static void run_matrix(struct cb_comm *c, struct rank_job *job)
 {
     for (int a = 1; a < CB_NALGOS && job->st == CB_OK; a++) {
         const struct cb_algo_desc *desc = cb_algo_desc((cb_algo)a);
         for (int i = 0; !desc->not_ours && i < CB_NCOLLS && desc->impl[i].run && job->st == CB_OK; i++)
-            for (size_t s = 0; s < sizeof sizes / sizeof *sizes && job->st == CB_OK; s++)
-                for (size_t t = 0; t < sizeof datas / sizeof *datas && job->st == CB_OK; t++)
-                    job->wrong += check_one(c, (cb_algo)a, desc->impl[i].coll, sizes[s], datas[t].type,
-                                            datas[t].op, &job->st);
+            run_coll(c, job, (cb_algo)a, desc->impl[i].coll);
     }
 }
 

@@ -42,6 +42,14 @@ static void ranks_fill(struct ranks *r, cb_type t, cb_op op, int n, uint64_t see
     }
 }
 
+/* mulsum: each rank's input times its scalar, as cb_coll_run does before
+ * the sum; other ops: nothing. */
+static void ranks_premultiply(struct ranks *r, cb_type t, cb_op op)
+{
+    for (int k = 0; op == CB_MULSUM && k < r->n; k++)
+        cb_reduce_premultiply(r->buf[k], r->buf[k], COUNT, t, k);
+}
+
 static void ranks_free(struct ranks *r)
 {
     for (int k = 0; k < r->n; k++)
@@ -106,6 +114,7 @@ static void check_every_order(cb_type t, cb_op op, int n, uint64_t seed)
 {
     struct ranks r;
     ranks_fill(&r, t, op, n, seed);
+    ranks_premultiply(&r, t, op);
     unsigned char *want = alloc_or_fail(COUNT * r.size), *got = alloc_or_fail(COUNT * r.size);
     cb_data_expected_reduce(want, COUNT, FIRST_INDEX, t, op, n, seed);
     int perm[MAX_RANKS];
@@ -145,8 +154,8 @@ static void test_every_order_gives_expected(void **state)
 }
 
 /* The closed-form expected values against plain summation over the ranks in
- * double (floats) or uint64 (integers): the reference is right, not just
- * consistent with the kernels. */
+ * double (floats) or uint64 (integers), mulsum's scalars applied here too:
+ * the reference is right, not just consistent with the kernels. */
 static void test_expected_matches_brute_force(void **state)
 {
     (void)state;
@@ -163,8 +172,8 @@ static void test_expected_matches_brute_force(void **state)
                     if (cb_type_is_float(t)) {
                         double acc = cb_load(r.buf[0], i, t);
                         for (int k = 1; k < n; k++) {
-                            double v = cb_load(r.buf[k], i, t);
-                            acc = op == CB_SUM ? acc + v : op == CB_PROD ? acc * v : op == CB_MIN ? fmin(acc, v) : fmax(acc, v);
+                            double v = cb_load(r.buf[k], i, t) * (op == CB_MULSUM ? k % 2 + 1 : 1);
+                            acc = op == CB_SUM || op == CB_MULSUM ? acc + v : op == CB_PROD ? acc * v : op == CB_MIN ? fmin(acc, v) : fmax(acc, v);
                         }
                         cb_store(brute, i, t, acc);
                     } else {
@@ -179,6 +188,8 @@ static void test_expected_matches_brute_force(void **state)
                             int less = is_signed ? sv < sa : (v << shift) < (acc << shift);
                             if (op == CB_SUM)
                                 acc += v;
+                            else if (op == CB_MULSUM)
+                                acc += v * (uint64_t)(k % 2 + 1);
                             else if (op == CB_PROD)
                                 acc *= v;
                             else if ((op == CB_MIN) == less)
@@ -244,7 +255,8 @@ static void test_value_ranges(void **state)
                     for (int k = 0; k < n; k++) {
                         double v = cb_load(r.buf[k], i, t);
                         assert_true(v == floor(v));
-                        if (op == CB_SUM || op == CB_AVG) {
+                        v *= op == CB_MULSUM ? cb_mulsum_scalar(k) : 1;   /* what is summed */
+                        if (op == CB_SUM || op == CB_AVG || op == CB_MULSUM) {
                             positive += v > 0 ? v : 0;
                             negative += v < 0 ? v : 0;
                         } else if (op == CB_PROD) {
@@ -296,6 +308,7 @@ static void test_missing_or_doubled_rank_is_caught(void **state)
             for (int op = 0; op < CB_NOPS; op++) {
                 struct ranks r;
                 ranks_fill(&r, t, op, n, 21);
+                ranks_premultiply(&r, t, op);
                 unsigned char *want = alloc_or_fail(COUNT * r.size), *got = alloc_or_fail(COUNT * r.size);
                 cb_data_expected_reduce(want, COUNT, FIRST_INDEX, t, op, n, 21);
                 int perm[MAX_RANKS];
@@ -310,6 +323,41 @@ static void test_missing_or_doubled_rank_is_caught(void **state)
                 free(got);
                 ranks_free(&r);
             }
+        }
+    }
+}
+
+/* mulsum's data needs the scalars: summed as they are (a run that forgot
+ * the multiplication), or with every rank times 2, most elements are wrong;
+ * and the values are not all 0, even in the narrowest type. */
+static void test_mulsum_needs_its_scalars(void **state)
+{
+    (void)state;
+    for (int n = 2; n <= 7; n++) {
+        for (int t = 0; t < CB_NTYPES; t++) {
+            struct ranks r;
+            ranks_fill(&r, t, CB_MULSUM, n, 31);
+            unsigned char *want = alloc_or_fail(COUNT * r.size), *got = alloc_or_fail(COUNT * r.size);
+            cb_data_expected_reduce(want, COUNT, FIRST_INDEX, t, CB_MULSUM, n, 31);
+            size_t nonzero = 0;
+            for (size_t i = 0; i < COUNT; i++)
+                nonzero += cb_load(r.buf[1], i, t) != 0;
+            if (nonzero < COUNT / 4)
+                fail_msg("%s nranks %d: rank 1 holds only %zu non-zero values", cb_type_name(t), n, nonzero);
+            int perm[MAX_RANKS];
+            for (int k = 0; k < n; k++)
+                perm[k] = k;
+            reduce_in_order(&r, perm, 1, got, t, CB_SUM);
+            if (cb_data_count_wrong(got, want, COUNT, t, NULL) < COUNT / 8)
+                fail_msg("%s nranks %d: a sum without the scalars went unnoticed", cb_type_name(t), n);
+            for (int k = 0; k < n; k++)
+                cb_reduce_premultiply(r.buf[k], r.buf[k], COUNT, t, 1);
+            reduce_in_order(&r, perm, 1, got, t, CB_SUM);
+            if (cb_data_count_wrong(got, want, COUNT, t, NULL) < COUNT / 8)
+                fail_msg("%s nranks %d: every rank times 2 went unnoticed", cb_type_name(t), n);
+            free(want);
+            free(got);
+            ranks_free(&r);
         }
     }
 }
@@ -396,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_value_ranges),
         cmocka_unit_test(test_integer_values_avoid_poison),
         cmocka_unit_test(test_missing_or_doubled_rank_is_caught),
+        cmocka_unit_test(test_mulsum_needs_its_scalars),
         cmocka_unit_test(test_expected_rank_and_pieces),
         cmocka_unit_test(test_poison_never_matches),
         cmocka_unit_test(test_count_wrong_counts),

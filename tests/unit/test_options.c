@@ -95,6 +95,12 @@ static void all_types_and_ops_and_lists(void **state)
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-d", "all", "-o", "all"), CB_OK);
     assert_int_equal(o.ntypes, CB_NTYPES);
     assert_int_equal(o.nops, CB_NOPS);
+    assert_int_equal(o.ops[CB_NOPS - 1], CB_MULSUM);   /* nccl-tests' -o all ends with mulsum too */
+    assert_true(cb_options_has_op(&o, CB_MULSUM));
+    assert_int_equal(PARSE(&o, "collbench", "reduce_scatter", "-o", "sum,mulsum"), CB_OK);
+    assert_int_equal(o.ops[1], CB_MULSUM);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-o", "sum"), CB_OK);
+    assert_false(cb_options_has_op(&o, CB_MULSUM));
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-d", "half,int8", "-o", "prod,avg"), CB_OK);
     assert_int_equal(o.ntypes, 2);
     assert_int_equal(o.types[0], CB_HALF);
@@ -158,6 +164,9 @@ static void bad_command_lines(void **state)
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "stray"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-d", "half"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-o", "avg"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--mpi-reference", "-o", "mulsum"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "reduce", "--algo", "ring,mpi", "-o", "max,mulsum"), CB_EUSAGE);
+    assert_int_equal(PARSE(&o, "collbench", "all_gather", "-o", "mulsum"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "mlx5_0:x"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--hca", "mlx5_0,^mlx5_1"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--tc", "256"), CB_EUSAGE);
@@ -478,6 +487,17 @@ static void memory_need_of_a_run(void **state)
     assert_int_equal(n.fifos, 8 * 512 * 1024);           /* --slots x --slot-bytes to the one peer */
     assert_int_equal(n.samples, 10 * 3 * 2 * sizeof(double));
     assert_int_equal(cb_mem_host_need(&o, 2, 2, 1), 2 * n.per_rank + n.samples);
+    assert_int_equal(n.premul, 0);
+    size_t without = n.per_rank;
+    /* mulsum: an odd rank's doubled input, a send buffer (reduce_scatter: a block per rank) */
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "-b", "1M", "-e", "1M", "-n", "10", "-o", "sum,mulsum"),
+                     CB_OK);
+    assert_int_equal(cb_mem_need(&o, 2, &n), 0);
+    assert_int_equal(n.premul, 1 << 20);
+    assert_int_equal(n.per_rank, without + (1 << 20));
+    assert_int_equal(PARSE(&o, "collbench", "reduce_scatter", "-b", "1M", "-e", "1M", "-o", "mulsum"), CB_OK);
+    assert_int_equal(cb_mem_need(&o, 4, &n), 0);
+    assert_int_equal(n.premul, 1 << 20);   /* the size column of reduce_scatter counts every block */
     assert_int_equal(PARSE(&o, "collbench", "alltoall", "-b", "1G", "-e", "1G", "-I", "0"), CB_OK);
     assert_int_equal(cb_mem_need(&o, 4, &n), 0);
     assert_int_equal(n.scratch, 1u << 30);               /* alltoall: the whole buffer */

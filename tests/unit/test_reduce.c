@@ -301,7 +301,7 @@ static void test_names_and_parse(void **state)
     assert_int_equal(cb_type_parse("float8"), -1);
     assert_int_equal(cb_type_parse(""), -1);
     assert_int_equal(cb_type_parse(NULL), -1);
-    static const char *const ops[CB_NOPS] = {"sum", "prod", "min", "max", "avg"};
+    static const char *const ops[CB_NOPS] = {"sum", "prod", "min", "max", "avg", "mulsum"};
     for (int op = 0; op < CB_NOPS; op++) {
         assert_string_equal(cb_op_name(op), ops[op]);
         assert_int_equal(cb_op_parse(ops[op]), op);
@@ -354,7 +354,7 @@ static uint64_t ref_int(uint64_t x, uint64_t y, cb_type t, cb_op op)
     size_t size = cb_type_size(t);
     int64_t sx = as_signed(x, size), sy = as_signed(y, size);
     switch (op) {
-    case CB_SUM: case CB_AVG: return x + y;
+    case CB_SUM: case CB_AVG: case CB_MULSUM: return x + y;
     case CB_PROD: return x * y;
     case CB_MIN: return type_is_signed(t) ? (sx < sy ? x : y) : (x < y ? x : y);
     default: return type_is_signed(t) ? (sx > sy ? x : y) : (x > y ? x : y);
@@ -576,6 +576,57 @@ static void test_reduce_finish_all_types_ops(void **state)
                     check_kernel(t, op, counts[c], CALL_FINISH, 0, nranks[n], &rng);
 }
 
+/* mulsum's multiplication: odd ranks times 2 (x + x, rounded as the sum
+ * kernel rounds), even ranks times 1, in place or not, nothing past count. */
+static void check_premultiply(cb_type t, size_t count, int rank, int in_place, uint64_t *rng)
+{
+    size_t size = cb_type_size(t), total = (count + GUARD) * size;
+    unsigned char *src = alloc_or_fail(total), *dst = alloc_or_fail(total), *want = alloc_or_fail(total);
+    for (size_t i = 0; i < count + GUARD; i++)
+        put_bits(src, i, size, random_element(t, rng));
+    memset(dst, 0xa5, total);
+    memset(want, 0xa5, total);
+    for (size_t i = 0; i < count; i++) {
+        uint64_t x = get_bits(src, i, size);
+        put_bits(want, i, size, rank % 2 ? ref_element(x, x, t, CB_SUM, 0) : x);
+    }
+    if (in_place)
+        memcpy(dst, src, count * size);
+    cb_reduce_premultiply(dst, in_place ? dst : src, count, t, rank);
+    for (size_t i = 0; i < count + GUARD; i++)
+        if (get_bits(dst, i, size) != get_bits(want, i, size))
+            fail_msg("%s count %zu rank %d in place %d: element %zu is 0x%llx, want 0x%llx", cb_type_name(t), count,
+                     rank, in_place, i, (unsigned long long)get_bits(dst, i, size),
+                     (unsigned long long)get_bits(want, i, size));
+    free(src);
+    free(dst);
+    free(want);
+}
+
+static void test_premultiply_all_types(void **state)
+{
+    (void)state;
+    uint64_t rng = 10;
+    assert_int_equal(cb_mulsum_scalar(0), 1);   /* nccl-tests' verifiable.h: rank%2 == 0 ? 1 : 2 */
+    assert_int_equal(cb_mulsum_scalar(1), 2);
+    assert_int_equal(cb_mulsum_scalar(6), 1);
+    assert_int_equal(cb_mulsum_scalar(7), 2);
+    for (int t = 0; t < CB_NTYPES; t++)
+        for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
+            for (int rank = 0; rank < 4; rank++)
+                check_premultiply(t, counts[c], rank, rank / 2, &rng);
+    int8_t i8[2] = {100, -3};
+    cb_reduce_premultiply(i8, i8, 2, CB_INT8, 3);
+    assert_int_equal(i8[0], -56);   /* 200 wraps */
+    assert_int_equal(i8[1], -6);
+    uint8_t e4[2] = {0x76, 0x38}, e4r[2];   /* e4m3 224 -> 448, 1 -> 2 */
+    cb_reduce_premultiply(e4r, e4, 2, CB_F8E4M3, 1);
+    assert_int_equal(e4r[0], 0x7e);
+    assert_int_equal(e4r[1], 0x40);
+    cb_reduce_premultiply(e4r, e4, 2, CB_F8E4M3, 2);
+    assert_memory_equal(e4r, e4, 2);
+}
+
 /* Known answers, so that the reference itself is pinned down. */
 static void test_reduce_known_values(void **state)
 {
@@ -625,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_reduce_all_types_ops),
         cmocka_unit_test(test_reduce_last_all_types_ops),
         cmocka_unit_test(test_reduce_finish_all_types_ops),
+        cmocka_unit_test(test_premultiply_all_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
