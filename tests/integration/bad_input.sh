@@ -24,6 +24,10 @@ bad "min above max" "larger than -e" all_reduce -b 1M -e 1K
 bad "unknown type" "unknown type 'float7'" all_reduce -d float7
 bad "unknown op" "unknown op 'xor'" all_reduce -o xor
 bad "op for a non-reducing collective" "makes no sense for all_gather" all_gather -o prod
+bad "mulsum for a non-reducing collective" "makes no sense for broadcast" broadcast -o mulsum
+# MPI has no pre-multiplied sum: refused before anything runs, whichever way MPI is asked for
+bad "mulsum with --algo mpi" "MPI has no mulsum operation" reduce_scatter --algo mpi -o mulsum
+bad "mulsum with --mpi-reference" "MPI has no mulsum operation" all_reduce --mpi-reference -o sum,mulsum
 bad "root beyond the job" "not a rank of this job of 2" broadcast -r 5
 bad "unknown collective" "unknown collective 'all_reduse'" all_reduse
 bad "missing value" "needs a value" all_reduce -b

@@ -12,12 +12,12 @@ SMALL_FIFO=(--slot-bytes 4K --slots 4)
 types_for() {   # rank count, collective -> the types and ops to cover (all of them over the matrix)
     local ops
     if [ "$QUICK" = 1 ]; then
-        echo -n "-d float,half,f8e5m2,int64"; ops="-o sum,avg,max"
+        echo -n "-d float,half,f8e5m2,int64"; ops="-o sum,avg,max,mulsum"
     else case $1 in
         1|2|3) echo -n "-d all"; ops="-o all" ;;
-        5) echo -n "-d float,half,int32,uint8"; ops="-o sum,prod,avg" ;;
-        7) echo -n "-d bfloat16,f8e4m3,double,int64"; ops="-o sum,min,max,avg" ;;
-        16) echo -n "-d f8e5m2,float,uint64"; ops="-o sum,avg" ;;
+        5) echo -n "-d float,half,int32,uint8"; ops="-o sum,prod,avg,mulsum" ;;
+        7) echo -n "-d bfloat16,f8e4m3,double,int64"; ops="-o sum,min,max,avg,mulsum" ;;
+        16) echo -n "-d f8e5m2,float,uint64"; ops="-o sum,avg,mulsum" ;;
     esac fi
     case $2 in all_reduce|reduce_scatter|reduce) echo " $ops" ;; *) echo ;; esac
 }
@@ -35,6 +35,21 @@ for transport in shm tcp; do
             fi
         done
     done
+done
+
+# mulsum, nccl-tests' pre-multiplied sum (odd ranks' input times 2), on its
+# own besides -o all above: 3 ranks (rank 1 doubles), checked, and in the
+# quick pass too.
+for coll in all_reduce reduce_scatter reduce; do
+    name="$coll -o mulsum np=3"
+    if expect_rc 0 "$name" mpi 3 "$coll" -o mulsum -d half,int32,f8e4m3,double -b 1000 -e 11000 -f 11 \
+        "${SMALL_FIFO[@]}" -n 2 -w 1 -c 2 -I 0 -r 1; then
+        if [ "$(grep -cE '^ +[0-9]+ +[0-9]+ +[a-z0-9]+ +mulsum ' "$TMP/out")" = 8 ]; then
+            no_wrong "$name" && pass "$name"
+        else
+            fail "$name: not 8 mulsum rows: $(grep -vE '^#' "$TMP/out" | head -3)"
+        fi
+    fi
 done
 
 # Large enough for the default FIFO (512 KiB x 8) to need several rounds.

@@ -36,12 +36,20 @@ for coll in all_reduce all_gather reduce_scatter alltoall broadcast reduce sendr
     i=$((i + 1))
 done
 types='["int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float", "double", "bfloat16", "f8e4m3", "f8e5m2"]'
-ops='["sum", "prod", "min", "max", "avg"]'
+ops='["sum", "prod", "min", "max", "avg", "mulsum"]'   # -o all includes mulsum, as in nccl-tests
 for coll in all_reduce alltoall; do
     [ "$QUICK" = 1 ] && continue
     run "$coll nccl-tests format -d all -o all" $coll \
         "{\"types\": $types, \"ops\": $ops, \"sizes\": [1024], \"root\": 0, \"iters\": 1, \"per_iter\": 0, \"check\": 1, \"program\": \"${coll}_perf\"}" \
         -e 1K -n 1 -d all -o all
+done
+
+# mulsum, nccl-tests' pre-multiplied sum: its redop column, every element checked
+for coll in all_reduce reduce_scatter reduce; do
+    [ "$QUICK" = 1 ] && [ $coll != reduce_scatter ] && continue
+    run "$coll nccl-tests format -o mulsum" $coll \
+        "{\"types\": [\"half\", \"int32\", \"f8e4m3\"], \"ops\": [\"mulsum\"], \"sizes\": $SIZES, \"root\": 1, \"iters\": 3, \"per_iter\": 0, \"check\": 1, \"program\": \"${coll}_perf\"}" \
+        -r 1 -d half,int32,f8e4m3 -o mulsum
 done
 
 # -r all: nccl-tests' sweep over every root, for the rooted collectives
