@@ -78,6 +78,7 @@ int cb_options_shared(const char *name, const char *arg, struct cb_options *o, i
 /* Shared flag i's long name (NULL past the last), and getopt entries for
  * all of them with values base_val + i (at most max; returns how many):
  * for a subcommand's own option table. */
+#define CB_SHARED_FLAGS_MAX 80   /* room a subcommand's getopt table leaves for them */
 const char *cb_options_shared_name(int i);
 int cb_options_shared_longopts(struct option *out, int max, int base_val);
 /* After the shared flags: the checks that need them all (--hca's string)

@@ -104,9 +104,8 @@ static int parse_size_field(const struct cb_topt *t, const char *arg, size_t *ou
 
 static int parse_switch(const struct cb_topt *t, const char *arg, int *out, int report)
 {
-    static const char *const names[] = {[CB_SWITCH_AUTO] = "auto", [CB_SWITCH_ON] = "on", [CB_SWITCH_OFF] = "off"};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(arg, names[i]) == 0) {
+    for (int i = 0; cb_switch_name(i); i++)
+        if (strcmp(arg, cb_switch_name(i)) == 0) {
             *out = i;
             return 0;
         }

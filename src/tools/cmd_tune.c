@@ -16,7 +16,6 @@
 #include "harness/options_agree.h"
 #include "report/outfile.h"
 
-#define MAX_SHARED 80
 enum { OPT_SHARED = 3000 };   /* + index of cb_options_shared_name */
 
 struct tune_opts {
@@ -41,12 +40,12 @@ static cb_status tune_parse(int argc, char **argv, struct tune_opts *t, int repo
         {"timeout", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'},
     };
     const int nown = (int)(sizeof own / sizeof own[0]);
-    struct option all[sizeof own / sizeof own[0] + MAX_SHARED + 1];
+    struct option all[sizeof own / sizeof own[0] + CB_SHARED_FLAGS_MAX + 1];
     memset(t, 0, sizeof *t);
     t->path = "collbench-tune.txt";
     cb_options_defaults(&t->base);
     memcpy(all, own, sizeof own);
-    int n = cb_options_shared_longopts(all + nown, MAX_SHARED, OPT_SHARED);
+    int n = cb_options_shared_longopts(all + nown, CB_SHARED_FLAGS_MAX, OPT_SHARED);
     memset(&all[nown + n], 0, sizeof *all);
     optind = 0;   /* glibc: start afresh */
     opterr = 0;

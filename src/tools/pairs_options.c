@@ -18,7 +18,6 @@ enum pairs_long {
     OPT_SHARED = 3000,   /* + index of cb_options_shared_name */
 };
 
-#define MAX_SHARED 80
 
 static const struct option own_opts[] = {
     {"size", required_argument, 0, 'b'}, {"minbytes", required_argument, 0, 'b'},
@@ -141,7 +140,7 @@ static void set_defaults(struct cb_pairs_opts *p)
 static void build_table(struct option *all)
 {
     memcpy(all, own_opts, sizeof own_opts);
-    int n = cb_options_shared_longopts(all + NOWN, MAX_SHARED, OPT_SHARED);
+    int n = cb_options_shared_longopts(all + NOWN, CB_SHARED_FLAGS_MAX, OPT_SHARED);
     memset(&all[NOWN + n], 0, sizeof *all);
 }
 
@@ -157,7 +156,7 @@ static int bad_option(int ch, char **argv, int report)
 
 cb_status cb_pairs_parse(int argc, char **argv, struct cb_pairs_opts *p, int report)
 {
-    struct option all[NOWN + MAX_SHARED + 1];
+    struct option all[NOWN + CB_SHARED_FLAGS_MAX + 1];
     int ch;
     set_defaults(p);
     build_table(all);

@@ -18,3 +18,9 @@ void cb_props_add(struct cb_props *p, const char *key, const char *fmt, ...)
         memcpy(p->kv[p->n].val + cap - 4, "...", 4);
     p->n++;
 }
+
+const char *cb_switch_name(int s)
+{
+    static const char *const names[] = {[CB_SWITCH_AUTO] = "auto", [CB_SWITCH_ON] = "on", [CB_SWITCH_OFF] = "off"};
+    return s >= 0 && s < (int)(sizeof names / sizeof names[0]) ? names[s] : NULL;
+}

@@ -35,6 +35,8 @@ struct cb_peer {
 /* A setting that is on, off, or chosen by the transport (0: so a zeroed
  * config means auto). */
 enum cb_switch { CB_SWITCH_AUTO = 0, CB_SWITCH_ON, CB_SWITCH_OFF };
+/* "auto", "on", "off"; NULL for any other value. */
+const char *cb_switch_name(int s);
 
 /* Everything a transport may need, filled from the command line. */
 struct cb_transport_config {

@@ -83,6 +83,8 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
         t->cfg.ib_timeout = 20;
     if (t->cfg.ib_retry_cnt < 0)
         t->cfg.ib_retry_cnt = 7;
+    if (t->cfg.ib_ar_threshold == 0)
+        t->cfg.ib_ar_threshold = 8192;   /* NCCL_IB_AR_THRESHOLD's default */
     if (t->cfg.timeout_ms <= 0)
         t->cfg.timeout_ms = 30000;
     t->wake_fd = -1;

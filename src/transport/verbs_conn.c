@@ -77,7 +77,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     c->direct_imm = c->slot_bytes < (size_t)IMM_DIRECT;
     c->sig_every = c->nslots / 2 > 1 ? c->nslots / 2 : 1;
     c->ar = is_send && vb_ar(t);
-    c->ar_threshold = t->cfg.ib_ar_threshold ? t->cfg.ib_ar_threshold : 8192;
+    c->ar_threshold = t->cfg.ib_ar_threshold;
     c->sq_depth = is_send ? (c->ar ? 2 : 1) * c->nslots + 2 : 2 * c->nslots + 4;
     c->rq_depth = is_send ? 1 : c->nslots + 2;
     c->t_start = cb_now_ms();

@@ -553,17 +553,16 @@ static void qp_properties(const struct vctx *t, struct cb_props *props)
 /* What --ib-relaxed-ordering and --ib-ar put in force, and why. */
 static void data_path_properties(const struct vctx *t, struct cb_props *props)
 {
-    static const char *const given[] = {[CB_SWITCH_AUTO] = "auto", [CB_SWITCH_ON] = "on", [CB_SWITCH_OFF] = "off"};
     int ro = t->cfg.ib_relaxed_ordering, ar = t->cfg.ib_ar;
     if (vb_data_access(t))
-        cb_props_add(props, "relaxed_ordering", "requested (%s; a device without it ignores it)", given[ro]);
+        cb_props_add(props, "relaxed_ordering", "requested (%s; a device without it ignores it)", cb_switch_name(ro));
     else
         cb_props_add(props, "relaxed_ordering", "off (--ib-relaxed-ordering off)");
     const char *why = ar != CB_SWITCH_AUTO ? (ar == CB_SWITCH_ON ? "--ib-ar on" : "--ib-ar off")
                       : t->pattr.link_layer == IBV_LINK_LAYER_INFINIBAND ? "auto: InfiniBand" : "auto: RoCE";
     if (vb_ar(t))
         cb_props_add(props, "adaptive_routing", "on (%s): pieces of %zu B or more as write + 0-byte write with imm",
-                     why, t->cfg.ib_ar_threshold ? t->cfg.ib_ar_threshold : (size_t)8192);
+                     why, t->cfg.ib_ar_threshold);
     else
         cb_props_add(props, "adaptive_routing", "off (%s)", why);
 }
