@@ -3,12 +3,17 @@
 #include "core/wire.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+/* The D-SACK count read beside RetransSegs; it only discounts them (see
+ * discount_dsack) and is never reported itself. */
+#define DSACK_NAME "TCPDSACKRecvSegs"
 
 static const char *root_of(const char *env, const char *dflt)
 {
@@ -109,15 +114,21 @@ static void read_counter_dir(const char *dir, const char *link, struct cb_wire_r
         free(names);
 }
 
-static void read_netdev(const char *ifname, struct cb_wire_reading *r)
+long long cb_wire_carrier_changes(const char *ifname)
 {
     char path[4096];
     unsigned long long v;
-    if (!*ifname || strchr(ifname, '/'))
-        return;
+    if (!ifname || !*ifname || strchr(ifname, '/'))
+        return -1;
     snprintf(path, sizeof path, "%s/%s/carrier_changes", root_of("COLLBENCH_NET_SYSFS", "/sys/class/net"), ifname);
-    if (read_ull(path, &v) == 0)
-        add(r, ifname, "carrier_changes", v);
+    return read_ull(path, &v) == 0 && v <= (unsigned long long)LLONG_MAX ? (long long)v : -1;
+}
+
+static void read_netdev(const char *ifname, struct cb_wire_reading *r)
+{
+    long long v = cb_wire_carrier_changes(ifname);
+    if (v >= 0)
+        add(r, ifname, "carrier_changes", (unsigned long long)v);
 }
 
 /* The netdevs a RoCE port's GIDs sit on (none on InfiniBand). */
@@ -187,23 +198,66 @@ static void read_every_device(struct cb_wire_reading *r)
         free(names);
 }
 
-/* RetransSegs from the "Tcp:" header and value lines of the SNMP table. */
-static void read_tcp(struct cb_wire_reading *r)
+/* ---- TCP ---- */
+
+/* The value under `field` in one table of /proc/net/snmp or netstat: a line
+ * of names, then a line of values in the same order. */
+static long long field_of(const char *names, const char *values, const char *field)
 {
-    FILE *f = fopen(root_of("COLLBENCH_PROC_SNMP", "/proc/net/snmp"), "r");
-    char head[2048], vals[2048];
+    size_t flen = strlen(field);
+    const char *n = names, *v = values;
+    for (;;) {
+        n += strspn(n, " \n");
+        v += strspn(v, " \n");
+        size_t nl = strcspn(n, " \n"), vl = strcspn(v, " \n");
+        if (!nl || !vl)
+            return -1;
+        if (nl == flen && strncmp(n, field, flen) == 0)
+            return strtoll(v, NULL, 10);
+        n += nl;
+        v += vl;
+    }
+}
+
+/* `field` of the table whose lines start with `table` ("Tcp:"), -1 when
+ * unknown. Lines are read whole: netstat's TcpExt lines pass 2 KiB. */
+static long long table_field(const char *path, const char *table, const char *field)
+{
+    char *names = NULL, *values = NULL;
+    size_t nlen = 0, vlen = 0, tlen = strlen(table);
+    long long v = -1;
+    FILE *f = fopen(path, "r");
     if (!f)
-        return;
-    while (fgets(head, sizeof head, f)) {
-        if (strncmp(head, "Tcp:", 4) != 0 || !fgets(vals, sizeof vals, f) || strncmp(vals, "Tcp:", 4) != 0)
+        return -1;
+    while (getline(&names, &nlen, f) > 0) {
+        if (strncmp(names, table, tlen) != 0)
             continue;
-        char *hs, *vs, *h = strtok_r(head + 4, " \n", &hs), *v = strtok_r(vals + 4, " \n", &vs);
-        for (; h && v; h = strtok_r(NULL, " \n", &hs), v = strtok_r(NULL, " \n", &vs))
-            if (strcmp(h, "RetransSegs") == 0)
-                add(r, "tcp", h, strtoull(v, NULL, 10));
+        if (getline(&values, &vlen, f) > 0 && strncmp(values, table, tlen) == 0)
+            v = field_of(names + tlen, values + tlen, field);
         break;
     }
+    free(names);
+    free(values);
     fclose(f);
+    return v;
+}
+
+void cb_wire_tcp_read(struct cb_wire_tcp *t)
+{
+    const char *snmp = root_of("COLLBENCH_PROC_SNMP", "/proc/net/snmp");
+    t->out_segs = table_field(snmp, "Tcp:", "OutSegs");
+    t->retrans_segs = table_field(snmp, "Tcp:", "RetransSegs");
+    t->dsack_segs = table_field(root_of("COLLBENCH_PROC_NETSTAT", "/proc/net/netstat"), "TcpExt:", "TCPDSACKRecvSegs");
+}
+
+static void read_tcp(struct cb_wire_reading *r)
+{
+    struct cb_wire_tcp t;
+    cb_wire_tcp_read(&t);
+    if (t.retrans_segs >= 0)
+        add(r, "tcp", "RetransSegs", (unsigned long long)t.retrans_segs);
+    if (t.retrans_segs >= 0 && t.dsack_segs >= 0)
+        add(r, "tcp", DSACK_NAME, (unsigned long long)t.dsack_segs);
 }
 
 void cb_wire_read(const struct cb_wire_scope *s, struct cb_wire_reading *r)
@@ -237,6 +291,38 @@ void cb_wire_scope_from_props(const struct cb_props *p, struct cb_wire_scope *s)
 
 /* ---- deltas ---- */
 
+static struct cb_wire_counter *moved_tcp(struct cb_wire_moved *m, const char *name)
+{
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->c[i].link, "tcp") == 0 && strcmp(m->c[i].name, name) == 0)
+            return &m->c[i];
+    return NULL;
+}
+
+static void drop_moved(struct cb_wire_moved *m, struct cb_wire_counter *c)
+{
+    memmove(c, c + 1, (size_t)(m->c + m->n - (c + 1)) * sizeof *c);
+    m->n--;
+}
+
+/* A retransmission the receiver D-SACKed as a duplicate was not needed (a
+ * loaded host's spurious timeout, not loss): RetransSegs counts only the
+ * others, and goes when none are left. */
+static void discount_dsack(struct cb_wire_moved *m)
+{
+    struct cb_wire_counter *dsack = moved_tcp(m, DSACK_NAME);
+    if (!dsack)
+        return;
+    unsigned long long dup = dsack->value;
+    drop_moved(m, dsack);
+    struct cb_wire_counter *retrans = moved_tcp(m, "RetransSegs");
+    if (!retrans)
+        return;
+    retrans->value = retrans->value > dup ? retrans->value - dup : 0;
+    if (!retrans->value)
+        drop_moved(m, retrans);
+}
+
 void cb_wire_delta(const struct cb_wire_reading *before, const struct cb_wire_reading *after,
                    struct cb_wire_moved *m)
 {
@@ -258,6 +344,7 @@ void cb_wire_delta(const struct cb_wire_reading *before, const struct cb_wire_re
             break;
         }
     }
+    discount_dsack(m);
 }
 
 int cb_wire_has_errors(const struct cb_wire_moved *m)

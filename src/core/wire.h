@@ -2,8 +2,9 @@
  * on the wire (a flap, loss, congestion) is seen even when the run passed.
  * Read before and after (cb_wire_read), subtracted (cb_wire_delta), gathered
  * (struct cb_wire_moved is fixed-size) and printed as one line
- * (cb_wire_line). Used by the harness (every collective); pairs still reads
- * its own counters per round (tools/pairs_counters.c, tools/pairs_health.c).
+ * (cb_wire_line). Used by the harness (every collective); pairs reads the
+ * same sources per round through cb_wire_read, cb_wire_tcp_read and
+ * cb_wire_carrier_changes (tools/pairs_counters.c, tools/netdev_counters.c).
  *
  * Sources, each only when the scope names it:
  *   RDMA port  IBROOT/DEV/ports/P/counters/ and .../hw_counters/: counters whose name
@@ -11,7 +12,10 @@
  *              and the carrier_changes of the netdevs under it
  *              (.../gid_attrs/ndevs/: RoCE)
  *   netdev     NETROOT/IF/carrier_changes, link "IF"
- *   tcp        RetransSegs of this network namespace's SNMP table, link "tcp"
+ *   tcp        RetransSegs of this network namespace's SNMP table, link "tcp",
+ *              less those the receiver reported as duplicates (TcpExt
+ *              TCPDSACKRecvSegs of /proc/net/netstat, $COLLBENCH_PROC_NETSTAT):
+ *              a spurious timeout on a loaded host, not loss
  * IBROOT is /sys/class/infiniband ($COLLBENCH_IB_SYSFS), NETROOT
  * /sys/class/net ($COLLBENCH_NET_SYSFS), the SNMP table /proc/net/snmp
  * ($COLLBENCH_PROC_SNMP): the variables exist for tests with a fake tree. */
@@ -60,6 +64,15 @@ struct cb_wire_reading {
     int n, truncated;
     struct cb_wire_counter c[CB_WIRE_READ_MAX];
 };
+
+/* This network namespace's TCP segment counters, -1 where unknown. */
+struct cb_wire_tcp {
+    long long out_segs, retrans_segs;
+    long long dsack_segs;   /* retransmissions the receiver D-SACKed as duplicates */
+};
+void cb_wire_tcp_read(struct cb_wire_tcp *t);
+/* An interface's carrier changes (a flap is two), -1 when unknown. */
+long long cb_wire_carrier_changes(const char *ifname);
 
 /* Fills r (n = 0 when nothing in the scope exists). */
 void cb_wire_read(const struct cb_wire_scope *scope, struct cb_wire_reading *r);

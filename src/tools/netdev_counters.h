@@ -9,9 +9,7 @@
  * loaded host's spurious timeouts cause those; a lossy link does not. So a
  * lossy verdict counts only the needed ones (cb_netdev_lost).
  *
- * Overrides for tests: $COLLBENCH_NET_SYSFS (default /sys/class/net),
- * $COLLBENCH_PROC_SNMP (default /proc/net/snmp) and $COLLBENCH_PROC_NETSTAT
- * (default /proc/net/netstat). */
+ * Read through core/wire.h (its overrides for tests apply). */
 #ifndef CB_NETDEV_COUNTERS_H
 #define CB_NETDEV_COUNTERS_H
 

@@ -17,7 +17,7 @@
 
 struct tree {
     char root[64];
-    char ib[128], net[128], snmp[128];
+    char ib[128], net[128], snmp[128], netstat[128];
 };
 
 static void mkdirs(const char *root, const char *rel)
@@ -62,6 +62,17 @@ static void snmp(struct tree *t, unsigned long long retrans)
     put(t->root, "proc_snmp", text);
 }
 
+/* netstat's TcpExt table, with `dsack` retransmissions D-SACKed. */
+static void netstat(struct tree *t, unsigned long long dsack)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "TcpExt: SyncookiesSent TCPLostRetransmit TCPDSACKRecv TCPDSACKRecvSegs TCPSpuriousRTOs\n"
+             "TcpExt: 0 3 %llu %llu 1\n"
+             "IpExt: InNoRoutes InTruncatedPkts\nIpExt: 0 0\n", dsack, dsack);
+    put(t->root, "proc_netstat", text);
+}
+
 /* rxe0 port 1 on eth0 (two GIDs), mlx5_0 port 1 (InfiniBand), eth0 and eth1. */
 static void make_tree(struct tree *t)
 {
@@ -70,6 +81,7 @@ static void make_tree(struct tree *t)
     snprintf(t->ib, sizeof t->ib, "%s/ib", t->root);
     snprintf(t->net, sizeof t->net, "%s/net", t->root);
     snprintf(t->snmp, sizeof t->snmp, "%s/proc_snmp", t->root);
+    snprintf(t->netstat, sizeof t->netstat, "%s/proc_netstat", t->root);
     mkdirs(t->root, "ib/rxe0/ports/1/hw_counters");
     mkdirs(t->root, "ib/rxe0/ports/1/gid_attrs/ndevs");
     mkdirs(t->root, "ib/mlx5_0/ports/1/counters");
@@ -88,9 +100,11 @@ static void make_tree(struct tree *t)
     put_ull(t->root, "net/eth0/carrier_changes", 2);
     put_ull(t->root, "net/eth1/carrier_changes", 4);
     snmp(t, 40);
+    netstat(t, 10);
     setenv("COLLBENCH_IB_SYSFS", t->ib, 1);
     setenv("COLLBENCH_NET_SYSFS", t->net, 1);
     setenv("COLLBENCH_PROC_SNMP", t->snmp, 1);
+    setenv("COLLBENCH_PROC_NETSTAT", t->netstat, 1);
 }
 
 static void remove_tree(struct tree *t)
@@ -101,6 +115,7 @@ static void remove_tree(struct tree *t)
     unsetenv("COLLBENCH_IB_SYSFS");
     unsetenv("COLLBENCH_NET_SYSFS");
     unsetenv("COLLBENCH_PROC_SNMP");
+    unsetenv("COLLBENCH_PROC_NETSTAT");
 }
 
 static const struct cb_wire_counter *find(const struct cb_wire_counter *c, int n, const char *link,
@@ -221,7 +236,7 @@ static void test_read_tcp(void **state)
     struct cb_wire_scope s = {.netdev = "eth1", .tcp = 1};
     struct cb_wire_reading *before = calloc(1, sizeof *before), *after = calloc(1, sizeof *after);
     cb_wire_read(&s, before);
-    assert_int_equal(before->n, 2);
+    assert_int_equal(before->n, 3);   /* carrier_changes, RetransSegs, the D-SACK count */
     assert_true(find(before->c, before->n, "tcp", "RetransSegs")->value == 40);
     snmp(&t, 75);
     cb_wire_read(&s, after);
@@ -230,12 +245,30 @@ static void test_read_tcp(void **state)
     cb_wire_delta(before, after, &m);
     assert_int_equal(m.n, 1);
     assert_true(find(m.c, m.n, "tcp", "RetransSegs")->value == 35);
+    assert_true(cb_wire_has_errors(&m));
+    /* 30 of the 35 were D-SACKed duplicates: 5 were needed */
+    netstat(&t, 40);
+    cb_wire_read(&s, after);
+    cb_wire_delta(before, after, &m);
+    assert_int_equal(m.n, 1);
+    assert_true(find(m.c, m.n, "tcp", "RetransSegs")->value == 5);
+    /* all were duplicates (a loaded host's spurious timeouts): nothing moved */
+    netstat(&t, 45);
+    cb_wire_read(&s, after);
+    cb_wire_delta(before, after, &m);
+    assert_int_equal(m.n, 0);
+    assert_false(cb_wire_has_errors(&m));
+    struct cb_wire_tcp tcp;
+    cb_wire_tcp_read(&tcp);
+    assert_true(tcp.out_segs == 6000 && tcp.retrans_segs == 75 && tcp.dsack_segs == 45);
+    assert_int_equal(cb_wire_carrier_changes("eth1"), find(after->c, after->n, "eth1", "carrier_changes")->value);
+    assert_int_equal(cb_wire_carrier_changes("no/such"), -1);
     struct cb_wire_scope none = {.rdma_dev = "nosuch0", .netdev = "nosuch", .tcp = 0};
     cb_wire_read(&none, after);
     assert_int_equal(after->n, 0);
     setenv("COLLBENCH_PROC_SNMP", "/nonexistent/snmp", 1);
     cb_wire_read(&s, after);
-    assert_int_equal(after->n, 1);   /* eth1 only */
+    assert_int_equal(after->n, 1);   /* eth1 only: no D-SACK count without RetransSegs */
     free(before);
     free(after);
     remove_tree(&t);
