@@ -11,6 +11,12 @@ void cb_jw_init(struct cb_jw *w, FILE *f)
     w->f = f;
 }
 
+void cb_jw_init_nccl(struct cb_jw *w, FILE *f)
+{
+    cb_jw_init(w, f);
+    w->nccl = 1;
+}
+
 int cb_jw_done(struct cb_jw *w)
 {
     fputc('\n', w->f);
@@ -19,6 +25,8 @@ int cb_jw_done(struct cb_jw *w)
 
 static void newline_indent(struct cb_jw *w)
 {
+    if (w->nccl)
+        return;
     fprintf(w->f, "\n%*s", 2 * w->depth, "");
 }
 
@@ -44,7 +52,7 @@ static void before_value(struct cb_jw *w, int block)
         newline_indent(w);
 }
 
-static void put_escaped(FILE *f, const char *s);
+static void put_string(const struct cb_jw *w, const char *s);
 
 void cb_jw_key(struct cb_jw *w, const char *key)
 {
@@ -56,8 +64,8 @@ void cb_jw_key(struct cb_jw *w, const char *key)
     if (l->count++ > 0)
         fputc(',', w->f);
     newline_indent(w);
-    put_escaped(w->f, key);
-    fputs(": ", w->f);
+    put_string(w, key);
+    fputs(w->nccl ? ":" : ": ", w->f);
     w->after_key = 1;
 }
 
@@ -154,6 +162,34 @@ static void put_escaped(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* nccl-tests' escaping: ASCII only, '/' escaped, a byte past 0x7e as
+ * U+FFFD (so a UTF-8 character becomes one U+FFFD per byte, as there). */
+static void put_ascii_escaped(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\' || *p == '/')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20 || *p >= 0x7f)
+            fprintf(f, "\\u%04x", *p < 0x80 ? *p : 0xfffd);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void put_string(const struct cb_jw *w, const char *s)
+{
+    if (w->nccl)
+        put_ascii_escaped(w->f, s);
+    else
+        put_escaped(w->f, s);
+}
+
 void cb_jw_null(struct cb_jw *w)
 {
     before_value(w, 0);
@@ -167,7 +203,7 @@ void cb_jw_string(struct cb_jw *w, const char *s)
         return;
     }
     before_value(w, 0);
-    put_escaped(w->f, s);
+    put_string(w, s);
 }
 
 void cb_jw_int(struct cb_jw *w, long long v)
@@ -188,15 +224,22 @@ void cb_jw_bool(struct cb_jw *w, int v)
     fputs(v ? "true" : "false", w->f);
 }
 
-/* The shortest of %.15g..%.17g that reads back exactly; JSON has no NaN or Inf. */
+/* The shortest of %.15g..%.17g that reads back exactly (nccl-tests: "%f");
+ * JSON has no NaN or Inf. */
 void cb_jw_double(struct cb_jw *w, double v)
 {
+    if (w->nccl && isnan(v)) {
+        cb_jw_string(w, "nan");
+        return;
+    }
     if (!isfinite(v)) {
         cb_jw_null(w);
         return;
     }
-    char buf[32];
-    for (int prec = 15; prec <= 17; prec++) {
+    char buf[352];   /* "%f" of DBL_MAX is 316 characters */
+    if (w->nccl)
+        snprintf(buf, sizeof buf, "%f", v);
+    for (int prec = 15; prec <= 17 && !w->nccl; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
             break;

@@ -1,7 +1,10 @@
 /* A small streaming JSON emitter (no dependency), shared by every JSON file
- * collbench writes (-J, pairs -J): layout, separators, string escaping
- * (invalid UTF-8 becomes U+FFFD so the file still parses) and numbers that
- * read back exactly (NaN and Inf, which JSON lacks, become null). Misuse
+ * collbench writes (-J, pairs -J, nccl-tests' -J layout): layout,
+ * separators, string escaping (invalid UTF-8 becomes U+FFFD so the file
+ * still parses) and numbers that read back exactly (NaN and Inf, which JSON
+ * lacks, become null). The nccl-tests dialect (cb_jw_init_nccl) writes as
+ * nccl-tests does, for its analysis tools: compact, ASCII only with '/'
+ * escaped, doubles as "%f" and NaN as the string "nan". Misuse
  * (a value where a key is due, nesting too deep) marks the writer broken
  * instead of writing invalid JSON: check cb_jw_done before keeping the file. */
 #ifndef CB_JSON_WRITER_H
@@ -24,9 +27,11 @@ struct cb_jw {
     struct cb_jw_level level[CB_JW_MAX_DEPTH];
     int after_key;   /* the next value completes a "key": pair */
     int broken;      /* nesting went wrong: a bug, the file must not be kept */
+    int nccl;        /* nccl-tests' dialect */
 };
 
 void cb_jw_init(struct cb_jw *w, FILE *f);
+void cb_jw_init_nccl(struct cb_jw *w, FILE *f);
 /* Every object and array closed, nothing misused; ends the document with a newline. */
 int cb_jw_done(struct cb_jw *w);
 

@@ -4,6 +4,7 @@
  * six-character text, as nccl-tests writes them. */
 #include "report.h"
 #include "outfile.h"
+#include "json_writer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,54 +16,11 @@
 #define NCCL_JSON_VERSION 2
 #define TIME_FORMAT "%Y-%m-%d %H:%M:%S"
 
-/* Separators: each writer call knows whether it is the first in its container. */
-struct writer {
-    FILE *f;
-    int first;
-};
-
-static void put_string(FILE *f, const char *s)
+/* nccl-tests writes booleans as the strings "true" and "false". */
+static void kv_bool(struct cb_jw *w, const char *k, int v)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\' || *p == '/')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20 || *p >= 0x7f)   /* nccl-tests writes ASCII only */
-            fprintf(f, "\\u%04x", *p < 0x80 ? *p : 0xfffd);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
+    cb_jw_kv_string(w, k, v ? "true" : "false");
 }
-
-static void key(struct writer *w, const char *k)
-{
-    if (!w->first)
-        fputc(',', w->f);
-    w->first = 0;
-    put_string(w->f, k);
-    fputc(':', w->f);
-}
-
-static void kv_str(struct writer *w, const char *k, const char *v) { key(w, k); put_string(w->f, v); }
-static void kv_int(struct writer *w, const char *k, long long v) { key(w, k); fprintf(w->f, "%lld", v); }
-static void kv_bool(struct writer *w, const char *k, int v) { kv_str(w, k, v ? "true" : "false"); }
-
-static void put_double(FILE *f, double v)
-{
-    if (isnan(v))
-        fputs("\"nan\"", f);
-    else if (!isfinite(v))
-        fputs("null", f);
-    else
-        fprintf(f, "%f", v);
-}
-
-static void kv_double(struct writer *w, const char *k, double v) { key(w, k); put_double(w->f, v); }
 
 static void local_time(time_t t, char *buf, size_t cap)
 {
@@ -75,209 +33,180 @@ static void local_time(time_t t, char *buf, size_t cap)
 /* nccl-tests writes the whole environment; collbench writes only the
  * variables that shape a run (NCCL_*, COLLBENCH_*), not whatever secrets the
  * rest of an environment may hold. */
-static void put_env(struct writer *w)
+static void put_env(struct cb_jw *w)
 {
-    key(w, "env");
-    fputc('[', w->f);
-    int first = 1;
-    for (char **e = environ; e && *e; e++) {
-        if (strncmp(*e, "NCCL_", 5) && strncmp(*e, "COLLBENCH_", 10))
-            continue;
-        if (!first)
-            fputc(',', w->f);
-        first = 0;
-        put_string(w->f, *e);
-    }
-    fputc(']', w->f);
+    cb_jw_key(w, "env");
+    cb_jw_open(w, '[');
+    for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, "NCCL_", 5) == 0 || strncmp(*e, "COLLBENCH_", 10) == 0)
+            cb_jw_string(w, *e);
+    cb_jw_close(w);
 }
 
-static void put_devices(struct writer *w, const struct cb_run_info *info)
+static void put_devices(struct cb_jw *w, const struct cb_run_info *info)
 {
-    key(w, "devices");
-    fputc('[', w->f);
+    cb_jw_key(w, "devices");
+    cb_jw_open(w, '[');
     for (int r = 0; r < info->nranks && info->ranks; r++) {
         char desc[96], host[64];
         snprintf(desc, sizeof desc, "host memory via %s", info->transport ? info->transport : "?");
         cb_nccl_hostname(info->ranks[r].host, host, sizeof host);
-        struct writer d = {w->f, 1};
-        fputs(r ? ",{" : "{", w->f);
-        kv_int(&d, "rank", info->ranks[r].rank);
-        kv_int(&d, "group", 0);
-        kv_int(&d, "pid", info->ranks[r].pid);
-        kv_str(&d, "hostname", host);
-        kv_int(&d, "device", cb_nccl_device(info, r));
-        kv_str(&d, "device_hex", "0000:00:00");
-        kv_str(&d, "device_info", desc);
-        fputc('}', w->f);
+        cb_jw_open(w, '{');
+        cb_jw_kv_int(w, "rank", info->ranks[r].rank);
+        cb_jw_kv_int(w, "group", 0);
+        cb_jw_kv_int(w, "pid", info->ranks[r].pid);
+        cb_jw_kv_string(w, "hostname", host);
+        cb_jw_kv_int(w, "device", cb_nccl_device(info, r));
+        cb_jw_kv_string(w, "device_hex", "0000:00:00");
+        cb_jw_kv_string(w, "device_info", desc);
+        cb_jw_close(w);
     }
-    fputc(']', w->f);
+    cb_jw_close(w);
 }
 
-static void put_config(struct writer *top, const struct cb_run_info *info)
+static void put_config(struct cb_jw *w, const struct cb_run_info *info)
 {
     const struct cb_nccl_view *v = &info->nccl;
-    key(top, "config");
-    fputc('{', top->f);
-    struct writer w = {top->f, 1};
-    kv_int(&w, "nthreads", 1);
-    kv_int(&w, "ngpus", 1);
-    kv_int(&w, "minimum_bytes", (long long)info->min_bytes);
-    kv_int(&w, "maximum_bytes", (long long)info->max_bytes);
+    cb_jw_key(w, "config");
+    cb_jw_open(w, '{');
+    cb_jw_kv_int(w, "nthreads", 1);
+    cb_jw_kv_int(w, "ngpus", 1);
+    cb_jw_kv_int(w, "minimum_bytes", (long long)info->min_bytes);
+    cb_jw_kv_int(w, "maximum_bytes", (long long)info->max_bytes);
     if (info->step_factor > 1 && info->step_factor == floor(info->step_factor))
-        kv_int(&w, "step_factor", (long long)info->step_factor);
+        cb_jw_kv_int(w, "step_factor", (long long)info->step_factor);
     else if (info->step_factor > 1)
-        kv_double(&w, "step_factor", info->step_factor);
+        cb_jw_kv_double(w, "step_factor", info->step_factor);
     else
-        kv_int(&w, "step_bytes", (long long)info->step_bytes);
-    kv_int(&w, "warmup_iters", info->warmup);
-    kv_int(&w, "iterations", info->iters);
-    kv_int(&w, "aggregated_iterations", info->agg_iters);
-    kv_int(&w, "validation", info->check_iters);
-    kv_int(&w, "graph", v->graph);
-    kv_bool(&w, "blocking_collectives", info->blocking);
-    kv_bool(&w, "per_iter_timing", v->per_iter);
-    kv_bool(&w, "parallel_init", v->parallel_init);
-    put_devices(&w, info);
-    fputc('}', top->f);
+        cb_jw_kv_int(w, "step_bytes", (long long)info->step_bytes);
+    cb_jw_kv_int(w, "warmup_iters", info->warmup);
+    cb_jw_kv_int(w, "iterations", info->iters);
+    cb_jw_kv_int(w, "aggregated_iterations", info->agg_iters);
+    cb_jw_kv_int(w, "validation", info->check_iters);
+    cb_jw_kv_int(w, "graph", v->graph);
+    kv_bool(w, "blocking_collectives", info->blocking);
+    kv_bool(w, "per_iter_timing", v->per_iter);
+    kv_bool(w, "parallel_init", v->parallel_init);
+    put_devices(w, info);
+    cb_jw_close(w);
 }
 
-static void put_body(struct writer *w, const char *k, const struct cb_result_half *h, int cputime)
+static void put_body(struct cb_jw *w, const char *k, const struct cb_result_half *h, int cputime)
 {
-    key(w, k);
+    cb_jw_key(w, k);
     if (!h->ran) {
-        fputs("null", w->f);
+        cb_jw_null(w);
         return;
     }
-    fputc('{', w->f);
-    struct writer b = {w->f, 1};
-    kv_double(&b, cputime ? "cpu_time" : "time", h->time_us);
-    kv_double(&b, "alg_bw", h->algbw);
-    kv_double(&b, "bus_bw", h->busbw);
-    key(&b, "nwrong");
+    cb_jw_open(w, '{');
+    cb_jw_kv_double(w, cputime ? "cpu_time" : "time", h->time_us);
+    cb_jw_kv_double(w, "alg_bw", h->algbw);
+    cb_jw_kv_double(w, "bus_bw", h->busbw);
+    cb_jw_key(w, "nwrong");
     if (h->nwrong >= 0)
-        put_double(w->f, (double)h->nwrong);
+        cb_jw_double(w, (double)h->nwrong);
     else
-        fputs("null", w->f);
-    fputc('}', w->f);
+        cb_jw_null(w);
+    cb_jw_close(w);
 }
 
-static void put_doubles(FILE *f, const double *v, size_t n)
-{
-    fputc('[', f);
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            fputc(',', f);
-        put_double(f, v[i]);
-    }
-    fputc(']', f);
-}
-
-static void put_iter(struct writer *w, const char *k, const struct cb_result_half *h, int nranks)
+static void put_iter(struct cb_jw *w, const char *k, const struct cb_result_half *h, int nranks)
 {
     struct cb_nccl_iter_stats st;
     cb_nccl_iter_stats(h, &st);
-    key(w, k);
-    fputc('{', w->f);
-    struct writer p = {w->f, 1};
-    kv_double(&p, "min_us", st.min);
-    kv_double(&p, "max_us", st.max);
-    kv_double(&p, "avg_us", st.avg);
-    kv_double(&p, "p50_us", st.p50);
-    kv_double(&p, "p95_us", st.p95);
-    kv_double(&p, "p99_us", st.p99);
-    kv_double(&p, "stdev_us", st.stdev);
-    kv_double(&p, "cv_pct", st.cv_pct);
-    key(&p, "times_us");
-    put_doubles(w->f, h->iter_max_us, h->niters);
+    cb_jw_key(w, k);
+    cb_jw_open(w, '{');
+    cb_jw_kv_double(w, "min_us", st.min);
+    cb_jw_kv_double(w, "max_us", st.max);
+    cb_jw_kv_double(w, "avg_us", st.avg);
+    cb_jw_kv_double(w, "p50_us", st.p50);
+    cb_jw_kv_double(w, "p95_us", st.p95);
+    cb_jw_kv_double(w, "p99_us", st.p99);
+    cb_jw_kv_double(w, "stdev_us", st.stdev);
+    cb_jw_kv_double(w, "cv_pct", st.cv_pct);
+    cb_jw_key(w, "times_us");
+    cb_jw_doubles(w, h->iter_max_us, h->niters);
     if (nranks > 1 && h->per_rank_us) {
-        key(&p, "per_process_max_times_us");
-        fputc('[', w->f);
-        for (int r = 0; r < nranks; r++) {
-            if (r)
-                fputc(',', w->f);
-            put_doubles(w->f, h->per_rank_us + (size_t)r * h->niters, h->niters);
-        }
-        fputc(']', w->f);
+        cb_jw_key(w, "per_process_max_times_us");
+        cb_jw_open(w, '[');
+        for (int r = 0; r < nranks; r++)
+            cb_jw_doubles(w, h->per_rank_us + (size_t)r * h->niters, h->niters);
+        cb_jw_close(w);
     }
-    fputc('}', w->f);
+    cb_jw_close(w);
 }
 
-static void put_result(FILE *f, const struct cb_result *r, const struct cb_run_info *info)
+static void put_result(struct cb_jw *w, const struct cb_result *r, const struct cb_run_info *info)
 {
     const struct cb_nccl_view *v = &info->nccl;
     char root[16];
     snprintf(root, sizeof root, "%6d", r->root < 0 ? -1 : r->root);
-    fputc('{', f);
-    struct writer w = {f, 1};
-    kv_int(&w, "size", (long long)r->bytes);
-    kv_int(&w, "count", (long long)r->param_count);
-    kv_str(&w, "type", cb_type_name(r->type));
-    kv_str(&w, "redop", cb_nccl_redop(r));
-    kv_str(&w, "root", root);
-    put_body(&w, "out_of_place", &r->oop, v->cputime);
+    cb_jw_open(w, '{');
+    cb_jw_kv_int(w, "size", (long long)r->bytes);
+    cb_jw_kv_int(w, "count", (long long)r->param_count);
+    cb_jw_kv_string(w, "type", cb_type_name(r->type));
+    cb_jw_kv_string(w, "redop", cb_nccl_redop(r));
+    cb_jw_kv_string(w, "root", root);
+    put_body(w, "out_of_place", &r->oop, v->cputime);
     if (v->per_iter && r->oop.have_iter)
-        put_iter(&w, "out_of_place_per_iter", &r->oop, info->nranks);
-    put_body(&w, "in_place", &r->ip, v->cputime);
+        put_iter(w, "out_of_place_per_iter", &r->oop, info->nranks);
+    put_body(w, "in_place", &r->ip, v->cputime);
     if (v->per_iter && r->ip.have_iter)
-        put_iter(&w, "in_place_per_iter", &r->ip, info->nranks);
-    kv_int(&w, "actual_iterations", v->iters);
-    kv_str(&w, "experiment_name", "");
-    fputc('}', f);
+        put_iter(w, "in_place_per_iter", &r->ip, info->nranks);
+    cb_jw_kv_int(w, "actual_iterations", v->iters);
+    cb_jw_kv_string(w, "experiment_name", "");
+    cb_jw_close(w);
 }
 
-static void put_summary(struct writer *w, const struct cb_summary *s, double min_bw)
+static void put_summary(struct cb_jw *w, const struct cb_summary *s, double min_bw)
 {
-    key(w, "out_of_bounds");
-    fputc('{', w->f);
-    struct writer o = {w->f, 1};
-    kv_int(&o, "count", s->failed_checks);
-    kv_bool(&o, "okay", s->failed_checks == 0);
-    fputc('}', w->f);
-    key(w, "average_bus_bandwidth");
-    fputc('{', w->f);
-    struct writer b = {w->f, 1};
-    kv_double(&b, "bandwidth", s->avg_busbw);
+    cb_jw_key(w, "out_of_bounds");
+    cb_jw_open(w, '{');
+    cb_jw_kv_int(w, "count", s->failed_checks);
+    kv_bool(w, "okay", s->failed_checks == 0);
+    cb_jw_close(w);
+    cb_jw_key(w, "average_bus_bandwidth");
+    cb_jw_open(w, '{');
+    cb_jw_kv_double(w, "bandwidth", s->avg_busbw);
     if (min_bw < 0)
-        kv_str(&b, "okay", "unchecked");
+        cb_jw_kv_string(w, "okay", "unchecked");
     else
-        kv_bool(&b, "okay", !cb_min_bw_failed(s, min_bw));
-    fputc('}', w->f);
-    key(w, "errors");
-    fputs("[]", w->f);
+        kv_bool(w, "okay", !cb_min_bw_failed(s, min_bw));
+    cb_jw_close(w);
+    cb_jw_key(w, "errors");
+    cb_jw_open(w, '[');
+    cb_jw_close(w);
 }
 
-static void put_document(FILE *f, const struct cb_run_info *info, const struct cb_result *results, int n,
-                         const struct cb_summary *s, double min_bw)
+/* 1 when the document is whole (the emitter saw no misuse). */
+static int put_document(FILE *f, const struct cb_run_info *info, const struct cb_result *results, int n,
+                        const struct cb_summary *s, double min_bw)
 {
     char when[64];
-    struct writer w = {f, 1};
-    fputc('{', f);
-    kv_int(&w, "version", NCCL_JSON_VERSION);
+    struct cb_jw w;
+    cb_jw_init_nccl(&w, f);
+    cb_jw_open(&w, '{');
+    cb_jw_kv_int(&w, "version", NCCL_JSON_VERSION);
     local_time((time_t)info->start_epoch, when, sizeof when);
-    kv_str(&w, "start_time", when);
-    key(&w, "args");
-    fputc('[', f);
-    for (int i = 0; i < info->argc && info->argv; i++) {
-        if (i)
-            fputc(',', f);
-        put_string(f, info->argv[i]);
-    }
-    fputc(']', f);
+    cb_jw_kv_string(&w, "start_time", when);
+    cb_jw_key(&w, "args");
+    cb_jw_open(&w, '[');
+    for (int i = 0; i < info->argc && info->argv; i++)
+        cb_jw_string(&w, info->argv[i] ? info->argv[i] : "");
+    cb_jw_close(&w);
     put_env(&w);
-    kv_int(&w, "nccl_version", 0);   /* no NCCL */
+    cb_jw_kv_int(&w, "nccl_version", 0);   /* no NCCL */
     put_config(&w, info);
-    key(&w, "results");
-    fputc('[', f);
-    for (int i = 0; i < n; i++) {
-        if (i)
-            fputc(',', f);
-        put_result(f, &results[i], info);
-    }
-    fputc(']', f);
+    cb_jw_key(&w, "results");
+    cb_jw_open(&w, '[');
+    for (int i = 0; i < n; i++)
+        put_result(&w, &results[i], info);
+    cb_jw_close(&w);
     put_summary(&w, s, min_bw);
     local_time(time(NULL), when, sizeof when);
-    kv_str(&w, "end_time", when);
-    fputs("}\n", f);
+    cb_jw_kv_string(&w, "end_time", when);
+    cb_jw_close(&w);
+    return cb_jw_done(&w);
 }
 
 char *cb_nccl_json_pick(const char *path)
@@ -300,6 +229,10 @@ cb_status cb_nccl_json_write(const char *path, const struct cb_run_info *info, c
     cb_status st = cb_outfile_open(path, "JSON", "-J", &out);
     if (st != CB_OK)
         return st;
-    put_document(out.f, info, results, n, s, min_bw);
+    if (!put_document(out.f, info, results, n, s, min_bw)) {
+        cb_log_error("internal error: JSON nesting broken writing %s; file not written", path);
+        cb_outfile_abort(&out);
+        return CB_EINTERNAL;
+    }
     return cb_outfile_commit(&out);
 }
