@@ -107,10 +107,34 @@ void cb_tcp_send_free(struct tcp_send *s)
     free(s);
 }
 
+/* What a flapping link or a route being rebuilt gives: worth another try
+ * within -T. A refusal is not: nothing listens there any more. */
+static int connect_transient(int err)
+{
+    return err == EHOSTUNREACH || err == ENETUNREACH || err == ETIMEDOUT || err == ENETDOWN || err == EHOSTDOWN;
+}
+
+/* Said once per connection, so a flap during set-up is seen even when the
+ * next attempt gets through; the caller's -T bounds the attempts. */
+static cb_status connect_retry_later(struct tcp_send *s, int err, const char *where)
+{
+    if (!s->retry_ms)
+        cb_log_warn("tcp: cannot reach rank %d (host %s) at %s from interface %s: %s; trying again until the "
+                    "set-up timeout (-T)", s->peer.rank, s->peer.host, where, s->ctx->ifname, strerror(err));
+    close(s->fd);
+    s->fd = -1;
+    s->retry_ms = s->retry_ms ? (s->retry_ms * 2 > 1000 ? 1000 : s->retry_ms * 2) : 50;
+    s->retry_at_ms = cb_now_ms() + s->retry_ms;
+    s->state = TX_RETRY;
+    return CB_OK;
+}
+
 static cb_status connect_error(struct tcp_send *s, int err)
 {
     char where[INET_ADDRSTRLEN + 8];
     cb_tcp_addr_str(&s->dst, where, sizeof where);
+    if (connect_transient(err))
+        return connect_retry_later(s, err, where);
     if (err == ECONNREFUSED) {
         cb_log_error("tcp: rank %d (host %s) refused the connection to %s (did it exit, or does a "
                      "firewall reject it?)", s->peer.rank, s->peer.host, where);
@@ -213,7 +237,9 @@ static cb_status hello_send(struct tcp_send *s)
 static cb_status connect_step(struct tcp_send *s)
 {
     cb_status st = CB_OK;
-    if (s->state == TX_CONNECTING)
+    if (s->state == TX_RETRY && cb_now_ms() >= s->retry_at_ms)
+        st = connect_start(s);
+    if (st == CB_OK && s->state == TX_CONNECTING)
         st = connect_poll(s);
     if (st == CB_OK && s->state == TX_HELLO)
         st = hello_send(s);

@@ -41,7 +41,10 @@ _Static_assert(HANDLE_USED <= CB_HANDLE_BYTES, "tcp handle does not fit");
 
 struct tcp_ctx;
 
-enum tx_state { TX_CONNECTING, TX_HELLO, TX_READY };
+/* TX_RETRY: the last connect failed in a way a link flap or a restarting
+ * route causes (no route, unreachable, timed out); it is tried again at
+ * retry_at_ms, until the caller's -T runs out. */
+enum tx_state { TX_CONNECTING, TX_RETRY, TX_HELLO, TX_READY };
 
 struct tcp_send {
     struct tcp_send *next;
@@ -51,6 +54,8 @@ struct tcp_send {
     enum tx_state state;
     struct sockaddr_in dst;
     uint32_t listen_id;
+    int64_t retry_at_ms;       /* TX_RETRY: when to connect again */
+    int retry_ms;              /* the wait before the next attempt (doubles, at most 1 s) */
     uint8_t hello[HELLO_BYTES];
     size_t hello_sent;
     uint8_t *slots;            /* nslots * stride */
