@@ -158,6 +158,19 @@ static void describe_transports(const struct cb_comm *c, struct cb_props *props)
     }
     cb_props_add(props, "shm_peers", "%s", peers[0] ? peers : "none");
 }
+/* Rail-local rings (core/ring_order.h): where each channel's ring goes from this rank. */
+static void describe_rings(const struct cb_comm *c, struct cb_props *props)
+{
+    char next[96] = "";
+    size_t used = 0;
+    if (!c->ring_rail_local)
+        return;
+    for (int ch = 0; ch < c->nchannels && used < sizeof next; ch++)
+        used += (size_t)snprintf(next + used, sizeof next - used, "%s%d", ch ? "," : "",
+                                 cb_ring_at(c, ch, cb_ring_pos(c, ch) + 1));
+    cb_props_add(props, "ring_next", "%s", next);
+}
+
 static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *place, struct cb_run_info *info)
 {
     struct cb_rank_info mine;
@@ -166,6 +179,7 @@ static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *plac
     mine.pid = getpid();
     snprintf(mine.host, sizeof mine.host, "%s", c->peers[c->rank].host);
     describe_transports(c, &mine.props);
+    describe_rings(c, &mine.props);
     cb_topo_describe(place, &mine.props);   /* after: transports start the list afresh */
     info->ranks = calloc((size_t)c->nranks, sizeof *info->ranks);
     if (!info->ranks)

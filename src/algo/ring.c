@@ -5,6 +5,9 @@
  * With --channels C, each round is split over C rings, each on its own
  * connections, run one after the other in the same order on every rank:
  * what one ring posted keeps moving (tcp, verbs) while the next one runs.
+ * A ring's order need not be rank order (rail-local rings,
+ * core/ring_order.h): steps go by position, blocks that belong to a rank
+ * (all-gather's, reduce-scatter's) by the rank at that position.
  *
  * The first send of each ring or chain comes from the user's buffer and goes
  * out with cb_prim_send_lend (the receiver may read it in place): in place
@@ -17,14 +20,39 @@
 
 #define mod cb_algo_mod
 
+/* The root's position on channel 0's ring. */
+static int root_pos(const struct cb_comm *c, int root)
+{
+    int pos = 0;
+    while (cb_ring_at(c, 0, pos) != root)
+        pos++;
+    return pos;
+}
+
+/* This rank's place on channel ch's ring. */
+struct ring {
+    int n, pos;
+    struct cb_send_chan *next;
+    struct cb_recv_chan *prev;
+};
+
+static struct ring ring_of(struct cb_comm *c, int ch)
+{
+    int pos = cb_ring_pos(c, ch);
+    return (struct ring){c->nranks, pos, cb_send_on(c, ch, cb_ring_at(c, ch, pos + 1)),
+                         cb_recv_on(c, ch, cb_ring_at(c, ch, pos - 1))};
+}
+
+/* Pieces are cut by ring position: any order reduces every piece once. */
 static cb_status all_reduce_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base, size_t len)
 {
-    int n = c->nranks, r = c->rank;
+    struct ring g = ring_of(c, ch);
+    int n = g.n, r = g.pos;
     size_t ts = cb_type_size(a->type);
     const char *src = a->sendbuf;
     char *dst = a->recvbuf;
-    struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
-    struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
+    struct cb_send_chan *next = g.next;
+    struct cb_recv_chan *prev = g.prev;
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     struct cb_piece p = cb_algo_piece(base, len, n, r);
     cb_status st = cb_prim_send_lend(next, src + p.off * ts, p.len * ts);
@@ -59,21 +87,21 @@ cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 
 static cb_status all_gather_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base, size_t len)
 {
-    int n = c->nranks, r = c->rank;
+    struct ring g = ring_of(c, ch);
+    int n = g.n, pos = g.pos;
     size_t ts = cb_type_size(a->type), block = a->count * ts;
-    char *dst = a->recvbuf;
-    struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
-    struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
-    /* each receive is offered (direct path) while the step before it runs */
-    cb_prim_offer(prev, 0, dst + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
-    cb_status st = cb_prim_send_lend(next, (const char *)a->sendbuf + base * ts, len * ts);
+    char *dst = (char *)a->recvbuf + base * ts;
+    /* step s receives the block of the rank s + 1 places up the ring; each
+     * receive is offered (direct path) while the step before it runs */
+    cb_prim_offer(g.prev, 0, dst + (size_t)cb_ring_at(c, ch, pos - 1) * block, len * ts);
+    cb_status st = cb_prim_send_lend(g.next, (const char *)a->sendbuf + base * ts, len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++) {
-        cb_prim_offer(prev, len * ts, dst + (size_t)mod(r - s - 1, n) * block + base * ts, len * ts);
-        st = cb_prim_recv_copy_send(prev, next, dst + (size_t)mod(r - s, n) * block + base * ts, len * ts);
+        cb_prim_offer(g.prev, len * ts, dst + (size_t)cb_ring_at(c, ch, pos - s - 1) * block, len * ts);
+        st = cb_prim_recv_copy_send(g.prev, g.next, dst + (size_t)cb_ring_at(c, ch, pos - s) * block, len * ts);
     }
     if (st != CB_OK)
         return st;
-    return cb_prim_recv(prev, dst + (size_t)mod(r + 1, n) * block + base * ts, len * ts);
+    return cb_prim_recv(g.prev, dst + (size_t)cb_ring_at(c, ch, pos + 1) * block, len * ts);
 }
 
 cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a)
@@ -86,20 +114,20 @@ cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a)
 static cb_status reduce_scatter_round(struct cb_comm *c, int ch, const struct cb_coll_args *a, size_t base,
                                       size_t len)
 {
-    int n = c->nranks, r = c->rank;
+    struct ring g = ring_of(c, ch);
+    int n = g.n, pos = g.pos;
     size_t ts = cb_type_size(a->type), block = a->count * ts;
-    const char *src = a->sendbuf;
-    struct cb_send_chan *next = cb_send_on(c, ch, mod(r + 1, n));
-    struct cb_recv_chan *prev = cb_recv_on(c, ch, mod(r - 1, n));
+    const char *src = (const char *)a->sendbuf + base * ts;
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
-    cb_status st = cb_prim_send_lend(next, src + (size_t)mod(r - 1, n) * block + base * ts, len * ts);
+    /* the partial sum of the block of the rank s + 1 places down the ring */
+    cb_status st = cb_prim_send_lend(g.next, src + (size_t)cb_ring_at(c, ch, pos - 1) * block, len * ts);
     for (int s = 1; s < n - 1 && st == CB_OK; s++)
-        st = cb_prim_recv_reduce_send(prev, next, src + (size_t)mod(r - 1 - s, n) * block + base * ts,
+        st = cb_prim_recv_reduce_send(g.prev, g.next, src + (size_t)cb_ring_at(c, ch, pos - 1 - s) * block,
                                       len * ts, &partial);
     if (st != CB_OK)
         return st;
-    return cb_prim_recv_reduce_copy(prev, src + (size_t)r * block + base * ts,
-                                    (char *)a->recvbuf + base * ts, len * ts, &last);
+    return cb_prim_recv_reduce_copy(g.prev, src + (size_t)c->rank * block, (char *)a->recvbuf + base * ts,
+                                    len * ts, &last);
 }
 
 cb_status cb_ring_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a)
@@ -107,37 +135,36 @@ cb_status cb_ring_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a
     return cb_algo_rounds(c, a, cb_algo_chunk_elems(c, a->type), c->nchannels, reduce_scatter_round);
 }
 
-/* A chain has no cycle, so a whole buffer can stream through it in one go. */
+/* A chain has no cycle, so a whole buffer can stream through it in one go.
+ * Chains follow channel 0's ring from the root. */
 cb_status cb_chain_broadcast(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    int n = c->nranks, r = c->rank, pos = mod(r - a->root, n);
+    struct ring g = ring_of(c, 0);
+    int n = c->nranks, pos = mod(g.pos - root_pos(c, a->root), n);
     size_t bytes = a->count * cb_type_size(a->type);
     if (pos == 0)
         cb_algo_copy(a->recvbuf, a->sendbuf, bytes);
     if (n == 1)
         return CB_OK;
-    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
-    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
     if (pos == 0)
-        return cb_prim_send(next, a->recvbuf, bytes);
+        return cb_prim_send(g.next, a->recvbuf, bytes);
     if (pos < n - 1)
-        return cb_prim_recv_copy_send(prev, next, a->recvbuf, bytes);
-    return cb_prim_recv(prev, a->recvbuf, bytes);
+        return cb_prim_recv_copy_send(g.prev, g.next, a->recvbuf, bytes);
+    return cb_prim_recv(g.prev, a->recvbuf, bytes);
 }
 
 /* The chain starts after the root and ends at it. */
 cb_status cb_chain_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    int n = c->nranks, r = c->rank, pos = mod(r - a->root - 1, n);
+    struct ring g = ring_of(c, 0);
+    int n = c->nranks, pos = mod(g.pos - root_pos(c, a->root) - 1, n);
     size_t bytes = a->count * cb_type_size(a->type);
-    struct cb_send_chan *next = &c->send[mod(r + 1, n)];
-    struct cb_recv_chan *prev = &c->recv[mod(r - 1, n)];
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     if (pos == 0)
-        return cb_prim_send_lend(next, a->sendbuf, bytes);
+        return cb_prim_send_lend(g.next, a->sendbuf, bytes);
     if (pos < n - 1)
-        return cb_prim_recv_reduce_send(prev, next, a->sendbuf, bytes, &partial);
-    return cb_prim_recv_reduce_copy(prev, a->sendbuf, a->recvbuf, bytes, &last);
+        return cb_prim_recv_reduce_send(g.prev, g.next, a->sendbuf, bytes, &partial);
+    return cb_prim_recv_reduce_copy(g.prev, a->sendbuf, a->recvbuf, bytes, &last);
 }
 
 /* Cost model (src/coll/model_terms.h). */

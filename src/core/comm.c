@@ -1,5 +1,6 @@
 /* Communicator set-up: transport choice, connections, teardown. */
 #include "comm.h"
+#include "ring_order.h"
 #include "clock.h"
 
 #include <sched.h>
@@ -112,12 +113,60 @@ static cb_status alloc_arrays(struct cb_comm *c)
     c->peers = calloc((size_t)n, sizeof *c->peers);
     c->send = calloc(nconn, sizeof *c->send);
     c->recv = calloc(nconn, sizeof *c->recv);
-    if (!c->peers || !c->send || !c->recv)
+    c->ring_order = calloc(nconn, sizeof *c->ring_order);
+    c->ring_pos = calloc((size_t)c->nchannels, sizeof *c->ring_pos);
+    if (!c->peers || !c->send || !c->recv || !c->ring_order || !c->ring_pos)
         return CB_ENOMEM;
     for (int r = 0; r < n; r++) {
         c->peers[r].rank = r;
         strncpy(c->peers[r].host, cb_boot_host(c->boot, r), sizeof c->peers[r].host - 1);
     }
+    return CB_OK;
+}
+
+int cb_ring_at(const struct cb_comm *c, int ch, int pos)
+{
+    int n = c->nranks;
+    return c->ring_order[ch * n + ((pos % n) + n) % n];
+}
+
+int cb_ring_pos(const struct cb_comm *c, int ch)
+{
+    return c->ring_pos[ch];
+}
+
+void cb_comm_set_ring_order(struct cb_comm *c, const int *order)
+{
+    int n = c->nranks;
+    for (int ch = 0; ch < c->nchannels; ch++)
+        for (int pos = 0; pos < n; pos++) {
+            c->ring_order[ch * n + pos] = order[ch * n + pos];
+            if (order[ch * n + pos] == c->rank)
+                c->ring_pos[ch] = pos;
+        }
+}
+
+/* Rail-local rings when every host (memory domain) has the same number of
+ * ranks, more than one (core/ring_order.h). */
+static cb_status order_rings(struct cb_comm *c)
+{
+    int n = c->nranks, *host_of = malloc(sizeof(int) * (size_t)n);
+    int *order = malloc(sizeof(int) * (size_t)n * (size_t)c->nchannels);
+    if (!host_of || !order) {
+        free(host_of);
+        free(order);
+        return CB_ENOMEM;
+    }
+    for (int r = 0; r < n; r++) {   /* a host is named by its lowest rank */
+        host_of[r] = r;
+        for (int q = 0; q < r && host_of[r] == r; q++)
+            if (host_of[q] == q && cb_boot_shares_memory(c->boot, q, r))
+                host_of[r] = q;
+    }
+    c->ring_rail_local = cb_ring_order(n, c->nchannels, host_of, order);
+    cb_comm_set_ring_order(c, order);
+    free(host_of);
+    free(order);
     return CB_OK;
 }
 
@@ -134,6 +183,8 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
     c->cfg = *cfg;
     c->nchannels = cfg->channels > 0 ? cfg->channels : 1;
     st = alloc_arrays(c);
+    if (st == CB_OK)
+        st = order_rings(c);
     if (st != CB_OK)
         goto free_comm;
     if (strcmp(transport, "auto") == 0) {
@@ -172,6 +223,8 @@ free_comm:
     free(c->peers);
     free(c->send);
     free(c->recv);
+    free(c->ring_order);
+    free(c->ring_pos);
     free(c);
     return st;
 }
@@ -361,10 +414,16 @@ cb_status cb_comm_connect_ring(struct cb_comm *c)
 {
     if (c->nranks == 1)
         return CB_OK;
-    int next = (c->rank + 1) % c->nranks, prev = (c->rank + c->nranks - 1) % c->nranks;
+    int n = c->nranks, succ = (c->rank + 1) % n, pred = (c->rank + n - 1) % n;
     cb_status st = CB_OK;
-    for (int ch = 0; ch < c->nchannels && st == CB_OK; ch++)
-        st = cb_comm_connect_on(c, ch, &next, 1, &prev, 1);
+    for (int ch = 0; ch < c->nchannels && st == CB_OK; ch++) {
+        int pos = cb_ring_pos(c, ch);
+        int to[2] = {cb_ring_at(c, ch, pos + 1), succ}, from[2] = {cb_ring_at(c, ch, pos - 1), pred};
+        /* channel 0 also joins rank r to r + 1, whatever the ring's order:
+         * sendrecv's pattern and the cost probe use those */
+        int nto = ch == 0 && to[1] != to[0] ? 2 : 1, nfrom = ch == 0 && from[1] != from[0] ? 2 : 1;
+        st = cb_comm_connect_on(c, ch, to, nto, from, nfrom);
+    }
     return st;
 }
 
@@ -469,6 +528,8 @@ void cb_comm_destroy(struct cb_comm *c)
     if (c->net_ops)
         c->net_ops->finalize(c->net_tctx);
     free(c->peers);
+    free(c->ring_order);
+    free(c->ring_pos);
     free(c->send);
     free(c->recv);
     free(c);

@@ -56,6 +56,10 @@ struct cb_comm {
      * with rank p is at ch * nranks + p, so channel 0 is send[p] / recv[p]. */
     struct cb_send_chan *send;
     struct cb_recv_chan *recv;
+    /* [nchannels * nranks]: channel ch's ring, the rank at each position
+     * (core/ring_order.h); ring_pos[ch] is this rank's position */
+    int *ring_order, *ring_pos;
+    int ring_rail_local;            /* 1: the rings are rail-local, not rank order */
     void *scratch;                  /* algorithms' scratch space */
     size_t scratch_bytes;
     /* mulsum on an odd rank: its input times 2, when out of place (cb_coll_run) */
@@ -69,6 +73,15 @@ struct cb_comm {
  * rank has an active RDMA port, else tcp) between the others. */
 cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
                        const struct cb_transport_config *cfg, struct cb_comm **out);
+/* Channel ch's ring: the rank at position pos (any integer, taken mod
+ * nranks), and this rank's position. */
+int cb_ring_at(const struct cb_comm *c, int ch, int pos);
+int cb_ring_pos(const struct cb_comm *c, int ch);
+/* Use `order` (nchannels * nranks ranks, each channel a permutation) for
+ * the rings: the layout's rail-local order at init; tests set others.
+ * Before any ring is connected. */
+void cb_comm_set_ring_order(struct cb_comm *c, const int *order);
+
 /* Collective: make sure this rank can send to every rank in to[] and
  * receive from every rank in from[] (already connected ones are skipped).
  * Every rank must call it with matching lists. */

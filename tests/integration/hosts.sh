@@ -5,7 +5,8 @@
 # auto` must pick the network between them, and `--transport shm` must be
 # refused naming both ranks. Two ranks inside one netns host still share
 # memory. Two ranks on each of two netns hosts: auto uses shm inside a host
-# and tcp across (one job, two transports), every collective bit-exact.
+# and tcp across (one job, two transports), every collective bit-exact; the
+# rings are rail-local (each crossing joins the same local ranks).
 # Needs root; SKIP otherwise.
 source "$(dirname "$0")/../lib.sh"
 
@@ -36,6 +37,11 @@ for spec in "all_reduce ring" "all_reduce tree" "all_reduce direct" "all_gather 
     run "mixed.$1.$2" --host "$two" -np 4 "$CB_TEST_CB" "$1" --algo "$2" -b 1000 -e 200K -f 14 \
         --slot-bytes 16K --slots 4 -d float,int32 -n 2 -w 1 -c 2 -T 30 -r 3 -J "$CB_TEST_TMP/mixed.$1.$2.json"
 done
+# two rail-local rings (channels), each crossing between the same local ranks
+for coll in all_gather reduce_scatter all_reduce; do
+    run "rails.$coll" --host "$two" -np 4 "$CB_TEST_CB" $coll --algo ring --channels 2 -b 1000 -e 200K -f 14 \
+        --slot-bytes 16K --slots 4 -d float,int32 -n 2 -w 1 -c 2 -T 30 -J "$CB_TEST_TMP/rails.$coll.json"
+done
 '
 if ! timeout -k 10 600 "$ROOT/scripts/netns-hosts" run 2 -- bash -c "$INNER" > "$TMP/netns.log" 2>&1; then
     fail "hosts: netns-hosts could not run the set"; tail -5 "$TMP/netns.log"; exit 0
@@ -59,7 +65,7 @@ if [ "$(cat "$TMP/inside.rc")" = 0 ] && grep -q '^# Out of bounds values : 0 OK'
 else fail "$name: exit $(cat "$TMP/inside.rc"), transport '$(transport_of inside)'"; tail -3 "$TMP/inside.err"; fi
 
 # Two hosts of two ranks: ranks 0,1 on the first, 2,3 on the second.
-for f in "$TMP"/mixed.*.rc; do
+for f in "$TMP"/mixed.*.rc "$TMP"/rails.*.rc; do
     tag=$(basename "$f" .rc); name="${tag#mixed.} over shm inside a host, tcp across (2 netns hosts x 2 ranks)"
     name=${name/./ --algo }
     if [ "$(cat "$f")" = 0 ] && grep -q '^# Out of bounds values : 0 OK' "$TMP/$tag.out" &&
@@ -80,5 +86,17 @@ ranks = json.load(open(sys.argv[1]))["ranks"]
 want = {0: "1", 1: "0", 2: "3", 3: "2"}
 got = {r["rank"]: r["props"].get("shm_peers") for r in ranks}
 sys.exit(0 if got == want else f"shm_peers {got}, want {want}")
+PY
+then pass "$name"; else fail "$name"; fi
+# Rail-local rings (src/core/ring_order.h): channel 0 goes 0 1 3 2 (host 1
+# walked backwards), channel 1 starts each host at local rank 1: 1 0 2 3.
+# Every crossing joins the same local rank (the same rail) on both hosts.
+name="rail-local rings: each channel crosses hosts between the same local ranks"
+if python3 - "$TMP/rails.all_gather.json" <<'PY'
+import json, sys
+ranks = json.load(open(sys.argv[1]))["ranks"]
+want = {0: "1,2", 1: "3,0", 2: "0,3", 3: "2,1"}
+got = {r["rank"]: r["props"].get("ring_next") for r in ranks}
+sys.exit(0 if got == want else f"ring_next {got}, want {want}")
 PY
 then pass "$name"; else fail "$name"; fi

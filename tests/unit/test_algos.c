@@ -19,6 +19,7 @@
 #include "bench/bench.h"
 #include "core/boot_local.h"
 #include "core/comm.h"
+#include "core/ring_order.h"
 
 #define TIMEOUT_MS 60000
 #define MAX_RANKS 5
@@ -28,6 +29,7 @@ struct rank_job {
     int rank;
     int wrong;   /* checks that failed on this rank */
     cb_status st;
+    int reordered;   /* two channels whose rings are not in rank order */
 };
 
 static const size_t sizes[] = {0, 1000, 48000};
@@ -122,6 +124,20 @@ static void run_matrix(struct cb_comm *c, struct rank_job *job)
     }
 }
 
+/* Channel 0: the rail-local order of hosts of two ranks each (the odd
+ * rank out, with five, on a host of its own: rank order); channel 1: the
+ * ranks backwards (four), or by a stride of 2 (five). */
+static void reorder_rings(struct cb_comm *c)
+{
+    int n = c->nranks, host_of[MAX_RANKS], order[2 * MAX_RANKS];
+    for (int r = 0; r < n; r++)
+        host_of[r] = r / 2;
+    cb_ring_order(n, 1, host_of, order);
+    for (int pos = 0; pos < n; pos++)
+        order[n + pos] = n % 2 ? pos * 2 % n : n - 1 - pos;
+    cb_comm_set_ring_order(c, order);
+}
+
 static void *rank_main(void *arg)
 {
     struct rank_job *job = arg;
@@ -138,11 +154,13 @@ static void *rank_main(void *arg)
     memset(cfg.token, 5, sizeof cfg.token);
     cfg.slot_bytes = 16 * 1024;   /* small: many rounds and slices, lent and offered paths */
     cfg.nslots = 4;
-    cfg.channels = 1;
+    cfg.channels = job->reordered ? 2 : 1;
     cfg.timeout_ms = TIMEOUT_MS;
     cfg.oversubscribed = 1;       /* more threads than cores: wait by sleeping */
     job->st = cb_comm_init(boot, "shm", &cfg, &c);
     if (job->st == CB_OK) {
+        if (job->reordered)
+            reorder_rings(c);
         run_matrix(c, job);
         cb_comm_destroy(c);
     }
@@ -150,14 +168,14 @@ static void *rank_main(void *arg)
     return NULL;
 }
 
-static void run_ranks(int n)
+static void run_ranks_ordered(int n, int reordered)
 {
     struct cb_boot_world *world = NULL;
     struct rank_job jobs[MAX_RANKS];
     pthread_t threads[MAX_RANKS];
     assert_int_equal(cb_boot_world_create(n, &world), CB_OK);
     for (int r = 0; r < n; r++) {
-        jobs[r] = (struct rank_job){world, r, 0, CB_OK};
+        jobs[r] = (struct rank_job){world, r, 0, CB_OK, reordered};
         assert_int_equal(pthread_create(&threads[r], NULL, rank_main, &jobs[r]), 0);
     }
     for (int r = 0; r < n; r++)
@@ -171,10 +189,16 @@ static void run_ranks(int n)
     }
 }
 
+static void run_ranks(int n) { run_ranks_ordered(n, 0); }
+
 static void test_two_ranks(void **state) { (void)state; run_ranks(2); }
 static void test_three_ranks(void **state) { (void)state; run_ranks(3); }
 static void test_four_ranks(void **state) { (void)state; run_ranks(4); }
 static void test_five_ranks(void **state) { (void)state; run_ranks(5); }
+/* Rings in other orders than rank order (rail-local, and any other):
+ * every algorithm still bit-exact */
+static void test_four_ranks_reordered(void **state) { (void)state; run_ranks_ordered(4, 1); }
+static void test_five_ranks_reordered(void **state) { (void)state; run_ranks_ordered(5, 1); }
 
 /* A rank that never comes is named within the timeout, not waited for. */
 static void test_missing_rank_times_out(void **state)
@@ -193,6 +217,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_ranks),   cmocka_unit_test(test_three_ranks),
         cmocka_unit_test(test_four_ranks),  cmocka_unit_test(test_five_ranks),
+        cmocka_unit_test(test_four_ranks_reordered), cmocka_unit_test(test_five_ranks_reordered),
         cmocka_unit_test(test_missing_rank_times_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
