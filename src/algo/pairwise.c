@@ -34,17 +34,22 @@ cb_status cb_pairwise_alltoall(struct cb_comm *c, const struct cb_coll_args *a)
     return CB_OK;
 }
 
+/* nccl-tests' sendrecv: rank r to r + 1, whatever order the rings have
+ * (rail-local rings need not join them: connected on the first call; every
+ * rank runs the same collective, so that connect is collective too). */
 cb_status cb_ring_sendrecv(struct cb_comm *c, const struct cb_coll_args *a)
 {
-    int n = c->nranks, r = c->rank;
+    int n = c->nranks, r = c->rank, next = mod(r + 1, n), prev = mod(r - 1, n);
     size_t bytes = a->count * cb_type_size(a->type);
     const char *src = lendable_source(c, a, bytes);
     if (n == 1) {
         cb_algo_copy(a->recvbuf, src, bytes);
         return CB_OK;
     }
-    return cb_prim_sendrecv_lend(&c->send[mod(r + 1, n)], src, bytes, &c->recv[mod(r - 1, n)], a->recvbuf,
-                                 bytes);
+    cb_status st = cb_comm_connect_successors(c);
+    if (st != CB_OK)
+        return st;
+    return cb_prim_sendrecv_lend(&c->send[next], src, bytes, &c->recv[prev], a->recvbuf, bytes);
 }
 
 /* Rounds of at most one chunk per peer: a round's sends fit in the FIFOs

@@ -26,15 +26,15 @@ static int cmp_double(const void *a, const void *b)
  * sharing a core must be scheduled first). */
 static cb_status ring_lap(struct cb_comm *c, char *buf, int laps, double *secs)
 {
-    int n = c->nranks, next = (c->rank + 1) % n, prev = (c->rank + n - 1) % n;
+    int n = c->nranks, pos = cb_ring_pos(c, 0), next = cb_ring_at(c, 0, pos + 1), prev = cb_ring_at(c, 0, pos - 1);
     cb_status st = CB_OK;
     double t0 = cb_now_s();
     for (int i = 0; i < laps && st == CB_OK; i++) {
-        if (c->rank == 0)
+        if (pos == 0)
             st = cb_prim_send(&c->send[next], buf, SMALL_BYTES);
         if (st == CB_OK)
             st = cb_prim_recv(&c->recv[prev], buf + SMALL_BYTES, SMALL_BYTES);
-        if (st == CB_OK && c->rank != 0)
+        if (st == CB_OK && pos != 0)
             st = cb_prim_send(&c->send[next], buf, SMALL_BYTES);
     }
     *secs = (cb_now_s() - t0) / laps / n;
@@ -45,7 +45,7 @@ static cb_status ring_lap(struct cb_comm *c, char *buf, int laps, double *secs)
  * from prev at once, as ring steps do), averaged over `reps`. */
 static cb_status ring_exchange(struct cb_comm *c, char *buf, size_t bytes, int reps, double *secs)
 {
-    int n = c->nranks, next = (c->rank + 1) % n, prev = (c->rank + n - 1) % n;
+    int pos = cb_ring_pos(c, 0), next = cb_ring_at(c, 0, pos + 1), prev = cb_ring_at(c, 0, pos - 1);
     cb_status st = CB_OK;
     double t0 = cb_now_s();
     for (int i = 0; i < reps && st == CB_OK; i++)

@@ -414,16 +414,21 @@ cb_status cb_comm_connect_ring(struct cb_comm *c)
 {
     if (c->nranks == 1)
         return CB_OK;
-    int n = c->nranks, succ = (c->rank + 1) % n, pred = (c->rank + n - 1) % n;
     cb_status st = CB_OK;
     for (int ch = 0; ch < c->nchannels && st == CB_OK; ch++) {
-        int pos = cb_ring_pos(c, ch);
-        int to[2] = {cb_ring_at(c, ch, pos + 1), succ}, from[2] = {cb_ring_at(c, ch, pos - 1), pred};
-        /* channel 0 also joins rank r to r + 1, whatever the ring's order:
-         * sendrecv's pattern and the cost probe use those */
-        int nto = ch == 0 && to[1] != to[0] ? 2 : 1, nfrom = ch == 0 && from[1] != from[0] ? 2 : 1;
-        st = cb_comm_connect_on(c, ch, to, nto, from, nfrom);
+        int pos = cb_ring_pos(c, ch), next = cb_ring_at(c, ch, pos + 1), prev = cb_ring_at(c, ch, pos - 1);
+        st = cb_comm_connect_on(c, ch, &next, 1, &prev, 1);
     }
+    return st;
+}
+
+cb_status cb_comm_connect_successors(struct cb_comm *c)
+{
+    if (c->successors_connected || c->nranks == 1)
+        return CB_OK;
+    int next = (c->rank + 1) % c->nranks, prev = (c->rank + c->nranks - 1) % c->nranks;
+    cb_status st = cb_comm_connect_on(c, 0, &next, 1, &prev, 1);
+    c->successors_connected = st == CB_OK;
     return st;
 }
 

@@ -60,6 +60,7 @@ struct cb_comm {
      * (core/ring_order.h); ring_pos[ch] is this rank's position */
     int *ring_order, *ring_pos;
     int ring_rail_local;            /* 1: the rings are rail-local, not rank order */
+    int successors_connected;       /* channel 0 joins every r to r + 1 (cb_comm_connect_successors) */
     void *scratch;                  /* algorithms' scratch space */
     size_t scratch_bytes;
     /* mulsum on an odd rank: its input times 2, when out of place (cb_coll_run) */
@@ -81,6 +82,10 @@ int cb_ring_pos(const struct cb_comm *c, int ch);
  * the rings: the layout's rail-local order at init; tests set others.
  * Before any ring is connected. */
 void cb_comm_set_ring_order(struct cb_comm *c, const int *order);
+
+/* Collective, once: channel 0 joins rank r to r + 1 for every r (sendrecv's
+ * pattern; a rail-local ring need not), then returns at once. */
+cb_status cb_comm_connect_successors(struct cb_comm *c);
 
 /* Collective: make sure this rank can send to every rank in to[] and
  * receive from every rank in from[] (already connected ones are skipped).
