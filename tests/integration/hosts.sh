@@ -79,24 +79,20 @@ for t in tcp+tcp shm+tcp; do
        [ "$(transport_of "pair.$t")" = "$want" ]; then pass "$name"
     else fail "$name: exit $(cat "$TMP/pair.$t.rc"), transport '$(transport_of "pair.$t")'"; tail -3 "$TMP/pair.$t.err"; fi
 done
-name="the JSON says which peers each rank reaches over shm"
-if python3 - "$TMP/mixed.all_reduce.ring.json" <<'PY'
+# rank_props NAME JSON PROP R0 R1 R2 R3: each rank's property PROP in the JSON is as given
+rank_props() {
+    local name=$1
+    if python3 - "$2" "$3" "${@:4}" <<'PY'
 import json, sys
-ranks = json.load(open(sys.argv[1]))["ranks"]
-want = {0: "1", 1: "0", 2: "3", 3: "2"}
-got = {r["rank"]: r["props"].get("shm_peers") for r in ranks}
-sys.exit(0 if got == want else f"shm_peers {got}, want {want}")
+path, prop, want = sys.argv[1], sys.argv[2], dict(enumerate(sys.argv[3:]))
+got = {r["rank"]: r["props"].get(prop) for r in json.load(open(path))["ranks"]}
+sys.exit(0 if got == want else f"{prop} {got}, want {want}")
 PY
-then pass "$name"; else fail "$name"; fi
+    then pass "$name"; else fail "$name"; fi
+}
+rank_props "the JSON says which peers each rank reaches over shm" "$TMP/mixed.all_reduce.ring.json" shm_peers 1 0 3 2
 # Rail-local rings (src/core/ring_order.h): channel 0 goes 0 1 3 2 (host 1
 # walked backwards), channel 1 starts each host at local rank 1: 1 0 2 3.
 # Every crossing joins the same local rank (the same rail) on both hosts.
-name="rail-local rings: each channel crosses hosts between the same local ranks"
-if python3 - "$TMP/rails.all_gather.json" <<'PY'
-import json, sys
-ranks = json.load(open(sys.argv[1]))["ranks"]
-want = {0: "1,2", 1: "3,0", 2: "0,3", 3: "2,1"}
-got = {r["rank"]: r["props"].get("ring_next") for r in ranks}
-sys.exit(0 if got == want else f"ring_next {got}, want {want}")
-PY
-then pass "$name"; else fail "$name"; fi
+rank_props "rail-local rings: each channel crosses hosts between the same local ranks" \
+    "$TMP/rails.all_gather.json" ring_next 1,2 3,0 0,3 2,1

@@ -3,7 +3,10 @@
 # -w: each its own kernel and rxe0 on a virtio NIC, the NICs joined by a
 # virtual Ethernet wire), mpirun across them (dropbear as the ssh server,
 # throwaway keys shared through a folder), so every byte crosses a RoCEv2
-# link. Runs the four collectives checked (--transport verbs) with one rank
+# link; each VM has a second NIC (eth1, rxe1) on a second wire: two rails.
+# Two rails: 2 ranks per VM with --transport auto, each local rank on its
+# own NIC, the rings rail-local, both NICs carrying a like share (their
+# sent_pkts counters). Runs the four collectives checked (--transport verbs) with one rank
 # per VM, all_reduce and alltoall with two per VM, and one run with
 # --transport auto, which must pick verbs. The fabric's configuration:
 # default_roce_tos set through rdma_cm's configfs on both VMs reaches the
@@ -23,7 +26,7 @@
 # (exit 1); a 1 s carrier flap mid-pairs: the link flap named (exit 1).
 # SKIP lines (with the reason) only when the VMs cannot be booted here.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=fabric or pairs: only the fabric or the pairs cases (a quicker loop while
+# VERBS_VM_CASES=fabric, pairs or rails: only those cases (a quicker loop while
 # working on them).
 # Internally the script runs itself in the VMs with --node-a / --node-b.
 source "$(dirname "$0")/../lib.sh"
@@ -357,16 +360,45 @@ sys.exit(not (f and all(x["rank"] == 0 and x["interface"] == "eth0" and x["to"] 
         fi
         on_b "ip link set eth0 mtu 9000"
     }
+    # ---- two rails: rxe0 on eth0 and rxe1 on eth1, two wires ----
+    sent_pkts() { cat /sys/class/infiniband/$1/ports/1/hw_counters/sent_pkts 2>/dev/null || echo 0; }
+    # rails_case NAME TRANSPORT: 2 ranks per VM, two rail-local ring channels; each local rank
+    # on its own NIC, and both NICs of node a carrying a like share of the packets
+    rails_case() {
+        local name=$1 tr=$2 t0=$SECONDS a0 a1 d0 d1 devs
+        echo "# case: $name"
+        a0=$(sent_pkts rxe0) a1=$(sent_pkts rxe1)
+        expect_rc 0 "$name" timeout -k 5 200 mpirun --host nodea:2,nodeb:2 --map-by node \
+            -x ASAN_OPTIONS -x UBSAN_OPTIONS "$CB" all_reduce --algo ring --channels 2 -b 1M -e 1M -d float \
+            -n 4 -w 1 -c 2 -I 0 --transport "$tr" -T 60 || { bad=1; return; }
+        d0=$(( $(sent_pkts rxe0) - a0 )) d1=$(( $(sent_pkts rxe1) - a1 ))
+        devs=$(grep '^#  *Rank .* on nodea' "$TMP/out" | grep -o ' device=rxe[0-9]' | sort | tr -d '\n')
+        if [ "$devs" != " device=rxe0 device=rxe1" ]; then
+            fail "$name: node a's two ranks do not use rxe0 and rxe1, one each:$devs"
+        elif ! grep -q ' ring_next=' "$TMP/out"; then
+            fail "$name: the rings are not rail-local (no ring_next in the header)"
+        elif [ "$d0" -lt 1000 ] || [ "$d1" -lt 1000 ] || [ $((d0 * 3)) -lt "$d1" ] || [ $((d1 * 3)) -lt "$d0" ]; then
+            fail "$name: node a's rails carried unlike shares: rxe0 sent $d0 packets, rxe1 $d1"
+        else
+            no_wrong "$name" && pass "$name: rxe0 sent $d0 packets, rxe1 $d1 ($((SECONDS - t0)) s)" || bad=1
+        fi
+    }
+    rails_cases() {
+        rails_case "two rails across 2 VMs, 2 ranks each, --transport auto (shm inside)" auto
+        grep -q '^# nranks .* transport shm+verbs ' "$TMP/out" ||
+            fail "two rails, auto: the header does not say shm+verbs: $(grep -m 1 '^# nranks' "$TMP/out")"
+    }
     echo "# node a: $(uname -r); node b reachable; rxe0 on eth0 ($(cat /sys/class/net/eth0/mtu) B MTU)"
     case $CASES in
     fabric) fabric_cases ;;
     pairs) pairs_cases ;;
-    *) main_cases; fabric_cases ;;
+    rails) rails_cases ;;
+    *) rails_cases; main_cases; fabric_cases ;;
     esac
     echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
     # pairs before the wire faults: the last of those takes eth0 down beyond the retry
     # budget, and a pairs run right after it failed to measure its pair (a CI run)
-    case $CASES in fabric|pairs) ;; *) pairs_cases; wire_cases ;; esac
+    case $CASES in fabric|pairs|rails) ;; *) pairs_cases; wire_cases ;; esac
     touch "$W/done"
     exit $bad
 fi
@@ -412,10 +444,13 @@ time.sleep(0.2); s.close()' "$TMP/a.mon" "$1"; }
 ) > "$TMP/flapper.log" 2>&1 &
 flapper=$!
 # node b first (one vCPU each on a 2-core machine); it serves until node a says done
+# two wires: eth0 (rxe0, also MPI's) and eth1 (rxe1, a second rail on its own subnet)
 timeout -k 10 $((VM_LIMIT + 60)) scripts/rxe-vm -q -n nodeb -i 10.77.0.2/24 -w "$TMP/b.sock:$TMP/a.sock" \
+    -i 10.78.0.2/24 -w "$TMP/b1.sock:$TMP/a1.sock" \
     -H 10.77.0.1=nodea "${common[@]}" "bash tests/integration/verbs_two_vms.sh --node-b" > "$TMP/b.log" 2>&1 &
 bpid=$!
 timeout -k 10 $((VM_LIMIT + 60)) scripts/rxe-vm -n nodea -i 10.77.0.1/24 -w "$TMP/a.sock:$TMP/b.sock" -M "$TMP/a.mon" \
+    -i 10.78.0.1/24 -w "$TMP/a1.sock:$TMP/b1.sock" \
     -H 10.77.0.2=nodeb "${common[@]}" "bash tests/integration/verbs_two_vms.sh --node-a" 2>&1 | tee "$TMP/a.log"
 arc=${PIPESTATUS[0]}
 touch "$TMP/done"
