@@ -346,6 +346,57 @@ static void drop_peers(struct cb_comm *c, int ch, const int *to, int nto, const 
     }
 }
 
+/* Where the transport answers handles (caps.replies): each sender's reply
+ * to its receiver, through the bootstrap, before connect / accept. Every
+ * reply is sent even when making one failed, so no receiver waits for it.
+ * Returns a bootstrap failure; a failure of the transport goes to *conn_st. */
+static cb_status exchange_replies(struct cb_comm *c, const int *to, int nto, const char *handles_in,
+                                  const int *from, int nfrom, void **lcomms, cb_status *conn_st)
+{
+    int *rto = calloc((size_t)nto + 1, sizeof *rto), *rfrom = calloc((size_t)nfrom + 1, sizeof *rfrom);
+    int *lidx = calloc((size_t)nfrom + 1, sizeof *lidx);
+    char *out = calloc((size_t)nto + 1, CB_HANDLE_BYTES), *in = calloc((size_t)nfrom + 1, CB_HANDLE_BYTES);
+    cb_status st = CB_ENOMEM, first = CB_OK;
+    if (!rto || !rfrom || !lidx || !out || !in)
+        goto free_arrays;
+    int nrto = 0, nrfrom = 0;
+    for (int i = 0; i < nto; i++) {
+        void *tx;
+        const struct cb_transport_ops *o = cb_comm_transport_of(c, to[i], &tx);
+        if (!o->caps.replies)
+            continue;
+        st = o->reply(tx, &c->peers[to[i]], handles_in + (size_t)i * CB_HANDLE_BYTES,
+                      out + (size_t)nrto * CB_HANDLE_BYTES);
+        first = first ? first : st;
+        rto[nrto++] = to[i];
+    }
+    for (int j = 0; j < nfrom; j++) {
+        void *tx;
+        if (cb_comm_transport_of(c, from[j], &tx)->caps.replies) {
+            lidx[nrfrom] = j;
+            rfrom[nrfrom++] = from[j];
+        }
+    }
+    st = CB_OK;
+    if (nrto || nrfrom)
+        st = cb_boot_exchange(c->boot, rto, out, nrto, rfrom, in, nrfrom, CB_HANDLE_BYTES, c->cfg.timeout_ms,
+                              "exchanging connection replies");
+    for (int k = 0; k < nrfrom && !st; k++) {
+        void *tx;
+        const struct cb_transport_ops *o = cb_comm_transport_of(c, rfrom[k], &tx);
+        cb_status rst = o->take_reply(lcomms[lidx[k]], in + (size_t)k * CB_HANDLE_BYTES);
+        first = first ? first : rst;
+    }
+    *conn_st = first;
+free_arrays:
+    free(in);
+    free(out);
+    free(lidx);
+    free(rfrom);
+    free(rto);
+    return st;
+}
+
 /* peer_st NULL: any failure is returned. Else a failure to connect is put
  * in *peer_st and the peers dropped; only a bootstrap failure is returned,
  * and the closing barrier waits two timeouts (a failed connection spends one). */
@@ -375,7 +426,11 @@ static cb_status connect_on(struct cb_comm *c, int ch, const int *to_all, int nt
                           c->cfg.timeout_ms, "exchanging connection handles");
     if (st != CB_OK)
         goto close_listens;
-    st = finish_connections(c, ch, to, nto, handles_in, from, nfrom, lcomms);
+    cb_status conn_st = CB_OK;
+    st = exchange_replies(c, to, nto, handles_in, from, nfrom, lcomms, &conn_st);
+    if (st != CB_OK)
+        goto close_listens;
+    st = conn_st ? conn_st : finish_connections(c, ch, to, nto, handles_in, from, nfrom, lcomms);
     if (st != CB_OK && peer_st) {
         *peer_st = st;
         drop_peers(c, ch, to, nto, from, nfrom);

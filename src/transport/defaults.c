@@ -35,3 +35,15 @@ int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, 
     (void)tctx, (void)from, (void)ev, (void)max;
     return 0;
 }
+
+cb_status cb_transport_no_reply(void *tctx, const struct cb_peer *peer, const void *handle, void *reply)
+{
+    (void)tctx, (void)peer, (void)handle, (void)reply;
+    return CB_OK;
+}
+
+cb_status cb_transport_no_take_reply(void *lcomm, const void *reply)
+{
+    (void)lcomm, (void)reply;
+    return CB_OK;
+}

@@ -533,6 +533,8 @@ const struct cb_transport_ops cb_transport_shm = {
     .recv_offer = shm_recv_offer,
     .send_lend = shm_send_lend,
     .port_events = cb_transport_no_port_events,
+    .reply = cb_transport_no_reply,
+    .take_reply = cb_transport_no_take_reply,
     .caps = {.lends = 1, .takes_offers = 1, .slot_is_peer_memory = 1},
     .close_send = close_conn,
     .close_recv = close_conn,

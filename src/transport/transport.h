@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include "core/status.h"
 
-#define CB_HANDLE_BYTES 256   /* opaque connection handle, sent by the bootstrap */
+#define CB_HANDLE_BYTES 512   /* opaque connection handle (and reply), sent by the bootstrap */
 #define CB_TOKEN_BYTES 16     /* job-unique secret, same on every rank */
 #define CB_PROPS_MAX 32   /* a transport's own, then the topology's */
 
@@ -63,6 +63,7 @@ struct cb_transport_config {
     int ib_ar;                   /* enum cb_switch: bulk as an RDMA write then a 0-byte write with
                                   * immediate (--ib-ar); auto: on InfiniBand, off on RoCE (NCCL's) */
     size_t ib_ar_threshold;      /* a QP's piece of at least this many bytes takes --ib-ar's form */
+    char ib_connect[8];          /* "", "auto", "cm" (rdma_cm) or "oob" (QP addresses through the bootstrap) */
     int local_rank, local_size;  /* for picking the NIC of this rank */
     int oversubscribed;          /* more ranks on this machine than cores */
 };
@@ -96,6 +97,9 @@ struct cb_transport_caps {
      * the transport still has to move (verbs, tcp): a result that must also
      * land in a local buffer is better written there and lent. */
     int slot_is_peer_memory;
+    /* 1 where the sender answers the receiver's handle (reply / take_reply):
+     * the bootstrap carries a second message back, before connect / accept. */
+    int replies;
 };
 
 struct cb_transport_ops {
@@ -110,6 +114,12 @@ struct cb_transport_ops {
     cb_status (*connect)(void *tctx, const struct cb_peer *peer, const void *handle, void **sconn);
     /* Receiver side, non-blocking: call until *rconn is non-NULL. */
     cb_status (*accept)(void *lcomm, void **rconn);
+    /* Where caps.replies, once per connection after the handle exchange and
+     * before connect / accept: the sender fills `reply` (CB_HANDLE_BYTES)
+     * from the receiver's handle, even when it fails (so the receiver learns
+     * why instead of waiting); the bootstrap carries it to the receiver. */
+    cb_status (*reply)(void *tctx, const struct cb_peer *peer, const void *handle, void *reply);
+    cb_status (*take_reply)(void *lcomm, const void *reply);
     cb_status (*close_listen)(void *lcomm);
 
     /* The next free slot for a message of `nbytes` (NULL while the receiver
@@ -187,5 +197,7 @@ void cb_transport_plain_free(void *tctx, void *p);
 cb_status cb_transport_no_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
 cb_status cb_transport_no_lend(void *sconn, const void *src, size_t nbytes, int *posted);
 int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
+cb_status cb_transport_no_reply(void *tctx, const struct cb_peer *peer, const void *handle, void *reply);
+cb_status cb_transport_no_take_reply(void *lcomm, const void *reply);
 
 #endif

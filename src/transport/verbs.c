@@ -20,7 +20,7 @@
  *  write that fills the sender's last free slot, is signaled so the send
  *  queues drain and staging slots come back.
  *
- * Connection set-up: the listener binds an rdma_cm id to the IP address of
+ * Connection set-up (--ib-connect cm; oob: see verbs_oob.c): the listener binds an rdma_cm id to the IP address of
  * the chosen GID with an ephemeral port; the handle carries that address and
  * port. The sender makes one rdma_cm connection per QP; the private data of
  * the CM request carries its CTS FIFO address and rkey, the listen nonce and
@@ -119,7 +119,11 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
     st = vb_choose_mtu(t);
     if (st)
         goto undo_open;
-    st = vb_choose_cm_addr(t);
+    vb_choose_connect_mode(t);
+    if (t->connect_mode == VB_CONNECT_CM)   /* oob needs no IP address (no IPoIB on InfiniBand) */
+        st = vb_choose_cm_addr(t);
+    else
+        vb_oob_choose_tc(t);
     if (st)
         goto undo_open;
     st = vb_check_queue_limits(t);
@@ -139,14 +143,15 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
         st = CB_EDEVICE;
         goto undo_open;
     }
-    t->ch = rdma_create_event_channel();
-    if (!t->ch) {
+    if (t->connect_mode == VB_CONNECT_CM)
+        t->ch = rdma_create_event_channel();
+    if (t->connect_mode == VB_CONNECT_CM && !t->ch) {
         cb_log_error("verbs: rdma_create_event_channel failed: %s (is rdma_ucm loaded? /dev/infiniband/rdma_cm?)",
                      strerror(errno));
         st = CB_EDEVICE;
         goto undo_pd;
     }
-    if (fcntl(t->ch->fd, F_SETFL, fcntl(t->ch->fd, F_GETFL) | O_NONBLOCK) ||
+    if ((t->ch && fcntl(t->ch->fd, F_SETFL, fcntl(t->ch->fd, F_GETFL) | O_NONBLOCK)) ||
         fcntl(t->ctx->async_fd, F_SETFL, fcntl(t->ctx->async_fd, F_GETFL) | O_NONBLOCK)) {
         cb_log_error("verbs: cannot make the rdma_cm / async event fds non-blocking: %s", strerror(errno));
         st = CB_ESYS;
@@ -158,12 +163,14 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     t->nonce_seed = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12) ^ (uint32_t)cfg->rank * 2654435761u;
+    t->psn = (t->nonce_seed * 2654435761u) & 0xffffff;   /* 24 bits; a stale packet of an earlier job misses */
     ibv_free_device_list(list);
     *tctx = t;
     return CB_OK;
 
 undo_channel:
-    rdma_destroy_event_channel(t->ch);
+    if (t->ch)
+        rdma_destroy_event_channel(t->ch);
 undo_pd:
     ibv_dealloc_pd(t->pd);
 undo_open:
@@ -189,7 +196,8 @@ static void verbs_finalize(void *tctx)
     while (t->windows)   /* buffers nobody freed */
         vb_free_shared(t, t->windows->base);
     close(t->wake_fd);
-    rdma_destroy_event_channel(t->ch);
+    if (t->ch)
+        rdma_destroy_event_channel(t->ch);
     ibv_dealloc_pd(t->pd);
     ibv_close_device(t->ctx);
     free(t);
@@ -203,6 +211,8 @@ const struct cb_transport_ops cb_transport_verbs = {
     .connect = vb_connect,
     .accept = vb_accept,
     .close_listen = vb_close_listen,
+    .reply = vb_reply,
+    .take_reply = vb_take_reply,
     .send_slot = vb_send_slot,
     .send_post = vb_send_post,
     .recv_slot = vb_recv_slot,
@@ -214,7 +224,7 @@ const struct cb_transport_ops cb_transport_verbs = {
     .recv_offer = vb_recv_offer,
     .send_lend = vb_send_lend,
     .port_events = vb_port_events,
-    .caps = {.lends = 1, .takes_offers = 1},
+    .caps = {.lends = 1, .takes_offers = 1, .replies = 1},
     .close_send = vb_close_send,
     .close_recv = vb_close_recv,
     .finalize = verbs_finalize,

@@ -228,6 +228,8 @@ static int on_connect_request(struct vlisten *l, struct rdma_cm_event *ev)
 
 cb_status vb_cm_pump(struct vctx *t)
 {
+    if (!t->ch)   /* --ib-connect oob: no rdma_cm */
+        return CB_OK;
     for (;;) {
         struct rdma_cm_event *ev;
         if (rdma_get_cm_event(t->ch, &ev)) {
@@ -305,27 +307,14 @@ static struct vlisten *listen_find(struct vctx *t, const struct vlisten *l)
     return NULL;
 }
 
-cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm)
+/* rdma_cm: a listening id bound to this port's address, an ephemeral port; its address in `h`. */
+static cb_status cm_listen(struct vlisten *l, struct vb_hinfo *h)
 {
-    struct vctx *t = tctx;
+    struct vctx *t = l->t;
     cb_status st;
-    *lcomm = NULL;
-    struct vlisten *l = calloc(1, sizeof *l);
-    if (!l) {
-        cb_log_error("verbs: out of memory listening for rank %d (%s)", peer->rank, peer->host);
-        return CB_ENOMEM;
-    }
-    l->own = OWN_LISTEN;
-    l->t = t;
-    l->peer = *peer;
-    st = vb_conn_create(t, 0, peer, &l->rc);
-    if (st)
-        goto undo_listen;
-    l->rc->nonce = t->nonce_seed += 0x9e3779b9u;
     if (rdma_create_id(t->ch, &l->id, l, RDMA_PS_TCP)) {
         cb_log_error("verbs: rdma_create_id failed: %s", strerror(errno));
-        st = CB_EDEVICE;
-        goto undo_conn;
+        return CB_EDEVICE;
     }
     struct sockaddr_storage a = t->addr;
     if (rdma_bind_addr(l->id, (struct sockaddr *)&a)) {
@@ -340,21 +329,58 @@ cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void *
         st = CB_EDEVICE;
         goto undo_id;
     }
+    h->family = t->addr.ss_family;
+    h->port_be = rdma_get_src_port(l->id);
+    if (t->addr.ss_family == AF_INET) {
+        memcpy(h->addr, &((struct sockaddr_in *)&t->addr)->sin_addr, 4);
+    } else {
+        memcpy(h->addr, &((struct sockaddr_in6 *)&t->addr)->sin6_addr, 16);
+        h->scope_id = ((struct sockaddr_in6 *)&t->addr)->sin6_scope_id;
+    }
+    return CB_OK;
+
+undo_id:
+    rdma_destroy_id(l->id);
+    l->id = NULL;
+    return st;
+}
+
+cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm)
+{
+    struct vctx *t = tctx;
+    cb_status st;
+    *lcomm = NULL;
+    struct vlisten *l = calloc(1, sizeof *l);
+    if (!l) {
+        cb_log_error("verbs: out of memory listening for rank %d (%s)", peer->rank, peer->host);
+        return CB_ENOMEM;
+    }
+    l->own = OWN_LISTEN;
+    l->t = t;
+    l->peer = *peer;
+    if (!t->setup_first_ns)
+        t->setup_first_ns = cb_now_ns();
+    st = vb_conn_create(t, 0, peer, &l->rc);
+    if (st)
+        goto undo_listen;
+    l->rc->nonce = t->nonce_seed += 0x9e3779b9u;
     struct vb_hinfo h;
     memset(&h, 0, sizeof h);
-    h.family = t->addr.ss_family;
+    if (t->connect_mode == VB_CONNECT_OOB) {
+        st = vb_oob_listen(l, &h);
+        if (st)
+            goto undo_conn;
+    } else {
+        st = cm_listen(l, &h);
+        if (st)
+            goto undo_conn;
+    }
+    h.connect_mode = t->connect_mode;
     h.nonce = l->rc->nonce;
     h.rank = t->cfg.rank;
-    h.port_be = rdma_get_src_port(l->id);
     h.nqps = t->cfg.qps_per_conn;
     h.nslots = (uint32_t)t->cfg.nslots;
     h.slot_bytes = (uint64_t)t->cfg.slot_bytes;
-    if (t->addr.ss_family == AF_INET) {
-        memcpy(h.addr, &((struct sockaddr_in *)&t->addr)->sin_addr, 4);
-    } else {
-        memcpy(h.addr, &((struct sockaddr_in6 *)&t->addr)->sin6_addr, 16);
-        h.scope_id = ((struct sockaddr_in6 *)&t->addr)->sin6_scope_id;
-    }
     h.mtu = t->mtu;
     h.active_mtu = t->pattr.active_mtu;
     h.mtu_asked = t->cfg.path_mtu != 0;
@@ -368,8 +394,6 @@ cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void *
     *lcomm = l;
     return CB_OK;
 
-undo_id:
-    rdma_destroy_id(l->id);
 undo_conn:
     vb_conn_destroy(l->rc);
 undo_listen:
@@ -400,6 +424,7 @@ cb_status vb_accept(void *lcomm, void **rconn)
         return c->err;
     if (c->nestablished == c->nq) {
         c->ready = 1;
+        vb_setup_mark(t);
         st = vb_cts_issue(c);
         if (st)
             return st;
@@ -411,10 +436,15 @@ cb_status vb_accept(void *lcomm, void **rconn)
         int n = 0;
         for (int i = 0; i < c->nq; i++)
             n += c->q[i].id != NULL;
-        cb_log_error("verbs: %s:%d: rank %d (%s) did not connect within %d ms (%d of %d QPs requested, %d "
-                     "established) to %s port %u: is it alive, and can it reach this address over RDMA?",
-                     t->dev, t->port, l->peer.rank, l->peer.host, t->cfg.timeout_ms, n, c->nq, c->nestablished,
-                     t->addr_str, ntohs(rdma_get_src_port(l->id)));
+        if (l->id)
+            cb_log_error("verbs: %s:%d: rank %d (%s) did not connect within %d ms (%d of %d QPs requested, %d "
+                         "established) to %s port %u: is it alive, and can it reach this address over RDMA?",
+                         t->dev, t->port, l->peer.rank, l->peer.host, t->cfg.timeout_ms, n, c->nq,
+                         c->nestablished, t->addr_str, ntohs(rdma_get_src_port(l->id)));
+        else   /* oob: the reply came (take_reply) but the QPs are not all RTS */
+            cb_log_error("verbs: %s:%d: rank %d (%s) did not connect within %d ms (%d of %d QPs ready, "
+                         "--ib-connect oob)", t->dev, t->port, l->peer.rank, l->peer.host, t->cfg.timeout_ms,
+                         c->nestablished, c->nq);
         vb_conn_fail(c, CB_ETIMEOUT);
         return CB_ETIMEOUT;
     }
@@ -436,7 +466,8 @@ cb_status vb_close_listen(void *lcomm)
     }
     if (l->rc)
         vb_conn_destroy(l->rc);
-    rdma_destroy_id(l->id);
+    if (l->id)
+        rdma_destroy_id(l->id);
     free(l);
     return CB_OK;
 }
@@ -451,8 +482,8 @@ static struct vconn *pending_find(struct vctx *t, int rank, uint32_t nonce)
 
 /* The MTU this connection uses, from the listener's handle; a rate that
  * differs from ours is reported once (stderr and the header). */
-static cb_status agree_with_listener(struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h,
-                                     enum ibv_mtu *mtu)
+cb_status vb_agree_with_listener(struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h,
+                                 enum ibv_mtu *mtu)
 {
     struct vb_end mine = {t->cfg.rank, t->cfg.host, t->dev, t->pattr.link_layer, t->mtu, t->pattr.active_mtu,
                           t->cfg.path_mtu != 0, t->rate_mbps};
@@ -467,12 +498,8 @@ static cb_status agree_with_listener(struct vctx *t, const struct cb_peer *peer,
     return st;
 }
 
-/* A new send connection to the listener of handle `h`: one rdma_cm id per QP, resolving. */
-static cb_status start_connect(struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h,
-                               struct vconn **out)
+cb_status vb_check_same_shape(const struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h)
 {
-    struct vconn *c;
-    enum ibv_mtu mtu;
     if (h->nqps != t->cfg.qps_per_conn || h->nslots != (uint32_t)t->cfg.nslots ||
         h->slot_bytes != t->cfg.slot_bytes) {
         cb_log_error("verbs: rank %d (%s) uses %d QPs and %u slots of %" PRIu64 " bytes, this rank %d QPs and "
@@ -480,7 +507,18 @@ static cb_status start_connect(struct vctx *t, const struct cb_peer *peer, const
                      h->nslots, h->slot_bytes, t->cfg.qps_per_conn, t->cfg.nslots, t->cfg.slot_bytes);
         return CB_EUSAGE;
     }
-    cb_status st = agree_with_listener(t, peer, h, &mtu);
+    return CB_OK;
+}
+
+/* A new send connection to the listener of handle `h`: one rdma_cm id per QP, resolving. */
+static cb_status start_connect(struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h,
+                               struct vconn **out)
+{
+    struct vconn *c;
+    enum ibv_mtu mtu;
+    cb_status st = vb_check_same_shape(t, peer, h);
+    if (!st)
+        st = vb_agree_with_listener(t, peer, h, &mtu);
     if (st)
         return st;
     st = vb_conn_create(t, 1, peer, &c);
@@ -545,6 +583,11 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
     if (st)
         return st;
     struct vconn *c = pending_find(t, peer->rank, h.nonce);
+    if (!c && t->connect_mode == VB_CONNECT_OOB) {   /* vb_reply made it, or failed and said why */
+        cb_log_error("verbs: no connection to rank %d (%s) was set up from its handle (--ib-connect oob)",
+                     peer->rank, peer->host);
+        return CB_EINTERNAL;
+    }
     if (!c && (st = start_connect(t, peer, &h, &c)))
         return st;
     st = vb_cm_pump(t);
@@ -558,6 +601,7 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
     }
     if (c->nestablished == c->nq) {
         c->ready = 1;
+        vb_setup_mark(t);
         *sconn = c;
         return CB_OK;
     }

@@ -186,7 +186,7 @@ cb_status vb_qp_create(struct vconn *c, struct vqp *q)
 }
 
 /* What the QP really has after RTR, for the header: traffic class, SL, MTU. */
-static void qp_record_path(struct vqp *q)
+void vb_qp_record_path(struct vqp *q)
 {
     struct ibv_qp_attr a;
     struct ibv_qp_init_attr ia;
@@ -249,7 +249,7 @@ cb_status vb_qp_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state)
         return CB_EDEVICE;
     }
     if (state == IBV_QPS_RTR)
-        qp_record_path(q);
+        vb_qp_record_path(q);
     return CB_OK;
 }
 

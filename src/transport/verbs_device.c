@@ -543,11 +543,13 @@ static void qp_properties(const struct vctx *t, struct cb_props *props)
     char mtu[64];
     qp_values(t, offsetof(struct vqp, mtu), mtu, sizeof mtu);
     cb_props_add(props, "path_mtu", "%s", mtu);
+    int oob = t->connect_mode == VB_CONNECT_OOB;
     origin(t->cfg.traffic_class, "--tc", v, from, sizeof from);
-    cb_props_add(props, "tc", "%s (%s%s)", v, from, dscp);
+    cb_props_add(props, "tc", "%s (%s%s)", v, oob && t->cfg.traffic_class < 0 ? t->oob_tc_from : from, dscp);
     qp_values(t, offsetof(struct vqp, sl), v, sizeof v);
     origin(t->cfg.service_level, "--sl", v, from, sizeof from);
-    cb_props_add(props, "sl", "%s (%s)", v, from);
+    /* oob has no path record: SL 0 unless --sl */
+    cb_props_add(props, "sl", "%s (%s)", v, oob && t->cfg.service_level < 0 ? "oob: no path record" : from);
 }
 
 /* What --ib-relaxed-ordering and --ib-ar put in force, and why. */
@@ -582,7 +584,11 @@ void vb_properties(void *tctx, struct cb_props *props)
     cb_props_add(props, "gid_index", "%d", t->gid_index);
     cb_props_add(props, "gid_type", "%s", gid_type_str(t->gid_type));
     cb_props_add(props, "gid", "%s", g);
-    cb_props_add(props, "cm_addr", "%s", t->addr_str);
+    cb_props_add(props, "connect", "%s (%s)", vb_connect_mode_str(t->connect_mode), t->connect_why);
+    if (t->setup_last_ns > t->setup_first_ns && t->setup_first_ns)
+        cb_props_add(props, "setup_ms", "%.3f", (double)(t->setup_last_ns - t->setup_first_ns) / 1e6);
+    if (t->connect_mode == VB_CONNECT_CM)
+        cb_props_add(props, "cm_addr", "%s", t->addr_str);
     cb_props_add(props, "qps", "%d", t->cfg.qps_per_conn);
     cb_props_add(props, "timeout", "%d", t->cfg.ib_timeout);
     cb_props_add(props, "retry", "%d", t->cfg.ib_retry_cnt);

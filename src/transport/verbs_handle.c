@@ -43,6 +43,13 @@ void vb_handle_encode(const struct vb_hinfo *i, void *handle)
     h.rate_mbps = htobe32(i->rate_mbps);
     snprintf(h.dev, sizeof h.dev, "%s", i->dev);
     snprintf(h.host, sizeof h.host, "%s", i->host);
+    h.connect_mode = (uint8_t)i->connect_mode;
+    h.gid_index = (uint8_t)i->gid_index;
+    h.lid = htobe16(i->lid);
+    memcpy(h.gid, i->gid, sizeof h.gid);
+    h.psn = htobe32(i->psn);
+    for (int q = 0; q < i->nqps && q < VB_MAX_QPS; q++)
+        h.qpn[q] = htobe32(i->qpn[q]);
     memset(handle, 0, CB_HANDLE_BYTES);
     memcpy(handle, &h, sizeof h);
 }
@@ -68,6 +75,16 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
         cb_log_error("verbs: the handle from rank %d (%s) has address family %d", peer->rank, peer->host, i->family);
         return CB_EUSAGE;
     }
+    if (h.connect_mode != VB_CONNECT_CM && h.connect_mode != VB_CONNECT_OOB) {
+        cb_log_error("verbs: the handle from rank %d (%s) has connect mode %u: not cm or oob", peer->rank,
+                     peer->host, h.connect_mode);
+        return CB_EUSAGE;
+    }
+    if (be16toh(h.nqps) > VB_MAX_QPS) {
+        cb_log_error("verbs: the handle from rank %d (%s) has %u QPs (at most %d)", peer->rank, peer->host,
+                     be16toh(h.nqps), VB_MAX_QPS);
+        return CB_EUSAGE;
+    }
     if (!mtu_valid(h.mtu) || !mtu_valid(h.active_mtu) || h.mtu > h.active_mtu) {
         cb_log_error("verbs: the handle from rank %d (%s) has MTU codes %u / %u (active): not an RDMA MTU",
                      peer->rank, peer->host, h.mtu, h.active_mtu);
@@ -88,6 +105,81 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
     i->rate_mbps = be32toh(h.rate_mbps);
     snprintf(i->dev, sizeof i->dev, "%.*s", (int)sizeof h.dev - 1, h.dev);
     snprintf(i->host, sizeof i->host, "%.*s", (int)sizeof h.host - 1, h.host);
+    i->connect_mode = h.connect_mode;
+    i->gid_index = h.gid_index;
+    i->lid = be16toh(h.lid);
+    memcpy(i->gid, h.gid, sizeof i->gid);
+    i->psn = be32toh(h.psn);
+    for (int q = 0; q < i->nqps; q++)
+        i->qpn[q] = be32toh(h.qpn[q]);
+    return CB_OK;
+}
+
+const char *vb_connect_mode_str(int mode)
+{
+    return mode == VB_CONNECT_OOB ? "oob" : mode == VB_CONNECT_CM ? "cm" : "unknown";
+}
+
+void vb_reply_encode(const struct vb_rinfo *i, void *reply)
+{
+    struct vreply r;
+    memset(&r, 0, sizeof r);
+    r.magic = htobe32(VRPL_MAGIC);
+    r.version = htobe16(VH_VERSION);
+    r.connect_mode = (uint8_t)i->connect_mode;
+    r.ok = (uint8_t)(i->ok != 0);
+    r.rank = (int32_t)htobe32((uint32_t)i->rank);
+    r.nonce = htobe32(i->nonce);
+    memcpy(r.token, i->token, sizeof r.token);
+    r.nqps = htobe16((uint16_t)i->nqps);
+    r.lid = htobe16(i->lid);
+    memcpy(r.gid, i->gid, sizeof r.gid);
+    r.gid_index = (uint8_t)i->gid_index;
+    r.path_mtu = (uint8_t)i->path_mtu;
+    r.link_layer = (uint8_t)i->link_layer;
+    r.psn = htobe32(i->psn);
+    r.cts_rkey = htobe32(i->cts_rkey);
+    r.cts_addr = htobe64(i->cts_addr);
+    for (int q = 0; q < i->nqps && q < VB_MAX_QPS; q++)
+        r.qpn[q] = htobe32(i->qpn[q]);
+    snprintf(r.dev, sizeof r.dev, "%s", i->dev);
+    memset(reply, 0, CB_HANDLE_BYTES);
+    memcpy(reply, &r, sizeof r);
+}
+
+cb_status vb_reply_decode(const void *reply, const struct cb_peer *peer, struct vb_rinfo *i)
+{
+    struct vreply r;
+    memcpy(&r, reply, sizeof r);
+    memset(i, 0, sizeof *i);
+    if (be32toh(r.magic) != VRPL_MAGIC || be16toh(r.version) != VH_VERSION) {
+        cb_log_error("verbs: the connection reply from rank %d (%s) is not a verbs reply of this version (%u, "
+                     "this build %u): do all ranks use --transport verbs and the same collbench build?",
+                     peer->rank, peer->host, be32toh(r.magic) == VRPL_MAGIC ? be16toh(r.version) : 0, VH_VERSION);
+        return CB_EUSAGE;
+    }
+    i->nqps = be16toh(r.nqps);
+    if ((r.connect_mode != VB_CONNECT_CM && r.connect_mode != VB_CONNECT_OOB) || i->nqps > VB_MAX_QPS) {
+        cb_log_error("verbs: the reply from rank %d (%s) has connect mode %u and %d QPs: not a valid reply",
+                     peer->rank, peer->host, r.connect_mode, i->nqps);
+        return CB_EUSAGE;
+    }
+    i->connect_mode = r.connect_mode;
+    i->ok = r.ok;
+    i->rank = (int)be32toh((uint32_t)r.rank);
+    i->nonce = be32toh(r.nonce);
+    memcpy(i->token, r.token, sizeof i->token);
+    i->lid = be16toh(r.lid);
+    memcpy(i->gid, r.gid, sizeof i->gid);
+    i->gid_index = r.gid_index;
+    i->path_mtu = (enum ibv_mtu)r.path_mtu;
+    i->link_layer = r.link_layer;
+    i->psn = be32toh(r.psn);
+    i->cts_rkey = be32toh(r.cts_rkey);
+    i->cts_addr = be64toh(r.cts_addr);
+    for (int q = 0; q < i->nqps; q++)
+        i->qpn[q] = be32toh(r.qpn[q]);
+    snprintf(i->dev, sizeof i->dev, "%.*s", (int)sizeof r.dev - 1, r.dev);
     return CB_OK;
 }
 

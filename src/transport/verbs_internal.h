@@ -7,6 +7,7 @@
  *   verbs_handle.c  the connection handle, the MTU both ends agree on
  *   verbs_conn.c    one connection's resources: memory, CQ, QPs and their states
  *   verbs_cm.c      rdma_cm: listen, connect, accept, the CM event pump
+ *   verbs_oob.c     --ib-connect oob: QP addresses through the bootstrap, QPs moved by hand
  *   verbs_fifo.c    the data path: CTS FIFO, RDMA writes, completions, progress
  *   verbs_async.c   the async-event thread */
 #ifndef CB_VERBS_INTERNAL_H
@@ -29,7 +30,9 @@
 #define VH_MAGIC 0x43425648u    /* "CBVH": handle */
 #define VREQ_MAGIC 0x43425652u  /* "CBVR": CM request private data */
 #define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
-#define VH_VERSION 3   /* 3: the listening port's MTU, link layer and rate */
+#define VRPL_MAGIC 0x43425650u  /* "CBVP": the sender's reply through the bootstrap */
+#define VH_VERSION 4   /* 3: the listening port's MTU, link layer and rate; 4: --ib-connect, QP addresses */
+#define VB_MAX_QPS 64  /* --qps bound: every QP number fits in a handle */
 #define CQ_BATCH 32
 #define VB_PORT_EVENTS_MAX 32
 
@@ -39,6 +42,7 @@ enum { WR_DATA = 1, WR_CTS = 2, WR_RECV = 3 };
 #define WR_N(id) ((id) & ((UINT64_C(1) << 56) - 1))
 
 enum { OWN_LISTEN = 1, OWN_QP = 2 };
+enum vb_connect_mode { VB_CONNECT_CM = 1, VB_CONNECT_OOB = 2 };
 enum { QS_NONE, QS_ADDR, QS_ROUTE, QS_CONNECTING, QS_ESTABLISHED, QS_GONE };
 
 /* What the handle says; CB_HANDLE_BYTES (256) bounds it. */
@@ -61,8 +65,41 @@ struct vhandle {
     uint32_t rate_mbps;       /* the port's rate, 0 = unknown */
     char dev[64];             /* for messages only */
     char host[64];
+    /* 4: the listener's connect mode and, with oob, its QPs' addresses */
+    uint8_t connect_mode;     /* enum vb_connect_mode */
+    uint8_t gid_index;
+    uint16_t lid;
+    uint8_t gid[16];
+    uint32_t psn;             /* the first PSN of every QP of this end */
+    uint32_t qpn[VB_MAX_QPS]; /* oob: the receiver's QP numbers, nqps of them */
 };
 _Static_assert(sizeof(struct vhandle) <= CB_HANDLE_BYTES, "verbs handle too large");
+
+/* The sender's answer to a handle (the bootstrap carries it back), big-endian
+ * fields. With cm it only says the mode (so a mismatch is caught at both
+ * ends); with oob it is the sender's half of every QP. */
+struct vreply {
+    uint32_t magic;
+    uint16_t version;
+    uint8_t connect_mode;     /* enum vb_connect_mode */
+    uint8_t ok;               /* 0: the sender failed to set up its end (its log says why) */
+    int32_t rank;             /* the sender */
+    uint32_t nonce;           /* the listen's, from the handle */
+    uint8_t token[CB_TOKEN_BYTES];
+    uint16_t nqps;
+    uint16_t lid;
+    uint8_t gid[16];
+    uint8_t gid_index;
+    uint8_t path_mtu;         /* enum ibv_mtu the sender chose from the handle (min of both ends) */
+    uint8_t link_layer;
+    uint8_t pad;
+    uint32_t psn;
+    uint32_t cts_rkey;
+    uint64_t cts_addr;
+    uint32_t qpn[VB_MAX_QPS];
+    char dev[64];
+};
+_Static_assert(sizeof(struct vreply) <= CB_HANDLE_BYTES, "verbs reply too large");
 
 /* One end of a connection as the MTU agreement sees it (host byte order). */
 struct vb_end {
@@ -90,6 +127,40 @@ struct vb_hinfo {
     enum ibv_mtu mtu, active_mtu;
     uint32_t rate_mbps;
     char dev[64], host[64];
+    int connect_mode;         /* enum vb_connect_mode */
+    int gid_index;
+    uint16_t lid;
+    uint8_t gid[16];
+    uint32_t psn;
+    uint32_t qpn[VB_MAX_QPS];
+};
+
+/* The reply in host byte order (verbs_handle.c). */
+struct vb_rinfo {
+    int connect_mode, ok;
+    int rank;
+    uint32_t nonce;
+    uint8_t token[CB_TOKEN_BYTES];
+    int nqps;
+    uint16_t lid;
+    uint8_t gid[16];
+    int gid_index;
+    enum ibv_mtu path_mtu;
+    int link_layer;
+    uint32_t psn;
+    uint32_t cts_rkey;
+    uint64_t cts_addr;
+    uint32_t qpn[VB_MAX_QPS];
+    char dev[64];
+};
+
+/* The far end of an oob connection: what its QPs are moved to RTR with. */
+struct vb_remote {
+    uint16_t lid;
+    union ibv_gid gid;
+    uint32_t psn;
+    const uint32_t *qpn;      /* nq of them */
+    const char *dev;
 };
 
 /* CM REQ private data (at most 56 bytes on IB/RoCE); big-endian fields. */
@@ -274,6 +345,13 @@ struct vctx {
     size_t registered;
     uint32_t nonce_seed;
     unsigned pump_tick;
+    int connect_mode;         /* enum vb_connect_mode in force (--ib-connect, auto resolved) */
+    char connect_why[48];     /* "--ib-connect oob", "auto: InfiniBand", ... */
+    int oob_tc;               /* oob without --tc: default_roce_tos (configfs) or 0 */
+    char oob_tc_from[32];     /* "default_roce_tos", "GID default" */
+    uint32_t psn;             /* the first PSN of this rank's oob QPs */
+    int64_t setup_first_ns;   /* the first listen / connect (0 = none yet) */
+    int64_t setup_last_ns;    /* the last connection ready (all its QPs RTS) */
     struct vconn *conns;
     struct vlisten *listens;
     struct vwindow *windows;  /* alloc_shared buffers */
@@ -337,6 +415,10 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
  * InfiniBand port facing an Ethernet one, CB_EUSAGE (logged) when an --mtu
  * one end was given is above what the other end can take. A rate that
  * differs is no error: `warn` (may be NULL) gets a line for the header. */
+void vb_reply_encode(const struct vb_rinfo *r, void *reply);
+/* CB_EUSAGE (logged, naming `peer`) for a reply that is not a verbs reply of this version. */
+cb_status vb_reply_decode(const void *reply, const struct cb_peer *peer, struct vb_rinfo *r);
+const char *vb_connect_mode_str(int mode);
 cb_status vb_agree_mtu(const struct vb_end *mine, const struct vb_end *peer, enum ibv_mtu *out, char *warn,
                        size_t wlen);
 const char *vb_link_layer_str(int ll);
@@ -400,8 +482,25 @@ void vb_conn_destroy(struct vconn *c);
 cb_status vb_qp_create(struct vconn *c, struct vqp *q);
 cb_status vb_qp_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state);
 cb_status vb_post_recvs(struct vconn *c, struct vqp *q, int n);
+/* What the QP really has after RTR (ibv_query_qp), for the header: traffic class, SL, MTU. */
+void vb_qp_record_path(struct vqp *q);
+
+/* -------------------------------------------------------- verbs_oob.c */
+/* Which connect mode --ib-connect puts in force on this port, and why. */
+void vb_choose_connect_mode(struct vctx *t);
+/* The traffic class of oob QPs without --tc: the port's default_roce_tos
+ * (rdma_cm's configfs, when an admin created it) or 0. */
+void vb_oob_choose_tc(struct vctx *t);
+cb_status vb_oob_listen(struct vlisten *l, struct vb_hinfo *h);
+cb_status vb_reply(void *tctx, const struct cb_peer *peer, const void *handle, void *reply);
+cb_status vb_take_reply(void *lcomm, const void *reply);
+/* A connection whose QPs are all RTS: the set-up clock's last mark. */
+void vb_setup_mark(struct vctx *t);
 
 /* -------------------------------------------------------- verbs_cm.c */
+cb_status vb_agree_with_listener(struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h,
+                                 enum ibv_mtu *mtu);
+cb_status vb_check_same_shape(const struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h);
 cb_status vb_cm_pump(struct vctx *t);
 cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm);
 cb_status vb_accept(void *lcomm, void **rconn);

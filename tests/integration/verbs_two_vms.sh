@@ -10,7 +10,8 @@
 # per VM, all_reduce and alltoall with two per VM, and one run with
 # --transport auto, which must pick verbs. The fabric's configuration:
 # default_roce_tos set through rdma_cm's configfs on both VMs reaches the
-# data packets on the wire (tcpdump, both directions), --tc overrides it;
+# data packets on the wire (tcpdump, both directions) with --ib-connect cm
+# (rdma_cm applies it) and oob (collbench reads it), --tc overrides it;
 # node b's netdev at MTU 1500 (active MTU 1024) against node a's 9000 (4096):
 # every collective runs in both directions on the agreed 1024 (and on 512
 # when --mtu 512 asks for it). Then faults on the wire (node a's
@@ -329,7 +330,11 @@ sys.exit(not (f and all(x["rank"] == 0 and x["interface"] == "eth0" and x["to"] 
             fail "traffic class on the wire: cannot set default_roce_tos through configfs"
         else
             echo "# case: default_roce_tos 104 (DSCP 26) on both VMs"
-            wire_tos "traffic class from default_roce_tos across 2 VMs" 0x68 'tc="104 (fabric DSCP 26)"'
+            # rdma_cm applies default_roce_tos itself; with oob collbench reads it from configfs
+            wire_tos "traffic class from default_roce_tos across 2 VMs, --ib-connect cm" 0x68 \
+                'tc="104 (fabric DSCP 26)"' --ib-connect cm
+            wire_tos "traffic class from default_roce_tos across 2 VMs, --ib-connect oob" 0x68 \
+                'tc="104 (default_roce_tos DSCP 26)"' --ib-connect oob
             wire_tos "traffic class --tc 160 across 2 VMs" 0xa0 'tc="160 (--tc DSCP 40)"' --tc 160
             set_roce_tos 0
         fi

@@ -16,12 +16,17 @@
 # (verbs_two_vms.sh). Without qemu or the kernel package (no network to the
 # Debian mirror) the suite prints SKIP lines with the reason, never PASS.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=data: only the --ib-ar / --ib-relaxed-ordering cases (a quick loop).
+# VERBS_VM_CASES=data: only the --ib-ar / --ib-relaxed-ordering cases (a quick loop);
+# =connect: only the --ib-connect cases.
+#   - --ib-connect oob (QP addresses through the bootstrap, no rdma_cm):
+#     every collective bit-exact at 2 and 3 ranks with --qps 2, the header
+#     showing oob and the queried traffic class, default_roce_tos set through
+#     configfs read back from the QPs, a mode mismatch refused naming both ranks.
 # Internally the script runs itself inside the VM with --inside.
 source "$(dirname "$0")/../lib.sh"
 
 COLLS="all_reduce all_gather reduce_scatter alltoall"
-CASES=${VERBS_VM_CASES:-all}      # all, or data
+CASES=${VERBS_VM_CASES:-all}      # all, data or connect
 VM_LIMIT=${VERBS_VM_LIMIT:-900}   # seconds for the VM, boot included (a loaded host is slow)
 
 # ------------------------------------------------------------------ outside
@@ -298,12 +303,65 @@ killed_rank() {   # $1: extra mpirun options, $2: label
     fi
 }
 
+# --ib-connect: oob (NCCL's way) and cm, each checked bit-exact; the header says which is in force
+connect_modes() {
+    local np coll ops
+    for np in 2 3; do
+        for coll in $COLLS; do
+            ops=
+            case $coll in all_reduce|reduce_scatter) ops="-o sum,max" ;; esac
+            # shellcheck disable=SC2086
+            run_coll "$coll verbs np=$np --ib-connect oob qps=2" "$np" "$coll" -b 1000 -e 1M -f 32 --qps 2 \
+                --slot-bytes 64K --ib-connect oob -d float,int32 $ops -n 1 -w 0 -c 2 -I 0 &&
+                shows "$coll np=$np --ib-connect oob" 'connect="oob (--ib-connect oob)"' &&
+                shows "$coll np=$np --ib-connect oob" 'tc="0 (GID default DSCP 0)"'
+        done
+    done
+    run_coll "all_reduce verbs np=2 --ib-connect cm" 2 all_reduce -b 64K -e 64K --ib-connect cm -n 1 -w 0 -c 1 -I 0 &&
+        shows "--ib-connect cm" 'connect="cm (--ib-connect cm)"'
+    run_coll "all_reduce verbs np=2 --ib-connect auto on RoCE" 2 all_reduce -b 64K -e 64K -n 1 -w 0 -c 1 -I 0 &&
+        shows "--ib-connect auto on RoCE" 'connect="cm (auto: RoCE)"'
+    # the admin's default_roce_tos (rdma_cm's configfs) is what oob QPs get, --tc still wins
+    local tos=/sys/kernel/config/rdma_cm/rxe0/ports/1/default_roce_tos
+    case_ "default_roce_tos through configfs"
+    if ! { mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config; } ||
+        ! mkdir -p /sys/kernel/config/rdma_cm/rxe0 || ! echo 104 > "$tos"; then
+        fail "default_roce_tos: cannot set it through configfs"
+    else
+        run_coll "all_reduce verbs np=2 --ib-connect oob, default_roce_tos 104" 2 all_reduce -b 64K -e 64K \
+            --ib-connect oob -n 1 -w 0 -c 1 -I 0 &&
+            shows "oob with default_roce_tos 104" 'tc="104 (default_roce_tos DSCP 26)"'
+        run_coll "all_reduce verbs np=2 --ib-connect oob --tc 160, default_roce_tos 104" 2 all_reduce -b 64K \
+            -e 64K --ib-connect oob --tc 160 -n 1 -w 0 -c 1 -I 0 &&
+            shows "oob --tc 160 over default_roce_tos" 'tc="160 (--tc DSCP 40)"'
+        echo 0 > "$tos"
+        rmdir /sys/kernel/config/rdma_cm/rxe0 2> /dev/null
+    fi
+    # ranks that connect differently: refused, both ranks named
+    local name="--ib-connect cm on rank 0, oob on rank 1"
+    case_ "$name"
+    timeout -k 5 120 mpirun --oversubscribe -np 1 "$CB" all_reduce -b 8 -e 8 -n 1 -w 0 --transport verbs \
+        --hca "$HCA" -T 30 --ib-connect cm : -np 1 "$CB" all_reduce -b 8 -e 8 -n 1 -w 0 --transport verbs \
+        --hca "$HCA" -T 30 --ib-connect oob > "$TMP/out" 2> "$TMP/err"
+    local rc=$?
+    if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+        fail "$name: exit $rc, expected a refusal"; tail -5 "$TMP/err"
+    elif grep -q 'rank 0 (.*) connects with --ib-connect cm (--ib-connect cm) and rank 1 (.*) with oob' "$TMP/err" &&
+        grep -q 'rank 1 (.*) connects with --ib-connect oob (--ib-connect oob) and rank 0 (.*) with cm' "$TMP/err"; then
+        pass "$name: refused at both ends (exit $rc), both ranks named"
+    else
+        fail "$name: no message naming both ranks"; tail -5 "$TMP/err"
+    fi
+}
+
 t_all=$SECONDS
 echo "# inside: $(uname -r), $(nproc) vCPUs, build $BUILD, quick $QUICK"
 if [ "$CASES" = data ]; then data_path_settings; exit $bad; fi
+if [ "$CASES" = connect ]; then connect_modes; exit $bad; fi
 unit_tests
 t=$SECONDS; collectives; echo "# collectives: $((SECONDS - t)) s"
 data_path_settings
+connect_modes
 cli_errors
 [ "$QUICK" = 1 ] || killed_rank "" ""
 killed_rank --enable-recovery ", survivors on their own"

@@ -100,6 +100,11 @@ static void link_open(struct link *l, const struct env *e, int accept_first)
     make_cfg(e, &cfg, 1);
     assert_int_equal(l->T->init(&cfg, &l->rctx), CB_OK);
     assert_int_equal(l->T->listen(l->rctx, &sender, handle, &listen), CB_OK);
+    if (l->T->caps.replies) {   /* the sender's answer, before connect / accept */
+        uint8_t reply[CB_HANDLE_BYTES];
+        assert_int_equal(l->T->reply(l->sctx, &receiver, handle, reply), CB_OK);
+        assert_int_equal(l->T->take_reply(listen, reply), CB_OK);
+    }
     if (accept_first)
         assert_int_equal(l->T->accept(listen, &l->rconn), CB_OK);
     double deadline = cb_now_s() + DEADLINE_S;

@@ -104,6 +104,9 @@ struct pair {
     struct cb_peer peer[2];   /* peer[i] describes rank i */
 };
 
+static void tw_oob(struct cb_transport_config *c) { snprintf(c->ib_connect, sizeof c->ib_connect, "oob"); }
+static void tw_cm(struct cb_transport_config *c) { snprintf(c->ib_connect, sizeof c->ib_connect, "cm"); }
+
 static void pair_open_with(struct pair *p, int qps, size_t slot_bytes, int nslots,
                            void (*tweak)(struct cb_transport_config *))
 {
@@ -120,6 +123,12 @@ static void pair_open_with(struct pair *p, int qps, size_t slot_bytes, int nslot
     }
     for (int i = 0; i < 2; i++)
         assert_int_equal(V->listen(p->t[i], &p->peer[1 - i], handle[i], &p->l[i]), CB_OK);
+    /* the contract's second message (caps.replies): rank i answers rank 1-i's handle */
+    uint8_t reply[2][CB_HANDLE_BYTES];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(V->reply(p->t[i], &p->peer[1 - i], handle[1 - i], reply[i]), CB_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(V->take_reply(p->l[i], reply[1 - i]), CB_OK);
     double t0 = now_s();
     while (!p->s[0] || !p->s[1] || !p->r[0] || !p->r[1]) {
         for (int i = 0; i < 2; i++) {
@@ -208,10 +217,11 @@ static int check(const uint8_t *buf, size_t n, uint64_t seq, int dir, uint8_t *s
 /* Both directions at once, many messages of varying sizes, content checked;
  * senders run ahead (fill every slot they can get), receivers drain in
  * random batches so the FIFOs go from full to empty. */
-static void exchange(int qps, size_t slot_bytes, int nslots, uint64_t count)
+static void exchange_with(int qps, size_t slot_bytes, int nslots, uint64_t count,
+                          void (*tweak)(struct cb_transport_config *))
 {
     struct pair p;
-    pair_open(&p, qps, slot_bytes, nslots);
+    pair_open_with(&p, qps, slot_bytes, nslots, tweak);
     uint64_t sent[2] = {0, 0}, recvd[2] = {0, 0}, bytes = 0;
     uint8_t *scratch = malloc(slot_bytes);
     assert_non_null(scratch);
@@ -261,6 +271,26 @@ static void exchange(int qps, size_t slot_bytes, int nslots, uint64_t count)
                   (double)bytes / 1e6, dt);
     free(scratch);
     pair_close(&p);
+}
+
+static void exchange(int qps, size_t slot_bytes, int nslots, uint64_t count)
+{
+    exchange_with(qps, slot_bytes, nslots, count, NULL);
+}
+
+/* --ib-connect oob (no rdma_cm) and cm: messages both ways over 2 QPs, checked */
+static void test_exchange_oob(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    exchange_with(2, 8192, 4, 2000, tw_oob);
+}
+
+static void test_exchange_cm(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    exchange_with(2, 8192, 4, 2000, tw_cm);
 }
 
 static void test_exchange_1qp(void **state)
@@ -914,7 +944,7 @@ static void test_qp_path_attributes(void **state)
     NEED_DEVICE();
     struct pair p;
     struct cb_props props;
-    pair_open(&p, 2, 65536, 4);
+    pair_open_with(&p, 2, 65536, 4, tw_cm);
     for (int i = 0; i < 2; i++) {
         V->properties(p.t[i], &props);
         print_message("[ INFO     ] rank %d: path_mtu %s, tc %s, sl %s\n", i, prop(&props, "path_mtu"),
@@ -922,6 +952,20 @@ static void test_qp_path_attributes(void **state)
         assert_string_equal(prop(&props, "path_mtu"), prop(&props, "active_mtu"));
         assert_non_null(strstr(prop(&props, "tc"), "(fabric"));
         assert_non_null(strstr(prop(&props, "sl"), "(fabric)"));
+        assert_string_equal(prop(&props, "connect"), "cm (--ib-connect cm)");
+    }
+    pair_close(&p);
+    /* oob: no rdma_cm to ask; default_roce_tos read from configfs when there, else 0; SL 0 */
+    pair_open_with(&p, 2, 65536, 4, tw_oob);
+    for (int i = 0; i < 2; i++) {
+        V->properties(p.t[i], &props);
+        print_message("[ INFO     ] oob rank %d: path_mtu %s, tc %s, sl %s, setup_ms %s\n", i,
+                      prop(&props, "path_mtu"), prop(&props, "tc"), prop(&props, "sl"), prop(&props, "setup_ms"));
+        assert_string_equal(prop(&props, "path_mtu"), prop(&props, "active_mtu"));
+        assert_true(strstr(prop(&props, "tc"), "(GID default") || strstr(prop(&props, "tc"), "(default_roce_tos"));
+        assert_string_equal(prop(&props, "sl"), "0 (oob: no path record)");
+        assert_string_equal(prop(&props, "connect"), "oob (--ib-connect oob)");
+        assert_true(atof(prop(&props, "setup_ms")) > 0);
     }
     pair_close(&p);
     pair_open_with(&p, 2, 65536, 4, tw_tc_sl);
@@ -1067,6 +1111,7 @@ static void test_err_connect_refused(void **state)
     for (int i = 0; i < 2; i++) {
         make_cfg(&cfg[i], i, 1, 4096, 2);
         cfg[i].timeout_ms = 5000;
+        tw_cm(&cfg[i]);   /* rdma_cm's refusals and resolution */
         assert_int_equal(V->init(&cfg[i], &t[i]), CB_OK);
     }
     assert_int_equal(V->listen(t[1], &p0, handle, &l), CB_OK);
@@ -1215,6 +1260,8 @@ int main(void)
         cmocka_unit_test(test_err_memlock),
         cmocka_unit_test(test_err_queue_limits),
         cmocka_unit_test(test_err_connect_refused),
+        cmocka_unit_test(test_exchange_oob),
+        cmocka_unit_test(test_exchange_cm),
         cmocka_unit_test(test_exchange_1qp),
         cmocka_unit_test(test_exchange_3qp),
         cmocka_unit_test(test_exchange_1slot),

@@ -130,6 +130,14 @@ static struct vb_hinfo sample_handle(void)
     h.rate_mbps = 100000;
     snprintf(h.dev, sizeof h.dev, "mlx5_1");
     snprintf(h.host, sizeof h.host, "nodeb");
+    h.connect_mode = VB_CONNECT_OOB;
+    h.gid_index = 3;
+    h.lid = 0x1234;
+    for (int i = 0; i < 16; i++)
+        h.gid[i] = (uint8_t)(0xf0 + i);
+    h.psn = 0xabcdef;
+    h.qpn[0] = 0x000111;
+    h.qpn[1] = 0xfedcba;
     return h;
 }
 
@@ -159,10 +167,18 @@ static void handle_round_trip(void **state)
     assert_int_equal(back.rate_mbps, 100000);
     assert_string_equal(back.dev, "mlx5_1");
     assert_string_equal(back.host, "nodeb");
-    /* big-endian on the wire: the rank's bytes */
+    assert_int_equal(back.connect_mode, VB_CONNECT_OOB);
+    assert_int_equal(back.gid_index, 3);
+    assert_int_equal(back.lid, 0x1234);
+    assert_memory_equal(back.gid, h.gid, 16);
+    assert_int_equal(back.psn, 0xabcdef);
+    assert_int_equal(back.qpn[0], 0x000111);
+    assert_int_equal(back.qpn[1], 0xfedcba);
+    /* big-endian on the wire: the rank's bytes, a QP number's */
     struct vhandle raw;
     memcpy(&raw, buf, sizeof raw);
     assert_int_equal(((unsigned char *)&raw.rank)[3], 3);
+    assert_int_equal(((unsigned char *)&raw.qpn[1])[1], 0xfe);
 }
 
 static void handle_refused(void **state)
@@ -180,7 +196,7 @@ static void handle_refused(void **state)
     cb_status st = vb_handle_decode(buf, &peer, &back);
     char *msg = capture_end();
     assert_int_equal(st, CB_EUSAGE);
-    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (2, this build 3)"));
+    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (2, this build 4)"));
     vb_handle_encode(&h, buf);
     memcpy(&raw, buf, sizeof raw);
     raw.mtu = 9;   /* no such MTU code */
@@ -189,9 +205,116 @@ static void handle_refused(void **state)
     st = vb_handle_decode(buf, &peer, &back);
     capture_end();
     assert_int_equal(st, CB_EUSAGE);
+    vb_handle_encode(&h, buf);
+    memcpy(&raw, buf, sizeof raw);
+    raw.connect_mode = 0;   /* neither cm nor oob */
+    memcpy(buf, &raw, sizeof raw);
+    capture_begin();
+    st = vb_handle_decode(buf, &peer, &back);
+    msg = capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+    assert_non_null(strstr(msg, "connect mode 0"));
     memset(buf, 0, sizeof buf);
     capture_begin();
     st = vb_handle_decode(buf, &peer, &back);
+    capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+}
+
+static struct vb_rinfo sample_reply(void)
+{
+    struct vb_rinfo r;
+    memset(&r, 0, sizeof r);
+    r.connect_mode = VB_CONNECT_OOB;
+    r.ok = 1;
+    r.rank = 5;
+    r.nonce = 0xdeadbeef;
+    for (int i = 0; i < CB_TOKEN_BYTES; i++)
+        r.token[i] = (uint8_t)(i * 7);
+    r.nqps = VB_MAX_QPS;
+    r.lid = 0x4321;
+    for (int i = 0; i < 16; i++)
+        r.gid[i] = (uint8_t)(0x10 + i);
+    r.gid_index = 1;
+    r.path_mtu = IBV_MTU_2048;
+    r.link_layer = IBV_LINK_LAYER_INFINIBAND;
+    r.psn = 0x123456;
+    r.cts_rkey = 0x89abcdef;
+    r.cts_addr = UINT64_C(0x00007f0012345000);
+    for (int i = 0; i < VB_MAX_QPS; i++)
+        r.qpn[i] = 0x100000u + (uint32_t)i;
+    snprintf(r.dev, sizeof r.dev, "mlx5_0");
+    return r;
+}
+
+/* --ib-connect oob: the sender's reply carries its half of every QP (all 64 fit) */
+static void reply_round_trip(void **state)
+{
+    (void)state;
+    struct vb_rinfo r = sample_reply(), back;
+    unsigned char buf[CB_HANDLE_BYTES];
+    struct cb_peer peer = {5, "nodec"};
+    memset(buf, 0xa5, sizeof buf);
+    vb_reply_encode(&r, buf);
+    for (size_t i = sizeof(struct vreply); i < sizeof buf; i++)
+        assert_int_equal(buf[i], 0);
+    assert_int_equal(vb_reply_decode(buf, &peer, &back), CB_OK);
+    assert_int_equal(back.connect_mode, VB_CONNECT_OOB);
+    assert_int_equal(back.ok, 1);
+    assert_int_equal(back.rank, 5);
+    assert_int_equal(back.nonce, 0xdeadbeef);
+    assert_memory_equal(back.token, r.token, CB_TOKEN_BYTES);
+    assert_int_equal(back.nqps, VB_MAX_QPS);
+    assert_int_equal(back.lid, 0x4321);
+    assert_memory_equal(back.gid, r.gid, 16);
+    assert_int_equal(back.gid_index, 1);
+    assert_int_equal(back.path_mtu, IBV_MTU_2048);
+    assert_int_equal(back.link_layer, IBV_LINK_LAYER_INFINIBAND);
+    assert_int_equal(back.psn, 0x123456);
+    assert_int_equal(back.cts_rkey, 0x89abcdef);
+    assert_true(back.cts_addr == UINT64_C(0x00007f0012345000));
+    assert_int_equal(back.qpn[0], 0x100000);
+    assert_int_equal(back.qpn[VB_MAX_QPS - 1], 0x100000 + VB_MAX_QPS - 1);
+    assert_string_equal(back.dev, "mlx5_0");
+    struct vreply raw;
+    memcpy(&raw, buf, sizeof raw);
+    assert_int_equal(((unsigned char *)&raw.cts_rkey)[0], 0x89);   /* big-endian */
+    /* a failed sender still answers, so the receiver does not wait */
+    r.ok = 0;
+    vb_reply_encode(&r, buf);
+    assert_int_equal(vb_reply_decode(buf, &peer, &back), CB_OK);
+    assert_int_equal(back.ok, 0);
+}
+
+static void reply_refused(void **state)
+{
+    (void)state;
+    struct vb_rinfo r = sample_reply(), back;
+    unsigned char buf[CB_HANDLE_BYTES];
+    struct cb_peer peer = {5, "nodec"};
+    struct vreply raw;
+    vb_reply_encode(&r, buf);
+    memcpy(&raw, buf, sizeof raw);
+    raw.version = htons(3);
+    memcpy(buf, &raw, sizeof raw);
+    capture_begin();
+    cb_status st = vb_reply_decode(buf, &peer, &back);
+    char *msg = capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+    assert_non_null(strstr(msg, "reply from rank 5 (nodec) is not a verbs reply of this version (3, this build 4)"));
+    vb_reply_encode(&r, buf);
+    memcpy(&raw, buf, sizeof raw);
+    raw.nqps = htons(VB_MAX_QPS + 1);
+    memcpy(buf, &raw, sizeof raw);
+    capture_begin();
+    st = vb_reply_decode(buf, &peer, &back);
+    capture_end();
+    assert_int_equal(st, CB_EUSAGE);
+    memset(buf, 0, sizeof buf);   /* a handle is not a reply */
+    struct vb_hinfo h = sample_handle();
+    vb_handle_encode(&h, buf);
+    capture_begin();
+    st = vb_reply_decode(buf, &peer, &back);
     capture_end();
     assert_int_equal(st, CB_EUSAGE);
 }
@@ -413,6 +536,8 @@ int main(void)
         cmocka_unit_test(fifo_entry_torn_reads_are_rejected),
         cmocka_unit_test(handle_round_trip),
         cmocka_unit_test(handle_refused),
+        cmocka_unit_test(reply_round_trip),
+        cmocka_unit_test(reply_refused),
         cmocka_unit_test(mtu_is_the_smaller_on_both_ends),
         cmocka_unit_test(mtu_asked_above_the_peer_is_refused),
         cmocka_unit_test(infiniband_to_ethernet_is_refused),
