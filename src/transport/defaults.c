@@ -35,3 +35,9 @@ int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, 
     (void)tctx, (void)from, (void)ev, (void)max;
     return 0;
 }
+
+size_t cb_transport_no_buffers(void *conn)
+{
+    (void)conn;
+    return 0;
+}

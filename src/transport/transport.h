@@ -163,6 +163,15 @@ struct cb_transport_ops {
      * (cb_transport_no_port_events where a transport sees none: shm, tcp). */
     int (*port_events)(void *tctx, int from, struct cb_port_event *ev, int max);
 
+    /* Buffer memory one connection end holds for its FIFO (slots, control,
+     * CTS entries; verbs: what it registered), for the run's memory report;
+     * 0 where it maps the peer's memory and allocates none (shm's sender). */
+    size_t (*send_bytes)(void *sconn);
+    size_t (*recv_bytes)(void *rconn);
+    /* What send_bytes (is_send 1) or recv_bytes (0) of a connection made with
+     * cfg reports, from the slot geometry alone: `collbench model`'s figure. */
+    size_t (*geometry_bytes)(const struct cb_transport_config *cfg, int is_send);
+
     cb_status (*close_send)(void *sconn);
     cb_status (*close_recv)(void *rconn);
     void (*finalize)(void *tctx);
@@ -187,5 +196,7 @@ void cb_transport_plain_free(void *tctx, void *p);
 cb_status cb_transport_no_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
 cb_status cb_transport_no_lend(void *sconn, const void *src, size_t nbytes, int *posted);
 int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
+/* A connection end that allocates no buffer of its own (it maps the peer's). */
+size_t cb_transport_no_buffers(void *conn);
 
 #endif
