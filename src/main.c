@@ -182,6 +182,7 @@ static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *plac
     describe_rings(c, &mine.props);
     cb_topo_describe(place, &mine.props);   /* after: transports start the list afresh */
     cb_comm_buffer_use(c, &mine.conns);
+    cb_self_memory(&mine.rss_bytes, &mine.pinned_bytes);
     info->ranks = calloc((size_t)c->nranks, sizeof *info->ranks);
     if (!info->ranks)
         return CB_ENOMEM;
