@@ -203,8 +203,9 @@ static int model_opt(int ch, const char *arg, struct model_args *ma, const char 
 {
     double v;
     int i;
-    if (scale_opt(ch, arg, &ma->scale) == 0)
-        return 0;
+    int scale = scale_opt(ch, arg, &ma->scale);
+    if (scale != 1)
+        return scale;
     switch (ch) {
     case M_RANKS: ma->scale.ranks = arg; return 0;
     case M_NODES: return count("--nodes", arg, &ma->m.nodes);
