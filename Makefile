@@ -88,9 +88,10 @@ unit: all
 	@tests/run-all --unit-only $(if $(filter 1,$(SANITIZE)),--sanitize)
 
 # Benchmarks, not tests: collbench vs MPI per collective, every algorithm vs
-# MPI at 2, 4 and 8 ranks, the cost model vs measured times, and how well
-# planted faults are named (needs root: network namespaces). bench-shm,
-# bench-algos and bench-model record their tables with the run's date,
+# MPI at 2, 4 and 8 ranks, the cost model vs measured times, connection
+# set-up and buffers per rank at 2 to 64 ranks, and how well planted faults
+# are named (needs root: network namespaces). bench-shm, bench-algos,
+# bench-model and bench-scale record their tables with the run's date,
 # commit and machine under results/measured/, and the docs' tables are
 # regenerated from them.
 bench: deps
@@ -98,6 +99,7 @@ bench: deps
 	@scripts/bench-shm --record
 	@scripts/bench-algos --record
 	-@scripts/bench-model --record
+	-@scripts/bench-scale --record
 	-@scripts/bench-faults
 	@scripts/docs-tables
 

@@ -181,6 +181,8 @@ static cb_status gather_ranks(struct cb_comm *c, const struct cb_topo_rank *plac
     describe_transports(c, &mine.props);
     describe_rings(c, &mine.props);
     cb_topo_describe(place, &mine.props);   /* after: transports start the list afresh */
+    cb_comm_buffer_use(c, &mine.conns);
+    cb_self_memory(&mine.rss_bytes, &mine.pinned_bytes);
     info->ranks = calloc((size_t)c->nranks, sizeof *info->ranks);
     if (!info->ranks)
         return CB_ENOMEM;
@@ -292,7 +294,8 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     int verbs = !strcmp(comm->ops->name, "verbs") || (comm->net_ops && !strcmp(comm->net_ops->name, "verbs"));
     if (!cb_options_only_mpi(o) && verbs && (st = cb_comm_connect_ring(comm)) != CB_OK)
         goto free_info;
-    if ((st = gather_ranks(comm, &place, &info)) != CB_OK || (st = pick_nccl_json(o, comm->rank, &nccl_json)))
+    if ((st = cb_harness_prepare(comm, o)) != CB_OK || (st = gather_ranks(comm, &place, &info)) != CB_OK ||
+        (st = pick_nccl_json(o, comm->rank, &nccl_json)))
         goto free_info;
     if (comm->rank == 0)
         put_header(o, &info);

@@ -37,6 +37,11 @@ struct cb_algo_desc {
     const char *summary;   /* a line of `collbench algorithms` */
     /* Connects what it needs (collective, outside the timed loop); NULL: nothing. */
     cb_status (*connect)(struct cb_comm *c);
+    /* Connection ends (a send or a receive with one peer on one channel)
+     * that connect makes for `rank` of nranks on `channels` channels, as
+     * many sends as receives: what `collbench model --scale` counts. NULL
+     * with connect. */
+    int (*conn_ends)(int nranks, int rank, int channels);
     /* Whether it runs coll in place (sendbuf == recvbuf layout); NULL: always. */
     int (*in_place)(cb_coll coll);
     /* CB_OK if it handles type t and op, else CB_EUSAGE (logged when `report`);
@@ -110,9 +115,16 @@ struct cb_tree {
 /* Tree `which` (0 or 1) of the double binary tree over n ranks, seen from `rank`. */
 void cb_tree_build(int n, int rank, int which, struct cb_tree *t);
 
-/* Collective connection set-up each algorithm needs (see cb_coll_prepare). */
+/* Collective connection set-up each algorithm needs (see cb_coll_prepare),
+ * and the connection ends it makes (cb_algo_desc's conn_ends). */
 cb_status cb_tree_connect(struct cb_comm *c);
 cb_status cb_rd_connect(struct cb_comm *c);
+int cb_tree_conn_ends(int nranks, int rank, int channels);
+int cb_rd_conn_ends(int nranks, int rank, int channels);
+/* cb_comm_connect_ring's: next and prev on every channel. */
+int cb_ring_conn_ends(int nranks, int rank, int channels);
+/* cb_comm_connect_all's: every other rank, on channel 0. */
+int cb_all_conn_ends(int nranks, int rank, int channels);
 
 cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a);

@@ -39,3 +39,15 @@ cb_status cb_algo_rounds(struct cb_comm *c, const struct cb_coll_args *a, size_t
     }
     return CB_OK;
 }
+
+int cb_ring_conn_ends(int nranks, int rank, int channels)
+{
+    (void)rank;
+    return nranks > 1 ? 2 * channels : 0;
+}
+
+int cb_all_conn_ends(int nranks, int rank, int channels)
+{
+    (void)rank, (void)channels;
+    return 2 * (nranks - 1);
+}

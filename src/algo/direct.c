@@ -126,6 +126,7 @@ const struct cb_algo_desc cb_algo_direct = {
     .name = "direct",
     .summary = "every rank reduces its own piece from all n sources at once, then sends it to all",
     .connect = cb_comm_connect_all,
+    .conn_ends = cb_all_conn_ends,
     .impl = {
         {CB_ALL_REDUCE, cb_direct_all_reduce, direct_all_reduce_time},
         {CB_REDUCE_SCATTER, cb_direct_reduce_scatter, direct_reduce_scatter_time},

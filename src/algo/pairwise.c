@@ -108,6 +108,7 @@ const struct cb_algo_desc cb_algo_pairwise = {
     .name = "pairwise",
     .summary = "alltoall in n-1 rounds, one peer each way per round",
     .connect = cb_comm_connect_all,
+    .conn_ends = cb_all_conn_ends,
     .impl = {{CB_ALLTOALL, cb_pairwise_alltoall, pairwise_time}},
 };
 
@@ -115,5 +116,6 @@ const struct cb_algo_desc cb_algo_linear = {
     .name = "linear",
     .summary = "alltoall with every block posted at once (small messages)",
     .connect = cb_comm_connect_all,
+    .conn_ends = cb_all_conn_ends,
     .impl = {{CB_ALLTOALL, cb_linear_alltoall, linear_time}},
 };

@@ -25,19 +25,33 @@ void cb_fold_init(struct cb_fold *f, int n, int rank)
 int cb_fold_rank(const struct cb_fold *f, int v) { return v < f->rem ? 2 * v + 1 : v + f->rem; }
 int cb_fold_first(const struct cb_fold *f, int v) { return v < f->rem ? 2 * v : v + f->rem; }
 
-/* Every peer any recursive doubling/halving here talks to, on channel 0. */
-cb_status cb_rd_connect(struct cb_comm *c)
+/* Every peer any recursive doubling/halving here talks to (distinct), on
+ * channel 0; returns how many (at most 64: log2 of an int's range, plus one). */
+static int rd_peers(int nranks, int rank, int peers[64])
 {
     struct cb_fold f;
-    int peers[64], np = 0;
-    cb_fold_init(&f, c->nranks, c->rank);
+    int np = 0;
+    cb_fold_init(&f, nranks, rank);
     if (f.v < 0)
-        peers[np++] = c->rank + 1;
-    else if (cb_fold_absorbs(&f, c->rank))
-        peers[np++] = c->rank - 1;
+        peers[np++] = rank + 1;
+    else if (cb_fold_absorbs(&f, rank))
+        peers[np++] = rank - 1;
     for (int m = 1; f.v >= 0 && m < f.p; m <<= 1)
         peers[np++] = cb_fold_rank(&f, f.v ^ m);
+    return np;
+}
+
+cb_status cb_rd_connect(struct cb_comm *c)
+{
+    int peers[64], np = rd_peers(c->nranks, c->rank, peers);
     return cb_comm_connect(c, peers, np, peers, np);
+}
+
+int cb_rd_conn_ends(int nranks, int rank, int channels)
+{
+    int peers[64];
+    (void)channels;
+    return 2 * rd_peers(nranks, rank, peers);
 }
 
 /* dst = (lower's partial) OP (upper's), the last reduction divides for avg. */
@@ -182,6 +196,7 @@ const struct cb_algo_desc cb_algo_rd = {
     .name = "rd",
     .summary = "recursive doubling (all_reduce, all_gather), recursive halving (reduce_scatter)",
     .connect = cb_rd_connect,
+    .conn_ends = cb_rd_conn_ends,
     .impl = {
         {CB_ALL_REDUCE, cb_rd_all_reduce, rd_all_reduce_time},
         {CB_ALL_GATHER, cb_rd_all_gather, rd_all_gather_time},
@@ -193,5 +208,6 @@ const struct cb_algo_desc cb_algo_rabenseifner = {
     .name = "rabenseifner",
     .summary = "recursive halving reduce-scatter, then recursive doubling all-gather",
     .connect = cb_rd_connect,
+    .conn_ends = cb_rd_conn_ends,
     .impl = {{CB_ALL_REDUCE, cb_rabenseifner_all_reduce, rabenseifner_time}},
 };

@@ -209,6 +209,7 @@ const struct cb_algo_desc cb_algo_ring = {
     .name = "ring",
     .summary = "rings (all_reduce: reduce-scatter, then all-gather); chains for the rooted ones",
     .connect = cb_comm_connect_ring,
+    .conn_ends = cb_ring_conn_ends,
     .impl = {
         {CB_ALL_REDUCE, cb_ring_all_reduce, ring_all_reduce_time},
         {CB_ALL_GATHER, cb_ring_all_gather, ring_all_gather_time},

@@ -60,18 +60,38 @@ void cb_tree_build(int n, int rank, int which, struct cb_tree *t)
         t->child[i] = odd ? (t->child[i] + 1) % n : n - 1 - t->child[i];
 }
 
-/* Parent and children of both trees, on every channel. */
-cb_status cb_tree_connect(struct cb_comm *c)
+/* Parent and children of both trees; returns how many. A peer may come
+ * twice (parent in one tree, child in the other): connected once. */
+static int tree_peers(int nranks, int rank, int peers[6])
 {
-    int peers[6], np = 0;
+    int np = 0;
     for (int w = 0; w < 2; w++) {
         struct cb_tree t;
-        cb_tree_build(c->nranks, c->rank, w, &t);
+        cb_tree_build(nranks, rank, w, &t);
         if (t.parent >= 0)
             peers[np++] = t.parent;
         for (int i = 0; i < t.nchild; i++)
             peers[np++] = t.child[i];
     }
+    return np;
+}
+
+int cb_tree_conn_ends(int nranks, int rank, int channels)
+{
+    int peers[6], np = tree_peers(nranks, rank, peers), distinct = 0;
+    for (int i = 0; i < np; i++) {
+        int seen = 0;
+        for (int k = 0; k < i; k++)
+            seen |= peers[k] == peers[i];
+        distinct += !seen;
+    }
+    return 2 * distinct * channels;
+}
+
+/* Parent and children of both trees, on every channel. */
+cb_status cb_tree_connect(struct cb_comm *c)
+{
+    int peers[6], np = tree_peers(c->nranks, c->rank, peers);
     cb_status st = CB_OK;
     for (int ch = 0; ch < c->nchannels && st == CB_OK; ch++)
         st = cb_comm_connect_on(c, ch, peers, np, peers, np);
@@ -208,5 +228,6 @@ const struct cb_algo_desc cb_algo_tree = {
     .name = "tree",
     .summary = "double binary tree: reduce up, broadcast down, pipelined (NCCL's construction)",
     .connect = cb_tree_connect,
+    .conn_ends = cb_tree_conn_ends,
     .impl = {{CB_ALL_REDUCE, cb_tree_all_reduce, tree_all_reduce_time}},
 };

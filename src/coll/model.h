@@ -35,6 +35,28 @@ cb_algo cb_model_best(const struct cb_machine *m, cb_coll coll, size_t bytes, cb
 /* One machine level from one set of terms (what auto uses). */
 void cb_machine_flat(struct cb_machine *m, int nranks, int channels, const struct cb_cost *c);
 
+/* What an algorithm's connections cost one rank at scale (`collbench model
+ * --scale`): the transport's buffers for the slot geometry in cfg
+ * (geometry_bytes, what its connections report in a run), cfg's QPs per
+ * connection, and set-up as fixed + per_conn x connection ends, from the
+ * measurement in results/measured/bench-scale.json (< 0: not known). */
+struct cb_scale_terms {
+    const struct cb_transport_ops *transport;
+    struct cb_transport_config cfg;   /* slot_bytes, nslots, qps_per_conn, channels */
+    double setup_fixed_s, setup_per_conn_s;
+};
+
+struct cb_scale_need {
+    int conn_ends;         /* the most any rank makes: a send or a receive with one peer on one channel */
+    long long qps;         /* conn_ends x QPs per connection */
+    size_t buffer_bytes;   /* half the ends send, half receive */
+    double setup_s;        /* < 0: not known */
+};
+
+/* The most any rank of nranks needs for algo's connections; -1 where the
+ * algorithm makes none of ours (MPI's), else 0. */
+int cb_model_scale(const struct cb_scale_terms *t, cb_algo algo, int nranks, struct cb_scale_need *need);
+
 /* `collbench tune`'s file: "key value" lines. Load returns CB_EUSAGE with a
  * message naming the file and line when it cannot be read. */
 cb_status cb_cost_save(FILE *f, const struct cb_cost *c, const char *transport);

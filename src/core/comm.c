@@ -453,16 +453,44 @@ free_arrays:
     return st;
 }
 
+/* connect_on, its time (listen to the closing barrier) added to c->connect_s. */
+static cb_status connect_timed(struct cb_comm *c, int ch, const int *to, int nto, const int *from, int nfrom,
+                               cb_status *peer_st)
+{
+    double start = cb_now_s();
+    cb_status st = connect_on(c, ch, to, nto, from, nfrom, peer_st);
+    c->connect_s += cb_now_s() - start;
+    return st;
+}
+
 cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to, int nto, const int *from, int nfrom)
 {
-    return connect_on(c, ch, to, nto, from, nfrom, NULL);
+    return connect_timed(c, ch, to, nto, from, nfrom, NULL);
 }
 
 cb_status cb_comm_connect_or_skip(struct cb_comm *c, const int *to, int nto, const int *from, int nfrom,
                                   cb_status *peer_st)
 {
     *peer_st = CB_OK;
-    return connect_on(c, 0, to, nto, from, nfrom, peer_st);
+    return connect_timed(c, 0, to, nto, from, nfrom, peer_st);
+}
+
+void cb_comm_buffer_use(const struct cb_comm *c, struct cb_conn_use *use)
+{
+    memset(use, 0, sizeof *use);
+    use->connect_s = c->connect_s;
+    for (int i = 0; i < c->nchannels * c->nranks; i++) {
+        const struct cb_send_chan *s = &c->send[i];
+        const struct cb_recv_chan *r = &c->recv[i];
+        if (s->conn) {
+            use->connections++;
+            use->buffer_bytes += s->ops->send_bytes(s->conn);
+        }
+        if (r->conn) {
+            use->connections++;
+            use->buffer_bytes += r->ops->recv_bytes(r->conn);
+        }
+    }
 }
 
 cb_status cb_comm_connect_ring(struct cb_comm *c)

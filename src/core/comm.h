@@ -67,6 +67,14 @@ struct cb_comm {
     void *premul;
     size_t premul_bytes;
     struct cb_cost cost;            /* cost-model terms for --algo auto (src/coll/model.h) */
+    double connect_s;               /* spent in cb_comm_connect* so far: listen to the closing barrier */
+};
+
+/* What this rank's connections hold, for the run header and the JSON. */
+struct cb_conn_use {
+    int connections;      /* connection ends: a send and a receive per peer and channel */
+    size_t buffer_bytes;  /* their FIFO buffers (verbs: registered), transport's send_bytes / recv_bytes */
+    double connect_s;     /* time spent connecting (cb_comm's connect_s) */
 };
 
 /* Pick the transport by name ("shm", "tcp", "verbs", "auto") and init it.
@@ -115,6 +123,8 @@ cb_status cb_comm_premul(struct cb_comm *c, size_t bytes);
 /* Close this rank's connections with `peer` (every channel), first waiting
  * (bounded by the timeout) until it consumed what we sent when `drain`. */
 void cb_comm_close_peer(struct cb_comm *c, int peer, int drain);
+/* This rank's connection ends on every channel and the buffer memory they hold. */
+void cb_comm_buffer_use(const struct cb_comm *c, struct cb_conn_use *use);
 /* The transport a connection with `peer` uses. */
 const struct cb_transport_ops *cb_comm_transport_of(const struct cb_comm *c, int peer, void **tctx);
 /* Drive every transport of the connection's job. */

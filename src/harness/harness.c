@@ -486,7 +486,7 @@ static cb_status sweep_roots(struct cb_comm *c, const struct cb_options *o, cons
     return st;
 }
 
-static cb_status prepare(struct cb_comm *c, const struct cb_options *o)
+cb_status cb_harness_prepare(struct cb_comm *c, const struct cb_options *o)
 {
     int runs_auto = 0;
     for (int i = 0; i < o->nalgos; i++)
@@ -555,8 +555,6 @@ cb_status cb_harness_sweep(struct cb_comm *c, const struct cb_options *o, FILE *
     struct buffers b = {0};
     struct cb_wire_watch *watch = cb_wire_watch_start(c, 0);
     cb_status st = watch ? alloc_buffers(c, o, &b) : CB_ENOMEM;
-    if (st == CB_OK)
-        st = prepare(c, o);
     for (long long cycle = 0; st == CB_OK && (o->cycles == 0 || cycle < o->cycles); cycle++) {   /* -N 0: for days */
         for (int t = 0; t < o->ntypes && st == CB_OK; t++)
             for (int p = 0; p < o->nops && st == CB_OK; p++)

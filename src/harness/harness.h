@@ -29,7 +29,12 @@ struct cb_sweep {
  * an output file could not be written) stops the run on every rank. */
 typedef cb_status (*cb_sweep_report_fn)(const struct cb_sweep *sweep, int last, void *arg);
 
-/* Run the whole sweep (-N cycles). Rows go to `table` (rank 0) as they are
+/* Collective, before the sweep: load the cost model where auto needs it,
+ * make every connection the sweep's algorithms use and grow the scratch, so
+ * the header can say what they hold and the timed loop makes none. */
+cb_status cb_harness_prepare(struct cb_comm *c, const struct cb_options *o);
+
+/* Run the whole sweep (-N cycles), after cb_harness_prepare. Rows go to `table` (rank 0) as they are
  * measured; after every cycle the wire counters are read on every rank
  * (sweep->wire, summary.wire) and `on_cycle` is called on rank 0. Stops
  * with CB_ESTOPPED at the next operation or size once *o->stop is set. */

@@ -106,14 +106,20 @@ size_t cb_mem_host_need(const struct cb_options *o, int nranks, int local, int r
     return host;
 }
 
-int cb_meminfo_available(const char *text, size_t *bytes)
+/* "KEY: N kB" of a /proc text, in bytes: 0, or -1 when absent. */
+static int kb_field(const char *text, const char *key, size_t *bytes)
 {
-    const char *p = strstr(text, "MemAvailable:");
+    const char *p = strstr(text, key);
     unsigned long long kb;
-    if (!p || sscanf(p + strlen("MemAvailable:"), "%llu kB", &kb) != 1 || kb > SIZE_MAX / 1024)
+    if (!p || sscanf(p + strlen(key), "%llu kB", &kb) != 1 || kb > SIZE_MAX / 1024)
         return -1;
     *bytes = (size_t)kb * 1024;
     return 0;
+}
+
+int cb_meminfo_available(const char *text, size_t *bytes)
+{
+    return kb_field(text, "MemAvailable:", bytes);
 }
 
 /* A small file's text, or "" */
@@ -124,6 +130,16 @@ static void read_file(const char *path, char *buf, size_t len)
     if (f)
         fclose(f);
     buf[n] = 0;
+}
+
+void cb_self_memory(size_t *rss, size_t *pinned)
+{
+    char text[4096];
+    read_file("/proc/self/status", text, sizeof text);
+    if (kb_field(text, "VmRSS:", rss) != 0)
+        *rss = 0;
+    if (kb_field(text, "VmPin:", pinned) != 0)
+        *pinned = 0;
 }
 
 /* The first line of a small file, or "" */

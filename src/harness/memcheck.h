@@ -36,6 +36,10 @@ size_t cb_cgroup_room(const char *self, const char *root);
  * cgroup's room; SIZE_MAX when neither is known. `what` says which it is. */
 size_t cb_mem_available(char *what, size_t len);
 
+/* This process's resident (VmRSS) and pinned (VmPin: what RDMA
+ * registrations hold) bytes; 0 where not known. */
+void cb_self_memory(size_t *rss, size_t *pinned);
+
 /* CB_OK, or CB_EUSAGE (logged when `report`) when this host cannot hold
  * its `local` ranks. */
 cb_status cb_mem_check(const struct cb_options *o, int nranks, int local, int rank0_here, int report);

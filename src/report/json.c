@@ -85,6 +85,14 @@ static void put_rank(struct cb_jw *w, const struct cb_rank_info *ri)
     for (int i = 0; i < ri->props.n && i < CB_PROPS_MAX; i++)
         cb_jw_kv_string(w, ri->props.kv[i].key, ri->props.kv[i].val);
     cb_jw_close(w);
+    cb_jw_key(w, "connections");
+    cb_jw_open(w, '{');
+    cb_jw_kv_int(w, "count", ri->conns.connections);
+    cb_jw_kv_size(w, "buffer_bytes", ri->conns.buffer_bytes);
+    cb_jw_kv_double(w, "setup_s", ri->conns.connect_s);
+    cb_jw_kv_size(w, "rss_bytes", ri->rss_bytes);
+    cb_jw_kv_size(w, "pinned_bytes", ri->pinned_bytes);
+    cb_jw_close(w);
     cb_jw_close(w);
 }
 

@@ -58,6 +58,8 @@ struct cb_rank_info {
     char host[64];
     int pid;
     struct cb_props props;   /* transport properties of this rank */
+    struct cb_conn_use conns;   /* connections made before the header, their buffers, set-up time */
+    size_t rss_bytes, pinned_bytes;   /* VmRSS and VmPin then */
 };
 
 struct cb_run_info {

@@ -92,6 +92,67 @@ static void put_rank(FILE *out, const struct cb_rank_info *ri)
     fputc('\n', out);
 }
 
+/* "512.0 KiB", "12.0 MiB", "1.5 GiB" */
+static void put_bytes(FILE *out, size_t bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB"};
+    int u = 0;
+    double v = (double)bytes / 1024;
+    while (u < 2 && v >= 1024)
+        v /= 1024, u++;
+    fprintf(out, "%.1f %s", v, units[u]);
+}
+
+/* The ranks with the least and the most of a per-rank figure. */
+struct spread {
+    int lo, hi;
+};
+
+static struct spread spread_of(const struct cb_run_info *info, double (*figure)(const struct cb_rank_info *))
+{
+    struct spread s = {0, 0};
+    for (int r = 1; r < info->nranks; r++) {
+        if (figure(&info->ranks[r]) < figure(&info->ranks[s.lo]))
+            s.lo = r;
+        if (figure(&info->ranks[r]) > figure(&info->ranks[s.hi]))
+            s.hi = r;
+    }
+    return s;
+}
+
+static double buffer_bytes(const struct cb_rank_info *ri) { return (double)ri->conns.buffer_bytes; }
+static double connect_s(const struct cb_rank_info *ri) { return ri->conns.connect_s; }
+
+static void put_buffers_of(FILE *out, const struct cb_rank_info *ri)
+{
+    put_bytes(out, ri->conns.buffer_bytes);
+    fprintf(out, " over %d connections", ri->conns.connections);
+}
+
+/* "# memory: transport buffers 4.0 MiB per rank over 2 connections" (or the
+ * least and the most, naming the ranks, where ranks differ) and the time
+ * each rank spent connecting, before the header: what grows with the job. */
+static void put_connections(FILE *out, const struct cb_run_info *info)
+{
+    if (!info->ranks || info->nranks < 1)
+        return;
+    struct spread m = spread_of(info, buffer_bytes), t = spread_of(info, connect_s);
+    const struct cb_rank_info *lo = &info->ranks[m.lo], *hi = &info->ranks[m.hi];
+    fputs("# memory: transport buffers ", out);
+    if (lo->conns.buffer_bytes == hi->conns.buffer_bytes && lo->conns.connections == hi->conns.connections) {
+        put_bytes(out, lo->conns.buffer_bytes);
+        fprintf(out, " per rank over %d connections\n", lo->conns.connections);
+    } else {
+        fputs("per rank min ", out);
+        put_buffers_of(out, lo);
+        fprintf(out, " (rank %d), max ", m.lo);
+        put_buffers_of(out, hi);
+        fprintf(out, " (rank %d)\n", m.hi);
+    }
+    fprintf(out, "# set-up: connecting took per rank min %.3f s (rank %d), max %.3f s (rank %d)\n",
+            info->ranks[t.lo].conns.connect_s, t.lo, info->ranks[t.hi].conns.connect_s, t.hi);
+}
+
 static void put_centered(FILE *out, const char *text, int width)
 {
     int len = (int)strlen(text);
@@ -135,6 +196,7 @@ void cb_table_header(FILE *out, const struct cb_run_info *info)
     fputs("#\n# Using devices\n", out);
     for (int r = 0; r < info->nranks && info->ranks; r++)
         put_rank(out, &info->ranks[r]);
+    put_connections(out, info);
     fputs("#\n", out);
     put_column_header(out, info->per_iter);
     fflush(out);

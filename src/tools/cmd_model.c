@@ -18,8 +18,32 @@
 #define DEF_NET_GBS 24.0      /* busbw users quote for one 200 Gb/s NIC */
 #define DEF_REDUCE_GBS 10.0
 
+#define SCALE_MAX_COUNTS 16
+#define SCALE_DEFAULT_RANKS "1024,4096,32768"
+
+/* Set-up per rank as fixed + per connection end, fitted by scripts/bench-scale
+ * to oversubscribed runs on one host (results/measured/bench-scale.json,
+ * docs/performance.md): each rank's time times its share of the cores. */
+static const struct {
+    const char *transport;
+    double fixed_us, per_conn_us;
+} measured_setup[] = {
+    {"tcp", 0, 11291},     /* 2026-12-07, commit 8fa5d9a: 12 runs, 2 to 64 ranks on 2 cores */
+    {"shm", 20038, 944},
+};
+
+/* --scale: what connections cost a rank at these rank counts. */
+struct scale_args {
+    int on;
+    const char *ranks;   /* --ranks as given: one count, or a list under --scale */
+    int counts[SCALE_MAX_COUNTS], ncounts;
+    struct cb_scale_terms terms;
+    double fixed_us, per_conn_us;   /* given; < 0: the measured figure */
+};
+
 struct model_args {
     struct cb_machine m;
+    struct scale_args scale;
     int coll;                  /* -1: the four main collectives */
     size_t min_bytes, max_bytes;
     double factor;
@@ -45,7 +69,14 @@ static void model_usage(FILE *out)
           "  --oversub F            leaf uplink oversubscription, >= 1 (default 1)\n"
           "  --channels C           rings/trees (default 1)\n"
           "  --chunk SIZE           bytes per peer per round (default 2M: 8 slots of 512K / 2)\n"
-          "  --csv                  CSV instead of the table\n", out);
+          "  --csv                  CSV instead of the table\n"
+          "  --scale                instead: per algorithm, the connections, QPs, transport buffers\n"
+          "                         and set-up time of a rank at each of --ranks LIST (default\n"
+          "                         " SCALE_DEFAULT_RANKS "), from:\n"
+          "  --transport T          whose buffers: shm, tcp or verbs (default verbs)\n"
+          "  --slots N --slot-bytes SIZE --qps N  as a run takes them (default 8, 512K, 1)\n"
+          "  --conn-us X --setup-fixed-us Y  set-up = Y + X per connection end (default: measured\n"
+          "                         by scripts/bench-scale for tcp and shm; verbs: not known)\n", out);
 }
 
 static int bad(const char *what, const char *val)
@@ -90,10 +121,71 @@ static void set_defaults(struct model_args *ma)
     ma->max_bytes = 1u << 30;
     ma->factor = 4;
     ma->type = CB_FLOAT;
+    struct cb_options o;
+    cb_options_defaults(&o);   /* the slot geometry a run has by default */
+    ma->scale.terms.cfg = o.tcfg;
+    ma->scale.terms.transport = &cb_transport_verbs;
+    ma->scale.fixed_us = ma->scale.per_conn_us = -1;
 }
 
 enum { M_RANKS = 1000, M_NODES, M_COLL, M_PARAMS, M_ALPHA, M_BW, M_NALPHA, M_NBW, M_REDUCE, M_LEAF, M_OVERSUB,
-       M_CHANNELS, M_CHUNK, M_CSV };
+       M_CHANNELS, M_CHUNK, M_CSV, M_SCALE, M_TRANSPORT, M_SLOTS, M_SLOT_BYTES, M_QPS, M_CONN_US, M_FIXED_US };
+
+/* --scale's options; 1 when `ch` is none of them. */
+static int scale_opt(int ch, const char *arg, struct scale_args *s)
+{
+    double v;
+    long n;
+    switch (ch) {
+    case M_SCALE: s->on = 1; return 0;
+    case M_TRANSPORT:
+        return (s->terms.transport = cb_transport_find(arg)) ? 0 : bad("--transport (shm, tcp or verbs)", arg);
+    case M_SLOTS:
+        return cb_parse_long(arg, 1, 1 << 16, &n) ? bad("--slots (1 to 65536)", arg) : (s->terms.cfg.nslots = (int)n, 0);
+    case M_SLOT_BYTES:
+        return cb_parse_size(arg, &s->terms.cfg.slot_bytes) || !s->terms.cfg.slot_bytes ? bad("--slot-bytes", arg) : 0;
+    case M_QPS:
+        return cb_parse_long(arg, 1, 64, &n) ? bad("--qps (1 to 64)", arg) : (s->terms.cfg.qps_per_conn = (int)n, 0);
+    case M_CONN_US: return cb_parse_double(arg, 0, MODEL_MAX_TERM, &v) ? bad("--conn-us", arg) : (s->per_conn_us = v, 0);
+    case M_FIXED_US: return cb_parse_double(arg, 0, MODEL_MAX_TERM, &v) ? bad("--setup-fixed-us", arg) : (s->fixed_us = v, 0);
+    }
+    return 1;
+}
+
+/* --ranks under --scale: counts separated by commas. */
+static int scale_counts(struct scale_args *s)
+{
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", s->ranks ? s->ranks : SCALE_DEFAULT_RANKS);
+    s->ncounts = 0;
+    for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        if (s->ncounts == SCALE_MAX_COUNTS) {
+            cb_log_error("model: --ranks takes at most %d counts under --scale", SCALE_MAX_COUNTS);
+            return -1;
+        }
+        if (count("--ranks", w, &s->counts[s->ncounts++]))
+            return -1;
+    }
+    return s->ncounts ? 0 : bad("--ranks", s->ranks);
+}
+
+/* The measured set-up terms of the transport, unless given. */
+static void scale_setup_terms(struct scale_args *s)
+{
+    struct cb_scale_terms *t = &s->terms;
+    t->setup_fixed_s = t->setup_per_conn_s = -1;
+    for (size_t i = 0; i < sizeof measured_setup / sizeof measured_setup[0]; i++)
+        if (strcmp(measured_setup[i].transport, t->transport->name) == 0) {
+            t->setup_fixed_s = measured_setup[i].fixed_us * 1e-6;
+            t->setup_per_conn_s = measured_setup[i].per_conn_us * 1e-6;
+        }
+    if (s->per_conn_us >= 0) {
+        t->setup_per_conn_s = s->per_conn_us * 1e-6;
+        t->setup_fixed_s = s->fixed_us >= 0 ? s->fixed_us * 1e-6 : 0;
+    } else if (s->fixed_us >= 0 && t->setup_per_conn_s >= 0) {
+        t->setup_fixed_s = s->fixed_us * 1e-6;
+    }
+}
 
 /* --params: the measured terms stand for every link not given explicitly. */
 static int load_params(struct model_args *ma, const char *path, int net_given)
@@ -111,11 +203,15 @@ static int model_opt(int ch, const char *arg, struct model_args *ma, const char 
 {
     double v;
     int i;
+    int scale = scale_opt(ch, arg, &ma->scale);
+    if (scale != 1)
+        return scale;
     switch (ch) {
-    case M_RANKS: return count("--ranks", arg, &ma->m.nranks);
+    case M_RANKS: ma->scale.ranks = arg; return 0;
     case M_NODES: return count("--nodes", arg, &ma->m.nodes);
     case M_LEAF: return count("--nodes-per-leaf", arg, &ma->m.nodes_per_leaf);
-    case M_CHANNELS: return count("--channels", arg, &ma->m.channels);
+    case M_CHANNELS:
+        return count("--channels", arg, &ma->m.channels) ? -1 : (ma->scale.terms.cfg.channels = ma->m.channels, 0);
     case M_COLL:
         if (strcmp(arg, "all") == 0)
             return ma->coll = -1, 0;
@@ -147,7 +243,9 @@ static int parse_model(int argc, char **argv, struct model_args *ma, int *help)
         {"alpha-us", 1, 0, M_ALPHA}, {"bw-gbs", 1, 0, M_BW}, {"net-alpha-us", 1, 0, M_NALPHA},
         {"net-bw-gbs", 1, 0, M_NBW}, {"reduce-gbs", 1, 0, M_REDUCE}, {"nodes-per-leaf", 1, 0, M_LEAF},
         {"oversub", 1, 0, M_OVERSUB}, {"channels", 1, 0, M_CHANNELS}, {"chunk", 1, 0, M_CHUNK},
-        {"csv", 0, 0, M_CSV}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"csv", 0, 0, M_CSV}, {"scale", 0, 0, M_SCALE}, {"transport", 1, 0, M_TRANSPORT}, {"slots", 1, 0, M_SLOTS},
+        {"slot-bytes", 1, 0, M_SLOT_BYTES}, {"qps", 1, 0, M_QPS}, {"conn-us", 1, 0, M_CONN_US},
+        {"setup-fixed-us", 1, 0, M_FIXED_US}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *params = NULL;
     int ch, net_given = 0;
     set_defaults(ma);
@@ -160,6 +258,12 @@ static int parse_model(int argc, char **argv, struct model_args *ma, int *help)
             return ch == '?' || ch == ':' ? bad("the command line", argv[optind - 1]) : -1;
     }
     if (params && load_params(ma, params, net_given))
+        return -1;
+    if (ma->scale.on) {
+        scale_setup_terms(&ma->scale);
+        return scale_counts(&ma->scale);
+    }
+    if (ma->scale.ranks && count("--ranks", ma->scale.ranks, &ma->m.nranks))
         return -1;
     if (ma->m.nranks < 1 || ma->m.nodes > ma->m.nranks || ma->min_bytes > ma->max_bytes) {
         cb_log_error("model: give --ranks N >= --nodes M, and -b <= -e; see collbench model --help");
@@ -203,6 +307,48 @@ static void print_coll(const struct model_args *ma, cb_coll coll)
     }
 }
 
+static void put_setup(const struct cb_scale_terms *t)
+{
+    if (t->setup_per_conn_s < 0)
+        printf("not known for %s (give --conn-us)", t->transport->name);
+    else
+        printf("%.4g ms + %.4g ms per connection end", t->setup_fixed_s * 1e3, t->setup_per_conn_s * 1e3);
+}
+
+static void put_scale_row(const struct model_args *ma, int n, cb_algo a, const struct cb_scale_need *need)
+{
+    char setup[32] = "-";
+    if (need->setup_s >= 0)
+        snprintf(setup, sizeof setup, "%.3f", need->setup_s);
+    if (ma->csv)
+        printf("%d,%s,%d,%lld,%zu,%s\n", n, cb_algo_name(a), need->conn_ends, need->qps, need->buffer_bytes,
+               need->setup_s >= 0 ? setup : "");
+    else
+        printf("%10d  %-13s %10d %10lld %14.1f %11s\n", n, cb_algo_name(a), need->conn_ends, need->qps,
+               (double)need->buffer_bytes / (1 << 20), setup);
+}
+
+/* --scale: every algorithm with connections of ours, at every count. */
+static void print_scale(const struct model_args *ma)
+{
+    const struct cb_scale_terms *t = &ma->scale.terms;
+    if (ma->csv) {
+        printf("ranks,algorithm,conn_ends,qps,buffer_bytes,setup_s\n");
+    } else {
+        printf("# collbench model --scale: transport %s, %d slots x %zu B, %d QP(s) per connection, %d channel(s); "
+               "set-up ", t->transport->name, t->cfg.nslots, t->cfg.slot_bytes, t->cfg.qps_per_conn,
+               t->cfg.channels > 0 ? t->cfg.channels : 1);
+        put_setup(t);
+        printf("\n# per rank, the most any rank needs\n#    ranks  algorithm     conn.ends   QPs/rank  buffers(MiB)  set-up(s)\n");
+    }
+    for (int i = 0; i < ma->scale.ncounts; i++)
+        for (int a = 0; a < CB_NALGOS; a++) {
+            struct cb_scale_need need;
+            if (cb_model_scale(t, (cb_algo)a, ma->scale.counts[i], &need) == 0)
+                put_scale_row(ma, ma->scale.counts[i], (cb_algo)a, &need);
+        }
+}
+
 int cb_cmd_model(int argc, char **argv)
 {
     struct model_args ma;
@@ -211,6 +357,10 @@ int cb_cmd_model(int argc, char **argv)
         return 2;
     if (help) {
         model_usage(stdout);
+        return 0;
+    }
+    if (ma.scale.on) {
+        print_scale(&ma);
         return 0;
     }
     const struct cb_machine *m = &ma.m;

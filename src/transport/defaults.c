@@ -47,3 +47,9 @@ cb_status cb_transport_no_take_reply(void *lcomm, const void *reply)
     (void)lcomm, (void)reply;
     return CB_OK;
 }
+
+size_t cb_transport_no_buffers(void *conn)
+{
+    (void)conn;
+    return 0;
+}

@@ -135,6 +135,19 @@ static void set_geometry(struct shm_conn *c, const struct cb_transport_config *c
     c->ctrl_bytes = (sizeof(struct shm_ctrl) + c->nslots * sizeof(struct shm_offer) + 4095) & ~(size_t)4095;
 }
 
+/* The receiver's memfd holds the FIFO; the sender maps it and allocates none. */
+static size_t shm_geometry_bytes(const struct cb_transport_config *cfg, int is_send)
+{
+    struct shm_conn c;
+    set_geometry(&c, cfg);
+    return is_send ? 0 : c.ctrl_bytes + (size_t)(c.nslots * c.slot_stride);
+}
+
+static size_t shm_recv_bytes(void *rconn)
+{
+    return ((const struct shm_conn *)rconn)->map_bytes;
+}
+
 static cb_status shm_init(const struct cb_transport_config *cfg, void **tctx)
 {
     if (cfg->slot_bytes % CACHELINE != 0 || cfg->nslots < 2) {
@@ -536,6 +549,9 @@ const struct cb_transport_ops cb_transport_shm = {
     .reply = cb_transport_no_reply,
     .take_reply = cb_transport_no_take_reply,
     .caps = {.lends = 1, .takes_offers = 1, .slot_is_peer_memory = 1},
+    .send_bytes = cb_transport_no_buffers,
+    .recv_bytes = shm_recv_bytes,
+    .geometry_bytes = shm_geometry_bytes,
     .close_send = close_conn,
     .close_recv = close_conn,
     .finalize = shm_finalize,

@@ -328,6 +328,25 @@ static void tcp_finalize(void *tctx)
     free(c);
 }
 
+/* Each end has its own slots: the sender fills them, the receiver reads into them. */
+static size_t tcp_geometry_bytes(const struct cb_transport_config *cfg, int is_send)
+{
+    (void)is_send;
+    return cb_tcp_slot_stride(cfg->slot_bytes) * (size_t)cfg->nslots;
+}
+
+static size_t tcp_send_bytes(void *sconn)
+{
+    const struct tcp_send *s = sconn;
+    return s->stride * (size_t)s->nslots;
+}
+
+static size_t tcp_recv_bytes(void *rconn)
+{
+    const struct tcp_recv *r = rconn;
+    return r->stride * (size_t)r->nslots;
+}
+
 const struct cb_transport_ops cb_transport_tcp = {
     .name = "tcp",
     .init = tcp_init,
@@ -350,6 +369,9 @@ const struct cb_transport_ops cb_transport_tcp = {
     .reply = cb_transport_no_reply,
     .take_reply = cb_transport_no_take_reply,
     .caps = {0},
+    .send_bytes = tcp_send_bytes,
+    .recv_bytes = tcp_recv_bytes,
+    .geometry_bytes = tcp_geometry_bytes,
     .close_send = tcp_close_send,
     .close_recv = tcp_close_recv,
     .finalize = tcp_finalize,

@@ -11,10 +11,15 @@
 
 /* Slots are 64-byte aligned, page-aligned as a whole, and touched once now so
  * the first timed iteration takes no page faults. */
+size_t cb_tcp_slot_stride(size_t slot_bytes)
+{
+    return (slot_bytes + SLOT_ALIGN - 1) & ~(size_t)(SLOT_ALIGN - 1);
+}
+
 cb_status cb_tcp_slots_alloc(int nslots, size_t slot_bytes, const struct cb_peer *peer,
                       uint8_t **slots, size_t *stride)
 {
-    *stride = (slot_bytes + SLOT_ALIGN - 1) & ~(size_t)(SLOT_ALIGN - 1);
+    *stride = cb_tcp_slot_stride(slot_bytes);
     size_t total = *stride * (size_t)nslots;
     void *p = NULL;
     if (*stride < slot_bytes || total / (size_t)nslots != *stride || posix_memalign(&p, 4096, total) != 0) {

@@ -179,6 +179,8 @@ cb_status tcp_accept(void *lcomm, void **rconn);
 cb_status tcp_close_listen(void *lcomm);
 
 /* tcp_fifo.c: slots and the data path */
+/* Bytes from one slot to the next: slot_bytes rounded up to SLOT_ALIGN. */
+size_t cb_tcp_slot_stride(size_t slot_bytes);
 cb_status cb_tcp_slots_alloc(int nslots, size_t slot_bytes, const struct cb_peer *peer,
                       uint8_t **slots, size_t *stride);
 cb_status cb_tcp_io_error(const struct cb_peer *peer, const char *what, int err);

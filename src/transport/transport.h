@@ -173,6 +173,15 @@ struct cb_transport_ops {
      * (cb_transport_no_port_events where a transport sees none: shm, tcp). */
     int (*port_events)(void *tctx, int from, struct cb_port_event *ev, int max);
 
+    /* Buffer memory one connection end holds for its FIFO (slots, control,
+     * CTS entries; verbs: what it registered), for the run's memory report;
+     * 0 where it maps the peer's memory and allocates none (shm's sender). */
+    size_t (*send_bytes)(void *sconn);
+    size_t (*recv_bytes)(void *rconn);
+    /* What send_bytes (is_send 1) or recv_bytes (0) of a connection made with
+     * cfg reports, from the slot geometry alone: `collbench model`'s figure. */
+    size_t (*geometry_bytes)(const struct cb_transport_config *cfg, int is_send);
+
     cb_status (*close_send)(void *sconn);
     cb_status (*close_recv)(void *rconn);
     void (*finalize)(void *tctx);
@@ -199,5 +208,7 @@ cb_status cb_transport_no_lend(void *sconn, const void *src, size_t nbytes, int 
 int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
 cb_status cb_transport_no_reply(void *tctx, const struct cb_peer *peer, const void *handle, void *reply);
 cb_status cb_transport_no_take_reply(void *lcomm, const void *reply);
+/* A connection end that allocates no buffer of its own (it maps the peer's). */
+size_t cb_transport_no_buffers(void *conn);
 
 #endif

@@ -203,6 +203,18 @@ static void verbs_finalize(void *tctx)
     free(t);
 }
 
+/* Both ends register a FIFO of nslots slots and the CTS entries. */
+static size_t verbs_geometry_bytes(const struct cb_transport_config *cfg, int is_send)
+{
+    (void)is_send;
+    return vb_conn_reg_bytes(cfg);
+}
+
+static size_t verbs_conn_bytes(void *conn)
+{
+    return ((const struct vconn *)conn)->reg_bytes;
+}
+
 const struct cb_transport_ops cb_transport_verbs = {
     .name = "verbs",
     .init = verbs_init,
@@ -225,6 +237,9 @@ const struct cb_transport_ops cb_transport_verbs = {
     .send_lend = vb_send_lend,
     .port_events = vb_port_events,
     .caps = {.lends = 1, .takes_offers = 1, .replies = 1},
+    .send_bytes = verbs_conn_bytes,
+    .recv_bytes = verbs_conn_bytes,
+    .geometry_bytes = verbs_geometry_bytes,
     .close_send = vb_close_send,
     .close_recv = vb_close_recv,
     .finalize = verbs_finalize,

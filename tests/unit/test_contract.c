@@ -313,6 +313,25 @@ static void test_offered_destination(void **state)
     link_close(&l);
 }
 
+/* Each end reports the buffer memory the geometry says it holds: what
+ * `collbench model --scale` multiplies by the connections per rank. */
+static void test_buffer_bytes_match_geometry(void **state)
+{
+    const struct env *e = *state;
+    if (!e->ops)
+        skip();
+    struct link l;
+    struct cb_transport_config cfg;
+    link_open(&l, e, 0);
+    make_cfg(e, &cfg, 0);
+    size_t sent = l.T->send_bytes(l.sconn), received = l.T->recv_bytes(l.rconn);
+    assert_int_equal(sent, l.T->geometry_bytes(&cfg, 1));
+    assert_int_equal(received, l.T->geometry_bytes(&cfg, 0));
+    /* the receiver at least holds its slots: nothing is left out of the report */
+    assert_true(received >= (size_t)NSLOTS * SLOT);
+    link_close(&l);
+}
+
 int main(void)
 {
     static struct env envs[3];
@@ -324,6 +343,7 @@ int main(void)
         {"messages_in_order", test_messages_in_order}, {"accept_before_connect", test_accept_before_connect},
         {"idle_only_when_consumed", test_idle_only_when_consumed}, {"lent_data", test_lent_data},
         {"offered_destination", test_offered_destination},
+        {"buffer_bytes_match_geometry", test_buffer_bytes_match_geometry},
     };
     enum { NCASES = sizeof cases / sizeof cases[0] };
     static char names[3][NCASES][64];

@@ -301,6 +301,35 @@ static void test_tune_file_refuses_absurd_values(void **state)
     assert_non_null(strstr(got, "\\x1b]0;owned\\x07"));
 }
 
+/* --scale: the connection ends each algorithm makes, and tcp's buffers
+ * (a send and a receive FIFO per peer) multiplied out. */
+static void test_scale_counts_connections_and_buffers(void **state)
+{
+    (void)state;
+    struct cb_scale_terms t = {&cb_transport_tcp, {0}, 0.001, 0.0001};
+    t.cfg.nslots = 4;
+    t.cfg.slot_bytes = 65536;
+    t.cfg.qps_per_conn = 2;
+    t.cfg.channels = 2;
+    struct cb_scale_need need;
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_RING, 1024, &need), 0);
+    assert_int_equal(need.conn_ends, 4);   /* next and prev on 2 channels */
+    assert_int_equal(need.qps, 8);
+    assert_int_equal(need.buffer_bytes, 4 * 4 * 65536);
+    assert_true(need.setup_s > 0.0013999 && need.setup_s < 0.0014001);
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_DIRECT, 1024, &need), 0);
+    assert_int_equal(need.conn_ends, 2 * 1023);   /* channel 0 only */
+    assert_int_equal(need.buffer_bytes, (size_t)2 * 1023 * 4 * 65536);
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_RD, 1024, &need), 0);
+    assert_int_equal(need.conn_ends, 2 * 10);
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_TREE, 1024, &need), 0);
+    assert_int_equal(need.conn_ends, 2 * 4 * 2);   /* inner in one tree (3 peers), leaf in the other */
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_MPI, 1024, &need), -1);
+    t.setup_per_conn_s = -1;
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_RING, 2, &need), 0);
+    assert_true(need.setup_s < 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_tune_file_round_trip),
         cmocka_unit_test(test_model_huge_rank_counts_finish),
         cmocka_unit_test(test_tune_file_refuses_absurd_values),
+        cmocka_unit_test(test_scale_counts_connections_and_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
