@@ -9,7 +9,7 @@ _collbench() {
         --stream_null --cudagraph --report_cputime --report_timestamps --local_register --cta_policy
         --device_implementation --device_cta_count --memory --memory_report --format --csv --transport
         --algo --seed --channels --mpi-reference --slot-bytes --slots --tcp-if --hca --gid-index
-        --gid-family --gid-subnet --roce-version --tc --sl --mtu --qps --ib-timeout --ib-retry --ib-relaxed-ordering --ib-ar --ib-ar-threshold --bind
+        --gid-family --gid-subnet --roce-version --tc --sl --mtu --qps --ib-timeout --ib-retry --ib-relaxed-ordering --ib-ar --ib-ar-threshold --ib-split-data --bind
         --topo-xml --help --version"
     case $prev in
         -d|--datatype)

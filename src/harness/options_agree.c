@@ -51,6 +51,8 @@ void cb_options_digest_transport(const struct cb_options *o, struct cb_agreed *a
     cb_agreed_add(a, "--slot-bytes", &t->slot_bytes, sizeof t->slot_bytes);
     cb_agreed_add(a, "--slots", &t->nslots, sizeof t->nslots);
     cb_agreed_add(a, "--qps", &t->qps_per_conn, sizeof t->qps_per_conn);
+    int split = cb_split_data(t);   /* what is in force: auto and off are the same */
+    cb_agreed_add(a, "--ib-split-data", &split, sizeof split);
 }
 
 /* What each rank sends: its parse status, then its digests. */

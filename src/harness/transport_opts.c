@@ -53,6 +53,10 @@ static const struct cb_topt table[] = {
      CB_TOPT_CHOICE, FIELD(ib_connect), 0, 0, "cm|oob|auto"},
     {"ib-ar-threshold", "SIZE", CB_TOPT_VERBS, "see --ib-ar (default 8K)", CB_TOPT_SIZE, FIELD(ib_ar_threshold), 1,
      1 << 30, NULL},
+    {"ib-split-data", "auto|on|off", CB_TOPT_VERBS,
+     "with --qps above 1: on splits each message over all the QPs, off\nsends each whole on one QP, QPs in turn "
+     "(default auto: off, as NCCL)",
+     CB_TOPT_SWITCH, FIELD(ib_split_data), 0, 0, NULL},
 };
 
 const struct cb_topt *cb_topts(int *n)

@@ -24,3 +24,8 @@ const char *cb_switch_name(int s)
     static const char *const names[] = {[CB_SWITCH_AUTO] = "auto", [CB_SWITCH_ON] = "on", [CB_SWITCH_OFF] = "off"};
     return s >= 0 && s < (int)(sizeof names / sizeof names[0]) ? names[s] : NULL;
 }
+
+int cb_split_data(const struct cb_transport_config *cfg)
+{
+    return cfg->ib_split_data == CB_SWITCH_ON && cfg->qps_per_conn > 1;
+}

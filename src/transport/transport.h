@@ -64,9 +64,17 @@ struct cb_transport_config {
                                   * immediate (--ib-ar); auto: on InfiniBand, off on RoCE (NCCL's) */
     size_t ib_ar_threshold;      /* a QP's piece of at least this many bytes takes --ib-ar's form */
     char ib_connect[8];          /* "", "auto", "cm" (rdma_cm) or "oob" (QP addresses through the bootstrap) */
+    int ib_split_data;           /* enum cb_switch: each message split over the QPs (on), or whole on
+                                  * one QP, QPs in turn (off); auto: off, NCCL's default (--ib-split-data) */
     int local_rank, local_size;  /* for picking the NIC of this rank */
     int oversubscribed;          /* more ranks on this machine than cores */
 };
+
+/* Whether --ib-split-data puts each message over all the QPs (1) or each
+ * whole on one QP, QPs in turn (0): on with more than one QP; auto is off,
+ * NCCL's default (NCCL_IB_SPLIT_DATA_ON_QPS=0). Both ends of a connection
+ * must agree: the receiver counts one immediate per piece. */
+int cb_split_data(const struct cb_transport_config *cfg);
 
 /* A port state change a transport saw (verbs: the device's async events). */
 struct cb_port_event {

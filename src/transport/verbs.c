@@ -8,14 +8,16 @@
  *    sequence number has arrived (so a posted slot is written at once and
  *    never waits for a later call); it fills it and RDMA-writes it straight
  *    into the receive slot with WRITE_WITH_IMM (imm = seq & 0xff << 24 |
- *    size), split over the connection's QPs (one chunk per QP);
+ *    size): whole on one of the connection's QPs, QPs in turn (NCCL's
+ *    default), or with --ib-split-data on in one piece per QP;
  *  - a receive that only copies its data out may offer its destination (a
  *    registered user buffer) for a message up to a FIFO ahead, in a second
  *    FIFO of entries beside the CTS; a sender that finds the offer when it
  *    writes that message writes there instead (IMM_DIRECT in the imm), so
  *    the receiver has nothing to copy; an offer that comes late is unused;
- *  - the receiver completes a slot when every QP has delivered its
- *    IBV_WC_RECV_RDMA_WITH_IMM for it (receive WRs stay posted).
+ *  - the receiver completes a slot when every piece has delivered its
+ *    IBV_WC_RECV_RDMA_WITH_IMM (receive WRs stay posted), and hands slots
+ *    out in order though messages on different QPs may land out of order.
  *  Most work requests are unsignaled; every Nth (N = nslots / 2), and a
  *  write that fills the sender's last free slot, is signaled so the send
  *  queues drain and staging slots come back.

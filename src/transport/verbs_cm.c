@@ -100,6 +100,7 @@ static void on_route_resolved(struct vconn *c, struct vqp *q)
         .nslots = htobe32((uint32_t)c->nslots),
         .path_mtu = (uint8_t)c->mtu,
         .link_layer = (uint8_t)t->pattr.link_layer,
+        .split_data = (uint8_t)c->split,
     };
     memcpy(req.token, t->cfg.token, CB_TOKEN_BYTES);
     struct rdma_conn_param p = conn_param(t, q, &req, sizeof req);
@@ -143,6 +144,24 @@ static void on_connect_response(struct vconn *c, struct vqp *q, const struct rdm
     c->nestablished++;
 }
 
+/* How a rank's messages use its QPs, for the message when two ranks differ. */
+static const char *split_words(int split)
+{
+    return split ? "splits each message over its QPs (--ib-split-data on)"
+                 : "sends each message whole on one QP (--ib-split-data off or auto)";
+}
+
+/* CB_EUSAGE (logged, naming both ranks) when the two ends use the QPs differently:
+ * the receiver would count the wrong number of immediates per message. */
+static cb_status check_split(const struct vctx *t, int split, int peer_split, const struct cb_peer *peer)
+{
+    if (split == peer_split)
+        return CB_OK;
+    cb_log_error("verbs: rank %d (%s) %s but rank %d (%s) %s: give every rank the same --ib-split-data",
+                 peer->rank, peer->host, split_words(peer_split), t->cfg.rank, t->cfg.host, split_words(split));
+    return CB_EUSAGE;
+}
+
 /* A connection request on a listen id: returns 0 when accepted, -1 to reject. */
 static int on_connect_request(struct vlisten *l, struct rdma_cm_event *ev)
 {
@@ -171,6 +190,11 @@ static int on_connect_request(struct vlisten *l, struct rdma_cm_event *ev)
         vb_conn_fail(c, CB_EUSAGE);
         return -1;
     }
+    cb_status st = check_split(t, c->split, req->split_data, &l->peer);
+    if (st) {
+        vb_conn_fail(c, st);
+        return -1;
+    }
     if (req->link_layer != t->pattr.link_layer || req->path_mtu < IBV_MTU_256 || req->path_mtu > t->mtu) {
         cb_log_error("verbs: %s:%d: rank %d (%s) connects from an %s port with path MTU %d; this %s port takes "
                      "at most %d: both ends must run the same collbench build and one fabric (--hca)",
@@ -195,7 +219,7 @@ static int on_connect_request(struct vlisten *l, struct rdma_cm_event *ev)
     struct vqp *q = &c->q[idx];
     q->id = ev->id;
     ev->id->context = q;
-    cb_status st = vb_qp_create(c, q);
+    st = vb_qp_create(c, q);
     if (!st)
         st = vb_qp_modify(c, q, IBV_QPS_INIT);
     if (!st)
@@ -386,6 +410,7 @@ cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void *
     h.mtu_asked = t->cfg.path_mtu != 0;
     h.link_layer = t->pattr.link_layer;
     h.rate_mbps = t->rate_mbps;
+    h.split_data = cb_split_data(&t->cfg);
     snprintf(h.dev, sizeof h.dev, "%s", t->dev);
     snprintf(h.host, sizeof h.host, "%s", t->cfg.host);
     vb_handle_encode(&h, handle);
@@ -507,7 +532,7 @@ cb_status vb_check_same_shape(const struct vctx *t, const struct cb_peer *peer, 
                      h->nslots, h->slot_bytes, t->cfg.qps_per_conn, t->cfg.nslots, t->cfg.slot_bytes);
         return CB_EUSAGE;
     }
-    return CB_OK;
+    return check_split(t, cb_split_data(&t->cfg), h->split_data, peer);
 }
 
 /* A new send connection to the listener of handle `h`: one rdma_cm id per QP, resolving. */

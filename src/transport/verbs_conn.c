@@ -70,6 +70,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     c->is_send = is_send;
     c->peer = *peer;
     c->nq = t->cfg.qps_per_conn;
+    c->split = cb_split_data(&t->cfg);
     c->mtu = t->mtu;   /* until agreed with the peer */
     c->nslots = t->cfg.nslots;
     c->slot_bytes = t->cfg.slot_bytes;

@@ -552,7 +552,7 @@ static void qp_properties(const struct vctx *t, struct cb_props *props)
     cb_props_add(props, "sl", "%s (%s)", v, oob && t->cfg.service_level < 0 ? "oob: no path record" : from);
 }
 
-/* What --ib-relaxed-ordering and --ib-ar put in force, and why. */
+/* What --ib-relaxed-ordering, --ib-ar and --ib-split-data put in force, and why. */
 static void data_path_properties(const struct vctx *t, struct cb_props *props)
 {
     int ro = t->cfg.ib_relaxed_ordering, ar = t->cfg.ib_ar;
@@ -567,6 +567,14 @@ static void data_path_properties(const struct vctx *t, struct cb_props *props)
                      why, t->cfg.ib_ar_threshold);
     else
         cb_props_add(props, "adaptive_routing", "off (%s)", why);
+    if (cb_split_data(&t->cfg))
+        cb_props_add(props, "split_data", "on (--ib-split-data on): each message in %d pieces, one per QP",
+                     t->cfg.qps_per_conn);
+    else if (t->cfg.qps_per_conn == 1)
+        cb_props_add(props, "split_data", "off (--qps 1): each message whole on the one QP");
+    else
+        cb_props_add(props, "split_data", "off (%s): each message whole on one QP, QPs in turn",
+                     t->cfg.ib_split_data == CB_SWITCH_OFF ? "--ib-split-data off" : "auto");
 }
 
 void vb_properties(void *tctx, struct cb_props *props)

@@ -41,22 +41,59 @@ static struct vqp *qp_by_num(struct vconn *c, uint32_t qpn)
     return NULL;
 }
 
-/* Bytes of a slot of n bytes carried by QP i of nq. */
-static void chunk_of(size_t n, int nq, int i, size_t *off, size_t *len)
+/* How messages use the QPs (--ib-split-data). Split: message s is nq
+ * pieces, piece i on QP i, so every QP carries every message. Not split
+ * (NCCL's default): message s goes whole on QP s % nq. Either way a QP
+ * carries its messages in order (RC), so the k-th immediate on QP i is for
+ * message msg_of(c, i, k); messages on different QPs may complete out of
+ * order, and a message is there when its every piece is. */
+static int pieces(const struct vconn *c)
 {
-    size_t per = (n + (size_t)nq - 1) / (size_t)nq;
+    return c->split ? c->nq : 1;
+}
+
+/* The QPs [*first, *last) that carry message s. */
+static void qps_of(const struct vconn *c, uint64_t s, int *first, int *last)
+{
+    *first = c->split ? 0 : (int)(s % (uint64_t)c->nq);
+    *last = c->split ? c->nq : *first + 1;
+}
+
+static uint64_t msg_of(const struct vconn *c, int qi, uint64_t k)
+{
+    return c->split ? k : k * (uint64_t)c->nq + (uint64_t)qi;
+}
+
+/* The first message at or after s that QP qi carries. */
+static uint64_t next_on(const struct vconn *c, int qi, uint64_t s)
+{
+    uint64_t nq = (uint64_t)c->nq;
+    return c->split ? s : s + ((uint64_t)qi + nq - s % nq) % nq;
+}
+
+/* Bytes of a message of n bytes carried by QP i. */
+static void piece_of(const struct vconn *c, size_t n, int i, size_t *off, size_t *len)
+{
+    if (!c->split) {
+        *off = 0;
+        *len = n;
+        return;
+    }
+    size_t per = (n + (size_t)c->nq - 1) / (size_t)c->nq;
     per = (per + 63) & ~(size_t)63;
     size_t o = per * (size_t)i;
     *off = o < n ? o : n;
     *len = o < n ? (n - o < per ? n - o : per) : 0;
 }
 
+/* Receiver: messages [0, recv_avail) are all there: the first one a QP still owes, over all QPs. */
 static uint64_t recv_avail(const struct vconn *c)
 {
-    uint64_t m = c->q[0].rcount;
-    for (int i = 1; i < c->nq; i++)
-        if (c->q[i].rcount < m)
-            m = c->q[i].rcount;
+    uint64_t m = UINT64_MAX;
+    for (int i = 0; i < c->nq; i++) {
+        uint64_t owed = msg_of(c, i, c->q[i].rcount);
+        m = owed < m ? owed : m;
+    }
     return m;
 }
 
@@ -91,10 +128,10 @@ static cb_status poll_cq(struct vconn *c)
                     return CB_EINTERNAL;
                 }
                 uint32_t imm = ntohl(wc[i].imm_data);
-                uint64_t seq = q->rcount;
+                uint64_t seq = msg_of(c, q->idx, q->rcount);
                 uint32_t mask = c->direct_imm ? IMM_DIRECT - 1 : 0xffffffu;
                 size_t nbytes = c->seq_imm ? (imm & mask) : imm, off, len;
-                chunk_of(nbytes, c->nq, q->idx, &off, &len);
+                piece_of(c, nbytes, q->idx, &off, &len);
                 /* byte_len 0: --ib-ar's form, the data came by the write before it on this QP */
                 if ((c->seq_imm && (imm >> 24) != (seq & 0xff)) || nbytes > c->slot_bytes ||
                     (wc[i].byte_len != len && wc[i].byte_len != 0)) {
@@ -105,7 +142,7 @@ static cb_status poll_cq(struct vconn *c)
                     vb_conn_fail(c, CB_EINTERNAL);
                     return CB_EINTERNAL;
                 }
-                if (q->idx == 0)
+                if (!c->split || q->idx == 0)   /* one piece records the size */
                     c->sizes[seq % (uint64_t)c->nslots] = (uint32_t)nbytes;
                 if (c->direct_imm && (imm & IMM_DIRECT))
                     c->ndirect[seq % (uint64_t)c->nslots]++;
@@ -122,12 +159,15 @@ static cb_status poll_cq(struct vconn *c)
     }
 }
 
+/* Sender: messages [0, send_completed) are known written: the first one a
+ * QP has not reported (a signaled completion covers the QP's earlier writes). */
 static uint64_t send_completed(const struct vconn *c)
 {
-    uint64_t m = c->q[0].done;
-    for (int i = 1; i < c->nq; i++)
-        if (c->q[i].done < m)
-            m = c->q[i].done;
+    uint64_t m = UINT64_MAX;
+    for (int i = 0; i < c->nq; i++) {
+        uint64_t open = next_on(c, i, c->q[i].done);
+        m = open < m ? open : m;
+    }
     return m;
 }
 
@@ -182,17 +222,29 @@ static cb_status post_piece(struct vconn *c, struct vqp *q, uint64_t s, struct i
     return CB_OK;
 }
 
+/* Sender: whether message s's write is signaled: every sig_every-th on its
+ * QP(s), and the write of the last free slot, whose completion the sender
+ * needs to get a slot back. Without split that takes the last message on
+ * each QP: any nq in a row cover every QP (s + nq - completed: the last nq
+ * of the slots, signaled since `completed` only grows). */
+static int signal_write(const struct vconn *c, uint64_t s, int first)
+{
+    uint64_t span = c->split ? 1 : (uint64_t)c->nq;
+    return c->q[first].unsig + 1 >= c->sig_every || s + span - c->completed >= (uint64_t)c->nslots;
+}
+
 /* Sender: write every posted slot whose clear-to-send has arrived. */
 static cb_status send_issue(struct vconn *c)
 {
     struct vctx *t = c->t;
     while (c->issued < c->posted && !vb_port_down(t)) {
         uint64_t s = c->issued;
-        int slot = (int)(s % (uint64_t)c->nslots);
+        int slot = (int)(s % (uint64_t)c->nslots), first, last;
         struct cts_entry e, o;
         if (!vb_entry_read(&c->cts[slot], (uint32_t)(s + 1), &e))
             break;
-        for (int i = 0; i < c->nq; i++)
+        qps_of(c, s, &first, &last);
+        for (int i = first; i < last; i++)
             if (c->q[i].sq_posted - c->q[i].sq_freed + (c->ar ? 2 : 1) > (uint64_t)c->sq_depth)
                 return CB_OK;   /* send queue full: the next poll frees it */
         uint64_t raddr = e.addr;
@@ -205,9 +257,7 @@ static cb_status send_issue(struct vconn *c)
             vb_conn_fail(c, CB_EUSAGE);
             return CB_EUSAGE;
         }
-        /* every sig_every-th write, and any that fills the last free slot:
-         * the sender then needs a completion to get a slot back */
-        int signal = c->q[0].unsig + 1 >= c->sig_every || s + 1 - c->completed >= (uint64_t)c->nslots;
+        int signal = signal_write(c, s, first);
         uint32_t imm = c->seq_imm ? (uint32_t)((s & 0xff) << 24) | (uint32_t)n : (uint32_t)n;
         /* the receiver offered a destination for this message in time:
          * write there, the slot stays unused (its turn is still taken) */
@@ -218,9 +268,9 @@ static cb_status send_issue(struct vconn *c)
         }
         const char *from = c->lent[slot] ? c->lent[slot] : c->fifo + (size_t)slot * c->slot_bytes;
         uint32_t lkey = c->lent[slot] ? c->lent_lkey[slot] : c->fifo_mr->lkey;
-        for (int i = 0; i < c->nq; i++) {
+        for (int i = first; i < last; i++) {
             size_t off, len;
-            chunk_of(n, c->nq, i, &off, &len);
+            piece_of(c, n, i, &off, &len);
             struct ibv_sge sge = {.addr = (uintptr_t)(from + off), .length = (uint32_t)len, .lkey = lkey};
             cb_status st = post_piece(c, &c->q[i], s, &sge, raddr + off, rkey, imm, signal);
             if (st)
@@ -288,13 +338,15 @@ cb_status vb_cts_issue(struct vconn *c)
     return CB_OK;
 }
 
-/* The highest message any QP has delivered (a chunk of it), + 1. */
+/* The highest message any QP has delivered (a piece of it), + 1. */
 static uint64_t recv_started(const struct vconn *c)
 {
-    uint64_t m = c->q[0].rcount;
-    for (int i = 1; i < c->nq; i++)
-        if (c->q[i].rcount > m)
-            m = c->q[i].rcount;
+    uint64_t m = 0;
+    for (int i = 0; i < c->nq; i++) {
+        uint64_t k = c->q[i].rcount;
+        if (k && msg_of(c, i, k - 1) + 1 > m)
+            m = msg_of(c, i, k - 1) + 1;
+    }
     return m;
 }
 
@@ -430,12 +482,12 @@ cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes)
     *slot = c->fifo + (size_t)s * c->slot_bytes;
     *nbytes = c->sizes[s];
     if (c->ndirect[s]) {   /* written into the destination we offered */
-        if (c->ndirect[s] != c->nq || o->seq1 != c->consumed + 1 || *nbytes > o->bytes) {
+        if (c->ndirect[s] != pieces(c) || o->seq1 != c->consumed + 1 || *nbytes > o->bytes) {
             cb_log_error("verbs: %s:%d: message %" PRIu64 " from rank %d (%s) was written to an offered "
-                         "destination on %d of %d QPs (offer for message %" PRIu64 ", %u bytes; %zu arrived): "
-                         "protocol mismatch (are both ranks the same collbench build?)", c->t->dev, c->t->port,
-                         c->consumed, c->peer.rank, c->peer.host, c->ndirect[s], c->nq, o->seq1 - 1, o->bytes,
-                         *nbytes);
+                         "destination in %d of its %d pieces (offer for message %" PRIu64 ", %u bytes; %zu "
+                         "arrived): protocol mismatch (are both ranks the same collbench build?)", c->t->dev,
+                         c->t->port, c->consumed, c->peer.rank, c->peer.host, c->ndirect[s], pieces(c),
+                         o->seq1 - 1, o->bytes, *nbytes);
             vb_conn_fail(c, CB_EINTERNAL);
             return CB_EINTERNAL;
         }

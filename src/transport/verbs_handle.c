@@ -41,6 +41,7 @@ void vb_handle_encode(const struct vb_hinfo *i, void *handle)
     h.link_layer = (uint8_t)i->link_layer;
     h.mtu_asked = (uint8_t)(i->mtu_asked != 0);
     h.rate_mbps = htobe32(i->rate_mbps);
+    h.split_data = (uint8_t)(i->split_data != 0);
     snprintf(h.dev, sizeof h.dev, "%s", i->dev);
     snprintf(h.host, sizeof h.host, "%s", i->host);
     h.connect_mode = (uint8_t)i->connect_mode;
@@ -103,6 +104,7 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
     i->link_layer = h.link_layer;
     i->mtu_asked = h.mtu_asked;
     i->rate_mbps = be32toh(h.rate_mbps);
+    i->split_data = h.split_data;
     snprintf(i->dev, sizeof i->dev, "%.*s", (int)sizeof h.dev - 1, h.dev);
     snprintf(i->host, sizeof i->host, "%.*s", (int)sizeof h.host - 1, h.host);
     i->connect_mode = h.connect_mode;

@@ -31,7 +31,7 @@
 #define VREQ_MAGIC 0x43425652u  /* "CBVR": CM request private data */
 #define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
 #define VRPL_MAGIC 0x43425650u  /* "CBVP": the sender's reply through the bootstrap */
-#define VH_VERSION 4   /* 3: the listening port's MTU, link layer and rate; 4: --ib-connect, QP addresses */
+#define VH_VERSION 5   /* 3: the port's MTU, link layer, rate; 4: --ib-connect, QP addresses; 5: split_data */
 #define VB_MAX_QPS 64  /* --qps bound: every QP number fits in a handle */
 #define CQ_BATCH 32
 #define VB_PORT_EVENTS_MAX 32
@@ -45,7 +45,7 @@ enum { OWN_LISTEN = 1, OWN_QP = 2 };
 enum vb_connect_mode { VB_CONNECT_CM = 1, VB_CONNECT_OOB = 2 };
 enum { QS_NONE, QS_ADDR, QS_ROUTE, QS_CONNECTING, QS_ESTABLISHED, QS_GONE };
 
-/* What the handle says; CB_HANDLE_BYTES (256) bounds it. */
+/* What the handle says; CB_HANDLE_BYTES bounds it. */
 struct vhandle {
     uint32_t magic;
     uint16_t version;
@@ -63,6 +63,7 @@ struct vhandle {
     uint8_t link_layer;       /* IBV_LINK_LAYER_* */
     uint8_t mtu_asked;        /* 1 when mtu came from --mtu */
     uint32_t rate_mbps;       /* the port's rate, 0 = unknown */
+    uint8_t split_data;       /* cb_split_data() of the listening (receiving) rank */
     char dev[64];             /* for messages only */
     char host[64];
     /* 4: the listener's connect mode and, with oob, its QPs' addresses */
@@ -126,6 +127,7 @@ struct vb_hinfo {
     int link_layer, mtu_asked;
     enum ibv_mtu mtu, active_mtu;
     uint32_t rate_mbps;
+    int split_data;
     char dev[64], host[64];
     int connect_mode;         /* enum vb_connect_mode */
     int gid_index;
@@ -175,7 +177,8 @@ struct vreq {
     uint8_t token[CB_TOKEN_BYTES];
     uint8_t path_mtu;         /* enum ibv_mtu both ends agreed on (the sender chose it from the handle) */
     uint8_t link_layer;       /* the sender's IBV_LINK_LAYER_* */
-    uint16_t pad;
+    uint8_t split_data;       /* the sender's cb_split_data() */
+    uint8_t pad;
 };
 _Static_assert(sizeof(struct vreq) <= 56, "CM request private data too large");
 
@@ -258,8 +261,8 @@ struct vqp {
     int state;
     uint64_t sq_posted, sq_freed;   /* work requests posted / known completed */
     int unsig;                /* posted unsignaled since the last signaled */
-    uint64_t done;            /* sender: writes completed (seq + 1 of the last) */
-    uint64_t rcount;          /* receiver: imms received */
+    uint64_t done;            /* sender: writes completed (message + 1 of the last signaled one) */
+    uint64_t rcount;          /* receiver: imms received (pieces, in this QP's order of messages) */
     int tc, sl, mtu;          /* what the QP has after RTR (ibv_query_qp), -1 = unknown */
 };
 
@@ -270,6 +273,7 @@ struct vconn {
     struct cb_peer peer;
     int nq;
     struct vqp *q;
+    int split;                /* each message in nq pieces, one per QP; else whole on QP s % nq */
     enum ibv_mtu mtu;         /* agreed with the peer: min of both ends */
     int nslots;
     size_t slot_bytes;
@@ -298,7 +302,7 @@ struct vconn {
     /* receiver */
     uint64_t consumed, cts_sent;
     struct vb_offer *offers;  /* per slot */
-    uint8_t *ndirect;         /* per slot: QPs whose chunk was written to the offered destination */
+    uint8_t *ndirect;         /* per slot: pieces written to the offered destination */
     int ar;                   /* sender: --ib-ar's form for pieces of ar_threshold bytes or more */
     size_t ar_threshold;
     uint64_t *wqe_end;        /* sender: [nq * nslots] a QP's sq_posted after a slot's writes, so a

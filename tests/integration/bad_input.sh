@@ -154,6 +154,9 @@ mpmd "ranks differ in --algo" "disagree on --algo" 2 1 "${S[@]}" --algo ring : 1
 mpmd "ranks differ in --seed" "disagree on --seed" 2 1 "${S[@]}" : 1 "${S[@]}" --seed 7
 mpmd "ranks differ in -r" "disagree on -r" 2 1 broadcast -b 8 -e 8 -r 0 : 1 broadcast -b 8 -e 8 -r 1
 mpmd "ranks differ in --channels" "disagree on --channels: rank(s) 2 " 3 2 "${S[@]}" : 1 "${S[@]}" --channels 2
+# what is in force: auto and off are the same (no refusal), on and off are not
+mpmd "ranks differ in --ib-split-data" "disagree on --ib-split-data: rank(s) 1 " 2 1 "${S[@]}" --qps 2 \
+    --ib-split-data on : 1 "${S[@]}" --qps 2 --ib-split-data off
 # collbench pairs agrees the same way (it printed from rank 0 only: a bad
 # flag on rank 1 alone was never shown, and differing -b hung or mismeasured)
 P=(pairs -b 64K -n 2 -w 1 --lat-iters 5 --passes 1)

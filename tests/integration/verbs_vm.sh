@@ -8,6 +8,9 @@
 #     and all_reduce / reduce_scatter --algo direct at 3 ranks;
 #   - --ib-ar on (write + 0-byte write with immediate) checked bit-exact, and
 #     what --ib-ar / --ib-relaxed-ordering put in force shown in the header;
+#   - --ib-split-data on and off (each message split over the QPs, or whole
+#     on one QP, the QPs in turn) checked bit-exact through 3 QPs, alone and
+#     with --ib-ar on, and shown in the header;
 #   - the verbs command-line errors through collbench: exit 2 and the message;
 #   - a rank killed mid-run (plain mpirun, and mpirun --enable-recovery where
 #     the survivors must notice by themselves): the job ends within -T,
@@ -16,8 +19,8 @@
 # (verbs_two_vms.sh). Without qemu or the kernel package (no network to the
 # Debian mirror) the suite prints SKIP lines with the reason, never PASS.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=data: only the --ib-ar / --ib-relaxed-ordering cases (a quick loop);
-# =connect: only the --ib-connect cases.
+# VERBS_VM_CASES=data: only the --ib-ar / --ib-relaxed-ordering / --ib-split-data
+# cases and test_verbs' exchanges (a quick loop); =connect: only the --ib-connect cases.
 #   - --ib-connect oob (QP addresses through the bootstrap, no rdma_cm):
 #     every collective bit-exact at 2 and 3 ranks with --qps 2, the header
 #     showing oob and the queried traffic class, default_roce_tos set through
@@ -203,6 +206,52 @@ data_path_settings() {
         shows "--ib-relaxed-ordering off" 'relaxed_ordering="off (--ib-relaxed-ordering off)"'
 }
 
+# --ib-split-data (NCCL_IB_SPLIT_DATA_ON_QPS): through 3 QPs, off (each
+# message whole on QP s mod 3, so messages on different QPs land out of
+# order) and on (3 pieces, one immediate each), bit-exact from small
+# messages (sizes not a multiple of 3 x 64 B, empty pieces) to 128 KiB slots
+# whose all-gather steps and alltoall pieces go to offered destinations;
+# auto is off; off with --ib-ar on (a whole message as write + 0-byte write
+# with immediate)
+split_data_settings() {
+    local sizes=(-b 4 -e 3M -f 28) sb=(--slot-bytes 128K) ct=(-n 1 -w 0 -c 2 -I 0)
+    run_coll "all_reduce verbs np=3 qps=3 --ib-split-data off" 3 all_reduce "${sizes[@]}" --qps 3 "${sb[@]}" \
+        --ib-split-data off -d float,int32 -o sum,max "${ct[@]}" &&
+        shows "--ib-split-data off" 'split_data="off (--ib-split-data off): each message whole on one QP, QPs in turn"'
+    run_coll "all_reduce verbs np=3 qps=3 --ib-split-data on" 3 all_reduce "${sizes[@]}" --qps 3 "${sb[@]}" \
+        --ib-split-data on -d float,int32 -o sum,max "${ct[@]}" &&
+        shows "--ib-split-data on" 'split_data="on (--ib-split-data on): each message in 3 pieces, one per QP"'
+    run_coll "all_gather verbs np=3 qps=3 split auto" 3 all_gather -b 3000 -e 3M -f 32 --qps 3 "${sb[@]}" \
+        -d float "${ct[@]}" &&
+        shows "split auto" 'split_data="off (auto): each message whole on one QP, QPs in turn"'
+    run_coll "all_gather verbs np=3 qps=3 --ib-split-data on" 3 all_gather -b 3000 -e 3M -f 32 --qps 3 "${sb[@]}" \
+        --ib-split-data on -d float "${ct[@]}"
+    local s
+    for s in off on; do
+        run_coll "alltoall verbs np=3 qps=3 --ib-split-data $s" 3 alltoall -b 3000 -e 3M -f 32 --qps 3 "${sb[@]}" \
+            --ib-split-data "$s" -d float "${ct[@]}"
+    done
+    run_coll "all_reduce verbs np=2 qps=3 --ib-split-data off --ib-ar on" 2 all_reduce "${sizes[@]}" --qps 3 \
+        "${sb[@]}" --ib-split-data off --ib-ar on --ib-ar-threshold 4K -d float,int32 -o sum "${ct[@]}" &&
+        shows "--ib-split-data off --ib-ar on" 'adaptive_routing="on (--ib-ar on)' &&
+        shows "--ib-split-data off --ib-ar on" 'split_data="off (--ib-split-data off)'
+    run_coll "all_reduce verbs np=2 qps=1 split on (nothing to split)" 2 all_reduce -b 64K -e 64K --ib-split-data on \
+        "${ct[@]}" && shows "qps=1 split on" 'split_data="off (--qps 1): each message whole on the one QP"'
+}
+
+# test_verbs' exchanges only (the data group: no full test_verbs run)
+unit_exchanges() {
+    local pat rc
+    for pat in 'test_exchange_*' 'test_split_*' test_lent_source test_offered_destination; do
+        case_ "test_verbs $pat"
+        CB_TEST_HCA=$HCA CB_TEST_FILTER=$pat timeout -k 5 200 "$TV" > "$TMP/unit.out" 2>&1
+        rc=$?
+        cat "$TMP/unit.out"
+        cmocka_lines "$TMP/unit.out" "$rc" ""
+        if [ "$rc" != 0 ] && ! grep -q '^\[  FAILED  \]' "$TMP/unit.out"; then fail "test_verbs $pat: exit $rc"; fi
+    done
+}
+
 # cli NAME TEXT ARGS...: collbench must exit 2 with TEXT on stderr
 cli() {
     local name=$1 text=$2; shift 2
@@ -356,11 +405,12 @@ connect_modes() {
 
 t_all=$SECONDS
 echo "# inside: $(uname -r), $(nproc) vCPUs, build $BUILD, quick $QUICK"
-if [ "$CASES" = data ]; then data_path_settings; exit $bad; fi
+if [ "$CASES" = data ]; then unit_exchanges; data_path_settings; split_data_settings; exit $bad; fi
 if [ "$CASES" = connect ]; then connect_modes; exit $bad; fi
 unit_tests
 t=$SECONDS; collectives; echo "# collectives: $((SECONDS - t)) s"
 data_path_settings
+split_data_settings
 connect_modes
 cli_errors
 [ "$QUICK" = 1 ] || killed_rank "" ""

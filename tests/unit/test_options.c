@@ -14,6 +14,7 @@
 #include "core/checked.h"
 #include "harness/memcheck.h"
 #include "harness/options.h"
+#include "harness/options_agree.h"
 #include "harness/sizes.h"
 #include "harness/transport_opts.h"
 
@@ -200,6 +201,35 @@ static void fabric_settings(void **state)
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-ar", "1"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-relaxed-ordering", "yes"), CB_EUSAGE);
     assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-ar-threshold", "8X"), CB_EUSAGE);
+}
+
+/* --ib-split-data: auto is off (NCCL's default); on only splits with more
+ * than one QP; the ranks must agree on what is in force, not on the words. */
+static void split_data(void **state)
+{
+    (void)state;
+    struct cb_options o;
+    struct cb_agreed off, a;
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--qps", "2", "--ib-split-data", "off"), CB_OK);
+    assert_int_equal(o.tcfg.ib_split_data, CB_SWITCH_OFF);
+    assert_false(cb_split_data(&o.tcfg));
+    cb_options_digest(&o, &off);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--qps", "2"), CB_OK);
+    assert_int_equal(o.tcfg.ib_split_data, CB_SWITCH_AUTO);
+    assert_false(cb_split_data(&o.tcfg));
+    cb_options_digest(&o, &a);
+    assert_memory_equal(a.digests, off.digests, sizeof a.digests[0] * (size_t)a.n);
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--qps", "2", "--ib-split-data", "on"), CB_OK);
+    assert_true(cb_split_data(&o.tcfg));
+    cb_options_digest(&o, &a);
+    int f = 0;
+    while (f < a.n && a.digests[f] == off.digests[f])
+        f++;
+    assert_true(f < a.n);
+    assert_string_equal(a.names[f], "--ib-split-data");
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-split-data", "on"), CB_OK);
+    assert_false(cb_split_data(&o.tcfg));   /* one QP: nothing to split over */
+    assert_int_equal(PARSE(&o, "collbench", "all_reduce", "--ib-split-data", "2"), CB_EUSAGE);
 }
 
 /* The transport options' table: each parses through collbench's parser,
@@ -582,6 +612,7 @@ int main(void)
         cmocka_unit_test(long_options),
         cmocka_unit_test(bad_command_lines),
         cmocka_unit_test(fabric_settings),
+        cmocka_unit_test(split_data),
         cmocka_unit_test(transport_option_table),
         cmocka_unit_test(algo_lists),
         cmocka_unit_test(overflowing_sweeps_are_refused),

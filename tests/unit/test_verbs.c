@@ -314,6 +314,41 @@ static void test_exchange_1slot(void **state)
     exchange(2, 4096, 1, 1000);
 }
 
+/* --ib-split-data: the exchanges above use NCCL's default (each message
+ * whole on one QP, the QPs in turn; messages on different QPs land out of
+ * order and are handed out in order); these split each message over the
+ * QPs, combine the whole messages with --ib-ar's two-write form, and have
+ * more QPs than slots (every QP must still get the signaled write that
+ * frees the last slot). */
+static void tw_split_on(struct cb_transport_config *c) { c->ib_split_data = CB_SWITCH_ON; }
+static void tw_split_off_ar(struct cb_transport_config *c)
+{
+    c->ib_split_data = CB_SWITCH_OFF;
+    c->ib_ar = CB_SWITCH_ON;
+    c->ib_ar_threshold = 4096;
+}
+
+static void test_split_exchange_on(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    exchange_with(3, 12345, 3, 2000, tw_split_on);
+}
+
+static void test_split_exchange_off_ar(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    exchange_with(3, 12345, 4, 2000, tw_split_off_ar);
+}
+
+static void test_split_exchange_off_more_qps_than_slots(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    exchange(5, 8192, 2, 1000);
+}
+
 /* Lent sends (send_lend) are written from the sender's registered
  * buffer, not from the staging slot: the staging slot is filled with junk
  * first and the receiver must still get the buffer's bytes. Lent and copied
@@ -415,13 +450,11 @@ static const void *send_and_receive(struct pair *p, const uint8_t *src, size_t n
  * written into the offered buffer (recv_slot returns it); one whose offer
  * came after the sender wrote it is in the slot, and the stale offer does
  * not misdirect later messages; small messages are not offered. */
-static void test_offered_destination(void **state)
+static void offered_destination(void (*tweak)(struct cb_transport_config *))
 {
-    (void)state;
-    NEED_DEVICE();
     enum { SB = 128 << 10, NS = 4, COUNT = 12 };
     struct pair p;
-    pair_open(&p, 2, SB, NS);
+    pair_open_with(&p, 2, SB, NS, tweak);
     uint8_t *src = V->alloc_shared(p.t[0], SB), *dst = V->alloc_shared(p.t[1], (size_t)COUNT * SB);
     uint8_t *scratch = malloc(SB);
     assert_non_null(src);
@@ -474,6 +507,20 @@ static void test_offered_destination(void **state)
     V->free_shared(p.t[1], dst);
     free(scratch);
     pair_close(&p);
+}
+
+static void test_offered_destination(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    offered_destination(NULL);
+}
+
+static void test_split_offered_destination_on(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    offered_destination(tw_split_on);
 }
 
 /* With no receiver activity the sender may stage at most its own nslots plus
@@ -1145,6 +1192,43 @@ static void test_err_connect_refused(void **state)
     V->finalize(t[1]);
 }
 
+/* --ib-split-data must agree on both ends (the receiver counts one
+ * immediate per piece): a sender refuses a listener whose handle says it
+ * splits differently, and a listener refuses the request of a sender that
+ * does (a handle altered to get past the first check). */
+static void test_split_mismatch_refused(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    struct cb_transport_config cfg[2];
+    void *t[2], *l, *s = NULL, *r = NULL;
+    uint8_t handle[CB_HANDLE_BYTES];
+    struct cb_peer p0 = {.rank = 0, .host = "testhost0"}, p1 = {.rank = 1, .host = "testhost1"};
+    for (int i = 0; i < 2; i++) {
+        make_cfg(&cfg[i], i, 2, 4096, 2);
+        cfg[i].timeout_ms = 5000;
+        cfg[i].ib_split_data = i == 0 ? CB_SWITCH_ON : CB_SWITCH_OFF;
+        assert_int_equal(V->init(&cfg[i], &t[i]), CB_OK);
+    }
+    assert_int_equal(V->listen(t[1], &p0, handle, &l), CB_OK);
+    assert_int_equal(V->connect(t[0], &p1, handle, &s), CB_EUSAGE);
+    assert_null(s);
+    handle[offsetof(struct vhandle, split_data)] = 1;
+    cb_status sst = CB_OK, rst = CB_OK;
+    double t0 = now_s();
+    while (rst == CB_OK && !r && now_s() - t0 < 15) {
+        if (sst == CB_OK && !s)
+            sst = V->connect(t[0], &p1, handle, &s);
+        rst = V->accept(l, &r);
+    }
+    assert_null(r);
+    assert_int_equal(rst, CB_EUSAGE);
+    assert_null(s);
+    assert_int_equal(V->close_listen(l), CB_OK);
+    V->finalize(t[0]);
+    V->finalize(t[1]);
+}
+
 /* The async-event thread: taking the rxe netdev down makes the port report
  * IBV_EVENT_PORT_ERR, which is recorded (port_events), not fatal, while the
  * QPs could still retry; a context whose retry budget (--ib-timeout 16,
@@ -1265,6 +1349,11 @@ int main(void)
         cmocka_unit_test(test_exchange_1qp),
         cmocka_unit_test(test_exchange_3qp),
         cmocka_unit_test(test_exchange_1slot),
+        cmocka_unit_test(test_split_exchange_on),
+        cmocka_unit_test(test_split_exchange_off_ar),
+        cmocka_unit_test(test_split_exchange_off_more_qps_than_slots),
+        cmocka_unit_test(test_split_offered_destination_on),
+        cmocka_unit_test(test_split_mismatch_refused),
         cmocka_unit_test(test_flow_control),
         cmocka_unit_test(test_lent_source),
         cmocka_unit_test(test_offered_destination),

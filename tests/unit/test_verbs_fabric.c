@@ -128,6 +128,7 @@ static struct vb_hinfo sample_handle(void)
     h.mtu_asked = 1;
     h.link_layer = IBV_LINK_LAYER_ETHERNET;
     h.rate_mbps = 100000;
+    h.split_data = 1;
     snprintf(h.dev, sizeof h.dev, "mlx5_1");
     snprintf(h.host, sizeof h.host, "nodeb");
     h.connect_mode = VB_CONNECT_OOB;
@@ -165,6 +166,7 @@ static void handle_round_trip(void **state)
     assert_int_equal(back.mtu_asked, 1);
     assert_int_equal(back.link_layer, IBV_LINK_LAYER_ETHERNET);
     assert_int_equal(back.rate_mbps, 100000);
+    assert_int_equal(back.split_data, 1);
     assert_string_equal(back.dev, "mlx5_1");
     assert_string_equal(back.host, "nodeb");
     assert_int_equal(back.connect_mode, VB_CONNECT_OOB);
@@ -190,13 +192,13 @@ static void handle_refused(void **state)
     struct vhandle raw;
     vb_handle_encode(&h, buf);
     memcpy(&raw, buf, sizeof raw);
-    raw.version = htons(2);   /* a build before MTU and link layer */
+    raw.version = htons(3);   /* a build before --ib-connect and split_data */
     memcpy(buf, &raw, sizeof raw);
     capture_begin();
     cb_status st = vb_handle_decode(buf, &peer, &back);
     char *msg = capture_end();
     assert_int_equal(st, CB_EUSAGE);
-    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (2, this build 4)"));
+    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (3, this build 5)"));
     vb_handle_encode(&h, buf);
     memcpy(&raw, buf, sizeof raw);
     raw.mtu = 9;   /* no such MTU code */
@@ -301,7 +303,7 @@ static void reply_refused(void **state)
     cb_status st = vb_reply_decode(buf, &peer, &back);
     char *msg = capture_end();
     assert_int_equal(st, CB_EUSAGE);
-    assert_non_null(strstr(msg, "reply from rank 5 (nodec) is not a verbs reply of this version (3, this build 4)"));
+    assert_non_null(strstr(msg, "reply from rank 5 (nodec) is not a verbs reply of this version (3, this build 5)"));
     vb_reply_encode(&r, buf);
     memcpy(&raw, buf, sizeof raw);
     raw.nqps = htons(VB_MAX_QPS + 1);
