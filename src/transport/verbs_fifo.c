@@ -6,6 +6,22 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
+
+/* A completion error while the port is down can be read before the port's
+ * own event is recorded (the async thread may hold it): up to 500 ms for
+ * it, so the error names the port event that explains it. */
+static void port_event_settle(struct vctx *t)
+{
+    struct ibv_port_attr pa;
+    for (int waited = 0; waited < 500; waited += 10) {
+        vb_async_poll(t);
+        if (atomic_load_explicit(&t->nport_ev, memory_order_acquire) > 0 ||
+            ibv_query_port(t->ctx, (uint8_t)t->port, &pa) != 0 || pa.state == IBV_PORT_ACTIVE)
+            return;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+}
 
 static cb_status wc_error(struct vconn *c, const struct ibv_wc *wc)
 {
@@ -21,7 +37,7 @@ static cb_status wc_error(struct vconn *c, const struct ibv_wc *wc)
         if (c->q[i].qp && c->q[i].qp->qp_num == wc->qp_num)
             ibv_query_qp(c->q[i].qp, &attr, IBV_QP_DEST_QPN, &init);
     char events[512];
-    vb_async_poll(t);   /* a port event queued but not yet read by the thread */
+    port_event_settle(t);
     vb_port_events_text(t, events, sizeof events);
     cb_log_error("verbs: %s:%d on %s: %s %s rank %d (%s) failed: %s (status %d, vendor error 0x%x, QP 0x%x, "
                  "the peer's QP 0x%x); port events before it: %s. The peer died, its QP failed, or the link "

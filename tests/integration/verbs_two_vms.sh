@@ -278,20 +278,23 @@ sys.exit(not (f and all(x["rank"] == 0 and x["interface"] == "eth0" and x["to"] 
                 ops=
                 case $coll in all_reduce|reduce_scatter) ops="-o sum,max" ;; esac
                 types=float,int32
-                # 4 ranks (2 per VM): the ring and the many-peer pattern, one type (time)
+                # 4 ranks (2 per VM): the ring and the many-peer pattern, one type (time);
+                # all on rxe0: --transport verbs joins every pair, and the second rail
+                # (rxe1, its own wire and subnet) has no path to the first
+                nic=
                 if [ "$per" = 2 ]; then
-                    types=float
+                    types=float nic="--hca rxe0"
                     [ "$coll" = all_reduce ] || [ "$coll" = alltoall ] || continue
                 fi
                 # shellcheck disable=SC2086
                 run_x "$coll verbs across 2 VMs np=$((2 * per))" "$per" verbs "$coll" "${sizes[@]}" \
-                    --slot-bytes 4K --slots 4 -d $types $ops -n 1 -w 0 -c 2 -I 0
+                    --slot-bytes 4K --slots 4 -d $types $ops -n 1 -w 0 -c 2 -I 0 $nic
             done
         done
         # offered destinations across the wire: 192 KiB pieces, messages of 128 and 64 KiB
         # written straight into the receiver's buffer (2 per VM: the ring crosses it twice)
         [ "$QUICK" = 1 ] || run_x "all_reduce verbs across 2 VMs np=4 offered destinations" 2 verbs all_reduce \
-            -b 768K -e 768K --slot-bytes 128K -d float -n 1 -w 0 -c 2 -I 0
+            -b 768K -e 768K --slot-bytes 128K -d float -n 1 -w 0 -c 2 -I 0 --hca rxe0
         # auto: ranks on two machines, each with an active RDMA port -> verbs
         run_x "all_reduce auto picks verbs across 2 VMs np=2" 1 auto all_reduce -b 256K -e 256K -n 2 -w 1 -c 1 -I 0
         grep '^#  *Rank' "$TMP/out" | head -2 | cut -c1-200 | sed 's/^/    /'
