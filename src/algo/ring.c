@@ -20,15 +20,6 @@
 
 #define mod cb_algo_mod
 
-/* The root's position on channel 0's ring. */
-static int root_pos(const struct cb_comm *c, int root)
-{
-    int pos = 0;
-    while (cb_ring_at(c, 0, pos) != root)
-        pos++;
-    return pos;
-}
-
 /* This rank's place on channel ch's ring. */
 struct ring {
     int n, pos;
@@ -140,7 +131,7 @@ cb_status cb_ring_reduce_scatter(struct cb_comm *c, const struct cb_coll_args *a
 cb_status cb_chain_broadcast(struct cb_comm *c, const struct cb_coll_args *a)
 {
     struct ring g = ring_of(c, 0);
-    int n = c->nranks, pos = mod(g.pos - root_pos(c, a->root), n);
+    int n = c->nranks, pos = mod(g.pos - cb_ring_pos_of(c, 0, a->root), n);
     size_t bytes = a->count * cb_type_size(a->type);
     if (pos == 0)
         cb_algo_copy(a->recvbuf, a->sendbuf, bytes);
@@ -157,7 +148,7 @@ cb_status cb_chain_broadcast(struct cb_comm *c, const struct cb_coll_args *a)
 cb_status cb_chain_reduce(struct cb_comm *c, const struct cb_coll_args *a)
 {
     struct ring g = ring_of(c, 0);
-    int n = c->nranks, pos = mod(g.pos - root_pos(c, a->root) - 1, n);
+    int n = c->nranks, pos = mod(g.pos - cb_ring_pos_of(c, 0, a->root) - 1, n);
     size_t bytes = a->count * cb_type_size(a->type);
     struct cb_redop partial = {a->type, a->op, n, 0}, last = {a->type, a->op, n, 1};
     if (pos == 0)

@@ -114,7 +114,7 @@ static cb_status alloc_arrays(struct cb_comm *c)
     c->send = calloc(nconn, sizeof *c->send);
     c->recv = calloc(nconn, sizeof *c->recv);
     c->ring_order = calloc(nconn, sizeof *c->ring_order);
-    c->ring_pos = calloc((size_t)c->nchannels, sizeof *c->ring_pos);
+    c->ring_pos = calloc(nconn, sizeof *c->ring_pos);
     if (!c->peers || !c->send || !c->recv || !c->ring_order || !c->ring_pos)
         return CB_ENOMEM;
     for (int r = 0; r < n; r++) {
@@ -130,9 +130,14 @@ int cb_ring_at(const struct cb_comm *c, int ch, int pos)
     return c->ring_order[ch * n + ((pos % n) + n) % n];
 }
 
+int cb_ring_pos_of(const struct cb_comm *c, int ch, int rank)
+{
+    return c->ring_pos[ch * c->nranks + rank];
+}
+
 int cb_ring_pos(const struct cb_comm *c, int ch)
 {
-    return c->ring_pos[ch];
+    return cb_ring_pos_of(c, ch, c->rank);
 }
 
 void cb_comm_set_ring_order(struct cb_comm *c, const int *order)
@@ -141,9 +146,39 @@ void cb_comm_set_ring_order(struct cb_comm *c, const int *order)
     for (int ch = 0; ch < c->nchannels; ch++)
         for (int pos = 0; pos < n; pos++) {
             c->ring_order[ch * n + pos] = order[ch * n + pos];
-            if (order[ch * n + pos] == c->rank)
-                c->ring_pos[ch] = pos;
+            c->ring_pos[ch * n + order[ch * n + pos]] = pos;
         }
+}
+
+/* Each rank's host (memory domain), named by its lowest rank; 0 for every
+ * rank where the order stays rank order anyway (rank 0's host holds 1 or
+ * all ranks, or hosts differ in size). Compared with each host's first rank
+ * only, and only when rank 0's host holds from 2 to n - 1 ranks: one rank
+ * per host at 32k ranks costs n compares, not n^2. */
+static cb_status hosts_of(const struct cb_comm *c, int *host_of)
+{
+    int n = c->nranks, k = 0, nfirst = 0, *first;
+    for (int r = 0; r < n; r++)
+        k += cb_boot_shares_memory(c->boot, 0, r);
+    memset(host_of, 0, sizeof(int) * (size_t)n);
+    if (k < 2 || k == n || n % k)
+        return CB_OK;
+    if (!(first = malloc(sizeof(int) * (size_t)(n / k))))
+        return CB_ENOMEM;
+    for (int r = 0; r < n; r++) {
+        int h = 0;
+        while (h < nfirst && !cb_boot_shares_memory(c->boot, first[h], r))
+            h++;
+        if (h == nfirst && nfirst == n / k) {   /* more hosts than n / k: sizes differ */
+            memset(host_of, 0, sizeof(int) * (size_t)n);
+            break;
+        }
+        if (h == nfirst)
+            first[nfirst++] = r;
+        host_of[r] = first[h];
+    }
+    free(first);
+    return CB_OK;
 }
 
 /* Rail-local rings when every host (memory domain) has the same number of
@@ -157,17 +192,14 @@ static cb_status order_rings(struct cb_comm *c)
         free(order);
         return CB_ENOMEM;
     }
-    for (int r = 0; r < n; r++) {   /* a host is named by its lowest rank */
-        host_of[r] = r;
-        for (int q = 0; q < r && host_of[r] == r; q++)
-            if (host_of[q] == q && cb_boot_shares_memory(c->boot, q, r))
-                host_of[r] = q;
+    cb_status st = hosts_of(c, host_of);
+    if (st == CB_OK) {
+        c->ring_rail_local = cb_ring_order(n, c->nchannels, host_of, order);
+        cb_comm_set_ring_order(c, order);
     }
-    c->ring_rail_local = cb_ring_order(n, c->nchannels, host_of, order);
-    cb_comm_set_ring_order(c, order);
     free(host_of);
     free(order);
-    return CB_OK;
+    return st;
 }
 
 cb_status cb_comm_init(struct cb_boot *boot, const char *transport,

@@ -57,7 +57,7 @@ struct cb_comm {
     struct cb_send_chan *send;
     struct cb_recv_chan *recv;
     /* [nchannels * nranks]: channel ch's ring, the rank at each position
-     * (core/ring_order.h); ring_pos[ch] is this rank's position */
+     * (core/ring_order.h), and the position of each rank */
     int *ring_order, *ring_pos;
     int ring_rail_local;            /* 1: the rings are rail-local, not rank order */
     int successors_connected;       /* channel 0 joins every r to r + 1 (cb_comm_connect_successors) */
@@ -83,9 +83,10 @@ struct cb_conn_use {
 cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
                        const struct cb_transport_config *cfg, struct cb_comm **out);
 /* Channel ch's ring: the rank at position pos (any integer, taken mod
- * nranks), and this rank's position. */
+ * nranks), this rank's position, and any rank's. */
 int cb_ring_at(const struct cb_comm *c, int ch, int pos);
 int cb_ring_pos(const struct cb_comm *c, int ch);
+int cb_ring_pos_of(const struct cb_comm *c, int ch, int rank);
 /* Use `order` (nchannels * nranks ranks, each channel a permutation) for
  * the rings: the layout's rail-local order at init; tests set others.
  * Before any ring is connected. */

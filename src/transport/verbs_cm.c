@@ -191,17 +191,10 @@ static int on_connect_request(struct vlisten *l, struct rdma_cm_event *ev)
         return -1;
     }
     cb_status st = check_split(t, c->split, req->split_data, &l->peer);
+    if (!st)
+        st = vb_check_sender_path(t, &l->peer, req->link_layer, req->path_mtu);
     if (st) {
         vb_conn_fail(c, st);
-        return -1;
-    }
-    if (req->link_layer != t->pattr.link_layer || req->path_mtu < IBV_MTU_256 || req->path_mtu > t->mtu) {
-        cb_log_error("verbs: %s:%d: rank %d (%s) connects from an %s port with path MTU %d; this %s port takes "
-                     "at most %d: both ends must run the same collbench build and one fabric (--hca)",
-                     t->dev, t->port, rank, l->peer.host, vb_link_layer_str(req->link_layer),
-                     vb_mtu_bytes((enum ibv_mtu)req->path_mtu), vb_link_layer_str(t->pattr.link_layer),
-                     vb_mtu_bytes(t->mtu));
-        vb_conn_fail(c, CB_EDEVICE);
         return -1;
     }
     c->mtu = (enum ibv_mtu)req->path_mtu;
@@ -521,6 +514,17 @@ cb_status vb_agree_with_listener(struct vctx *t, const struct cb_peer *peer, con
         cb_log_warn("verbs: %s:%d: port rates differ: %s (the slower port sets the pace)", t->dev, t->port, warn);
     }
     return st;
+}
+
+cb_status vb_check_sender_path(const struct vctx *t, const struct cb_peer *peer, int link_layer, int path_mtu)
+{
+    if (link_layer == (int)t->pattr.link_layer && path_mtu >= IBV_MTU_256 && path_mtu <= (int)t->mtu)
+        return CB_OK;
+    cb_log_error("verbs: %s:%d: rank %d (%s) connects from an %s port with path MTU %d; this %s port takes at most "
+                 "%d: both ends must run the same collbench build and one fabric (--hca)", t->dev, t->port,
+                 peer->rank, peer->host, vb_link_layer_str(link_layer), vb_mtu_bytes((enum ibv_mtu)path_mtu),
+                 vb_link_layer_str(t->pattr.link_layer), vb_mtu_bytes(t->mtu));
+    return CB_EDEVICE;
 }
 
 cb_status vb_check_same_shape(const struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h)

@@ -504,6 +504,9 @@ void vb_setup_mark(struct vctx *t);
 /* -------------------------------------------------------- verbs_cm.c */
 cb_status vb_agree_with_listener(struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h,
                                  enum ibv_mtu *mtu);
+/* Receiver: the sender's port (link layer) and the path MTU it chose fit
+ * this port; else CB_EDEVICE, logged naming both ends (cm and oob). */
+cb_status vb_check_sender_path(const struct vctx *t, const struct cb_peer *peer, int link_layer, int path_mtu);
 cb_status vb_check_same_shape(const struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h);
 cb_status vb_cm_pump(struct vctx *t);
 cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm);

@@ -256,14 +256,7 @@ static cb_status check_reply(const struct vlisten *l, const struct vb_rinfo *r)
                      "--qps", l->peer.rank, l->peer.host, r->nqps, c->nq);
         return CB_EUSAGE;
     }
-    if (r->link_layer != (int)t->pattr.link_layer || r->path_mtu < IBV_MTU_256 || r->path_mtu > t->mtu) {
-        cb_log_error("verbs: %s:%d: rank %d (%s) connects from an %s port with path MTU %d; this %s port takes "
-                     "at most %d: both ends must run the same collbench build and one fabric (--hca)", t->dev,
-                     t->port, l->peer.rank, l->peer.host, vb_link_layer_str(r->link_layer),
-                     vb_mtu_bytes(r->path_mtu), vb_link_layer_str(t->pattr.link_layer), vb_mtu_bytes(t->mtu));
-        return CB_EDEVICE;
-    }
-    return CB_OK;
+    return vb_check_sender_path(t, &l->peer, r->link_layer, r->path_mtu);
 }
 
 cb_status vb_take_reply(void *lcomm, const void *reply)
