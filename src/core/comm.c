@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cb_comm_connect_all's default step: 64 listeners (rdma_cm ports, tcp
+ * listen entries) and handles per rank at once, however many ranks. */
+#define CB_CONNECT_BATCH 64
+
 /* The first rank that cannot share memory with rank 0, or 0 when all can. */
 static int first_apart(struct cb_boot *boot)
 {
@@ -214,6 +218,7 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
     c->nranks = cb_boot_size(boot);
     c->cfg = *cfg;
     c->nchannels = cfg->channels > 0 ? cfg->channels : 1;
+    c->connect_batch = CB_CONNECT_BATCH;
     st = alloc_arrays(c);
     if (st == CB_OK)
         st = order_rings(c);
@@ -549,14 +554,19 @@ cb_status cb_comm_connect_successors(struct cb_comm *c)
 
 cb_status cb_comm_connect_all(struct cb_comm *c)
 {
-    int n = c->nranks - 1;
-    int *peers = calloc((size_t)n + 1, sizeof *peers);
-    if (!peers)
-        return CB_ENOMEM;
-    for (int k = 1; k <= n; k++)
-        peers[k - 1] = (c->rank + k) % c->nranks;
-    cb_status st = cb_comm_connect(c, peers, n, peers, n);
-    free(peers);
+    int n = c->nranks - 1, batch = c->connect_batch > 0 ? c->connect_batch : n;
+    int *to = calloc((size_t)batch + 1, sizeof *to), *from = calloc((size_t)batch + 1, sizeof *from);
+    cb_status st = to && from ? CB_OK : CB_ENOMEM;
+    for (int d0 = 1; d0 <= n && st == CB_OK; d0 += batch) {
+        int k = 0;
+        for (int d = d0; d <= n && d < d0 + batch; d++, k++) {
+            to[k] = (c->rank + d) % c->nranks;
+            from[k] = (c->rank + c->nranks - d) % c->nranks;
+        }
+        st = cb_comm_connect(c, to, k, from, k);
+    }
+    free(from);
+    free(to);
     return st;
 }
 

@@ -68,6 +68,9 @@ struct cb_comm {
     size_t premul_bytes;
     struct cb_cost cost;            /* cost-model terms for --algo auto (src/coll/model.h) */
     double connect_s;               /* spent in cb_comm_connect* so far: listen to the closing barrier */
+    /* cb_comm_connect_all's step: peers listened for (and connected to) at
+     * once, so that the listeners and handles in flight stay bounded */
+    int connect_batch;
 };
 
 /* What this rank's connections hold, for the run header and the JSON. */
@@ -109,7 +112,9 @@ cb_status cb_comm_connect_on(struct cb_comm *c, int ch, const int *to, int nto, 
 cb_status cb_comm_connect_or_skip(struct cb_comm *c, const int *to, int nto, const int *from, int nfrom,
                                   cb_status *peer_st);
 /* Collective: connections for a ring (prev, next) on every channel, and for
- * all pairs on channel 0. */
+ * all pairs on channel 0, the latter in steps of connect_batch peers each
+ * way (step k: to rank + d, from rank - d, for the k-th connect_batch
+ * distances d), so no rank holds more listeners than that at once. */
 cb_status cb_comm_connect_ring(struct cb_comm *c);
 cb_status cb_comm_connect_all(struct cb_comm *c);
 /* Page-aligned memory for collective buffers, from the transport where it

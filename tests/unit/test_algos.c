@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,28 @@ struct rank_job {
     int wrong;   /* checks that failed on this rank */
     cb_status st;
     int reordered;   /* two channels whose rings are not in rank order */
+    int connect_batch;   /* > 0: all-pairs set-up in steps of this many peers, listens counted */
 };
+
+/* Listens open at once over all ranks (threads), and the most seen: the
+ * steps of cb_comm_connect_all must bound them. Set before the ranks start. */
+static struct cb_transport_ops counting_shm;
+static _Atomic int open_listens, most_open_listens;
+
+static cb_status counting_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm)
+{
+    cb_status st = cb_transport_shm.listen(tctx, peer, handle, lcomm);
+    int now = ++open_listens, most = most_open_listens;
+    while (now > most && !atomic_compare_exchange_weak(&most_open_listens, &most, now))
+        ;
+    return st;
+}
+
+static cb_status counting_close_listen(void *lcomm)
+{
+    open_listens--;
+    return cb_transport_shm.close_listen(lcomm);
+}
 
 static const size_t sizes[] = {0, 1000, 48000};
 /* mulsum (odd ranks' input times 2, then a sum) on the reducing collectives
@@ -161,21 +183,27 @@ static void *rank_main(void *arg)
     if (job->st == CB_OK) {
         if (job->reordered)
             reorder_rings(c);
-        run_matrix(c, job);
+        if (job->connect_batch) {
+            c->connect_batch = job->connect_batch;
+            c->ops = &counting_shm;
+            job->st = cb_comm_connect_all(c);   /* first: no ring has connected a neighbour yet */
+        }
+        if (job->st == CB_OK)
+            run_matrix(c, job);
         cb_comm_destroy(c);
     }
     cb_boot_finalize(boot);
     return NULL;
 }
 
-static void run_ranks_ordered(int n, int reordered)
+static void run_ranks_batched(int n, int reordered, int connect_batch)
 {
     struct cb_boot_world *world = NULL;
     struct rank_job jobs[MAX_RANKS];
     pthread_t threads[MAX_RANKS];
     assert_int_equal(cb_boot_world_create(n, &world), CB_OK);
     for (int r = 0; r < n; r++) {
-        jobs[r] = (struct rank_job){world, r, 0, CB_OK, reordered};
+        jobs[r] = (struct rank_job){world, r, 0, CB_OK, reordered, connect_batch};
         assert_int_equal(pthread_create(&threads[r], NULL, rank_main, &jobs[r]), 0);
     }
     for (int r = 0; r < n; r++)
@@ -189,6 +217,7 @@ static void run_ranks_ordered(int n, int reordered)
     }
 }
 
+static void run_ranks_ordered(int n, int reordered) { run_ranks_batched(n, reordered, 0); }
 static void run_ranks(int n) { run_ranks_ordered(n, 0); }
 
 static void test_two_ranks(void **state) { (void)state; run_ranks(2); }
@@ -199,6 +228,21 @@ static void test_five_ranks(void **state) { (void)state; run_ranks(5); }
  * every algorithm still bit-exact */
 static void test_four_ranks_reordered(void **state) { (void)state; run_ranks_ordered(4, 1); }
 static void test_five_ranks_reordered(void **state) { (void)state; run_ranks_ordered(5, 1); }
+
+/* All-pairs set-up (direct, pairwise) in steps of 2 peers: every result
+ * still exact, and never more than 2 listens per rank open at once (one
+ * step for all 4 peers holds 4 per rank, 20 in all, at the closing barrier). */
+static void test_five_ranks_connect_in_steps(void **state)
+{
+    (void)state;
+    counting_shm = cb_transport_shm;
+    counting_shm.listen = counting_listen;
+    counting_shm.close_listen = counting_close_listen;
+    open_listens = most_open_listens = 0;
+    run_ranks_batched(5, 0, 2);
+    assert_int_equal(open_listens, 0);
+    assert_in_range(most_open_listens, 1, 5 * 2);
+}
 
 /* A rank that never comes is named within the timeout, not waited for. */
 static void test_missing_rank_times_out(void **state)
@@ -218,7 +262,7 @@ int main(void)
         cmocka_unit_test(test_two_ranks),   cmocka_unit_test(test_three_ranks),
         cmocka_unit_test(test_four_ranks),  cmocka_unit_test(test_five_ranks),
         cmocka_unit_test(test_four_ranks_reordered), cmocka_unit_test(test_five_ranks_reordered),
-        cmocka_unit_test(test_missing_rank_times_out),
+        cmocka_unit_test(test_five_ranks_connect_in_steps), cmocka_unit_test(test_missing_rank_times_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
