@@ -41,6 +41,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -246,11 +247,19 @@ static cb_status tcp_init(const struct cb_transport_config *cfg, void **tctx)
     if (st != CB_OK)
         goto free_ctx;
     c->sockbuf = sockbuf_allowed();
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (c->epfd < 0) {
+        cb_log_error("tcp: epoll_create1 failed: %s", strerror(errno));
+        st = CB_ESYS;
+        goto free_ctx;
+    }
     st = listener_open(c);
     if (st != CB_OK)
-        goto free_ctx;
+        goto close_epoll;
     *tctx = c;
     return CB_OK;
+close_epoll:
+    close(c->epfd);
 free_ctx:
     free(c);
     return st;
@@ -325,6 +334,7 @@ static void tcp_finalize(void *tctx)
     free_listens(c);
     if (c->lfd >= 0)
         close(c->lfd);
+    close(c->epfd);
     free(c);
 }
 

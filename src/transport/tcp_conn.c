@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -513,6 +514,12 @@ cb_status tcp_accept(void *lcomm, void **rconn)
         return l->err;
     if (!l->ready)
         return CB_OK;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l->ready};
+    if (epoll_ctl(l->ctx->epfd, EPOLL_CTL_ADD, l->ready->fd, &ev) != 0) {
+        cb_log_error("tcp: epoll_ctl for the connection from rank %d (host %s) failed: %s", l->peer.rank,
+                     l->peer.host, strerror(errno));
+        return CB_ESYS;
+    }
     l->ready->next = l->ctx->recvs;
     l->ctx->recvs = l->ready;
     *rconn = l->ready;

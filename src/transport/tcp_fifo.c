@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -112,13 +113,35 @@ static cb_status tx_pump(struct tcp_send *s)
     return s->err;
 }
 
+/* tx_pump, and what it left queued goes to the backlog progress serves. */
+static cb_status tx_pump_noted(struct tcp_send *s)
+{
+    cb_status st = tx_pump(s);
+    if (s->nqueued > 0 && !s->in_backlog) {
+        s->next_backlog = s->ctx->backlog;
+        s->ctx->backlog = s;
+        s->in_backlog = 1;
+    }
+    return st;
+}
+
+static void backlog_remove(struct tcp_send *s)
+{
+    struct tcp_send **pp = &s->ctx->backlog;
+    while (*pp && *pp != s)
+        pp = &(*pp)->next_backlog;
+    if (*pp)
+        *pp = s->next_backlog;
+    s->in_backlog = 0;
+}
+
 cb_status tcp_send_slot(void *sconn, size_t nbytes, void **slot)
 {
     (void)nbytes;   /* no offered destinations on this side */
     struct tcp_send *s = sconn;
     *slot = NULL;
     if (!s->slot_out && s->nqueued == s->nslots)
-        tx_pump(s);
+        tx_pump_noted(s);
     if (s->err != CB_OK)
         return s->err;
     if (!s->slot_out && s->nqueued == s->nslots)
@@ -142,7 +165,7 @@ cb_status tcp_send_post(void *sconn, size_t nbytes)
     s->hdr[idx] = htobe64((uint64_t)nbytes);
     s->nqueued++;
     s->slot_out = 0;
-    return tx_pump(s);
+    return tx_pump_noted(s);
 }
 
 /* Everything posted is in the kernel (which delivers it even after close);
@@ -150,7 +173,7 @@ cb_status tcp_send_post(void *sconn, size_t nbytes)
 cb_status tcp_send_idle(void *sconn, int *idle)
 {
     struct tcp_send *s = sconn;
-    cb_status st = tx_pump(s);
+    cb_status st = tx_pump_noted(s);
     *idle = st == CB_OK && s->nqueued == 0;
     return st;
 }
@@ -169,6 +192,8 @@ cb_status tcp_close_send(void *sconn)
         cb_log_warn("tcp: closing the connection to rank %d (host %s) with %d messages unsent",
                     s->peer.rank, s->peer.host, s->nqueued);
     }
+    if (s->in_backlog)
+        backlog_remove(s);
     LIST_REMOVE(s->ctx->sends, s);
     cb_tcp_send_free(s);
     return CB_OK;
@@ -325,21 +350,52 @@ cb_status tcp_close_recv(void *rconn)
     struct tcp_recv *r = rconn;
     if (!r)
         return CB_OK;
+    epoll_ctl(r->ctx->epfd, EPOLL_CTL_DEL, r->fd, NULL);
     LIST_REMOVE(r->ctx->recvs, r);
     cb_tcp_recv_free(r);
+    return CB_OK;
+}
+
+/* The senders the kernel left data to: pumped again, dropped once drained. */
+static cb_status backlog_pump(struct tcp_ctx *c)
+{
+    for (struct tcp_send **pp = &c->backlog; *pp;) {
+        struct tcp_send *s = *pp;
+        c->progress_pumps++;
+        if (s->state == TX_READY && tx_pump(s) != CB_OK)
+            return s->err;
+        if (s->nqueued == 0) {
+            *pp = s->next_backlog;
+            s->in_backlog = 0;
+        } else {
+            pp = &s->next_backlog;
+        }
+    }
+    return CB_OK;
+}
+
+/* The receivers whose sockets are readable (or failed), at most
+ * PROGRESS_EVENTS per call: epoll hands the rest out in turn next time. */
+static cb_status readable_pump(struct tcp_ctx *c)
+{
+    struct epoll_event ev[PROGRESS_EVENTS];
+    int n = epoll_wait(c->epfd, ev, PROGRESS_EVENTS, 0);
+    if (n < 0 && errno != EINTR) {
+        cb_log_error("tcp: epoll_wait failed: %s", strerror(errno));
+        return CB_ESYS;
+    }
+    for (int i = 0; i < n; i++) {
+        struct tcp_recv *r = ev[i].data.ptr;
+        c->progress_pumps++;
+        if (rx_pump(r) != CB_OK)
+            return r->err;
+    }
     return CB_OK;
 }
 
 cb_status tcp_progress(void *tctx)
 {
     struct tcp_ctx *c = tctx;
-    for (struct tcp_send *s = c->sends; s; s = s->next) {
-        if (s->state == TX_READY && tx_pump(s) != CB_OK)
-            return s->err;
-    }
-    for (struct tcp_recv *r = c->recvs; r; r = r->next) {
-        if (rx_pump(r) != CB_OK)
-            return r->err;
-    }
-    return CB_OK;
+    cb_status st = backlog_pump(c);
+    return st != CB_OK ? st : readable_pump(c);
 }

@@ -27,6 +27,7 @@
 #define HELLO_WAIT_MS 2000         /* at most (less with a shorter -T): a peer sends its hello
                                       as soon as it is connected, a flood must not hold slots */
 #define SLOT_ALIGN 64
+#define PROGRESS_EVENTS 64         /* readable receivers served per progress call, in turn */
 
 _Static_assert(HANDLE_USED <= CB_HANDLE_BYTES, "tcp handle does not fit");
 
@@ -64,6 +65,8 @@ struct tcp_send {
     int nslots, head, nqueued, slot_out;
     size_t off;                /* bytes of the head message already in the kernel */
     cb_status err;             /* sticky, logged when first seen */
+    struct tcp_send *next_backlog;   /* in ctx->backlog: queued data the kernel has not taken */
+    int in_backlog;
 };
 
 struct tcp_recv {
@@ -120,6 +123,12 @@ struct tcp_ctx {
     struct tcp_pending *pending;
     struct tcp_send *sends;    /* connecting and connected */
     struct tcp_recv *recvs;    /* returned by accept() */
+    /* What progress serves, so that its cost follows the connections with
+     * data moving, not all of them: the senders whose queue the kernel did
+     * not take at once, and the receivers' sockets (epoll) that are readable */
+    struct tcp_send *backlog;
+    int epfd;
+    unsigned long long progress_pumps;   /* connections served by progress so far (tests) */
 };
 
 /* ---- byte order on the wire ---- */
