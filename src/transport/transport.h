@@ -138,8 +138,11 @@ struct cb_transport_ops {
     cb_status (*send_post)(void *sconn, size_t nbytes);
     cb_status (*recv_slot)(void *rconn, const void **slot, size_t *nbytes);
     cb_status (*recv_release)(void *rconn);
-    /* Drive every connection of the context (socket I/O, CQ polling). Called
-     * by every wait loop, so data posted to one peer moves while we wait for another. */
+    /* Drive the connections of the context that have work (socket I/O, CQ
+     * polling). Called by every wait loop, so data posted to one peer moves
+     * while we wait for another. Its cost must follow the connections with
+     * data moving, not the number of peers (tcp: a backlog of senders and
+     * an epoll set of receivers); each connection's own calls drive it too. */
     cb_status (*progress)(void *tctx);
     /* Sender: *idle = 1 when everything posted has left this rank's buffers
      * (safe to close) and, where the transport lends (caps.lends), has been
