@@ -441,7 +441,7 @@ cb_status vb_accept(void *lcomm, void **rconn)
     if (c->err)
         return c->err;
     if (c->nestablished == c->nq) {
-        c->ready = 1;
+        vb_conn_mark_ready(c);
         vb_setup_mark(t);
         st = vb_cts_issue(c);
         if (st)
@@ -629,7 +629,7 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
         goto fail;
     }
     if (c->nestablished == c->nq) {
-        c->ready = 1;
+        vb_conn_mark_ready(c);
         vb_setup_mark(t);
         *sconn = c;
         return CB_OK;

@@ -23,6 +23,8 @@ void vb_conn_destroy(struct vconn *c)
 {
     struct vctx *t = c->t;
     conn_unlink(c);
+    vb_conn_forget_work(c);
+    t->nunready -= !c->ready;
     for (int i = 0; i < c->nq; i++) {
         struct vqp *q = &c->q[i];
         if (q->id && q->state == QS_ESTABLISHED)
@@ -129,6 +131,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     }
     c->next = t->conns;
     t->conns = c;
+    t->nunready++;
     *out = c;
     return CB_OK;
 

@@ -414,7 +414,9 @@ cb_status vb_conn_progress(struct vconn *c)
         vb_conn_fail(c, CB_EPEER);
         return CB_EPEER;
     }
-    return c->is_send ? send_issue(c) : vb_cts_issue(c);
+    st = c->is_send ? send_issue(c) : vb_cts_issue(c);
+    vb_conn_note_work(c);
+    return st;
 }
 
 cb_status vb_send_slot(void *sconn, size_t nbytes, void **slot)
@@ -458,7 +460,9 @@ static cb_status post(struct vconn *c, size_t nbytes, const char *lent, uint32_t
     c->lent_lkey[slot] = lkey;
     c->posted++;
     c->slot_out = 0;
-    return send_issue(c);
+    cb_status st = send_issue(c);
+    vb_conn_note_work(c);
+    return st;
 }
 
 cb_status vb_send_post(void *sconn, size_t nbytes)
@@ -528,7 +532,44 @@ cb_status vb_recv_release(void *rconn)
     c->offers[s].seq1 = 0;   /* used, or the sender wrote before it saw it */
     c->slot_out = 0;
     c->consumed++;
-    return vb_cts_issue(c);
+    cb_status st = vb_cts_issue(c);
+    vb_conn_note_work(c);
+    return st;
+}
+
+/* A sender with posted slots not yet written (waiting for a clear-to-send
+ * or send queue room), a receiver owing clear-to-sends: what progress must
+ * move while the caller waits elsewhere. Anything else waits for the
+ * connection's own next call (its CQ holds what arrives meanwhile). */
+static int has_work(const struct vconn *c)
+{
+    return c->is_send ? c->issued < c->posted : c->cts_sent < c->consumed + (uint64_t)c->nslots;
+}
+
+void vb_conn_note_work(struct vconn *c)
+{
+    if (c->in_active || !c->ready || c->err || !has_work(c))
+        return;
+    c->next_active = c->t->active;
+    c->t->active = c;
+    c->in_active = 1;
+}
+
+void vb_conn_forget_work(struct vconn *c)
+{
+    struct vconn **pp = &c->t->active;
+    while (c->in_active && *pp && *pp != c)
+        pp = &(*pp)->next_active;
+    if (c->in_active && *pp)
+        *pp = c->next_active;
+    c->in_active = 0;
+}
+
+void vb_conn_mark_ready(struct vconn *c)
+{
+    c->ready = 1;
+    c->t->nunready--;
+    vb_conn_note_work(c);
 }
 
 /* Reading the CM channel costs a system call: do it on every call only while
@@ -538,10 +579,7 @@ static int cm_busy(const struct vctx *t)
     for (const struct vlisten *l = t->listens; l; l = l->next)
         if (l->rc)
             return 1;
-    for (const struct vconn *c = t->conns; c; c = c->next)
-        if (!c->ready)
-            return 1;
-    return 0;
+    return t->nunready > 0;
 }
 
 cb_status vb_progress(void *tctx)
@@ -555,12 +593,17 @@ cb_status vb_progress(void *tctx)
     st = vb_check_async(t);
     if (st)
         return st;
-    for (struct vconn *c = t->conns; c; c = c->next) {
-        if (!c->ready)
-            continue;
+    for (struct vconn **pp = &t->active; *pp;) {
+        struct vconn *c = *pp;
         st = vb_conn_progress(c);
         if (st)
             return st;
+        if (has_work(c)) {
+            pp = &c->next_active;
+        } else {
+            *pp = c->next_active;
+            c->in_active = 0;
+        }
     }
     return CB_OK;
 }

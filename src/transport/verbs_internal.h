@@ -269,6 +269,8 @@ struct vqp {
 struct vconn {
     struct vctx *t;
     struct vconn *next;
+    struct vconn *next_active;   /* in t->active */
+    int in_active;
     int is_send;
     struct cb_peer peer;
     int nq;
@@ -357,6 +359,11 @@ struct vctx {
     int64_t setup_first_ns;   /* the first listen / connect (0 = none yet) */
     int64_t setup_last_ns;    /* the last connection ready (all its QPs RTS) */
     struct vconn *conns;
+    /* What progress serves, so that its cost follows the connections with
+     * work, not all of them: senders with posted slots not yet written,
+     * receivers owing clear-to-sends (verbs_fifo.c, vb_conn_note_work) */
+    struct vconn *active;
+    int nunready;             /* connections not yet handed to the caller: rdma_cm is pumped */
     struct vlisten *listens;
     struct vwindow *windows;  /* alloc_shared buffers */
     int window_warned;        /* one warning for buffers left unregistered */
@@ -517,6 +524,12 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
 /* ------------------------------------------------------ verbs_fifo.c */
 cb_status vb_cts_issue(struct vconn *c);
 cb_status vb_conn_progress(struct vconn *c);
+/* All QPs of c established: hand it to the caller; progress serves it from
+ * now on while it has work. */
+void vb_conn_mark_ready(struct vconn *c);
+/* Progress serves c while it has work; called after each operation on it. */
+void vb_conn_note_work(struct vconn *c);
+void vb_conn_forget_work(struct vconn *c);
 cb_status vb_send_slot(void *sconn, size_t nbytes, void **slot);
 cb_status vb_send_post(void *sconn, size_t nbytes);
 cb_status vb_send_lend(void *sconn, const void *src, size_t nbytes, int *posted);

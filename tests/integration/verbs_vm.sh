@@ -242,7 +242,7 @@ split_data_settings() {
 # test_verbs' exchanges only (the data group: no full test_verbs run)
 unit_exchanges() {
     local pat rc
-    for pat in 'test_exchange_*' 'test_split_*' test_lent_source test_offered_destination; do
+    for pat in 'test_exchange_*' 'test_split_*' test_lent_source test_offered_destination test_flow_control; do
         case_ "test_verbs $pat"
         CB_TEST_HCA=$HCA CB_TEST_FILTER=$pat timeout -k 5 200 "$TV" > "$TMP/unit.out" 2>&1
         rc=$?
