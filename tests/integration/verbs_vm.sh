@@ -221,6 +221,19 @@ split_data_settings() {
     run_coll "all_reduce verbs np=3 qps=3 --ib-split-data on" 3 all_reduce "${sizes[@]}" --qps 3 "${sb[@]}" \
         --ib-split-data on -d float,int32 -o sum,max "${ct[@]}" &&
         shows "--ib-split-data on" 'split_data="on (--ib-split-data on): each message in 3 pieces, one per QP"'
+    # the quick (sanitizer) pass: all_reduce's runs take every split path once; the others repeat them
+    [ "$QUICK" = 1 ] || split_data_more "${sb[@]}"
+    run_coll "all_reduce verbs np=2 qps=3 --ib-split-data off --ib-ar on" 2 all_reduce "${sizes[@]}" --qps 3 \
+        "${sb[@]}" --ib-split-data off --ib-ar on --ib-ar-threshold 4K -d float,int32 -o sum "${ct[@]}" &&
+        shows "--ib-split-data off --ib-ar on" 'adaptive_routing="on (--ib-ar on)' &&
+        shows "--ib-split-data off --ib-ar on" 'split_data="off (--ib-split-data off)'
+    run_coll "all_reduce verbs np=2 qps=1 split on (nothing to split)" 2 all_reduce -b 64K -e 64K --ib-split-data on \
+        "${ct[@]}" && shows "qps=1 split on" 'split_data="off (--qps 1): each message whole on the one QP"'
+}
+
+# split_data_more SLOT-BYTES-ARGS: all_gather and alltoall through 3 QPs, split auto, on and off
+split_data_more() {
+    local sb=("$@") ct=(-n 1 -w 0 -c 2 -I 0)
     run_coll "all_gather verbs np=3 qps=3 split auto" 3 all_gather -b 3000 -e 3M -f 32 --qps 3 "${sb[@]}" \
         -d float "${ct[@]}" &&
         shows "split auto" 'split_data="off (auto): each message whole on one QP, QPs in turn"'
@@ -231,12 +244,6 @@ split_data_settings() {
         run_coll "alltoall verbs np=3 qps=3 --ib-split-data $s" 3 alltoall -b 3000 -e 3M -f 32 --qps 3 "${sb[@]}" \
             --ib-split-data "$s" -d float "${ct[@]}"
     done
-    run_coll "all_reduce verbs np=2 qps=3 --ib-split-data off --ib-ar on" 2 all_reduce "${sizes[@]}" --qps 3 \
-        "${sb[@]}" --ib-split-data off --ib-ar on --ib-ar-threshold 4K -d float,int32 -o sum "${ct[@]}" &&
-        shows "--ib-split-data off --ib-ar on" 'adaptive_routing="on (--ib-ar on)' &&
-        shows "--ib-split-data off --ib-ar on" 'split_data="off (--ib-split-data off)'
-    run_coll "all_reduce verbs np=2 qps=1 split on (nothing to split)" 2 all_reduce -b 64K -e 64K --ib-split-data on \
-        "${ct[@]}" && shows "qps=1 split on" 'split_data="off (--qps 1): each message whole on the one QP"'
 }
 
 # test_verbs' exchanges only (the data group: no full test_verbs run)
@@ -354,8 +361,9 @@ killed_rank() {   # $1: extra mpirun options, $2: label
 
 # --ib-connect: oob (NCCL's way) and cm, each checked bit-exact; the header says which is in force
 connect_modes() {
-    local np coll ops
-    for np in 2 3; do
+    local np coll ops nps="2 3"
+    [ "$QUICK" = 1 ] && nps=2   # the sanitizer pass: every collective once over oob
+    for np in $nps; do
         for coll in $COLLS; do
             ops=
             case $coll in all_reduce|reduce_scatter) ops="-o sum,max" ;; esac
