@@ -287,13 +287,9 @@ static cb_status run(struct cb_boot *boot, struct cb_options *o, int argc, char 
     fill_run_info(o, argc, argv, comm, &info);
     info.ranks = NULL;
     char *nccl_json = NULL;
-    /* verbs (for every peer, or the network's under auto): the ring's
-     * connections before the header (every collective's ring algorithms make
-     * them anyway), so that it shows what this rank's QPs really have: the
-     * path MTU both ends agreed, traffic class, SL */
-    int verbs = !strcmp(comm->ops->name, "verbs") || (comm->net_ops && !strcmp(comm->net_ops->name, "verbs"));
-    if (!cb_options_only_mpi(o) && verbs && (st = cb_comm_connect_ring(comm)) != CB_OK)
-        goto free_info;
+    /* the algorithms' connections (cb_harness_prepare) come before the
+     * header, so that it shows what this rank's QPs really have (the path
+     * MTU both ends agreed, traffic class, SL) and the memory they hold */
     if ((st = cb_harness_prepare(comm, o)) != CB_OK || (st = gather_ranks(comm, &place, &info)) != CB_OK ||
         (st = pick_nccl_json(o, comm->rank, &nccl_json)))
         goto free_info;
