@@ -1,7 +1,8 @@
-/* `collbench pairs`: every pair of ranks (or ring neighbours with --quick)
- * measures bidirectional bandwidth and latency, in rounds of disjoint pairs
- * that run at the same time; rank 0 prints the matrices and names the slow
- * hosts and links (pairs.h has the rule), and the port counters that moved. */
+/* `collbench pairs`: every pair of hosts (or ring neighbours with --quick)
+ * measures bidirectional bandwidth and latency, rail by rail when hosts hold
+ * several ranks (pairs.h, "rails"), in rounds of disjoint pairs that run at
+ * the same time; rank 0 prints the matrices and names the slow hosts and
+ * links (pairs.h has the rule), and the port counters that moved. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,25 +39,80 @@ struct buffers {
 
 /* ---- start-up ---- */
 
-static cb_status validate_job(const struct cb_pairs_opts *p, struct cb_boot *b)
+/* "nodea(10.0.0.1) 2 ranks, nodeb(10.0.0.2) 1 rank": each host's count, the first few. */
+static void describe_hosts(struct cb_boot *b, const struct cb_pairs_rails *rl, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int h = 0; h < rl->nhosts && at < len; h++) {
+        if (h == 8) {
+            snprintf(buf + at, len - at, ", and %d hosts more", rl->nhosts - h);
+            return;
+        }
+        int k = snprintf(buf + at, len - at, "%s%s %d rank%s", h ? ", " : "", cb_boot_host(b, rl->first[h]),
+                         rl->count[h], rl->count[h] == 1 ? "" : "s");
+        at += k > 0 ? (size_t)k : 0;
+    }
+}
+
+static cb_status validate_job(const struct cb_pairs_opts *p, struct cb_boot *b, cb_status rails_st,
+                              const struct cb_pairs_rails *rl)
 {
     if (cb_boot_rank(b) != 0)
-        return CB_OK;
+        return rails_st;
     if (cb_boot_size(b) < 2) {
         cb_log_error("pairs needs at least 2 ranks, one per host: run it as "
                      "`mpirun -np N --map-by ppr:1:node collbench pairs ...`");
         return CB_EUSAGE;
     }
+    if (rails_st == CB_EUSAGE) {
+        char hosts[1024];
+        describe_hosts(b, rl, hosts, sizeof hosts);
+        cb_log_error("pairs measures rail by rail (local rank i of each host against local rank i of the "
+                     "others), so every host needs the same number of ranks; here: %s. Start as many on each "
+                     "(`mpirun --map-by ppr:K:node`)", hosts);
+    }
+    if (rails_st != CB_OK)
+        return rails_st;
     if (p->json_path)
         return cb_pairs_check_json(p->json_path);
     return CB_OK;
 }
 
-static cb_status start_comm(struct cb_boot *boot, struct cb_pairs_opts *p, struct cb_comm **comm)
+/* Which rank meets which: hosts are memory domains (cb_boot_shares_memory),
+ * each compared with the first rank of the hosts seen so far. */
+static cb_status find_rails(struct cb_boot *b, struct cb_pairs_rails *rl)
+{
+    int n = cb_boot_size(b), nfirst = 0;
+    int *domain = calloc((size_t)n + 1, sizeof *domain), *first = calloc((size_t)n + 1, sizeof *first);
+    cb_status st = CB_ENOMEM;
+    if (domain && first) {
+        for (int r = 0; r < n; r++) {
+            int h = 0;
+            while (h < nfirst && !cb_boot_shares_memory(b, first[h], r))
+                h++;
+            if (h == nfirst)
+                first[nfirst++] = r;
+            domain[r] = first[h];
+        }
+        st = cb_pairs_rails_init(n, domain, rl);
+    } else {
+        memset(rl, 0, sizeof *rl);
+    }
+    if (st == CB_ENOMEM)
+        cb_log_error("out of memory for the map of %d ranks to hosts", n);
+    free(domain);
+    free(first);
+    return st;
+}
+
+static cb_status start_comm(struct cb_boot *boot, struct cb_pairs_opts *p, struct cb_pairs_rails *rl,
+                            struct cb_comm **comm)
 {
     struct cb_topo_rank place;   /* the NIC nearest this rank's cores, and binding, as the collectives do */
     struct cb_job_setup setup = {p->base.transport, NULL, p->base.bind};
-    return cb_job_start(boot, validate_job(p, boot), &setup, &p->base.tcfg, &place, comm);
+    cb_status rails_st = find_rails(boot, rl);
+    return cb_job_start(boot, validate_job(p, boot, rails_st, rl), &setup, &p->base.tcfg, &place, comm);
 }
 
 /* ---- one pair ---- */
@@ -121,10 +177,10 @@ static cb_status agree_with_partner(struct cb_comm *c, int peer, cb_status mine,
  * that cannot connect is recorded as failed and the check goes on. The
  * closing barrier waits longer than one timeout: a failed pair may have
  * spent two. */
-static cb_status run_round(struct cb_comm *c, const struct cb_pairs_opts *p, int round, struct buffers *b,
-                           struct pair_rec *rec)
+static cb_status run_round(struct cb_comm *c, const struct cb_pairs_opts *p, const struct cb_pairs_rails *rl,
+                           int round, struct buffers *b, struct pair_rec *rec)
 {
-    int peer = cb_pairs_partner(c->nranks, p->quick, round, c->rank);
+    int peer = cb_pairs_rails_partner(rl, p->quick, round, c->rank);
     cb_status conn_st, pair_st;
     rec->partner = peer;
     rec->status = CB_OK;
@@ -151,7 +207,7 @@ static cb_status run_round(struct cb_comm *c, const struct cb_pairs_opts *p, int
 
 /* What a rank samples before the first round and after each. */
 struct round_sampler {
-    char ifname[16];              /* the network device watched for carrier changes; "" none */
+    struct cb_pairs_link link;    /* ifname: the network device watched for carrier changes, "" none */
     int tcp;                      /* the transport is tcp: its retransmissions are judged */
     struct cb_wire_scope rdma;    /* the transport's RDMA port; rdma_dev "" none */
     struct cb_netdev_sample prev, now;
@@ -190,6 +246,21 @@ static void link_device(const struct cb_props *props, char *ifname, size_t len)
     }
 }
 
+/* The rail: "rxe1:1" (the RDMA device and port), else tcp's interface, else "-". */
+static void rail_name(const struct cb_props *props, char *rail, size_t len)
+{
+    const char *dev = NULL, *port = NULL, *ifname = NULL;
+    for (int i = 0; i < props->n; i++) {
+        dev = strcmp(props->kv[i].key, "device") == 0 ? props->kv[i].val : dev;
+        port = strcmp(props->kv[i].key, "port") == 0 ? props->kv[i].val : port;
+        ifname = strcmp(props->kv[i].key, "interface") == 0 ? props->kv[i].val : ifname;
+    }
+    if (dev && port)
+        snprintf(rail, len, "%s:%s", dev, port);
+    else
+        snprintf(rail, len, "%s", ifname && ifname[0] ? ifname : "-");
+}
+
 static int props_has(const struct cb_props *props, const char *key)
 {
     for (int i = 0; i < props->n; i++)
@@ -204,10 +275,11 @@ static cb_status sampler_start(struct cb_comm *c, struct round_sampler *s)
     struct cb_props props;
     memset(s, 0, sizeof *s);
     transport_props(c, &props);
-    link_device(&props, s->ifname, sizeof s->ifname);
+    link_device(&props, s->link.ifname, sizeof s->link.ifname);
+    rail_name(&props, s->link.rail, sizeof s->link.rail);
     cb_pairs_rdma_scope(&props, &s->rdma);
     s->tcp = s->rdma.rdma_dev[0] == 0 && props_has(&props, "interface");
-    cb_netdev_sample(s->ifname, &s->prev);
+    cb_netdev_sample(s->link.ifname, &s->prev);
     if (!s->rdma.rdma_dev[0])
         return CB_OK;
     s->rprev = malloc(sizeof *s->rprev);
@@ -229,7 +301,7 @@ static void sampler_free(struct round_sampler *s)
 static void sampler_round(struct round_sampler *s, struct pair_rec *rec)
 {
     const struct cb_netdev_sample *a = &s->prev, *b = &s->now;
-    cb_netdev_sample(s->ifname, &s->now);
+    cb_netdev_sample(s->link.ifname, &s->now);
     rec->carrier_before = a->carrier_changes;
     rec->carrier_after = b->carrier_changes;
     rec->retrans = s->tcp ? cb_netdev_lost(a, b) : -1;
@@ -327,13 +399,13 @@ static void combine_passes(int nrounds, int npasses, const struct pair_rec *pass
 }
 
 /* All rounds, --passes times over, into passes[pass * nrounds + round];
- * deltas gets its host's port counters, ifname the device watched. */
-static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, struct pair_rec *passes,
-                            struct cb_port_deltas *deltas, char *ifname, size_t iflen)
+ * deltas gets its host's port counters, link the device watched and the rail. */
+static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, const struct cb_pairs_rails *rl,
+                            struct pair_rec *passes, struct cb_port_deltas *deltas, struct cb_pairs_link *link)
 {
     struct buffers b;
     struct round_sampler smp;
-    int nrounds = cb_pairs_nrounds(c->nranks, p->quick);
+    int nrounds = cb_pairs_rails_nrounds(rl, p->quick);
     cb_status st = alloc_buffers(p, &b);
     if (st == CB_OK && (!passes || !deltas))
         st = CB_ENOMEM;
@@ -343,7 +415,7 @@ static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, st
         st = CB_ENOMEM;
     }
     st = cb_job_agree(c->boot, st, c->cfg.timeout_ms, "allocating buffers");
-    snprintf(ifname, iflen, "%s", smp.ifname);
+    *link = smp.link;
     for (int q = 0; q < p->passes && st == CB_OK; q++) {
         double start = cb_now_s();
         for (int k = 0; k < nrounds && st == CB_OK; k++) {
@@ -351,7 +423,7 @@ static cb_status run_rounds(struct cb_comm *c, const struct cb_pairs_opts *p, st
              * with the period of a pass does not fall on the same pairs */
             int r = (k + q) % nrounds;
             struct pair_rec *rec = &passes[q * nrounds + r];
-            st = run_round(c, p, r, &b, rec);
+            st = run_round(c, p, rl, r, &b, rec);
             sampler_round(&smp, rec);
         }
         if (q + 1 < p->passes && st == CB_OK)
@@ -428,8 +500,8 @@ static void fill_rdma(int n, size_t nrecs, const struct pair_rec *all, struct cb
         }
 }
 
-static cb_status fill_flaps(int n, int nrounds, size_t nrecs, const struct pair_rec *all, const char (*ifnames)[16],
-                            struct cb_pairs_report *r)
+static cb_status fill_flaps(int n, int nrounds, size_t nrecs, const struct pair_rec *all,
+                            const struct cb_pairs_link *links, struct cb_pairs_report *r)
 {
     r->flaps = calloc((size_t)n * nrecs + 1, sizeof *r->flaps);
     if (!r->flaps)
@@ -442,16 +514,16 @@ static cb_status fill_flaps(int n, int nrounds, size_t nrecs, const struct pair_
             struct cb_pairs_flap *f = &r->flaps[r->nflaps++];
             *f = (struct cb_pairs_flap){rank, (int)k / nrounds, (int)k % nrounds, x->partner, "",
                                         x->carrier_before, x->carrier_after, x->from, x->to};
-            snprintf(f->ifname, sizeof f->ifname, "%s", ifnames[rank]);
+            snprintf(f->ifname, sizeof f->ifname, "%s", links[rank].ifname);
         }
     return CB_OK;
 }
 
 /* Rank 0: all records (rank-major, passes x rounds each) into the report. */
 static cb_status assemble(struct cb_comm *c, const struct cb_pairs_opts *p, const struct pair_rec *all,
-                          const char (*ifnames)[16], struct cb_pairs_report *r)
+                          const struct cb_pairs_link *links, struct cb_pairs_report *r)
 {
-    int n = c->nranks, nrounds = cb_pairs_nrounds(n, p->quick);
+    int n = c->nranks, nrounds = r->nrounds;
     size_t nrecs = (size_t)nrounds * (size_t)p->passes;
     struct pair_rec *med = calloc((size_t)n * (size_t)nrounds + 1, sizeof *med);
     double *tmp = calloc((size_t)p->passes + 1, sizeof *tmp);
@@ -463,7 +535,7 @@ static cb_status assemble(struct cb_comm *c, const struct cb_pairs_opts *p, cons
         fill_passes(n, nrounds, p->passes, all, r);
         fill_retrans(n, nrecs, all, r);
         fill_rdma(n, nrecs, all, r);
-        st = fill_flaps(n, nrounds, nrecs, all, ifnames, r);
+        st = fill_flaps(n, nrounds, nrecs, all, links, r);
     }
     if (st == CB_OK)
         st = cb_pairs_classify(n, r->bw, r->lat, &p->rule, &r->verdict);
@@ -475,8 +547,9 @@ static cb_status assemble(struct cb_comm *c, const struct cb_pairs_opts *p, cons
     return st;
 }
 
-static cb_status report_at_root(struct cb_comm *c, const struct cb_pairs_opts *p, const struct pair_rec *all,
-                                const struct cb_port_deltas *deltas, const char (*ifnames)[16], int *outliers)
+static cb_status report_at_root(struct cb_comm *c, const struct cb_pairs_opts *p, const struct cb_pairs_rails *rl,
+                                const struct pair_rec *all, const struct cb_port_deltas *deltas,
+                                const struct cb_pairs_link *links, int *outliers)
 {
     int n = c->nranks;
     struct cb_pairs_report r;
@@ -484,7 +557,9 @@ static cb_status report_at_root(struct cb_comm *c, const struct cb_pairs_opts *p
     if (st != CB_OK)
         return st;
     r.quick = p->quick;
-    r.nrounds = cb_pairs_nrounds(n, p->quick);
+    r.nrounds = cb_pairs_rails_nrounds(rl, p->quick);
+    r.rails = rl;
+    r.links = links;
     r.transport = c->transport_name;
     r.bytes = p->bytes;
     r.iters = p->iters;
@@ -494,7 +569,7 @@ static cb_status report_at_root(struct cb_comm *c, const struct cb_pairs_opts *p
     r.deltas = deltas;
     for (int i = 0; i < n; i++)
         snprintf(r.hosts[i], sizeof r.hosts[i], "%s", c->peers[i].host);
-    st = assemble(c, p, all, ifnames, &r);
+    st = assemble(c, p, all, links, &r);
     if (st == CB_OK) {
         cb_pairs_print(stdout, &r);
         fflush(stdout);
@@ -506,48 +581,54 @@ static cb_status report_at_root(struct cb_comm *c, const struct cb_pairs_opts *p
     return st;
 }
 
-static cb_status gather_and_report(struct cb_comm *c, const struct cb_pairs_opts *p, const struct pair_rec *passes,
-                                   const struct cb_port_deltas *deltas, const char *ifname, int *outliers)
+static cb_status gather_and_report(struct cb_comm *c, const struct cb_pairs_opts *p, const struct cb_pairs_rails *rl,
+                                   const struct pair_rec *passes, const struct cb_port_deltas *deltas,
+                                   const struct cb_pairs_link *link, int *outliers)
 {
-    int n = c->nranks, nrounds = cb_pairs_nrounds(n, p->quick);
+    int n = c->nranks, nrounds = cb_pairs_rails_nrounds(rl, p->quick);
     size_t rec_bytes = sizeof *passes * (size_t)nrounds * (size_t)p->passes;
     struct pair_rec *all = calloc((size_t)n, rec_bytes);
     struct cb_port_deltas *alld = calloc((size_t)n, sizeof *alld);
-    char(*ifnames)[16] = calloc((size_t)n, sizeof *ifnames);
-    cb_status st = all && alld && ifnames ? CB_OK : CB_ENOMEM;
+    struct cb_pairs_link *links = calloc((size_t)n, sizeof *links);
+    cb_status st = all && alld && links ? CB_OK : CB_ENOMEM;
     if (st == CB_OK)
         st = cb_boot_gather(c->boot, passes, all, rec_bytes, c->cfg.timeout_ms, "collecting pair results");
     if (st == CB_OK)
         st = cb_boot_gather(c->boot, deltas, alld, sizeof *deltas, c->cfg.timeout_ms, "collecting port counters");
     if (st == CB_OK)
-        st = cb_boot_gather(c->boot, ifname, ifnames, sizeof *ifnames, c->cfg.timeout_ms, "collecting devices");
+        st = cb_boot_gather(c->boot, link, links, sizeof *links, c->cfg.timeout_ms, "collecting devices");
     if (st == CB_OK && c->rank == 0)
-        st = report_at_root(c, p, all, alld, (const char(*)[16])ifnames, outliers);
+        st = report_at_root(c, p, rl, all, alld, links, outliers);
     double o = *outliers;
     if (st == CB_OK)   /* every rank exits the same way */
         st = cb_boot_allreduce_max(c->boot, &o, 1, c->cfg.timeout_ms, "sharing the verdict");
     *outliers = o > 0;
     free(all);
     free(alld);
-    free(ifnames);
+    free(links);
     return st;
 }
 
 static cb_status run_check(struct cb_boot *boot, struct cb_pairs_opts *p, int *outliers)
 {
     struct cb_comm *comm = NULL;
-    char ifname[16] = "";
-    cb_status st = start_comm(boot, p, &comm);
-    if (st != CB_OK)
+    struct cb_pairs_link link;
+    struct cb_pairs_rails rails;
+    cb_status st = start_comm(boot, p, &rails, &comm);
+    if (st != CB_OK) {
+        cb_pairs_rails_free(&rails);
         return st;
-    int nrounds = cb_pairs_nrounds(comm->nranks, p->quick);
+    }
+    int nrounds = cb_pairs_rails_nrounds(&rails, p->quick);
     struct pair_rec *passes = calloc((size_t)nrounds * (size_t)p->passes + 1, sizeof *passes);
     struct cb_port_deltas *deltas = calloc(1, sizeof *deltas);
-    st = run_rounds(comm, p, passes, deltas, ifname, sizeof ifname);   /* all ranks agree on allocation */
+    memset(&link, 0, sizeof link);
+    st = run_rounds(comm, p, &rails, passes, deltas, &link);   /* all ranks agree on allocation */
     if (st == CB_OK)
-        st = gather_and_report(comm, p, passes, deltas, ifname, outliers);
+        st = gather_and_report(comm, p, &rails, passes, deltas, &link, outliers);
     free(passes);
     free(deltas);
+    cb_pairs_rails_free(&rails);
     if (st == CB_OK)   /* after a failure a peer may be gone: the caller aborts */
         cb_comm_destroy(comm);
     return st;

@@ -26,6 +26,30 @@ int cb_pairs_nrounds(int n, int quick);
 /* Partner of `rank` in `round`, or -1 when the rank idles in that round. */
 int cb_pairs_partner(int n, int quick, int round, int rank);
 
+/* ---- rails ----
+ * With k ranks on each of h >= 2 hosts (memory domains), local rank i of a
+ * host (its i-th rank in rank order) is rail i: it meets only local rank i
+ * of the other hosts. The schedule above runs over the h hosts, and in each
+ * round every rail's pair of the two hosts runs at once; ranks of one host
+ * never meet. All ranks on one host (one machine's loopback), or one rank
+ * per host, is k = 1 over n "hosts": every rank meets every rank. */
+struct cb_pairs_rails {
+    int nranks, nhosts, per_host;   /* per_host 0: the hosts hold different rank counts */
+    int *host;      /* [nranks] the rank's host, hosts numbered in order of their first rank */
+    int *local;     /* [nranks] its place among its host's ranks */
+    int *count;     /* [nhosts] ranks on each host */
+    int *first;     /* [nhosts] each host's first rank */
+    int *rank_at;   /* [nhosts * per_host] host h's local rank i */
+};
+/* domain[r]: rank r's host (equal values: the same host). CB_EUSAGE, not
+ * logged, when hosts differ in rank count (count and first say which);
+ * CB_ENOMEM. Free with cb_pairs_rails_free either way. */
+cb_status cb_pairs_rails_init(int nranks, const int *domain, struct cb_pairs_rails *rl);
+void cb_pairs_rails_free(struct cb_pairs_rails *rl);
+int cb_pairs_rails_nrounds(const struct cb_pairs_rails *rl, int quick);
+/* The rank `rank` meets in `round`, or -1 when its host idles. */
+int cb_pairs_rails_partner(const struct cb_pairs_rails *rl, int quick, int round, int rank);
+
 /* ---- outlier rule ----
  * Inputs are n x n symmetric matrices, [i * n + j]; a pair not measured
  * (quick mode, the diagonal) holds a negative value.
@@ -218,12 +242,20 @@ cb_status cb_pairs_agree(struct cb_boot *b, int argc, char **argv, const struct 
 void cb_pairs_usage(FILE *out);
 
 /* ---- report (src/tools/pairs_report.c) ---- */
+/* A rank's link, gathered: the device watched for carrier changes and the rail. */
+struct cb_pairs_link {
+    char ifname[16];   /* "" none */
+    char rail[32];     /* "rxe1:1", tcp's interface, or "-" */
+};
+
 struct cb_pairs_report {
     int n, quick, nrounds;
     const char *transport;
     size_t bytes;
     int iters, warmup, lat_iters, passes;
     char (*hosts)[64];       /* [n] "hostname(addr)" */
+    const struct cb_pairs_rails *rails;   /* host and local rank of each rank; NULL: one rank per host */
+    const struct cb_pairs_link *links;    /* [n] each rank's rail; NULL: none known */
     double *bw;              /* [n * n] bytes/s, the slower rank of the pair; < 0 not measured */
     double *lat;             /* [n * n] us, the slower rank; < 0 not measured */
     int *failed;             /* [n * n] cb_status of a pair whose measurement failed, else 0 */

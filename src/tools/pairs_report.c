@@ -95,6 +95,39 @@ static double host_median(const struct cb_pairs_report *r, const double *m, int 
     return med;
 }
 
+/* ---- naming a rank: one host's end of one rail ---- */
+
+/* Several ranks per host: each rank is its host's end of one rail, and the
+ * verdicts name host and rail; one rank per host keeps naming ranks. */
+static int by_rail(const struct cb_pairs_report *r)
+{
+    return r->rails && r->rails->per_host > 1;
+}
+
+static const char *rail_of(const struct cb_pairs_report *r, int i)
+{
+    return r->links && r->links[i].rail[0] ? r->links[i].rail : "-";
+}
+
+/* "rank 3 (nodeb(10.0.0.2))", by rail "host nodeb(10.0.0.2) rail rxe1:1 (rank 3)". */
+static void print_end(FILE *out, const struct cb_pairs_report *r, int i)
+{
+    if (by_rail(r))
+        fprintf(out, "host %s rail %s (rank %d)", r->hosts[i], rail_of(r, i), i);
+    else
+        fprintf(out, "rank %d (%s)", i, r->hosts[i]);
+}
+
+/* "rank 0 (A) <-> rank 3 (B)", by rail "host A rail rxe1:1 <-> host B rail rxe1:1 (ranks 1, 3)". */
+static void print_ends(FILE *out, const struct cb_pairs_report *r, int i, int j)
+{
+    if (by_rail(r))
+        fprintf(out, "host %s rail %s <-> host %s rail %s (ranks %d, %d)", r->hosts[i], rail_of(r, i), r->hosts[j],
+                rail_of(r, j), i, j);
+    else
+        fprintf(out, "rank %d (%s) <-> rank %d (%s)", i, r->hosts[i], j, r->hosts[j]);
+}
+
 /* ---- text ---- */
 
 static void print_matrix(FILE *out, const struct cb_pairs_report *r, const double *m, double scale,
@@ -124,8 +157,15 @@ static void print_header(FILE *out, const struct cb_pairs_report *r)
                  "latency p50 of %d 8-byte exchanges, %s in %d rounds, medians of %d passes\n",
             r->n, r->transport, r->bytes, r->iters, r->warmup, r->lat_iters,
             r->quick ? "ring neighbours" : "all pairs", r->nrounds, r->passes);
-    for (int i = 0; i < r->n; i++)
-        fprintf(out, "#  rank %4d: %s\n", i, r->hosts[i]);
+    if (by_rail(r))
+        fprintf(out, "# %d hosts x %d ranks: rail by rail, local rank i of each host against local rank i of "
+                     "the others\n", r->rails->nhosts, r->rails->per_host);
+    for (int i = 0; i < r->n; i++) {
+        fprintf(out, "#  rank %4d: %s", i, r->hosts[i]);
+        if (by_rail(r))
+            fprintf(out, " local rank %d rail %s", r->rails->local[i], rail_of(r, i));
+        fputc('\n', out);
+    }
 }
 
 static void print_reference(FILE *out, const struct cb_pairs_report *r)
@@ -146,16 +186,20 @@ static void print_verdicts(FILE *out, const struct cb_pairs_report *r)
     const struct cb_pairs_verdict *v = &r->verdict;
     int n = r->n;
     for (int h = 0; h < n; h++)
-        if (v->host_slow[h])
-            fprintf(out, "slow host: rank %d (%s): %d of %d pairs slow, median %.1f MB/s vs median %.1f MB/s, "
-                         "%.1f us vs %.1f us\n",
-                    h, r->hosts[h], v->host_nslow[h], v->host_pairs[h], host_median(r, r->bw, h) / MB,
-                    v->ref_bw / MB, host_median(r, r->lat, h), v->ref_lat);
+        if (v->host_slow[h]) {
+            fprintf(out, "slow host: ");
+            print_end(out, r, h);
+            fprintf(out, ": %d of %d pairs slow, median %.1f MB/s vs median %.1f MB/s, %.1f us vs %.1f us\n",
+                    v->host_nslow[h], v->host_pairs[h], host_median(r, r->bw, h) / MB, v->ref_bw / MB,
+                    host_median(r, r->lat, h), v->ref_lat);
+        }
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++) {
             if (!cb_pairs_is_slow_link(v, i, j))
                 continue;
-            fprintf(out, "slow link: rank %d (%s) <-> rank %d (%s): ", i, r->hosts[i], j, r->hosts[j]);
+            fprintf(out, "slow link: ");
+            print_ends(out, r, i, j);
+            fprintf(out, ": ");
             if (r->failed[i * n + j])
                 fprintf(out, "no data (%s) vs median %.1f MB/s\n", cb_status_str((cb_status)r->failed[i * n + j]),
                         v->ref_bw / MB);
@@ -198,17 +242,19 @@ static void print_intermittent(FILE *out, const struct cb_pairs_report *r)
         int j = f->host[h] ? worst_partner(r, sp, h) : -1;
         if (j < 0)
             continue;
-        fprintf(out, "intermittent host: rank %d (%s): %d of %d pairs vary more than x%g between passes; "
-                     "worst with rank %d: x%.1f, passes ", h, r->hosts[h], f->host_nflagged[h], f->host_pairs[h],
-                r->rule.max_spread, j, sp[h * n + j]);
+        fprintf(out, "intermittent host: ");
+        print_end(out, r, h);
+        fprintf(out, ": %d of %d pairs vary more than x%g between passes; worst with rank %d: x%.1f, passes ",
+                f->host_nflagged[h], f->host_pairs[h], r->rule.max_spread, j, sp[h * n + j]);
         print_passes(out, r, h, j);
         fprintf(out, " MB/s\n");
     }
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++)
             if (cb_pairs_flags_is_link(f, n, i, j)) {
-                fprintf(out, "intermittent link: rank %d (%s) <-> rank %d (%s): x%.1f between passes (bound x%g), "
-                             "passes ", i, r->hosts[i], j, r->hosts[j], sp[i * n + j], r->rule.max_spread);
+                fprintf(out, "intermittent link: ");
+                print_ends(out, r, i, j);
+                fprintf(out, ": x%.1f between passes (bound x%g), passes ", sp[i * n + j], r->rule.max_spread);
                 print_passes(out, r, i, j);
                 fprintf(out, " MB/s\n");
             }
@@ -241,17 +287,20 @@ static void print_lossy_host(FILE *out, const struct cb_pairs_report *r, int h)
     const double *pct = r->health.retrans_pct;
     int n = r->n, j = worst_partner(r, pct, h);
     if (j >= 0) {
-        fprintf(out, "lossy host: rank %d (%s): %d of %d pairs retransmitted more than %g%% of their TCP "
-                     "segments; worst with rank %d: %.2f%% (%lld of %lld)\n", h, r->hosts[h],
-                f->host_nflagged[h], f->host_pairs[h], r->rule.max_retrans_pct, j, pct[h * n + j],
-                r->retrans[h * n + j], r->outsegs[h * n + j]);
+        fprintf(out, "lossy host: ");
+        print_end(out, r, h);
+        fprintf(out, ": %d of %d pairs retransmitted more than %g%% of their TCP segments; worst with rank %d: "
+                     "%.2f%% (%lld of %lld)\n", f->host_nflagged[h], f->host_pairs[h], r->rule.max_retrans_pct, j,
+                pct[h * n + j], r->retrans[h * n + j], r->outsegs[h * n + j]);
         return;
     }
     if ((j = worst_rdma_partner(r, h)) < 0)
         return;
-    fprintf(out, "lossy host: rank %d (%s): %d of %d pairs moved the RDMA retransmission counters more than "
-                 "%lld times; worst with rank %d: +%lld: ", h, r->hosts[h], f->host_nflagged[h], f->host_pairs[h],
-            r->rule.max_rdma_retrans, j, r->rdma[h * n + j].total);
+    fprintf(out, "lossy host: ");
+    print_end(out, r, h);
+    fprintf(out, ": %d of %d pairs moved the RDMA retransmission counters more than %lld times; worst with "
+                 "rank %d: +%lld: ", f->host_nflagged[h], f->host_pairs[h], r->rule.max_rdma_retrans, j,
+            r->rdma[h * n + j].total);
     print_rdma_counters(out, &r->rdma[h * n + j]);
     fputc('\n', out);
 }
@@ -260,7 +309,9 @@ static void print_lossy_link(FILE *out, const struct cb_pairs_report *r, int i, 
 {
     int n = r->n, at = i * n + j;
     const double *pct = r->health.retrans_pct;
-    fprintf(out, "lossy link: rank %d (%s) <-> rank %d (%s): ", i, r->hosts[i], j, r->hosts[j]);
+    fprintf(out, "lossy link: ");
+    print_ends(out, r, i, j);
+    fprintf(out, ": ");
     if (!r->health.rdma_lossy[at]) {
         fprintf(out, "%.2f%% of TCP segments retransmitted (%lld of %lld, bound %g%%)\n", pct[at], r->retrans[at],
                 r->outsegs[at], r->rule.max_retrans_pct);
@@ -307,9 +358,10 @@ static void print_flaps(FILE *out, const struct cb_pairs_report *r)
         char from[16], to[16];
         cb_netdev_clock(x->from, from, sizeof from);
         cb_netdev_clock(x->to, to, sizeof to);
-        fprintf(out, "link flap: rank %d (%s) %s carrier_changes %lld -> %lld (+%lld) in pass %d round %d",
-                x->rank, r->hosts[x->rank], x->ifname, x->before, x->after, x->after - x->before, x->pass + 1,
-                x->round + 1);
+        fprintf(out, "link flap: ");
+        print_end(out, r, x->rank);
+        fprintf(out, " %s carrier_changes %lld -> %lld (+%lld) in pass %d round %d", x->ifname, x->before, x->after,
+                x->after - x->before, x->pass + 1, x->round + 1);
         if (x->partner >= 0)
             fprintf(out, " (with rank %d)", x->partner);
         fprintf(out, ", between %s and %s UTC\n", from, to);
@@ -387,6 +439,8 @@ static void json_header(struct cb_jw *w, const struct cb_pairs_report *r)
     cb_jw_kv_int(w, "passes", r->passes);
     cb_jw_kv_bool(w, "quick", r->quick);
     cb_jw_kv_int(w, "rounds", r->nrounds);
+    cb_jw_kv_int(w, "nhosts", r->rails ? r->rails->nhosts : r->n);
+    cb_jw_kv_int(w, "ranks_per_host", r->rails ? r->rails->per_host : 1);
     cb_jw_key(w, "rule");
     cb_jw_open(w, '{');
     cb_jw_kv_double(w, "bw_factor", r->rule.bw_factor);
@@ -417,6 +471,9 @@ static void json_hosts(struct cb_jw *w, const struct cb_pairs_report *r)
         cb_jw_open(w, '{');
         cb_jw_kv_int(w, "rank", i);
         cb_jw_kv_string(w, "host", r->hosts[i]);
+        cb_jw_kv_int(w, "host_index", r->rails ? r->rails->host[i] : i);
+        cb_jw_kv_int(w, "local_rank", r->rails ? r->rails->local[i] : 0);
+        cb_jw_kv_string(w, "rail", rail_of(r, i));
         cb_jw_kv_bool(w, "slow", v->host_slow[i]);
         cb_jw_kv_int(w, "pairs", v->host_pairs[i]);
         cb_jw_kv_int(w, "slow_pairs", v->host_nslow[i]);
@@ -539,6 +596,10 @@ static void json_pair(struct cb_jw *w, const struct cb_pairs_report *r, int i, i
     cb_jw_open(w, '{');
     cb_jw_kv_int(w, "a", i);
     cb_jw_kv_int(w, "b", j);
+    cb_jw_kv_string(w, "host_a", r->hosts[i]);
+    cb_jw_kv_string(w, "rail_a", rail_of(r, i));
+    cb_jw_kv_string(w, "host_b", r->hosts[j]);
+    cb_jw_kv_string(w, "rail_b", rail_of(r, j));
     kv_measure(w, "bw_MBps", r->failed[i * n + j] ? -1 : r->bw[i * n + j] / MB);
     kv_measure(w, "lat_us", r->lat[i * n + j]);
     cb_jw_kv_bool(w, "slow_bw", s & CB_SLOW_BW);

@@ -6,7 +6,9 @@
 # refused naming both ranks. Two ranks inside one netns host still share
 # memory. Two ranks on each of two netns hosts: auto uses shm inside a host
 # and tcp across (one job, two transports), every collective bit-exact; the
-# rings are rail-local (each crossing joins the same local ranks).
+# rings are rail-local (each crossing joins the same local ranks). `collbench
+# pairs` there goes rail by rail (local rank i against local rank i only) and
+# names host and rail; hosts with 2 and 1 ranks are refused (exit 2).
 # Needs root; SKIP otherwise.
 source "$(dirname "$0")/../lib.sh"
 
@@ -37,6 +39,12 @@ for spec in "all_reduce ring" "all_reduce tree" "all_reduce direct" "all_gather 
     run "mixed.$1.$2" --host "$two" -np 4 "$CB_TEST_CB" "$1" --algo "$2" -b 1000 -e 200K -f 14 \
         --slot-bytes 16K --slots 4 -d float,int32 -n 2 -w 1 -c 2 -T 30 -r 3 -J "$CB_TEST_TMP/mixed.$1.$2.json"
 done
+# pairs rail by rail: local rank i of one host against local rank i of the other only;
+# hosts with different rank counts refused
+run pairs.rails --host "$two" -np 4 "$CB_TEST_CB" pairs --transport tcp -b 64K -n 4 -w 1 --lat-iters 20 \
+    --max-spread 100 -T 30 -J "$CB_TEST_TMP/pairs.rails.json"
+run pairs.uneven --host "$(echo "$CB_NETNS_HOSTS" | sed "s/,/:2,/; s/\$/:1/")" -np 3 "$CB_TEST_CB" pairs \
+    --transport tcp -b 64K -n 2 -T 30
 # two rail-local rings (channels), each crossing between the same local ranks
 for coll in all_gather reduce_scatter all_reduce; do
     run "rails.$coll" --host "$two" -np 4 "$CB_TEST_CB" $coll --algo ring --channels 2 -b 1000 -e 200K -f 14 \
@@ -96,3 +104,31 @@ rank_props "the JSON says which peers each rank reaches over shm" "$TMP/mixed.al
 # Every crossing joins the same local rank (the same rail) on both hosts.
 rank_props "rail-local rings: each channel crosses hosts between the same local ranks" \
     "$TMP/rails.all_gather.json" ring_next 1,2 3,0 0,3 2,1
+
+# pairs on 2 netns hosts x 2 ranks (ranks 0, 1 on the first): rail by rail, rank 0 with
+# rank 2 and rank 1 with rank 3, both rails at once; every endpoint named by host and rail
+name="pairs on 2 netns hosts x 2 ranks: only same-rail pairs across hosts, JSON names host and rail"
+if [ "$(cat "$TMP/pairs.rails.rc")" != 0 ]; then
+    fail "$name: exit $(cat "$TMP/pairs.rails.rc")"; tail -3 "$TMP/pairs.rails.err"; grep -v '^#' "$TMP/pairs.rails.out" | head -3
+elif why=$(python3 - "$TMP/pairs.rails.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+h = {x["rank"]: x for x in d["hosts"]}
+got = sorted((p["a"], p["b"]) for p in d["pairs"])
+ok = (d["ranks_per_host"] == 2 and d["nhosts"] == 2 and got == [(0, 2), (1, 3)] and
+      [(h[r]["host_index"], h[r]["local_rank"]) for r in range(4)] == [(0, 0), (0, 1), (1, 0), (1, 1)] and
+      h[0]["host"] != h[2]["host"] and all(x["rail"] not in ("", "-") for x in h.values()) and
+      all(p["rail_a"] == h[p["a"]]["rail"] and p["host_b"] == h[p["b"]]["host"] for p in d["pairs"]))
+sys.exit(0 if ok else f"pairs {got}, hosts {[(x['host'], x['host_index'], x['local_rank'], x['rail']) for x in h.values()]}")
+PY
+); then
+    if grep -q '^# 2 hosts x 2 ranks: rail by rail' "$TMP/pairs.rails.out" &&
+       grep -qE '^#  rank    3: .* local rank 1 rail [a-z0-9]+$' "$TMP/pairs.rails.out"; then
+        pass "$name"
+    else fail "$name: the header does not show the rails: $(grep -m 3 '^#  rank' "$TMP/pairs.rails.out" | tr '\n' ' ')"; fi
+else fail "$name: $why"; fi
+name="pairs on hosts with 2 and 1 ranks: refused (exit 2), naming each host's rank count"
+if [ "$(cat "$TMP/pairs.uneven.rc")" = 2 ] &&
+   grep -qE 'every host needs the same number of ranks; here: [^ ]+ 2 ranks, [^ ]+ 1 rank\.' "$TMP/pairs.uneven.err"; then
+    pass "$name"
+else fail "$name: exit $(cat "$TMP/pairs.uneven.rc"): $(grep -m 2 -i error "$TMP/pairs.uneven.err")"; fi
