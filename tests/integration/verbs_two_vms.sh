@@ -6,7 +6,8 @@
 # link; each VM has a second NIC (eth1, rxe1) on a second wire: two rails.
 # Two rails: 2 ranks per VM with --transport auto, each local rank on its
 # own NIC, the rings rail-local, both NICs carrying a like share (their
-# sent_pkts counters). Runs the four collectives checked (--transport verbs) with one rank
+# sent_pkts counters); `collbench pairs` and validate-rack with 2 ranks per VM and
+# node a's eth1 rate-limited (netem): only rail rxe1:1 between the hosts named. Runs the four collectives checked (--transport verbs) with one rank
 # per VM, all_reduce and alltoall with two per VM, and one run with
 # --transport auto, which must pick verbs. The fabric's configuration:
 # default_roce_tos set through rdma_cm's configfs on both VMs reaches the
@@ -27,8 +28,8 @@
 # (exit 1); a 1 s carrier flap mid-pairs: the link flap named (exit 1).
 # SKIP lines (with the reason) only when the VMs cannot be booted here.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=fabric, pairs or rails: only those cases (a quicker loop while
-# working on them).
+# VERBS_VM_CASES=fabric, pairs, rails or railpairs: only those cases (a quicker
+# loop while working on them).
 # Internally the script runs itself in the VMs with --node-a / --node-b.
 source "$(dirname "$0")/../lib.sh"
 
@@ -395,18 +396,84 @@ sys.exit(not (f and all(x["rank"] == 0 and x["interface"] == "eth0" and x["to"] 
         rails_case "two rails across 2 VMs, 2 ranks each, --transport auto (shm inside)" auto
         grep -q '^# nranks .* transport shm+verbs ' "$TMP/out" ||
             fail "two rails, auto: the header does not say shm+verbs: $(grep -m 1 '^# nranks' "$TMP/out")"
+        rail_pairs_case
+    }
+    # ---- pairs and validate-rack rail by rail: a slow rail planted on node a's eth1 ----
+    # verdict_lines FILE: the lines that name something (pairs' stdout)
+    verdict_lines() { grep -E '^(slow|lossy|intermittent) (host|link)|^link flap' "$1"; }
+    # rail_pairs_case: 2 ranks per VM (--map-by node: ranks 0, 2 on node a, rail i = local
+    # rank i = rxeI), node a's eth1 limited to 5 Mbit/s (netem): pairs names exactly rxe1:1
+    # between the two hosts (a slow link, maybe also lossy or intermittent: nothing else),
+    # and so does validate-rack (2 ranks per host from the 2 RDMA ports it counts, block
+    # placement). The rate: a clean rail gave 14.6 MB/s here, 20 Mbit/s 4.7, too close to
+    # the rule's bound (with 2 pairs, a pair under a third of the other is slow); 5 Mbit/s
+    # gives about 1.2. The default --ib-timeout 20 (4 s), not the 18 of the loss case:
+    # netem's 1000-packet queue at 5 Mbit/s holds 1.8 s
+    rail_pairs_case() {
+        local name t0=$SECONDS rc others vrc
+        name="pairs rail by rail across 2 VMs x 2 ranks, node a's eth1 at 5 Mbit/s: only rail rxe1:1 a <-> b named"
+        echo "# case: $name"
+        if ! tc qdisc add dev eth1 root netem rate 5mbit 2> "$TMP/tc.err"; then
+            skip "$name: netem on eth1 failed: $(head -1 "$TMP/tc.err")"; return
+        fi
+        expect_rc 1 "$name" timeout -k 5 200 mpirun --host nodea:2,nodeb:2 --map-by node -x ASAN_OPTIONS \
+            -x UBSAN_OPTIONS "$CB" pairs --transport verbs -b 128K -n 8 -w 1 --lat-iters 20 --passes 2 \
+            --max-spread 100 -T 60 -J "$TMP/pairs-rail.json"
+        rc=$?
+        cp "$TMP/out" "$TMP/pairs-rail.out"
+        # the profile in the shared folder: each host's pre-flight reads it
+        cat > "$W/rails-profile.json" << 'EOF_PROFILE'
+{"transport": "verbs", "collbench_args": ["-T", "60"], "preflight_timeout_s": 60,
+ "run_timeout_s": 200, "pairs": {"size": "128K", "iters": 8, "warmup": 1, "lat_iters": 20, "passes": 2,
+ "max_spread": 100}}
+EOF_PROFILE
+        timeout -k 5 300 "$ROOT/scripts/validate-rack" --hosts nodea,nodeb --profile "$W/rails-profile.json" \
+            --collbench "$CB" --skip-collectives -o "$TMP/vrack" --mpirun-arg=-x --mpirun-arg=ASAN_OPTIONS \
+            --mpirun-arg=-x --mpirun-arg=UBSAN_OPTIONS > "$TMP/vrack.out" 2> "$TMP/vrack.err"
+        vrc=$?
+        tc qdisc del dev eth1 root
+        others=$(verdict_lines "$TMP/pairs-rail.out" | grep -vE ' link: host nodea\([0-9.]+\) rail rxe1:1 <-> host nodeb\([0-9.]+\) rail rxe1:1 \(ranks 2, 3\): ')
+        if [ $rc != 0 ]; then
+            bad=1; grep -vE '^#' "$TMP/pairs-rail.out" | head -5
+        elif ! grep -qE '^slow link: host nodea\([0-9.]+\) rail rxe1:1 <-> host nodeb\([0-9.]+\) rail rxe1:1 \(ranks 2, 3\): ' "$TMP/pairs-rail.out"; then
+            fail "$name: no slow link on rail rxe1:1: $(grep -vE '^#' "$TMP/pairs-rail.out" | head -5 | tr '\n' ' ') $(grep '^#  rank' "$TMP/pairs-rail.out" | tr '\n' ' ')"
+        elif [ -n "$others" ]; then
+            fail "$name: more named than rail rxe1:1: $others"
+        elif ! python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); h = d["hosts"]
+bad = [p for p in d["pairs"] if p["verdict"] != "ok"]
+sys.exit(not (d["ranks_per_host"] == 2 and sorted((p["a"], p["b"]) for p in d["pairs"]) == [(0, 1), (2, 3)] and
+              [x["rail"] for x in h] == ["rxe0:1", "rxe0:1", "rxe1:1", "rxe1:1"] and d["slow_links"] == 1 and
+              d["slow_hosts"] == 0 and [(p["a"], p["b"], p["rail_a"], p["rail_b"]) for p in bad] == [(2, 3, "rxe1:1", "rxe1:1")]))' "$TMP/pairs-rail.json"; then
+            fail "$name: the JSON does not name rail rxe1:1 alone: $(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print([(p["a"], p["b"], p["rail_a"], p["bw_MBps"], p["verdict"]) for p in d["pairs"]])' "$TMP/pairs-rail.json")"
+        else
+            pass "$name ($((SECONDS - t0)) s with validate-rack): $(grep -m 1 '^slow link' "$TMP/pairs-rail.out" | cut -c1-300)"
+        fi
+        name="validate-rack across 2 VMs, 2 ranks each, node a's eth1 at 5 Mbit/s: FAIL rail rxe1:1 a <-> b only"
+        others=$(grep -E '^FAIL' "$TMP/vrack.out" | grep -vE '^FAIL link host nodea\([0-9.]+\) rail rxe1:1 <-> host nodeb\([0-9.]+\) rail rxe1:1 \(ranks 1, 3\): ')
+        if [ $vrc != 1 ]; then
+            fail "$name: exit $vrc, expected 1: $(tail -3 "$TMP/vrack.err" | tr '\n' ' ') $(grep -vE '^(PASS|good|drain)' "$TMP/vrack.out" | head -3)"
+        elif ! grep -qE '^FAIL link host nodea\([0-9.]+\) rail rxe1:1 <-> host nodeb\([0-9.]+\) rail rxe1:1 \(ranks 1, 3\): ' "$TMP/vrack.out"; then
+            fail "$name: no FAIL line for rail rxe1:1: $(grep -E '^(FAIL|PASS link)' "$TMP/vrack.out" | head -4 | tr '\n' ' ')"
+        elif [ -n "$others" ] || ! grep -q '^PASS link host nodea([0-9.]*) rail rxe0:1 <-> host nodeb([0-9.]*) rail rxe0:1 (ranks 0, 2)' "$TMP/vrack.out"; then
+            fail "$name: other FAIL lines, or rail rxe0:1 not passed: $others $(grep -m 1 'rail rxe0:1' "$TMP/vrack.out")"
+        else
+            pass "$name: $(grep -m 1 '^FAIL link' "$TMP/vrack.out" | cut -c1-300)"
+        fi
     }
     echo "# node a: $(uname -r); node b reachable; rxe0 on eth0 ($(cat /sys/class/net/eth0/mtu) B MTU)"
     case $CASES in
     fabric) fabric_cases ;;
     pairs) pairs_cases ;;
     rails) rails_cases ;;
+    railpairs) rail_pairs_case ;;
     *) rails_cases; main_cases; fabric_cases ;;
     esac
     echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
     # pairs before the wire faults: the last of those takes eth0 down beyond the retry
     # budget, and a pairs run right after it failed to measure its pair (a CI run)
-    case $CASES in fabric|pairs|rails) ;; *) pairs_cases; wire_cases ;; esac
+    case $CASES in fabric|pairs|rails|railpairs) ;; *) pairs_cases; wire_cases ;; esac
     touch "$W/done"
     exit $bad
 fi
