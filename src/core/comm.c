@@ -284,6 +284,14 @@ static void pick_transports(const struct cb_comm *c, int peer, const struct cb_t
         (ch)->oversubscribed = (c)->cfg.oversubscribed;                                            \
     } while (0)
 
+/* Rank `rank` as the peer of a connection on channel `ch`. */
+static struct cb_peer peer_on(const struct cb_comm *c, int rank, int ch)
+{
+    struct cb_peer p = c->peers[rank];
+    p.channel = ch;
+    return p;
+}
+
 /* Drive connects and accepts together until all are done: a rank may be
  * connecting to its next while its previous is connecting to it. */
 static cb_status finish_connections(struct cb_comm *c, int ch, const int *to, int nto, char *handles_in,
@@ -301,7 +309,8 @@ static cb_status finish_connections(struct cb_comm *c, int ch, const int *to, in
                 continue;
             void *tx;
             const struct cb_transport_ops *o = cb_comm_transport_of(c, to[i], &tx);
-            cb_status st = o->connect(tx, &c->peers[to[i]], handles_in + (size_t)i * CB_HANDLE_BYTES, &s->conn);
+            struct cb_peer peer = peer_on(c, to[i], ch);
+            cb_status st = o->connect(tx, &peer, handles_in + (size_t)i * CB_HANDLE_BYTES, &s->conn);
             if (st != CB_OK)
                 return st;
             if (!s->conn)
@@ -387,7 +396,7 @@ static void drop_peers(struct cb_comm *c, int ch, const int *to, int nto, const 
  * to its receiver, through the bootstrap, before connect / accept. Every
  * reply is sent even when making one failed, so no receiver waits for it.
  * Returns a bootstrap failure; a failure of the transport goes to *conn_st. */
-static cb_status exchange_replies(struct cb_comm *c, const int *to, int nto, const char *handles_in,
+static cb_status exchange_replies(struct cb_comm *c, int ch, const int *to, int nto, const char *handles_in,
                                   const int *from, int nfrom, void **lcomms, cb_status *conn_st)
 {
     int *rto = calloc((size_t)nto + 1, sizeof *rto), *rfrom = calloc((size_t)nfrom + 1, sizeof *rfrom);
@@ -402,7 +411,8 @@ static cb_status exchange_replies(struct cb_comm *c, const int *to, int nto, con
         const struct cb_transport_ops *o = cb_comm_transport_of(c, to[i], &tx);
         if (!o->caps.replies)
             continue;
-        st = o->reply(tx, &c->peers[to[i]], handles_in + (size_t)i * CB_HANDLE_BYTES,
+        struct cb_peer peer = peer_on(c, to[i], ch);
+        st = o->reply(tx, &peer, handles_in + (size_t)i * CB_HANDLE_BYTES,
                       out + (size_t)nrto * CB_HANDLE_BYTES);
         first = first ? first : st;
         rto[nrto++] = to[i];
@@ -454,7 +464,8 @@ static cb_status connect_on(struct cb_comm *c, int ch, const int *to_all, int nt
     for (int j = 0; j < nfrom && st == CB_OK; j++) {
         void *tx;
         const struct cb_transport_ops *o = cb_comm_transport_of(c, from[j], &tx);
-        st = o->listen(tx, &c->peers[from[j]], handles_out + (size_t)j * CB_HANDLE_BYTES, &lcomms[j]);
+        struct cb_peer peer = peer_on(c, from[j], ch);
+        st = o->listen(tx, &peer, handles_out + (size_t)j * CB_HANDLE_BYTES, &lcomms[j]);
     }
     if (st != CB_OK)
         goto close_listens;
@@ -464,7 +475,7 @@ static cb_status connect_on(struct cb_comm *c, int ch, const int *to_all, int nt
     if (st != CB_OK)
         goto close_listens;
     cb_status conn_st = CB_OK;
-    st = exchange_replies(c, to, nto, handles_in, from, nfrom, lcomms, &conn_st);
+    st = exchange_replies(c, ch, to, nto, handles_in, from, nfrom, lcomms, &conn_st);
     if (st != CB_OK)
         goto close_listens;
     st = conn_st ? conn_st : finish_connections(c, ch, to, nto, handles_in, from, nfrom, lcomms);

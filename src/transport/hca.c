@@ -161,3 +161,26 @@ int cb_ports_majority(const struct cb_port_desc *p, int n, int *keep, char *note
                  p[best].rate_mbps / 1000.0, best_count > 1 ? "s" : "");
     return skipped;
 }
+
+int cb_hca_stripes(int listed, int local_size, int ncand)
+{
+    return listed && local_size <= 1 && ncand > 1;
+}
+
+int cb_hca_channel_device(int channel, int ndev)
+{
+    return ndev > 0 && channel > 0 ? channel % ndev : 0;
+}
+
+int cb_ports_mixed_link(const struct cb_port_desc *p, int n, char *msg, size_t len)
+{
+    for (int i = 1; i < n; i++) {
+        if (p[i].link_layer == p[0].link_layer)
+            continue;
+        if (len)
+            snprintf(msg, len, "%s:%d (%s) and %s:%d (%s)", p[0].name, p[0].port, ll_name(p[0].link_layer),
+                     p[i].name, p[i].port, ll_name(p[i].link_layer));
+        return 1;
+    }
+    return 0;
+}

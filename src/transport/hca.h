@@ -51,4 +51,20 @@ struct cb_port_desc {
  * 25 Gb/s); using the 4 InfiniBand 400 Gb/s ports"). */
 int cb_ports_majority(const struct cb_port_desc *p, int n, int *keep, char *note, size_t len);
 
+/* Whether a rank drives every port its --hca candidates give (stripe) or
+ * one of them, local rank i taking candidate i mod count (rails). Stripe
+ * only when --hca was given (`listed`), the rank is alone on its host
+ * (local_size <= 1) and the list gives several ports: with k ranks per
+ * host, each keeps its own NIC, so rails stay rail-local. */
+int cb_hca_stripes(int listed, int local_size, int ncand);
+
+/* The device (index into a rank's list of ndev) channel `channel` uses
+ * when a rank stripes: channel mod ndev, on both ends, so with equal lists
+ * every channel stays on one rail. */
+int cb_hca_channel_device(int channel, int ndev);
+
+/* 0 when every port has the same link layer; else 1 and `msg` names the
+ * first two that differ ("rxe0:1 (Ethernet) and mlx5_0:1 (InfiniBand)"). */
+int cb_ports_mixed_link(const struct cb_port_desc *p, int n, char *msg, size_t len);
+
 #endif

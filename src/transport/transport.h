@@ -26,10 +26,14 @@
 #define CB_TOKEN_BYTES 16     /* job-unique secret, same on every rank */
 #define CB_PROPS_MAX 32   /* a transport's own, then the topology's */
 
-/* Who is at the other end: used in every message about a connection. */
+/* Who is at the other end: used in every message about a connection.
+ * `channel` is the channel (0 .. --channels - 1) the connection being
+ * made belongs to, the same on both ends: verbs picks a device by it when
+ * a rank drives several NICs (transport/hca.h); shm and tcp ignore it. */
 struct cb_peer {
     int rank;
     char host[64];
+    int channel;
 };
 
 /* A setting that is on, off, or chosen by the transport (0: so a zeroed

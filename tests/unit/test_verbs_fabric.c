@@ -147,7 +147,7 @@ static void handle_round_trip(void **state)
     (void)state;
     struct vb_hinfo h = sample_handle(), back;
     unsigned char buf[CB_HANDLE_BYTES];
-    struct cb_peer peer = {3, "nodeb"};
+    struct cb_peer peer = {.rank = 3, .host = "nodeb"};
     memset(buf, 0xa5, sizeof buf);
     vb_handle_encode(&h, buf);
     for (size_t i = sizeof(struct vhandle); i < sizeof buf; i++)
@@ -188,7 +188,7 @@ static void handle_refused(void **state)
     (void)state;
     struct vb_hinfo h = sample_handle(), back;
     unsigned char buf[CB_HANDLE_BYTES];
-    struct cb_peer peer = {3, "nodeb"};
+    struct cb_peer peer = {.rank = 3, .host = "nodeb"};
     struct vhandle raw;
     vb_handle_encode(&h, buf);
     memcpy(&raw, buf, sizeof raw);
@@ -255,7 +255,7 @@ static void reply_round_trip(void **state)
     (void)state;
     struct vb_rinfo r = sample_reply(), back;
     unsigned char buf[CB_HANDLE_BYTES];
-    struct cb_peer peer = {5, "nodec"};
+    struct cb_peer peer = {.rank = 5, .host = "nodec"};
     memset(buf, 0xa5, sizeof buf);
     vb_reply_encode(&r, buf);
     for (size_t i = sizeof(struct vreply); i < sizeof buf; i++)
@@ -293,7 +293,7 @@ static void reply_refused(void **state)
     (void)state;
     struct vb_rinfo r = sample_reply(), back;
     unsigned char buf[CB_HANDLE_BYTES];
-    struct cb_peer peer = {5, "nodec"};
+    struct cb_peer peer = {.rank = 5, .host = "nodec"};
     struct vreply raw;
     vb_reply_encode(&r, buf);
     memcpy(&raw, buf, sizeof raw);
@@ -531,6 +531,49 @@ static void other_kinds_of_nic_are_skipped(void **state)
     assert_int_equal(keep[0] + keep[1], 2);
 }
 
+/* One rank per host with a list of several: stripe; k ranks per host, no
+ * list, or a list of one: each rank one device (rails). */
+static void hca_stripe_rule(void **state)
+{
+    (void)state;
+    assert_true(cb_hca_stripes(1, 1, 2));
+    assert_true(cb_hca_stripes(1, 0, 8));    /* local size unknown: alone */
+    assert_false(cb_hca_stripes(1, 2, 2));   /* 2 ranks, 2 NICs: one each */
+    assert_false(cb_hca_stripes(1, 2, 8));
+    assert_false(cb_hca_stripes(1, 1, 1));
+    assert_false(cb_hca_stripes(0, 1, 4));   /* no --hca: the automatic choice picks one */
+}
+
+/* Channel c on device c mod ndev: every device carries channels, equal
+ * lists keep a channel on one rail at both ends. */
+static void hca_channel_device(void **state)
+{
+    (void)state;
+    int per_dev[3] = {0};
+    for (int c = 0; c < 12; c++)
+        per_dev[cb_hca_channel_device(c, 3)]++;
+    assert_int_equal(per_dev[0], 4);
+    assert_int_equal(per_dev[1], 4);
+    assert_int_equal(per_dev[2], 4);
+    assert_int_equal(cb_hca_channel_device(5, 2), 1);
+    assert_int_equal(cb_hca_channel_device(4, 2), 0);
+    assert_int_equal(cb_hca_channel_device(7, 1), 0);
+    assert_int_equal(cb_hca_channel_device(3, 0), 0);   /* never out of range */
+}
+
+static void mixed_link_layers_are_named(void **state)
+{
+    (void)state;
+    struct cb_port_desc same[] = {{"rxe0", 1, IBV_LINK_LAYER_ETHERNET, 0}, {"rxe1", 1, IBV_LINK_LAYER_ETHERNET, 0}};
+    struct cb_port_desc mixed[] = {{"mlx5_0", 1, IBV_LINK_LAYER_INFINIBAND, 400000},
+                                   {"mlx5_1", 1, IBV_LINK_LAYER_INFINIBAND, 400000},
+                                   {"mlx5_2", 1, IBV_LINK_LAYER_ETHERNET, 100000}};
+    char msg[128] = "";
+    assert_int_equal(cb_ports_mixed_link(same, 2, msg, sizeof msg), 0);
+    assert_int_equal(cb_ports_mixed_link(mixed, 3, msg, sizeof msg), 1);
+    assert_string_equal(msg, "mlx5_0:1 (InfiniBand) and mlx5_2:1 (Ethernet)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +591,9 @@ int main(void)
         cmocka_unit_test(hca_grammar_bad),
         cmocka_unit_test(hca_selects),
         cmocka_unit_test(other_kinds_of_nic_are_skipped),
+        cmocka_unit_test(hca_stripe_rule),
+        cmocka_unit_test(hca_channel_device),
+        cmocka_unit_test(mixed_link_layers_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
