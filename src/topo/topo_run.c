@@ -63,8 +63,11 @@ static cb_status place_me(const struct cb_topo *t, int bind, struct cb_transport
         cb_log_warn("rank %d (local rank %d) on %s: %s", cfg->rank, lc->me, cfg->host, mine->warn[i]);
     /* the NIC placed here, exactly (what --hca selected, or the automatic
      * choice); a name the topology does not know stays as given, for the
-     * transport to find among the devices (a prefix, or refused) */
-    if (!t->from_xml && mine->nic_known)
+     * transport to find among the devices (a prefix, or refused); a rank
+     * alone on its host keeps its --hca list, to stripe over it when it
+     * gives several ports (transport/hca.h) */
+    int keeps_list = cfg->hca[0] && lc->nlocal <= 1;
+    if (!t->from_xml && mine->nic_known && !keeps_list)
         snprintf(cfg->hca, sizeof cfg->hca, "=%s:%d", mine->nic, mine->port);
     snprintf(mine->nic_note, sizeof mine->nic_note, "%s", plan.nic_note);
     if (plan.nic_note[0] && lc->me == 0)

@@ -32,7 +32,13 @@
  * CM event channel fd is O_NONBLOCK and polled by connect, accept and
  * progress.
  *
- * One helper thread per context reads the device's asynchronous events and
+ * A rank drives one device, or with a striping --hca several: one context
+ * (struct vctx) per device, each with its own verbs context, PD, CQs,
+ * rdma_cm channel and async thread; the transport's context (struct vrank,
+ * verbs_rank.c) holds them and sends channel c's connections to device
+ * c mod count (transport/hca.h).
+ *
+ * One helper thread per device context reads the device's asynchronous events and
  * records fatal ones (atomics); the next progress() reports them. A port
  * that goes down and comes back is recorded, not fatal (verbs_async.c).
  *
@@ -48,10 +54,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
+static cb_status check_config(const struct cb_transport_config *cfg)
 {
-    cb_status st = CB_OK;
-    *tctx = NULL;
     if (cfg->nslots < 1 || cfg->slot_bytes < 1 || cfg->slot_bytes > (size_t)1 << 30) {
         cb_log_error("verbs: %d slots of %zu bytes: need at least 1 slot of 1 byte to 1 GiB", cfg->nslots,
                      cfg->slot_bytes);
@@ -64,86 +68,67 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
                      cfg->qps_per_conn, cfg->traffic_class, cfg->service_level, cfg->ib_timeout, cfg->ib_retry_cnt);
         return CB_EUSAGE;
     }
-    int ndev = 0;
-    struct ibv_device **list = ibv_get_device_list(&ndev);
-    if (!list || ndev == 0) {
-        cb_log_error("verbs: no RDMA device found (ibv_get_device_list is empty): is the NIC driver loaded? "
-                     "use --transport tcp");
-        st = CB_EDEVICE;
-        goto undo_list;
-    }
-    struct vctx *t = calloc(1, sizeof *t);
-    if (!t) {
-        st = CB_ENOMEM;
-        cb_log_error("verbs: out of memory for the transport context");
-        goto undo_list;
-    }
-    t->cfg = *cfg;
-    if (t->cfg.qps_per_conn < 1)
-        t->cfg.qps_per_conn = 1;
-    if (t->cfg.ib_timeout <= 0)
-        t->cfg.ib_timeout = 20;
-    if (t->cfg.ib_retry_cnt < 0)
-        t->cfg.ib_retry_cnt = 7;
-    if (t->cfg.ib_ar_threshold == 0)
-        t->cfg.ib_ar_threshold = 8192;   /* NCCL_IB_AR_THRESHOLD's default */
-    if (t->cfg.timeout_ms <= 0)
-        t->cfg.timeout_ms = 30000;
-    t->wake_fd = -1;
-    int di = 0;
-    st = vb_choose_port(&t->cfg, list, ndev, &di, &t->port, t->port_note, sizeof t->port_note);
-    if (st)
-        goto undo_ctx;
-    snprintf(t->dev, sizeof t->dev, "%s", ibv_get_device_name(list[di]));
-    t->ctx = ibv_open_device(list[di]);
-    if (!t->ctx) {
-        cb_log_error("verbs: cannot open RDMA device %s: %s (permissions on /dev/infiniband?)", t->dev,
-                     strerror(errno));
-        st = CB_EDEVICE;
-        goto undo_ctx;
-    }
+    return CB_OK;
+}
+
+static void apply_defaults(struct cb_transport_config *cfg)
+{
+    if (cfg->qps_per_conn < 1)
+        cfg->qps_per_conn = 1;
+    if (cfg->ib_timeout <= 0)
+        cfg->ib_timeout = 20;
+    if (cfg->ib_retry_cnt < 0)
+        cfg->ib_retry_cnt = 7;
+    if (cfg->ib_ar_threshold == 0)
+        cfg->ib_ar_threshold = 8192;   /* NCCL_IB_AR_THRESHOLD's default */
+    if (cfg->timeout_ms <= 0)
+        cfg->timeout_ms = 30000;
+}
+
+/* Port attributes, GID, MTU, connect mode and address, and the limits. */
+static cb_status describe_port(struct vctx *t)
+{
     if (ibv_query_device(t->ctx, &t->dattr) || ibv_query_port(t->ctx, (uint8_t)t->port, &t->pattr)) {
         cb_log_error("verbs: cannot query RDMA device %s port %d: %s", t->dev, t->port, strerror(errno));
-        st = CB_EDEVICE;
-        goto undo_open;
+        return CB_EDEVICE;
     }
     if (t->pattr.state != IBV_PORT_ACTIVE) {
         cb_log_error("verbs: %s port %d is %s, not ACTIVE: check the link (ibstat / rdma link show), the subnet "
                      "manager on InfiniBand, or choose another port with --hca",
                      t->dev, t->port, ibv_port_state_str(t->pattr.state));
-        st = CB_EDEVICE;
-        goto undo_open;
+        return CB_EDEVICE;
     }
     vb_port_rate(t);
-    st = vb_choose_gid(t);
+    cb_status st = vb_choose_gid(t);
+    if (!st)
+        st = vb_choose_mtu(t);
     if (st)
-        goto undo_open;
-    st = vb_choose_mtu(t);
-    if (st)
-        goto undo_open;
+        return st;
     vb_choose_connect_mode(t);
     if (t->connect_mode == VB_CONNECT_CM)   /* oob needs no IP address (no IPoIB on InfiniBand) */
         st = vb_choose_cm_addr(t);
     else
         vb_oob_choose_tc(t);
+    if (!st)
+        st = vb_check_queue_limits(t);
     if (st)
-        goto undo_open;
-    st = vb_check_queue_limits(t);
-    if (st)
-        goto undo_open;
+        return st;
     struct rlimit rl;
     t->memlock_limit = SIZE_MAX;
     if (!getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY && !vb_have_cap_ipc_lock())
         t->memlock_limit = (size_t)rl.rlim_cur;
     /* one send and one receive connection at least, checked before any timing */
-    st = vb_check_memlock(t, 2 * vb_conn_reg_bytes(&t->cfg), "one send and one receive connection", NULL);
-    if (st)
-        goto undo_open;
+    return vb_check_memlock(t, 2 * vb_conn_reg_bytes(&t->cfg), "one send and one receive connection", NULL);
+}
+
+/* The protection domain, the rdma_cm event channel, non-blocking fds and the async thread. */
+static cb_status start_device(struct vctx *t)
+{
+    cb_status st = CB_OK;
     t->pd = ibv_alloc_pd(t->ctx);
     if (!t->pd) {
         cb_log_error("verbs: ibv_alloc_pd on %s failed: %s", t->dev, strerror(errno));
-        st = CB_EDEVICE;
-        goto undo_open;
+        return CB_EDEVICE;
     }
     if (t->connect_mode == VB_CONNECT_CM)
         t->ch = rdma_create_event_channel();
@@ -162,34 +147,61 @@ static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
     st = vb_async_start(t);
     if (st)
         goto undo_channel;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    t->nonce_seed = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12) ^ (uint32_t)cfg->rank * 2654435761u;
-    t->psn = (t->nonce_seed * 2654435761u) & 0xffffff;   /* 24 bits; a stale packet of an earlier job misses */
-    ibv_free_device_list(list);
-    *tctx = t;
     return CB_OK;
 
 undo_channel:
     if (t->ch)
         rdma_destroy_event_channel(t->ch);
+    t->ch = NULL;
 undo_pd:
     ibv_dealloc_pd(t->pd);
+    return st;
+}
+
+/* One device's context: its own verbs context, PD, event channel, async
+ * thread, port events and connections. `k` tells a rank's devices apart. */
+static cb_status open_device(const struct cb_transport_config *cfg, struct ibv_device *dev, int port, int k,
+                             const char *note, struct vctx **out)
+{
+    struct vctx *t = calloc(1, sizeof *t);
+    if (!t) {
+        cb_log_error("verbs: out of memory for the transport context");
+        return CB_ENOMEM;
+    }
+    t->cfg = *cfg;
+    t->wake_fd = -1;
+    t->port = port;
+    snprintf(t->dev, sizeof t->dev, "%s", ibv_get_device_name(dev));
+    snprintf(t->port_note, sizeof t->port_note, "%s", note);
+    cb_status st = CB_EDEVICE;
+    t->ctx = ibv_open_device(dev);
+    if (!t->ctx) {
+        cb_log_error("verbs: cannot open RDMA device %s: %s (permissions on /dev/infiniband?)", t->dev,
+                     strerror(errno));
+        goto undo_ctx;
+    }
+    st = describe_port(t);
+    if (!st)
+        st = start_device(t);
+    if (st)
+        goto undo_open;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    t->nonce_seed = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12) ^ (uint32_t)cfg->rank * 2654435761u ^
+                    (uint32_t)k << 24;
+    t->psn = (t->nonce_seed * 2654435761u) & 0xffffff;   /* 24 bits; a stale packet of an earlier job misses */
+    *out = t;
+    return CB_OK;
+
 undo_open:
     ibv_close_device(t->ctx);
 undo_ctx:
     free(t);
-undo_list:
-    if (list)
-        ibv_free_device_list(list);
     return st;
 }
 
-static void verbs_finalize(void *tctx)
+static void close_device(struct vctx *t)
 {
-    struct vctx *t = tctx;
-    if (!t)
-        return;
     vb_async_stop(t);
     while (t->listens)
         vb_close_listen(t->listens);
@@ -203,6 +215,66 @@ static void verbs_finalize(void *tctx)
     ibv_dealloc_pd(t->pd);
     ibv_close_device(t->ctx);
     free(t);
+}
+
+static void verbs_finalize(void *tctx)
+{
+    struct vrank *r = tctx;
+    if (!r)
+        return;
+    for (int k = 0; k < r->ndev; k++)
+        close_device(r->dev[k]);
+    free(r);
+}
+
+/* Opens every device the rank drives (one, or with a striping --hca each listed). */
+static cb_status open_devices(const struct cb_transport_config *cfg, struct ibv_device **list, int ndev,
+                              struct vrank *r)
+{
+    struct vb_ports_used use;
+    char note[192];
+    cb_status st = vb_choose_port(cfg, list, ndev, &use, note, sizeof note);
+    r->stripe = use.stripe;
+    for (int k = 0; k < use.n && !st; k++) {
+        st = open_device(cfg, list[use.dev[k]], use.port[k], k, note, &r->dev[k]);
+        r->ndev += st == CB_OK;
+    }
+    return st;
+}
+
+static cb_status verbs_init(const struct cb_transport_config *cfg, void **tctx)
+{
+    *tctx = NULL;
+    struct cb_transport_config c = *cfg;
+    cb_status st = check_config(&c);
+    if (st)
+        return st;
+    apply_defaults(&c);
+    int ndev = 0;
+    struct ibv_device **list = ibv_get_device_list(&ndev);
+    struct vrank *r = NULL;
+    if (!list || ndev == 0) {
+        cb_log_error("verbs: no RDMA device found (ibv_get_device_list is empty): is the NIC driver loaded? "
+                     "use --transport tcp");
+        st = CB_EDEVICE;
+        goto undo_list;
+    }
+    r = calloc(1, sizeof *r);
+    if (!r) {
+        cb_log_error("verbs: out of memory for the transport context");
+        st = CB_ENOMEM;
+        goto undo_list;
+    }
+    st = open_devices(&c, list, ndev, r);
+    if (st) {
+        verbs_finalize(r);
+        goto undo_list;
+    }
+    *tctx = r;
+undo_list:
+    if (list)
+        ibv_free_device_list(list);
+    return st;
 }
 
 /* Both ends register a FIFO of nslots slots and the CTS entries. */
@@ -220,24 +292,24 @@ static size_t verbs_conn_bytes(void *conn)
 const struct cb_transport_ops cb_transport_verbs = {
     .name = "verbs",
     .init = verbs_init,
-    .properties = vb_properties,
-    .listen = vb_listen,
-    .connect = vb_connect,
+    .properties = vr_properties,
+    .listen = vr_listen,
+    .connect = vr_connect,
     .accept = vb_accept,
     .close_listen = vb_close_listen,
-    .reply = vb_reply,
+    .reply = vr_reply,
     .take_reply = vb_take_reply,
     .send_slot = vb_send_slot,
     .send_post = vb_send_post,
     .recv_slot = vb_recv_slot,
     .recv_release = vb_recv_release,
-    .progress = vb_progress,
+    .progress = vr_progress,
     .send_idle = vb_send_idle,
-    .alloc_shared = vb_alloc_shared,
-    .free_shared = vb_free_shared,
+    .alloc_shared = vr_alloc_shared,
+    .free_shared = vr_free_shared,
     .recv_offer = vb_recv_offer,
     .send_lend = vb_send_lend,
-    .port_events = vb_port_events,
+    .port_events = vr_port_events,
     .caps = {.lends = 1, .takes_offers = 1, .replies = 1},
     .send_bytes = verbs_conn_bytes,
     .recv_bytes = verbs_conn_bytes,

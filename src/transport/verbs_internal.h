@@ -1,7 +1,8 @@
 /* Private to the verbs transport (src/transport/verbs*.c): its wire
  * formats, its state, and the functions its files share. The overview of
  * the design is at the top of verbs.c.
- *   verbs.c         ops table, init, finalize
+ *   verbs.c         ops table, init, finalize: one context per device
+ *   verbs_rank.c    a rank's devices: channel to device, merged properties and events
  *   verbs_device.c  GID, MTU and address choice; port rate; limits; properties
  *   verbs_port.c    which device and port (--hca, the automatic choice)
  *   verbs_handle.c  the connection handle, the MTU both ends agree on
@@ -14,6 +15,7 @@
 #define CB_VERBS_INTERNAL_H
 
 #include "transport.h"
+#include "transport/hca.h"
 #include "core/clock.h"
 
 #include <pthread.h>
@@ -328,6 +330,7 @@ struct vlisten {
 struct vwindow {
     void *base;
     size_t bytes;
+    int owns_memory;          /* mapped here (vb_alloc_shared), not by another device's context */
     struct ibv_mr *mr;        /* NULL when it could not be registered */
     struct vwindow *next;
 };
@@ -387,6 +390,14 @@ struct vctx {
     pthread_mutex_t port_lock;   /* appends: the thread and vb_async_poll may both read events */
     struct cb_port_event port_ev[VB_PORT_EVENTS_MAX];
     int port_down_reported;
+};
+
+/* The transport's context: the devices a rank drives (transport/hca.h's
+ * rule), dev[cb_hca_channel_device(channel, ndev)] carrying a channel. */
+struct vrank {
+    int ndev;
+    int stripe;
+    struct vctx *dev[CB_HCA_MAX];
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -482,10 +493,17 @@ void vb_port_events_text(struct vctx *t, char *buf, size_t len);
 int vb_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
 
 /* ------------------------------------------------------ verbs_port.c */
-/* Which device and port this rank uses (--hca, else the automatic choice);
+/* The ports a rank drives: one, or with stripe every --hca candidate. */
+struct vb_ports_used {
+    int n;
+    int stripe;               /* channel c on entry cb_hca_channel_device(c, n) */
+    int dev[CB_HCA_MAX];      /* index into ibv_get_device_list's list */
+    int port[CB_HCA_MAX];
+};
+/* Which devices and ports this rank uses (--hca, else the automatic choice);
  * `note` gets the ports the automatic choice skipped ("" if none). */
-cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n, int *dev_idx,
-                         int *port, char *note, size_t note_len);
+cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
+                         struct vb_ports_used *use, char *note, size_t note_len);
 
 /* ------------------------------------------------------ verbs_conn.c */
 cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer, struct vconn **out);
@@ -521,6 +539,16 @@ cb_status vb_accept(void *lcomm, void **rconn);
 cb_status vb_close_listen(void *lcomm);
 cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle, void **sconn);
 
+/* ------------------------------------------------------ verbs_rank.c */
+void vr_properties(void *tctx, struct cb_props *props);
+cb_status vr_listen(void *tctx, const struct cb_peer *peer, void *handle, void **lcomm);
+cb_status vr_connect(void *tctx, const struct cb_peer *peer, const void *handle, void **sconn);
+cb_status vr_reply(void *tctx, const struct cb_peer *peer, const void *handle, void *reply);
+cb_status vr_progress(void *tctx);
+void *vr_alloc_shared(void *tctx, size_t bytes);
+void vr_free_shared(void *tctx, void *p);
+int vr_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
+
 /* ------------------------------------------------------ verbs_fifo.c */
 cb_status vb_cts_issue(struct vconn *c);
 cb_status vb_conn_progress(struct vconn *c);
@@ -537,6 +565,9 @@ void *vb_alloc_shared(void *tctx, size_t bytes);
 void vb_free_shared(void *tctx, void *p);
 /* The registration that holds [p, p + n), or NULL. */
 const struct ibv_mr *vb_window_mr(const struct vctx *t, const void *p, size_t n);
+/* Register memory another device's context allocated (vb_alloc_shared) with
+ * this device too; vb_free_shared then forgets it without unmapping it. */
+void vb_window_register(struct vctx *t, void *base, size_t bytes);
 cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes);
 cb_status vb_recv_release(void *rconn);
 cb_status vb_recv_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);

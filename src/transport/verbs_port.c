@@ -3,7 +3,9 @@
  * (a name without a port: its active ports), or with '^' every active port
  * but those; without --hca, every active port whose link layer and rate most
  * ports share (a front-end or storage NIC of another kind is skipped and the
- * run says so). Local rank i takes candidate i mod count. (The hwloc-closest
+ * run says so). Local rank i takes candidate i mod count; a rank alone on
+ * its host whose --hca gives several ports drives them all, channels
+ * striped over them (cb_hca_stripes). (The hwloc-closest
  * NIC is a topology decision taken above: it reaches here as "=dev:port".) */
 #include "verbs_internal.h"
 #include "transport/hca.h"
@@ -158,8 +160,45 @@ static void automatic_ports(const struct ports *all, struct cands *c, char *note
             add_cand(c, at[k]);
 }
 
-cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n, int *dev_idx,
-                         int *port, char *note, size_t note_len)
+/* A rank that drives several ports needs one link layer: a channel's two
+ * ends must face each other on the same kind of fabric. */
+static cb_status check_one_link_layer(const struct cb_transport_config *cfg, const struct ports *all,
+                                      const struct cands *c)
+{
+    struct cb_port_desc d[MAX_PORTS];
+    char which[256];
+    for (int k = 0; k < c->n; k++)
+        d[k] = all->p[c->idx[k]].desc;
+    if (!cb_ports_mixed_link(d, c->n, which, sizeof which))
+        return CB_OK;
+    cb_log_error("verbs: --hca '%s' mixes link layers: %s; a rank's devices must all be InfiniBand or all "
+                 "Ethernet (RoCE): list ports of one kind", cfg->hca, which);
+    return CB_EUSAGE;
+}
+
+/* Every candidate (stripe), or local rank i's: candidate i mod count (rails). */
+static cb_status pick_ports(const struct cb_transport_config *cfg, const struct cb_hca_spec *spec,
+                            const struct ports *all, const struct cands *c, struct vb_ports_used *use)
+{
+    int ncand = c->n < CB_HCA_MAX ? c->n : CB_HCA_MAX;
+    use->stripe = cb_hca_stripes(spec->n > 0, cfg->local_size, ncand);
+    if (use->stripe && check_one_link_layer(cfg, all, c))
+        return CB_EUSAGE;
+    use->n = use->stripe ? ncand : 1;
+    int first = use->stripe ? 0 : (cfg->local_rank > 0 ? cfg->local_rank : 0) % c->n;
+    for (int k = 0; k < use->n; k++) {
+        use->dev[k] = all->p[c->idx[first + k]].dev;
+        use->port[k] = all->p[c->idx[first + k]].port;
+    }
+    if (spec->n && cfg->local_size > c->n && cfg->local_rank <= 0)
+        cb_log_warn("verbs: %s: %d ranks on this host share %d port%s of --hca '%s': ranks that share a NIC "
+                    "share its bandwidth; list more NICs or start fewer ranks per host",
+                    cfg->host, cfg->local_size, c->n, c->n > 1 ? "s" : "", cfg->hca);
+    return CB_OK;
+}
+
+cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
+                         struct vb_ports_used *use, char *note, size_t note_len)
 {
     struct cb_hca_spec spec;
     char err[512], known[1024];
@@ -198,9 +237,7 @@ cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_devic
         st = CB_EDEVICE;
         goto free_ports;
     }
-    const struct port_info *pi = &all->p[c.idx[(cfg->local_rank > 0 ? cfg->local_rank : 0) % c.n]];
-    *dev_idx = pi->dev;
-    *port = pi->port;
+    st = pick_ports(cfg, &spec, all, &c, use);
     if (note[0] && cfg->local_rank <= 0)
         cb_log_warn("verbs: %s: %s (name them with --hca to use them)", cfg->host, note);
 free_ports:

@@ -13,17 +13,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-void *vb_alloc_shared(void *tctx, size_t bytes)
+/* Register [base, base + bytes) with this device, or warn once that it could not be. */
+static struct vwindow *add_window(struct vctx *t, void *base, size_t bytes)
 {
-    struct vctx *t = tctx;
     struct vwindow *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    w->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (w->base == MAP_FAILED) {
-        free(w);
-        return NULL;
-    }
+    w->base = base;
     w->bytes = bytes;
     errno = 0;
     if (vb_memlock_room(t, bytes))
@@ -36,7 +32,27 @@ void *vb_alloc_shared(void *tctx, size_t bytes)
                     errno ? strerror(errno) : "memlock limit");
     w->next = t->windows;
     t->windows = w;
-    return w->base;
+    return w;
+}
+
+void *vb_alloc_shared(void *tctx, size_t bytes)
+{
+    struct vctx *t = tctx;
+    void *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    struct vwindow *w = add_window(t, base, bytes);
+    if (!w) {
+        munmap(base, bytes);
+        return NULL;
+    }
+    w->owns_memory = 1;
+    return base;
+}
+
+void vb_window_register(struct vctx *t, void *base, size_t bytes)
+{
+    add_window(t, base, bytes);   /* without it, sends from this buffer go through the staging slots */
 }
 
 void vb_free_shared(void *tctx, void *p)
@@ -51,7 +67,8 @@ void vb_free_shared(void *tctx, void *p)
             ibv_dereg_mr(w->mr);
             t->registered -= w->bytes;
         }
-        munmap(w->base, w->bytes);
+        if (w->owns_memory)
+            munmap(w->base, w->bytes);
         free(w);
         return;
     }
