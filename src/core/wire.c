@@ -260,6 +260,22 @@ static void read_tcp(struct cb_wire_reading *r)
         add(r, "tcp", DSACK_NAME, (unsigned long long)t.dsack_segs);
 }
 
+/* "rxe0" or "rxe0,rxe1" (a rank that drives several devices). */
+static void read_listed_devices(const char *list, int port, struct cb_wire_reading *r)
+{
+    char dev[64];
+    for (const char *d = list; *d;) {
+        size_t len = strcspn(d, ",");
+        if (len && len < sizeof dev) {
+            memcpy(dev, d, len);
+            dev[len] = '\0';
+            read_device(dev, port, r);
+        }
+        d += len;
+        d += *d == ',';
+    }
+}
+
 void cb_wire_read(const struct cb_wire_scope *s, struct cb_wire_reading *r)
 {
     r->n = 0;
@@ -267,7 +283,7 @@ void cb_wire_read(const struct cb_wire_scope *s, struct cb_wire_reading *r)
     if (strcmp(s->rdma_dev, "*") == 0)
         read_every_device(r);
     else if (*s->rdma_dev && !strchr(s->rdma_dev, '/'))
-        read_device(s->rdma_dev, s->rdma_port, r);
+        read_listed_devices(s->rdma_dev, s->rdma_port, r);
     read_netdev(s->netdev, r);
     if (s->tcp)
         read_tcp(r);
@@ -279,9 +295,9 @@ void cb_wire_scope_from_props(const struct cb_props *p, struct cb_wire_scope *s)
     for (int i = 0; i < p->n && i < CB_PROPS_MAX; i++) {
         const char *k = p->kv[i].key, *v = p->kv[i].val;
         if (strcmp(k, "device") == 0)
-            snprintf(s->rdma_dev, sizeof s->rdma_dev, "%.63s", v);
-        else if (strcmp(k, "port") == 0)
-            s->rdma_port = atoi(v);
+            snprintf(s->rdma_dev, sizeof s->rdma_dev, "%s", v);
+        else if (strcmp(k, "port") == 0)   /* "1,2": devices on different ports, so every port of each */
+            s->rdma_port = strchr(v, ',') ? 0 : atoi(v);
         else if (strcmp(k, "interface") == 0) {
             snprintf(s->netdev, sizeof s->netdev, "%.63s", v);
             s->tcp = 1;
@@ -323,9 +339,30 @@ static void discount_dsack(struct cb_wire_moved *m)
         drop_moved(m, retrans);
 }
 
+/* `link` is already in the comma list `list`. */
+static int listed(const char *list, const char *link)
+{
+    size_t n = strlen(link);
+    for (const char *p = list; (p = strstr(p, link)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* Append `link` to the comma list `list` (of `len` bytes) unless it is there or does not fit. */
+static void list_link(char *list, size_t len, const char *link)
+{
+    size_t used = strlen(list);
+    if (!listed(list, link) && used + strlen(link) + 2 <= len)
+        snprintf(list + used, len - used, "%s%s", used ? "," : "", link);
+}
+
 void cb_wire_delta(const struct cb_wire_reading *before, const struct cb_wire_reading *after,
                    struct cb_wire_moved *m)
 {
+    m->links[0] = '\0';
+    for (int i = 0; i < after->n; i++)
+        list_link(m->links, sizeof m->links, after->c[i].link);
     m->n = 0;
     m->nread = after->n;
     m->truncated = before->truncated || after->truncated;
@@ -455,10 +492,27 @@ static void put_rank(struct line *l, const struct cb_wire_moved *m, int rank, in
         put(l, ", more not shown");
 }
 
+/* The links of one rank's comma list not yet in the comma list `all`. */
+static void add_links(char *all, size_t len, const char *list)
+{
+    char link[64];
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k && k < sizeof link) {
+            memcpy(link, p, k);
+            link[k] = '\0';
+            list_link(all, len, link);
+        }
+        p += k;
+        p += *p == ',';
+    }
+}
+
 void cb_wire_line(const struct cb_wire_moved *m, int n, char *buf, size_t len)
 {
     struct line l = {buf, len, 0, 0, NULL};
     int any = 0, nread = 0, hosts = 0;
+    char links[256] = "";
     if (len == 0)
         return;
     buf[0] = 0;
@@ -472,11 +526,13 @@ void cb_wire_line(const struct cb_wire_moved *m, int n, char *buf, size_t len)
             nread += m[i].nread;
             hosts++;
         }
+        add_links(links, sizeof links, m[i].links);
     }
     if (any)
         return;
     if (nread == 0)
         put(&l, "nothing to read (no RDMA port or network interface in use)");
     else
-        put(&l, "nothing moved (%d counters on %d host%s)", nread, hosts, hosts == 1 ? "" : "s");
+        put(&l, "nothing moved (%d counters on %d host%s%s%s)", nread, hosts, hosts == 1 ? "" : "s",
+            links[0] ? "; links " : "", links);
 }

@@ -31,14 +31,15 @@
 
 /* What to read. */
 struct cb_wire_scope {
-    char rdma_dev[64];   /* "" none, "*" every RDMA device (and every port) */
-    int rdma_port;       /* 0: every port of rdma_dev */
+    char rdma_dev[96];   /* "" none, "*" every RDMA device (and every port), or a
+                          * comma list: a rank that drives several ("rxe0,rxe1") */
+    int rdma_port;       /* 0: every port of the devices */
     char netdev[64];     /* "" none */
     int tcp;             /* 1: TCP retransmissions */
 };
 
 /* The scope of what a transport uses, from its properties: "device" and
- * "port" (verbs), "interface" (tcp, which adds the TCP retransmissions). */
+ * "port" (verbs; comma lists where a rank drives several devices), "interface" (tcp, which adds the TCP retransmissions). */
 void cb_wire_scope_from_props(const struct cb_props *props, struct cb_wire_scope *scope);
 
 enum cb_wire_kind { CB_WIRE_NONE = 0, CB_WIRE_ERROR, CB_WIRE_CONGESTION };
@@ -81,13 +82,14 @@ void cb_wire_read(const struct cb_wire_scope *scope, struct cb_wire_reading *r);
 struct cb_wire_moved {
     char host[64];       /* set by the caller */
     int nread;           /* counters read: 0 = nothing to read here */
+    char links[128];     /* the links they were read from, "rxe0:1,eth0,rxe1:1,eth1" ("" none) */
     int n, truncated;    /* counters that moved; more than fit */
     struct cb_wire_counter c[CB_WIRE_MOVED_MAX];   /* value = after - before */
     int nevents;         /* port events seen; the first CB_WIRE_EVENTS_MAX in ev */
     struct cb_port_event ev[CB_WIRE_EVENTS_MAX];
 };
 
-/* m->n, c, truncated, nread from two readings (counters in both that
+/* m->n, c, truncated, nread, links from two readings (counters in both that
  * changed); the other fields are left as they are. */
 void cb_wire_delta(const struct cb_wire_reading *before, const struct cb_wire_reading *after,
                    struct cb_wire_moved *m);
@@ -97,7 +99,8 @@ int cb_wire_has_errors(const struct cb_wire_moved *m);
 /* The footer text for n ranks, without "# wire: ": "host H rxe0:1
  * link_downed +1, out_of_sequence +1530, port error 01:02:03.456Z; host
  * H2 ...", a host named once when several of its ranks read the same
- * counters; "nothing moved (N counters on M hosts)" or "nothing to read
+ * counters; "nothing moved (N counters on M hosts; links rxe0:1,eth0)"
+ * (every link any rank read, once) or "nothing to read
  * (no RDMA port or network interface in use)". Cut with "..." to fit. */
 void cb_wire_line(const struct cb_wire_moved *m, int n, char *buf, size_t len);
 

@@ -247,6 +247,7 @@ static void put_wire_rank(struct cb_jw *w, int rank, const struct cb_wire_moved 
     cb_jw_kv_int(w, "rank", rank);
     cb_jw_kv_string(w, "host", m->host);
     cb_jw_kv_int(w, "counters_read", m->nread);
+    cb_jw_kv_string(w, "links", m->links);
     cb_jw_key(w, "counters");
     cb_jw_open(w, '[');
     for (int i = 0; i < m->n; i++) {

@@ -165,6 +165,17 @@ static void test_scope_from_props(void **state)
     cb_props_add(&p, "transport", "shm");
     cb_wire_scope_from_props(&p, &s);
     assert_true(!*s.rdma_dev && !s.tcp && !*s.netdev);
+    p.n = 0;   /* a rank that drives two devices */
+    cb_props_add(&p, "device", "rxe0,rxe1");
+    cb_props_add(&p, "port", "1");
+    cb_wire_scope_from_props(&p, &s);
+    assert_string_equal(s.rdma_dev, "rxe0,rxe1");
+    assert_int_equal(s.rdma_port, 1);
+    p.n = 0;
+    cb_props_add(&p, "device", "mlx5_0,mlx5_1");
+    cb_props_add(&p, "port", "1,2");
+    cb_wire_scope_from_props(&p, &s);
+    assert_int_equal(s.rdma_port, 0);   /* ports differ: every port of each */
 }
 
 /* The verbs scope: rxe0:1's trouble counters and its netdev, nothing else. */
@@ -199,6 +210,26 @@ static void test_read_rdma_port(void **state)
     assert_true(cb_wire_has_errors(&m));
     free(before);
     free(after);
+    remove_tree(&t);
+}
+
+/* A rank that drives two devices: both are read, nothing else. */
+static void test_read_two_devices(void **state)
+{
+    (void)state;
+    struct tree t;
+    make_tree(&t);
+    struct cb_wire_scope s = {.rdma_dev = "rxe0,mlx5_0", .rdma_port = 1};
+    struct cb_wire_reading *r = calloc(1, sizeof *r);
+    cb_wire_read(&s, r);
+    assert_int_equal(r->n, 6);   /* rxe0: 3 + eth0, mlx5_0: 2 */
+    struct cb_wire_moved m;
+    cb_wire_delta(r, r, &m);
+    assert_string_equal(m.links, "rxe0:1,eth0,mlx5_0:1");
+    assert_non_null(find(r->c, r->n, "rxe0:1", "link_downed"));
+    assert_non_null(find(r->c, r->n, "mlx5_0:1", "symbol_error"));
+    assert_null(find(r->c, r->n, "eth1", "carrier_changes"));
+    free(r);
     remove_tree(&t);
 }
 
@@ -296,6 +327,12 @@ static void test_footer_line(void **state)
     }
     cb_wire_line(m, 3, line, sizeof line);
     assert_string_equal(line, "nothing moved (8 counters on 2 hosts)");
+    /* the links every rank read, each once: a rank that drives two devices lists both */
+    snprintf(m[0].links, sizeof m[0].links, "rxe0:1,eth0,rxe1:1,eth1");
+    snprintf(m[2].links, sizeof m[2].links, "rxe0:1,eth0");
+    cb_wire_line(m, 3, line, sizeof line);
+    assert_string_equal(line, "nothing moved (8 counters on 2 hosts; links rxe0:1,eth0,rxe1:1,eth1)");
+    m[0].links[0] = m[2].links[0] = '\0';
     /* 01:02:03.456 UTC on 1 Jan 1970 */
     m[0].ev[0] = (struct cb_port_event){3723456, "rxe0:1", "port error"};
     m[0].ev[1] = (struct cb_port_event){3724500, "rxe0:1", "port active"};
@@ -326,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_scope_from_props),
         cmocka_unit_test(test_read_rdma_port),
+        cmocka_unit_test(test_read_two_devices),
         cmocka_unit_test(test_read_every_device),
         cmocka_unit_test(test_read_tcp),
         cmocka_unit_test(test_footer_line),
