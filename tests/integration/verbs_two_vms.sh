@@ -6,8 +6,10 @@
 # link; each VM has a second NIC (eth1, rxe1) on a second wire: two rails.
 # Two rails: 2 ranks per VM with --transport auto, each local rank on its
 # own NIC, the rings rail-local, both NICs carrying a like share (their
-# sent_pkts counters); `collbench pairs` and validate-rack with 2 ranks per VM and
-# node a's eth1 rate-limited (netem): only rail rxe1:1 between the hosts named. Runs the four collectives checked (--transport verbs) with one rank
+# sent_pkts counters); one rank per VM driving both NICs (--hca rxe0,rxe1,
+# channels striped over them), both carrying a like share; `collbench pairs` and
+# validate-rack with 2 ranks per VM and node a's eth1 rate-limited (netem): only
+# rail rxe1:1 between the hosts named. Runs the four collectives checked (--transport verbs) with one rank
 # per VM, all_reduce and alltoall with two per VM, and one run with
 # --transport auto, which must pick verbs. The fabric's configuration:
 # default_roce_tos set through rdma_cm's configfs on both VMs reaches the
@@ -392,11 +394,39 @@ sys.exit(not (f and all(x["rank"] == 0 and x["interface"] == "eth0" and x["to"] 
             no_wrong "$name" && pass "$name: rxe0 sent $d0 packets, rxe1 $d1 ($((SECONDS - t0)) s)" || bad=1
         fi
     }
+    # stripe_case COLL: one rank per VM driving both NICs (--hca rxe0,rxe1), its 2 ring
+    # channels striped over them (channel c on device c mod 2 at both ends): bit-exact,
+    # each rank's header and JSON name both devices, each rxe carries >= 30 % of node a's packets
+    stripe_case() {
+        local coll=$1 t0=$SECONDS a0 a1 d0 d1 name="$1 ring, one rank per VM on both NICs (--hca rxe0,rxe1), 2 channels"
+        echo "# case: $name"
+        a0=$(sent_pkts rxe0) a1=$(sent_pkts rxe1)
+        expect_rc 0 "$name" timeout -k 5 200 mpirun --host nodea:1,nodeb:1 --map-by node \
+            -x ASAN_OPTIONS -x UBSAN_OPTIONS "$CB" "$coll" --algo ring --channels 2 -b 1M -e 1M -d float \
+            -n 4 -w 1 -c 2 -I 0 --transport verbs --hca rxe0,rxe1 -T 60 -J "$TMP/stripe.json" || { bad=1; return; }
+        d0=$(( $(sent_pkts rxe0) - a0 )) d1=$(( $(sent_pkts rxe1) - a1 ))
+        if [ "$(grep -c '^#  *Rank .* device=rxe0,rxe1 .*hca_stripe=' "$TMP/out")" != 2 ]; then
+            fail "$name: the header does not show both devices for both ranks:"; grep '^#  *Rank' "$TMP/out" | cut -c1-300
+        elif ! python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = [r["props"].get("device") == "rxe0,rxe1" for r in d["ranks"]]
+links = [set(r["links"].split(",")) for r in d["wire"]]
+sys.exit(not (len(ok) == 2 and all(ok) and all({"rxe0:1", "rxe1:1"} <= l for l in links)))' "$TMP/stripe.json"; then
+            fail "$name: the JSON's ranks or wire do not name both devices"
+        elif [ $((d0 + d1)) -lt 1000 ] || [ $((d0 * 10)) -lt $((3 * (d0 + d1))) ] || [ $((d1 * 10)) -lt $((3 * (d0 + d1))) ]; then
+            fail "$name: node a's NICs carried unlike shares: rxe0 sent $d0 packets, rxe1 $d1 (each should be >= 30 %)"
+        else
+            no_wrong "$name" && pass "$name: rxe0 sent $d0 packets, rxe1 $d1 ($((SECONDS - t0)) s)" || bad=1
+        fi
+    }
     rails_cases() {
         rails_case "two rails across 2 VMs, 2 ranks each, --transport auto (shm inside)" auto
         grep -q '^# nranks .* transport shm+verbs ' "$TMP/out" ||
             fail "two rails, auto: the header does not say shm+verbs: $(grep -m 1 '^# nranks' "$TMP/out")"
         rail_pairs_case
+        stripe_case all_reduce
+        stripe_case all_gather
     }
     # ---- pairs and validate-rack rail by rail: a slow rail planted on node a's eth1 ----
     # verdict_lines FILE: the lines that name something (pairs' stdout)
