@@ -100,6 +100,8 @@ struct cb_topo_plan {
 /* Place req->local_size ranks. CB_EUSAGE (logged) for a bad --hca or CPU list. */
 cb_status cb_topo_plan(const struct cb_topo *t, const struct cb_topo_request *req, struct cb_topo_plan *out);
 void cb_topo_plan_free(struct cb_topo_plan *p);
+/* How many distinct NICs (device and port) the plan's ranks use. */
+int cb_topo_plan_nics(const struct cb_topo_plan *p);
 /* A title line, then one line per rank:
  * "#   local rank 0 on HOST: cpus=0 numa=0 nic=mlx5_0:1 dist=numa". */
 void cb_topo_print_plan(const struct cb_topo_plan *p, const char *host, FILE *out);

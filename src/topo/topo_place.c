@@ -463,3 +463,16 @@ void cb_topo_bind_self(const struct cb_topo *t, const struct cb_topo_plan *p, in
         cb_log_warn("cannot bind local rank %d to cpus %s (%s): it runs where the launcher put it; check the "
                     "job's cpuset, or pass --bind none", lr, p->ranks[lr].cpus, strerror(errno));
 }
+
+int cb_topo_plan_nics(const struct cb_topo_plan *p)
+{
+    int n = 0;
+    for (int r = 0; r < p->n; r++) {
+        const struct cb_topo_rank *x = &p->ranks[r];
+        int seen = !x->nic[0];
+        for (int q = 0; q < r && !seen; q++)
+            seen = !strcmp(p->ranks[q].nic, x->nic) && p->ranks[q].port == x->port;
+        n += !seen;
+    }
+    return n;
+}

@@ -49,6 +49,25 @@ static cb_status gather_local(struct cb_boot *b, const struct cb_transport_confi
     return st;
 }
 
+/* More ranks on this host than --hca gives NICs: they share NICs (and
+ * their bandwidth). Said once per host; the transport need not say it
+ * again. Where the topology does not know a listed name (a prefix, a NIC
+ * hwloc does not show), the transport, which sees the devices, says it. */
+static void warn_shared_nics(struct cb_transport_config *cfg, const struct cb_topo_plan *plan, int me)
+{
+    int known = cfg->hca[0] != 0;
+    for (int r = 0; r < plan->n; r++)
+        known &= plan->ranks[r].nic_known;
+    if (!known)
+        return;
+    cfg->hca_checked = 1;
+    int nics = cb_topo_plan_nics(plan);
+    if (me == 0 && nics < plan->n)
+        cb_log_warn("%s: %d ranks share the %d NIC%s --hca '%s' gives: ranks on one NIC split its bandwidth; "
+                    "list more NICs or start fewer ranks per host", cfg->host, plan->n, nics, nics == 1 ? "" : "s",
+                    cfg->hca);
+}
+
 static cb_status place_me(const struct cb_topo *t, int bind, struct cb_transport_config *cfg,
                           const struct local_cpus *lc, struct cb_topo_rank *mine)
 {
@@ -67,6 +86,7 @@ static cb_status place_me(const struct cb_topo *t, int bind, struct cb_transport
      * alone on its host keeps its --hca list, to stripe over it when it
      * gives several ports (transport/hca.h) */
     int keeps_list = cfg->hca[0] && lc->nlocal <= 1;
+    warn_shared_nics(cfg, &plan, lc->me);
     if (!t->from_xml && mine->nic_known && !keeps_list)
         snprintf(cfg->hca, sizeof cfg->hca, "=%s:%d", mine->nic, mine->port);
     snprintf(mine->nic_note, sizeof mine->nic_note, "%s", plan.nic_note);

@@ -55,6 +55,7 @@ struct cb_transport_config {
     char tcp_if[64];     /* interface name or address to listen on; "" = auto */
     /* verbs */
     char hca[256];       /* "dev:port,dev:port" or "" = auto */
+    int hca_checked;     /* 1: the topology checked --hca against this host's ranks (warned of shared NICs) */
     int gid_index;       /* -1 = auto (RoCE v2, IPv4-mapped, not link-local) */
     char gid_family[16]; /* "", "ipv4", "ipv6" */
     char gid_subnet[64]; /* "" or "a.b.c.d/len" */

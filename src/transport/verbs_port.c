@@ -190,7 +190,7 @@ static cb_status pick_ports(const struct cb_transport_config *cfg, const struct 
         use->dev[k] = all->p[c->idx[first + k]].dev;
         use->port[k] = all->p[c->idx[first + k]].port;
     }
-    if (spec->n && cfg->local_size > c->n && cfg->local_rank <= 0)
+    if (spec->n && !cfg->hca_checked && cfg->local_size > c->n && cfg->local_rank <= 0)
         cb_log_warn("verbs: %s: %d ranks on this host share %d port%s of --hca '%s': ranks that share a NIC "
                     "share its bandwidth; list more NICs or start fewer ranks per host",
                     cfg->host, cfg->local_size, c->n, c->n > 1 ? "s" : "", cfg->hca);

@@ -53,6 +53,18 @@ if expect_rc 2 "$name" env COLLBENCH_HCA='mlx5 0' timeout 60 mpirun -x COLLBENCH
     if grep -q "has the character ' '.*(from COLLBENCH_HCA)" "$TMP/err"; then pass "$name"; else fail "$name: message"; head -3 "$TMP/err"; fi
 fi
 bad "--tc out of range" "bad value '256' for --tc" all_reduce --tc 256
+# more ranks on a host than --hca gives NICs: a warning (once per host), not an error;
+# none when every rank has its own (a topology file names the NICs; tcp ignores --hca)
+SHARED=(all_reduce -b 8 -e 8 -n 1 -w 0 --transport tcp --topo-xml "$ROOT/tests/topo/2s4n.xml")
+name="--hca with fewer NICs than ranks on a host: a warning, exit 0"
+if expect_rc 0 "$name" mpi 2 "${SHARED[@]}" --hca mlx5_0; then
+    n=$(grep -c "2 ranks share the 1 NIC --hca 'mlx5_0' gives" "$TMP/err")
+    if [ "$n" = 1 ]; then pass "$name"; else fail "$name: the warning appears $n times, want once"; head -5 "$TMP/err"; fi
+fi
+name="--hca with a NIC per rank: no sharing warning"
+if expect_rc 0 "$name" mpi 2 "${SHARED[@]}" --hca mlx5_0,mlx5_1; then
+    if grep -q "ranks share the" "$TMP/err"; then fail "$name: $(grep -m 1 'ranks share' "$TMP/err")"; else pass "$name"; fi
+fi
 
 # a refused run leaves nothing in a folder it could have written to
 mkdir -p "$TMP/outdir"

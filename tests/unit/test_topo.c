@@ -187,6 +187,17 @@ static void sharing_every_nic_is_no_warning(void **state)
     assert_int_equal(place(f, 8, CB_BIND_AUTO, "mlx5_0,mlx5_1,mlx5_2,mlx5_3", NULL), CB_OK);
     assert_int_equal(total_warnings(&f->plan), 0);
     assert_string_equal(f->plan.ranks[5].nic, "mlx5_1");   /* entry 5 mod 4, as verbs does */
+    assert_int_equal(cb_topo_plan_nics(&f->plan), 4);      /* 8 ranks on 4: the run warns of sharing */
+}
+
+/* The NICs a plan uses: one per rank where --hca gives enough, fewer where ranks share. */
+static void plan_counts_its_nics(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 4, CB_BIND_AUTO, "mlx5_0,mlx5_1,mlx5_2,mlx5_3", NULL), CB_OK);
+    assert_int_equal(cb_topo_plan_nics(&f->plan), 4);
+    assert_int_equal(place(f, 3, CB_BIND_AUTO, "mlx5_2", NULL), CB_OK);
+    assert_int_equal(cb_topo_plan_nics(&f->plan), 1);
 }
 
 static void no_nic_at_all_places_cpus_only(void **state)
@@ -374,6 +385,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(forced_shared_nic_warns_while_others_idle, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(launcher_packing_one_socket_warns_sharing, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(sharing_every_nic_is_no_warning, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(plan_counts_its_nics, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(no_nic_at_all_places_cpus_only, setup_2s0n, teardown),
         cmocka_unit_test_setup_teardown(numa_binding_takes_the_nics_node, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(oversubscribed_ranks_stay_unbound, setup_2s4n, teardown),
