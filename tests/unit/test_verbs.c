@@ -552,7 +552,7 @@ static void test_flow_control(void **state)
      * longer pumped on each call), the receiver's clear-to-sends all out,
      * every staged slot written; a full FIFO is not work */
     for (int i = 0; i < 2; i++) {
-        const struct vctx *t = p.t[i];
+        const struct vctx *t = ((const struct vrank *)p.t[i])->dev[0];   /* the rank's one device */
         assert_int_equal(t->nunready, 0);
         assert_null(t->active);
     }
