@@ -260,20 +260,29 @@ static void read_tcp(struct cb_wire_reading *r)
         add(r, "tcp", DSACK_NAME, (unsigned long long)t.dsack_segs);
 }
 
-/* "rxe0" or "rxe0,rxe1" (a rank that drives several devices). */
-static void read_listed_devices(const char *list, int port, struct cb_wire_reading *r)
+/* Each item of a comma list ("rxe0,rxe1") into fn; empty items and items
+ * of 64 bytes or more are skipped. */
+static void each_listed(const char *list, void (*fn)(const char *item, void *arg), void *arg)
 {
-    char dev[64];
-    for (const char *d = list; *d;) {
-        size_t len = strcspn(d, ",");
-        if (len && len < sizeof dev) {
-            memcpy(dev, d, len);
-            dev[len] = '\0';
-            read_device(dev, port, r);
+    char item[64];
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len && len < sizeof item) {
+            memcpy(item, p, len);
+            item[len] = '\0';
+            fn(item, arg);
         }
-        d += len;
-        d += *d == ',';
+        p += len;
+        p += *p == ',';
     }
+}
+
+struct device_read { int port; struct cb_wire_reading *r; };
+
+static void read_one_device(const char *dev, void *arg)
+{
+    const struct device_read *d = arg;
+    read_device(dev, d->port, d->r);
 }
 
 void cb_wire_read(const struct cb_wire_scope *s, struct cb_wire_reading *r)
@@ -283,7 +292,7 @@ void cb_wire_read(const struct cb_wire_scope *s, struct cb_wire_reading *r)
     if (strcmp(s->rdma_dev, "*") == 0)
         read_every_device(r);
     else if (*s->rdma_dev && !strchr(s->rdma_dev, '/'))
-        read_listed_devices(s->rdma_dev, s->rdma_port, r);
+        each_listed(s->rdma_dev, read_one_device, &(struct device_read){s->rdma_port, r});
     read_netdev(s->netdev, r);
     if (s->tcp)
         read_tcp(r);
@@ -492,21 +501,14 @@ static void put_rank(struct line *l, const struct cb_wire_moved *m, int rank, in
         put(l, ", more not shown");
 }
 
-/* The links of one rank's comma list not yet in the comma list `all`. */
-static void add_links(char *all, size_t len, const char *list)
+struct link_list { char *all; size_t len; };
+
+static void add_link(const char *link, void *arg)
 {
-    char link[64];
-    for (const char *p = list; *p;) {
-        size_t k = strcspn(p, ",");
-        if (k && k < sizeof link) {
-            memcpy(link, p, k);
-            link[k] = '\0';
-            list_link(all, len, link);
-        }
-        p += k;
-        p += *p == ',';
-    }
+    const struct link_list *l = arg;
+    list_link(l->all, l->len, link);
 }
+
 
 void cb_wire_line(const struct cb_wire_moved *m, int n, char *buf, size_t len)
 {
@@ -526,7 +528,7 @@ void cb_wire_line(const struct cb_wire_moved *m, int n, char *buf, size_t len)
             nread += m[i].nread;
             hosts++;
         }
-        add_links(links, sizeof links, m[i].links);
+        each_listed(m[i].links, add_link, &(struct link_list){links, sizeof links});  /* those not yet in links */
     }
     if (any)
         return;
