@@ -9,7 +9,7 @@
 # sent_pkts counters); one rank per VM driving both NICs (--hca rxe0,rxe1,
 # channels striped over them), both carrying a like share; `collbench pairs` and
 # validate-rack with 2 ranks per VM and node a's eth1 rate-limited (netem): only
-# rail rxe1:1 between the hosts named. Runs the four collectives checked (--transport verbs) with one rank
+# rail rxe1:1 between the hosts named. Runs all_reduce and alltoall checked (--transport verbs) with one rank
 # per VM, all_reduce and alltoall with two per VM, and one run with
 # --transport auto, which must pick verbs. The fabric's configuration:
 # default_roce_tos set through rdma_cm's configfs on both VMs reaches the
@@ -285,10 +285,9 @@ sys.exit(not (f and all(x["rank"] == 0 and x["interface"] == "eth0" and x["to"] 
                 # all on rxe0: --transport verbs joins every pair, and the second rail
                 # (rxe1, its own wire and subnet) has no path to the first
                 nic=
-                if [ "$per" = 2 ]; then
-                    types=float nic="--hca rxe0"
-                    [ "$coll" = all_reduce ] || [ "$coll" = alltoall ] || continue
-                fi
+                # all_gather and reduce_scatter cross the wire in the MTU cases (fabric_cases)
+                [ "$coll" = all_reduce ] || [ "$coll" = alltoall ] || continue
+                [ "$per" = 2 ] && types=float nic="--hca rxe0"
                 # shellcheck disable=SC2086
                 run_x "$coll verbs across 2 VMs np=$((2 * per))" "$per" verbs "$coll" "${sizes[@]}" \
                     --slot-bytes 4K --slots 4 -d $types $ops -n 1 -w 0 -c 2 -I 0 $nic
