@@ -197,15 +197,19 @@ check_validate_drains() {
     grep -E '^(drain|good)_hosts' "$TMP/$tag.out"; tail -5 "$TMP/$tag.err"
 }
 
-# check_slow_column TAG RANK: the table's slow column names RANK on most rows, more than any other
+# check_slow_column TAG RANK: the table's slow column names RANK more often than any
+# other rank. Not on every row: a rank is named when it enters an iteration late
+# (throttled between the barrier and its start); a throttle that lands inside the
+# collective stretches every rank's iteration alike and names nobody ("-"), and on a
+# loaded machine another rank can be descheduled there too (CI runs: "- r1 -", "r2 r1 r1")
 check_slow_column() {
     local tag=$1 want=r$2 slow rows hits other
     slow=$(grep -vE '^#|^$' "$TMP/$tag.out" | awk '{print $NF}')
     rows=$(echo "$slow" | grep -c .)
     hits=$(echo "$slow" | grep -cx "$want")
-    other=$(echo "$slow" | grep -vx "$want" | sort | uniq -c | sort -rn | awk 'NR == 1 {print $1 + 0}')
-    if [ "$(rc_of "$tag")" = 0 ] && [ "$rows" -ge 3 ] && [ $((2 * hits)) -gt "$rows" ] && [ "$hits" -gt "${other:-0}" ]; then
-        pass "slow column names the CPU-throttled rank $2 on $hits of $rows rows"
+    other=$(echo "$slow" | grep -vx -e "$want" -e - | sort | uniq -c | sort -rn | awk 'NR == 1 {print $1 + 0}')
+    if [ "$(rc_of "$tag")" = 0 ] && [ "$rows" -ge 3 ] && [ "$hits" -ge 1 ] && [ "$hits" -gt "${other:-0}" ]; then
+        pass "slow column names the CPU-throttled rank $2 on $hits of $rows rows, more than any other"
     else
         fail "slow column: exit $(rc_of "$tag"), $want on $hits of $rows rows: $(echo $slow)"
     fi
