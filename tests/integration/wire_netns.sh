@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 NETNS=$ROOT/scripts/netns-hosts
-RUN=(all_reduce --transport tcp -b 1M -e 1M -n 20 -w 1 -c 2 -I 0 -T 60)
+RUN=(all_reduce --transport tcp -b 1M -e 1M -n 4 -w 1 -c 2 -I 0 -T 60)
 
 if [ "$(id -u)" != 0 ]; then
     skip "wire over tcp: network namespaces need root (running as uid $(id -u))"; exit 0
