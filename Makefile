@@ -62,6 +62,15 @@ $(BUILD)/version.h: FORCE
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 $(MAIN_OBJ): $(BUILD)/version.h
 
+# `collbench model --scale`'s set-up terms: the fits recorded by
+# scripts/bench-scale and scripts/bench-connect, never copied by hand
+SETUP_DATA := results/measured/bench-scale.json results/measured/verbs-connect.json
+$(BUILD)/measured_setup.h build-fuzz/measured_setup.h: scripts/lib/setup_fit.py $(SETUP_DATA)
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 scripts/lib/setup_fit.py header $@ $(SETUP_DATA)
+$(BUILD)/obj/src/tools/cmd_model.o: $(BUILD)/measured_setup.h
+build-fuzz/obj/src/tools/cmd_model.o: build-fuzz/measured_setup.h
+
 $(BIN): $(ENGINE_OBJ) $(MAIN_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -152,7 +161,7 @@ install: $(BIN)
 # with coverage for the fuzzer, under ASan + UBSan; tests/integration/fuzz.sh
 # runs them. No -Werror here: clang warns where gcc does not (partly filled
 # designated initializers, gcc's pragmas), and the -Werror build is gcc's.
-FUZZ_CFLAGS := -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -MMD -MP -Isrc -I. \
+FUZZ_CFLAGS := -O1 -g -std=c11 -Wall -Wextra -D_GNU_SOURCE -MMD -MP -Isrc -I. -Ibuild-fuzz \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -fno-omit-frame-pointer \
                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(ENGINE_SRC))

@@ -21,16 +21,18 @@
 #define SCALE_MAX_COUNTS 16
 #define SCALE_DEFAULT_RANKS "1024,4096,32768"
 
-/* Set-up per rank as fixed + per connection end, fitted by scripts/bench-scale
- * to oversubscribed runs on one host (results/measured/bench-scale.json,
- * docs/performance.md): each rank's time times its share of the cores. */
-static const struct {
-    const char *transport;
+/* Set-up per rank as fixed + per connection end: the lines fitted by
+ * scripts/bench-scale (tcp, shm: oversubscribed runs on this host) and
+ * scripts/bench-connect (verbs cm and oob: one Soft-RoCE VM) to each rank's
+ * time x its share of the cores, generated from their recorded data
+ * (results/measured/bench-scale.json, verbs-connect.json) at build time. */
+#include "measured_setup.h"
+static const struct measured_setup {
+    const char *name;    /* "tcp", "shm", "verbs cm", "verbs oob" */
     double fixed_us, per_conn_us;
-} measured_setup[] = {
-    {"tcp", 0, 11291},     /* 2026-12-07, commit 8fa5d9a: 12 runs, 2 to 64 ranks on 2 cores */
-    {"shm", 20038, 944},
-};
+    int points;
+    const char *when;    /* date and commit of the run */
+} measured_setup[] = {CB_MEASURED_SETUP};
 
 /* --scale: what connections cost a rank at these rank counts. */
 struct scale_args {
@@ -39,6 +41,8 @@ struct scale_args {
     int counts[SCALE_MAX_COUNTS], ncounts;
     struct cb_scale_terms terms;
     double fixed_us, per_conn_us;   /* given; < 0: the measured figure */
+    const char *ib_connect;         /* verbs: whose set-up, "cm" or "oob"; NULL: cm */
+    const struct measured_setup *from;   /* the measured line in force, NULL: given or none */
 };
 
 struct model_args {
@@ -75,8 +79,10 @@ static void model_usage(FILE *out)
           "                         " SCALE_DEFAULT_RANKS "), from:\n"
           "  --transport T          whose buffers: shm, tcp or verbs (default verbs)\n"
           "  --slots N --slot-bytes SIZE --qps N  as a run takes them (default 8, 512K, 1)\n"
+          "  --ib-connect cm|oob    verbs: whose set-up, rdma_cm's or the bootstrap's (default cm)\n"
           "  --conn-us X --setup-fixed-us Y  set-up = Y + X per connection end (default: measured\n"
-          "                         by scripts/bench-scale for tcp and shm; verbs: not known)\n", out);
+          "                         by scripts/bench-scale for tcp and shm, scripts/bench-connect\n"
+          "                         for verbs in a Soft-RoCE VM)\n", out);
 }
 
 static int bad(const char *what, const char *val)
@@ -129,7 +135,8 @@ static void set_defaults(struct model_args *ma)
 }
 
 enum { M_RANKS = 1000, M_NODES, M_COLL, M_PARAMS, M_ALPHA, M_BW, M_NALPHA, M_NBW, M_REDUCE, M_LEAF, M_OVERSUB,
-       M_CHANNELS, M_CHUNK, M_CSV, M_SCALE, M_TRANSPORT, M_SLOTS, M_SLOT_BYTES, M_QPS, M_CONN_US, M_FIXED_US };
+       M_CHANNELS, M_CHUNK, M_CSV, M_SCALE, M_TRANSPORT, M_SLOTS, M_SLOT_BYTES, M_QPS, M_CONN_US, M_FIXED_US,
+       M_IB_CONNECT };
 
 /* --scale's options; 1 when `ch` is none of them. */
 static int scale_opt(int ch, const char *arg, struct scale_args *s)
@@ -148,6 +155,9 @@ static int scale_opt(int ch, const char *arg, struct scale_args *s)
         return cb_parse_long(arg, 1, 64, &n) ? bad("--qps (1 to 64)", arg) : (s->terms.cfg.qps_per_conn = (int)n, 0);
     case M_CONN_US: return cb_parse_double(arg, 0, MODEL_MAX_TERM, &v) ? bad("--conn-us", arg) : (s->per_conn_us = v, 0);
     case M_FIXED_US: return cb_parse_double(arg, 0, MODEL_MAX_TERM, &v) ? bad("--setup-fixed-us", arg) : (s->fixed_us = v, 0);
+    case M_IB_CONNECT:
+        return strcmp(arg, "cm") == 0 || strcmp(arg, "oob") == 0 ? (s->ib_connect = arg, 0)
+                                                                 : bad("--ib-connect (cm or oob)", arg);
     }
     return 1;
 }
@@ -170,21 +180,33 @@ static int scale_counts(struct scale_args *s)
 }
 
 /* The measured set-up terms of the transport, unless given. */
-static void scale_setup_terms(struct scale_args *s)
+static int scale_setup_terms(struct scale_args *s)
 {
     struct cb_scale_terms *t = &s->terms;
+    int verbs = t->transport == &cb_transport_verbs;
+    if (s->ib_connect && !verbs) {
+        cb_log_error("model: --ib-connect is verbs' set-up; give it with --transport verbs, or leave it out");
+        return -1;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "%s%s%s", t->transport->name, verbs ? " " : "",
+             verbs ? (s->ib_connect ? s->ib_connect : "cm") : "");
     t->setup_fixed_s = t->setup_per_conn_s = -1;
+    s->from = NULL;
     for (size_t i = 0; i < sizeof measured_setup / sizeof measured_setup[0]; i++)
-        if (strcmp(measured_setup[i].transport, t->transport->name) == 0) {
-            t->setup_fixed_s = measured_setup[i].fixed_us * 1e-6;
-            t->setup_per_conn_s = measured_setup[i].per_conn_us * 1e-6;
+        if (strcmp(measured_setup[i].name, name) == 0) {
+            s->from = &measured_setup[i];
+            t->setup_fixed_s = s->from->fixed_us * 1e-6;
+            t->setup_per_conn_s = s->from->per_conn_us * 1e-6;
         }
     if (s->per_conn_us >= 0) {
+        s->from = NULL;
         t->setup_per_conn_s = s->per_conn_us * 1e-6;
         t->setup_fixed_s = s->fixed_us >= 0 ? s->fixed_us * 1e-6 : 0;
     } else if (s->fixed_us >= 0 && t->setup_per_conn_s >= 0) {
         t->setup_fixed_s = s->fixed_us * 1e-6;
     }
+    return 0;
 }
 
 /* --params: the measured terms stand for every link not given explicitly. */
@@ -245,7 +267,8 @@ static int parse_model(int argc, char **argv, struct model_args *ma, int *help)
         {"oversub", 1, 0, M_OVERSUB}, {"channels", 1, 0, M_CHANNELS}, {"chunk", 1, 0, M_CHUNK},
         {"csv", 0, 0, M_CSV}, {"scale", 0, 0, M_SCALE}, {"transport", 1, 0, M_TRANSPORT}, {"slots", 1, 0, M_SLOTS},
         {"slot-bytes", 1, 0, M_SLOT_BYTES}, {"qps", 1, 0, M_QPS}, {"conn-us", 1, 0, M_CONN_US},
-        {"setup-fixed-us", 1, 0, M_FIXED_US}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"setup-fixed-us", 1, 0, M_FIXED_US}, {"ib-connect", 1, 0, M_IB_CONNECT}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *params = NULL;
     int ch, net_given = 0;
     set_defaults(ma);
@@ -260,8 +283,7 @@ static int parse_model(int argc, char **argv, struct model_args *ma, int *help)
     if (params && load_params(ma, params, net_given))
         return -1;
     if (ma->scale.on) {
-        scale_setup_terms(&ma->scale);
-        return scale_counts(&ma->scale);
+        return scale_setup_terms(&ma->scale) ? -1 : scale_counts(&ma->scale);
     }
     if (ma->scale.ranks && count("--ranks", ma->scale.ranks, &ma->m.nranks))
         return -1;
@@ -307,12 +329,16 @@ static void print_coll(const struct model_args *ma, cb_coll coll)
     }
 }
 
-static void put_setup(const struct cb_scale_terms *t)
+static void put_setup(const struct scale_args *s)
 {
-    if (t->setup_per_conn_s < 0)
+    const struct cb_scale_terms *t = &s->terms;
+    if (t->setup_per_conn_s < 0) {
         printf("not known for %s (give --conn-us)", t->transport->name);
-    else
-        printf("%.4g ms + %.4g ms per connection end", t->setup_fixed_s * 1e3, t->setup_per_conn_s * 1e3);
+        return;
+    }
+    printf("%.4g ms + %.4g ms per connection end", t->setup_fixed_s * 1e3, t->setup_per_conn_s * 1e3);
+    if (s->from)
+        printf(" (%s: fitted to %d points, %s)", s->from->name, s->from->points, s->from->when);
 }
 
 static void put_scale_row(const struct model_args *ma, int n, cb_algo a, const struct cb_scale_need *need)
@@ -338,7 +364,7 @@ static void print_scale(const struct model_args *ma)
         printf("# collbench model --scale: transport %s, %d slots x %zu B, %d QP(s) per connection, %d channel(s); "
                "set-up ", t->transport->name, t->cfg.nslots, t->cfg.slot_bytes, t->cfg.qps_per_conn,
                t->cfg.channels > 0 ? t->cfg.channels : 1);
-        put_setup(t);
+        put_setup(&ma->scale);
         printf("\n# per rank, the most any rank needs\n#    ranks  algorithm     conn.ends   QPs/rank  buffers(MiB)  set-up(s)\n");
     }
     for (int i = 0; i < ma->scale.ncounts; i++)

@@ -195,6 +195,8 @@ model_bad "model --ranks 2147483647" "from 1 to" --ranks 2147483647
 model_bad "model --ranks 99999999999" "from 1 to" --ranks 99999999999
 model_bad "model --ranks with text after" "from 1 to" --ranks 8x
 model_bad "model -f 1e300" "bad value '1e300' for -f" --ranks 8 -f 1e300
+model_bad "model --ib-connect with tcp" "--ib-connect is verbs' set-up" --scale --transport tcp --ib-connect oob
+model_bad "model --ib-connect rdma" "bad value 'rdma' for --ib-connect" --scale --ib-connect rdma
 printf 'alpha_us inf\n' > "$TMP/inf.txt"
 model_bad "tune file alpha_us inf" "inf.txt:1: the value must be a finite" --ranks 8 --params "$TMP/inf.txt"
 printf 'alpha_us 1\nbeta_ns_per_byte 1e30\n' > "$TMP/big.txt"
