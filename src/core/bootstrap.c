@@ -3,6 +3,7 @@
 #include "bootstrap.h"
 #include "boot_local.h"
 #include "clock.h"
+#include "groups.h"
 
 #include <mpi.h>
 #include <sched.h>
@@ -387,4 +388,9 @@ int cb_boot_same_machine(const struct cb_boot *b, int rank_a, int rank_b)
 int cb_boot_shares_memory(const struct cb_boot *b, int rank_a, int rank_b)
 {
     return strcmp(b->domains[rank_a], b->domains[rank_b]) == 0;
+}
+
+cb_status cb_boot_hosts(const struct cb_boot *b, int *host, int *nhosts)
+{
+    return cb_groups_by_name(b->size, b->domains[0], DOMAIN_BYTES, host, nhosts);
 }

@@ -34,6 +34,10 @@ int cb_boot_same_machine(const struct cb_boot *b, int rank_a, int rank_b);
  * other's memory (shm). Ranks in two containers or netns hosts of one
  * machine are on one machine but do not share memory. */
 int cb_boot_shares_memory(const struct cb_boot *b, int rank_a, int rank_b);
+/* Every rank's memory domain (host) as an index: host[r] = 0, 1, ...
+ * numbered in order of each host's first rank (core/groups.h), *nhosts =
+ * how many; O(n log n). CB_ENOMEM (logged). */
+cb_status cb_boot_hosts(const struct cb_boot *b, int *host, int *nhosts);
 
 cb_status cb_boot_barrier(struct cb_boot *b, int timeout_ms, const char *what);
 /* all[r*bytes..] = rank r's `mine`. */

@@ -154,37 +154,6 @@ void cb_comm_set_ring_order(struct cb_comm *c, const int *order)
         }
 }
 
-/* Each rank's host (memory domain), named by its lowest rank; 0 for every
- * rank where the order stays rank order anyway (rank 0's host holds 1 or
- * all ranks, or hosts differ in size). Compared with each host's first rank
- * only, and only when rank 0's host holds from 2 to n - 1 ranks: one rank
- * per host at 32k ranks costs n compares, not n^2. */
-static cb_status hosts_of(const struct cb_comm *c, int *host_of)
-{
-    int n = c->nranks, k = 0, nfirst = 0, *first;
-    for (int r = 0; r < n; r++)
-        k += cb_boot_shares_memory(c->boot, 0, r);
-    memset(host_of, 0, sizeof(int) * (size_t)n);
-    if (k < 2 || k == n || n % k)
-        return CB_OK;
-    if (!(first = malloc(sizeof(int) * (size_t)(n / k))))
-        return CB_ENOMEM;
-    for (int r = 0; r < n; r++) {
-        int h = 0;
-        while (h < nfirst && !cb_boot_shares_memory(c->boot, first[h], r))
-            h++;
-        if (h == nfirst && nfirst == n / k) {   /* more hosts than n / k: sizes differ */
-            memset(host_of, 0, sizeof(int) * (size_t)n);
-            break;
-        }
-        if (h == nfirst)
-            first[nfirst++] = r;
-        host_of[r] = first[h];
-    }
-    free(first);
-    return CB_OK;
-}
-
 /* Rail-local rings when every host (memory domain) has the same number of
  * ranks, more than one (core/ring_order.h). */
 static cb_status order_rings(struct cb_comm *c)
@@ -196,7 +165,8 @@ static cb_status order_rings(struct cb_comm *c)
         free(order);
         return CB_ENOMEM;
     }
-    cb_status st = hosts_of(c, host_of);
+    int nhosts;
+    cb_status st = cb_boot_hosts(c->boot, host_of, &nhosts);
     if (st == CB_OK) {
         c->ring_rail_local = cb_ring_order(n, c->nchannels, host_of, order);
         cb_comm_set_ring_order(c, order);

@@ -79,30 +79,19 @@ static cb_status validate_job(const struct cb_pairs_opts *p, struct cb_boot *b, 
     return CB_OK;
 }
 
-/* Which rank meets which: hosts are memory domains (cb_boot_shares_memory),
- * each compared with the first rank of the hosts seen so far. */
+/* Which rank meets which: hosts are memory domains (cb_boot_hosts). */
 static cb_status find_rails(struct cb_boot *b, struct cb_pairs_rails *rl)
 {
-    int n = cb_boot_size(b), nfirst = 0;
-    int *domain = calloc((size_t)n + 1, sizeof *domain), *first = calloc((size_t)n + 1, sizeof *first);
+    int n = cb_boot_size(b), nhosts;
+    int *host = calloc((size_t)n + 1, sizeof *host);
     cb_status st = CB_ENOMEM;
-    if (domain && first) {
-        for (int r = 0; r < n; r++) {
-            int h = 0;
-            while (h < nfirst && !cb_boot_shares_memory(b, first[h], r))
-                h++;
-            if (h == nfirst)
-                first[nfirst++] = r;
-            domain[r] = first[h];
-        }
-        st = cb_pairs_rails_init(n, domain, rl);
-    } else {
-        memset(rl, 0, sizeof *rl);
-    }
-    if (st == CB_ENOMEM)
+    memset(rl, 0, sizeof *rl);
+    if (!host)
+        cb_log_error("out of memory for the host of each of %d ranks", n);
+    else if ((st = cb_boot_hosts(b, host, &nhosts)) == CB_OK &&   /* which logs its own failure */
+             (st = cb_pairs_rails_init(n, host, rl)) == CB_ENOMEM)
         cb_log_error("out of memory for the map of %d ranks to hosts", n);
-    free(domain);
-    free(first);
+    free(host);
     return st;
 }
 

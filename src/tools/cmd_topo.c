@@ -7,10 +7,12 @@
 #include <string.h>
 
 #define MAX_LOCAL 4096
+#define MAX_CHANNELS 64
 
 struct topo_args {
     const char *xml, *hca, *cpus;
     int local_size;           /* 0 = one per RDMA NIC */
+    int channels;             /* 0 = 1 */
     int bind;
     int help;
 };
@@ -18,7 +20,7 @@ struct topo_args {
 static void usage(FILE *out)
 {
     fputs("usage: collbench topo [--topo-xml FILE] [--local-size N] [--bind auto|none|core|numa]\n"
-          "                      [--hca [^][=]DEV[:PORT][,..]] [--cpus LIST[/LIST..]]\n"
+          "                      [--hca [^][=]DEV[:PORT][,..]] [--cpus LIST[/LIST..]] [--channels N]\n"
           "The machine as hwloc sees it (NUMA nodes, cores, RDMA and Ethernet NICs, GPUs) and the\n"
           "placement of N local ranks: cpus, NUMA node, NIC and how far it is. Warnings go to stderr.\n"
           "      --topo-xml FILE    an hwloc XML topology (lstopo --of xml) instead of this machine\n"
@@ -29,16 +31,18 @@ static void usage(FILE *out)
           "                         collbench chooses)\n"
           "      --cpus LIST/..     the cpus the launcher gives local rank 0/1/..., e.g. 0-3/4-7\n"
           "                         (cycled over the ranks; default: all)\n"
+          "      --channels N       as in a run: the NICs a rank alone striping over --hca reaches\n"
+          "                         (default 1)\n"
           "  -h, --help             this text\n", out);
 }
 
-static int parse_local_size(const char *s, int *out)
+static int parse_count(const char *flag, const char *s, int max, int *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > MAX_LOCAL) {
-        cb_log_error("bad value '%s' for --local-size: give an integer from 1 to %d", s, MAX_LOCAL);
+    if (errno || end == s || *end || v < 1 || v > max) {
+        cb_log_error("bad value '%s' for %s: give an integer from 1 to %d", s, flag, max);
         return -1;
     }
     *out = (int)v;
@@ -49,7 +53,8 @@ static int parse_one(int ch, const char *arg, struct topo_args *a)
 {
     switch (ch) {
     case 'x': a->xml = arg; return 0;
-    case 'n': return parse_local_size(arg, &a->local_size);
+    case 'n': return parse_count("--local-size", arg, MAX_LOCAL, &a->local_size);
+    case 'C': return parse_count("--channels", arg, MAX_CHANNELS, &a->channels);
     case 'b':
         if ((a->bind = cb_bind_parse(arg)) < 0) {
             cb_log_error("unknown --bind '%s': use auto, none, core or numa", arg);
@@ -69,6 +74,7 @@ static int parse_args(int argc, char **argv, struct topo_args *a)
         {"topo-xml", required_argument, 0, 'x'}, {"local-size", required_argument, 0, 'n'},
         {"bind", required_argument, 0, 'b'},     {"hca", required_argument, 0, 'H'},
         {"cpus", required_argument, 0, 'c'},     {"help", no_argument, 0, 'h'},
+        {"channels", required_argument, 0, 'C'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -121,7 +127,7 @@ static int show(const struct topo_args *a, const struct cb_topo *t)
         cb_log_error("out of memory reading --cpus");
         return 1;
     }
-    struct cb_topo_request req = {n, a->bind, a->hca, cpus};
+    struct cb_topo_request req = {n, a->bind, a->hca, cpus, a->channels};
     struct cb_topo_plan plan;
     cb_status st = cb_topo_plan(t, &req, &plan);
     if (st == CB_OK) {

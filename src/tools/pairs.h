@@ -41,10 +41,11 @@ struct cb_pairs_rails {
     int *first;     /* [nhosts] each host's first rank */
     int *rank_at;   /* [nhosts * per_host] host h's local rank i */
 };
-/* domain[r]: rank r's host (equal values: the same host). CB_EUSAGE, not
- * logged, when hosts differ in rank count (count and first say which);
- * CB_ENOMEM. Free with cb_pairs_rails_free either way. */
-cb_status cb_pairs_rails_init(int nranks, const int *domain, struct cb_pairs_rails *rl);
+/* host[r]: rank r's host index, hosts numbered 0, 1, ... in order of their
+ * first rank (cb_boot_hosts). CB_EUSAGE, not logged, when hosts differ in
+ * rank count (count and first say which); CB_EINTERNAL (logged) for indices
+ * out of that order; CB_ENOMEM. Free with cb_pairs_rails_free either way. */
+cb_status cb_pairs_rails_init(int nranks, const int *host, struct cb_pairs_rails *rl);
 void cb_pairs_rails_free(struct cb_pairs_rails *rl);
 int cb_pairs_rails_nrounds(const struct cb_pairs_rails *rl, int quick);
 /* The rank `rank` meets in `round`, or -1 when its host idles. */

@@ -4,18 +4,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Hosts in order of their first rank; local rank = place in rank order. */
-static void group(struct cb_pairs_rails *rl, const int *domain)
+/* Local rank = place in rank order. Hosts come numbered in order of their
+ * first rank (cb_boot_hosts), so a rank's host is new exactly when it is the
+ * next number: one pass, however many hosts. */
+static cb_status group(struct cb_pairs_rails *rl, const int *host)
 {
     for (int r = 0; r < rl->nranks; r++) {
-        int h = 0;
-        while (h < rl->nhosts && domain[rl->first[h]] != domain[r])
-            h++;
+        int h = host[r];
+        if (h < 0 || h > rl->nhosts) {
+            cb_log_error("internal: rank %d has host index %d, but hosts are numbered in order of their "
+                         "first rank: 0 to %d here", r, h, rl->nhosts);
+            return CB_EINTERNAL;
+        }
         if (h == rl->nhosts)
             rl->first[rl->nhosts++] = r;
         rl->host[r] = h;
         rl->local[r] = rl->count[h]++;
     }
+    return CB_OK;
 }
 
 /* One host holding every rank: each rank counts as a host (loopback). */
@@ -30,7 +36,7 @@ static void one_rank_per_host(struct cb_pairs_rails *rl)
     }
 }
 
-cb_status cb_pairs_rails_init(int nranks, const int *domain, struct cb_pairs_rails *rl)
+cb_status cb_pairs_rails_init(int nranks, const int *host, struct cb_pairs_rails *rl)
 {
     size_t n = (size_t)nranks + 1;
     memset(rl, 0, sizeof *rl);
@@ -42,7 +48,9 @@ cb_status cb_pairs_rails_init(int nranks, const int *domain, struct cb_pairs_rai
     rl->rank_at = calloc(n, sizeof *rl->rank_at);
     if (!rl->host || !rl->local || !rl->count || !rl->first || !rl->rank_at)
         return CB_ENOMEM;
-    group(rl, domain);
+    cb_status st = group(rl, host);
+    if (st != CB_OK)
+        return st;
     if (rl->nhosts <= 1) {
         one_rank_per_host(rl);
         return CB_OK;

@@ -18,7 +18,9 @@
  * local to its NIC. auto = none when ranks outnumber CPUs or the launcher
  * bound them, else core.
  * Warnings: a rank whose NIC is on another socket than all its CPUs; ranks
- * sharing a NIC while a usable NIC has no rank. See docs/topology.md. */
+ * sharing a NIC while a usable NIC has no rank; per host (rails_note, said
+ * by the verbs transport, so only when RDMA carries the job), usable NICs
+ * of the used ones' kind that no rank uses. See docs/topology.md. */
 #ifndef CB_TOPO_H
 #define CB_TOPO_H
 
@@ -72,6 +74,7 @@ struct cb_topo_request {
     const char *hca;          /* "dev[:port][,...]"; NULL or "" = collbench chooses */
     const char *const *cpus;  /* [local_size] CPUs each rank was started on ("0-3,8"),
                                  as a list; NULL array or entry, or "" = all of them */
+    int channels;             /* --channels (0 = 1): a rank alone striping over --hca uses this many */
 };
 
 struct cb_topo_rank {
@@ -93,6 +96,8 @@ struct cb_topo_plan {
     int bind;                 /* enum cb_bind in force (never auto) */
     char why[96];             /* why that binding */
     char nic_note[192];       /* NICs of another kind than most, skipped ("" if none) */
+    int rails_checked;        /* 1: every rank's NIC is one the topology knows, so rails_note is */
+    char rails_note[CB_RAILS_NOTE];   /* usable NICs no rank uses, and what to do ("" if none) */
     struct cb_topo_rank *ranks;   /* [n] */
     void *sets;               /* private: the ranks' CPU sets, for cb_topo_bind_self */
 };

@@ -23,6 +23,7 @@ struct work {
     uint64_t *mask;           /* [n] closest usable NICs (bit k = usable[k]) */
     int usable[MAX_USABLE], nuse;
     int from_hca;
+    int cand[MAX_HCA_TOKENS], ncand;   /* --hca's candidates (index into t->nics, -1 = unknown name) */
 };
 
 /* ---- set-up ---- */
@@ -155,6 +156,8 @@ static cb_status assign_hca(struct work *w)
                      "to use", w->req->hca);
         return CB_EUSAGE;
     }
+    memcpy(w->cand, nic, sizeof(int) * (size_t)count);
+    w->ncand = count;
     for (int r = 0; r < w->n; r++) {
         w->nic[r] = nic[r % count];
         snprintf(w->plan->ranks[r].nic, sizeof w->plan->ranks[r].nic, "%s", name[r % count]);
@@ -405,6 +408,50 @@ static void warn_all(struct work *w)
     free(count);
 }
 
+/* Whether NIC i carries a rank's traffic: some rank's NIC, or for a rank
+ * alone striping over --hca (transport/hca.h), one of the candidates its
+ * channels reach (channel c on candidate c mod count). */
+static int nic_used(const struct work *w, int i)
+{
+    if (cb_hca_stripes(w->from_hca, w->n, w->ncand)) {
+        int reach = w->req->channels > 1 ? w->req->channels : 1;
+        for (int j = 0; j < w->ncand && j < reach; j++)
+            if (w->cand[j] == i)
+                return 1;
+        return 0;
+    }
+    for (int r = 0; r < w->n; r++)
+        if (w->nic[r] == i)
+            return 1;
+    return 0;
+}
+
+/* Usable NICs of the used ones' kind that no rank uses (rails_note). Not
+ * checked when a rank's NIC is a name the topology does not know, or the
+ * machine shows none: the transport, which sees the devices, checks then. */
+static void note_unused(struct work *w)
+{
+    struct cb_port_desc d[MAX_USABLE];
+    int used[MAX_USABLE];
+    for (int r = 0; r < w->n; r++)
+        if (w->nic[r] < 0)
+            return;
+    for (int j = 0; j < w->ncand && cb_hca_stripes(w->from_hca, w->n, w->ncand); j++)
+        if (w->cand[j] < 0)
+            return;
+    for (int k = 0; k < w->nuse; k++) {
+        const struct topo_dev *x = &w->t->nics[w->usable[k]];
+        snprintf(d[k].name, sizeof d[k].name, "%s", x->name);
+        d[k].port = x->port;
+        d[k].link_layer = x->link_layer;
+        d[k].rate_mbps = x->rate_mbps;
+        used[k] = nic_used(w, w->usable[k]);
+    }
+    struct cb_rail_use u = {w->n, w->from_hca};
+    w->plan->rails_checked = 1;
+    cb_rails_unused(d, w->nuse, used, &u, w->plan->rails_note, sizeof w->plan->rails_note);
+}
+
 cb_status cb_topo_plan(const struct cb_topo *t, const struct cb_topo_request *req, struct cb_topo_plan *out)
 {
     struct work w;
@@ -424,6 +471,7 @@ cb_status cb_topo_plan(const struct cb_topo *t, const struct cb_topo_request *re
         assign_cpus(&w);
         fill_ranks(&w);
         warn_all(&w);
+        note_unused(&w);
     }
     work_free(&w);
     if (st != CB_OK)
@@ -452,6 +500,8 @@ void cb_topo_print_plan(const struct cb_topo_plan *p, const char *host, FILE *ou
     }
     if (p->nic_note[0])
         fprintf(out, "#   NICs: %s\n", p->nic_note);
+    if (p->rails_note[0])
+        fprintf(out, "#   Idle: %s\n", p->rails_note);
 }
 
 void cb_topo_bind_self(const struct cb_topo *t, const struct cb_topo_plan *p, int lr)

@@ -71,7 +71,7 @@ static void warn_shared_nics(struct cb_transport_config *cfg, const struct cb_to
 static cb_status place_me(const struct cb_topo *t, int bind, struct cb_transport_config *cfg,
                           const struct local_cpus *lc, struct cb_topo_rank *mine)
 {
-    struct cb_topo_request req = {lc->nlocal, bind, cfg->hca, t->from_xml ? NULL : lc->list};
+    struct cb_topo_request req = {lc->nlocal, bind, cfg->hca, t->from_xml ? NULL : lc->list, cfg->channels};
     struct cb_topo_plan plan;
     cb_status st = cb_topo_plan(t, &req, &plan);
     if (st != CB_OK)
@@ -87,8 +87,14 @@ static cb_status place_me(const struct cb_topo *t, int bind, struct cb_transport
      * gives several ports (transport/hca.h) */
     int keeps_list = cfg->hca[0] && lc->nlocal <= 1;
     warn_shared_nics(cfg, &plan, lc->me);
-    if (!t->from_xml && mine->nic_known && !keeps_list)
+    int narrowed = !t->from_xml && mine->nic_known && !keeps_list;
+    if (narrowed)
         snprintf(cfg->hca, sizeof cfg->hca, "=%s:%d", mine->nic, mine->port);
+    /* the host's idle NICs, for the verbs transport to say (only it knows
+     * whether RDMA carries the job); once the list is narrowed to this
+     * rank's NIC, the transport cannot see the host's map: not its check */
+    cfg->rails_checked = narrowed || (!t->from_xml && plan.rails_checked);
+    snprintf(cfg->rails_note, sizeof cfg->rails_note, "%s", t->from_xml ? "" : plan.rails_note);
     snprintf(mine->nic_note, sizeof mine->nic_note, "%s", plan.nic_note);
     if (plan.nic_note[0] && lc->me == 0)
         cb_log_warn("%s: %s (name them with --hca to use them)", cfg->host, plan.nic_note);

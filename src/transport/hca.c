@@ -172,6 +172,65 @@ int cb_hca_channel_device(int channel, int ndev)
     return ndev > 0 && channel > 0 ? channel % ndev : 0;
 }
 
+/* Whether p[i] is of the kind of some used port: a rail of this fabric. */
+static int rail_kind(const struct cb_port_desc *p, int n, const int *used, int i)
+{
+    for (int j = 0; j < n; j++)
+        if (used[j] && same_kind(&p[i], &p[j]))
+            return 1;
+    return 0;
+}
+
+/* "a:1, b:1" (sep ", ") or "a:1,b:1" (sep ","): the rails whose use is `want` (-1: all). */
+static size_t rail_list(const struct cb_port_desc *p, int n, const int *used, int want, const char *sep,
+                        char *buf, size_t len, size_t off)
+{
+    int any = 0;
+    for (int i = 0; i < n && off < len; i++)
+        if (rail_kind(p, n, used, i) && (want < 0 || !used[i] == !want))
+            off += (size_t)snprintf(buf + off, len - off, "%s%s:%d", any++ ? sep : "", p[i].name, p[i].port);
+    return off;
+}
+
+int cb_rails_unused(const struct cb_port_desc *p, int n, const int *used, const struct cb_rail_use *u, char *msg,
+                    size_t len)
+{
+    int idle = 0, busy = 0;
+    for (int i = 0; i < n; i++) {
+        idle += !used[i] && rail_kind(p, n, used, i);
+        busy += !!used[i];
+    }
+    if (len)
+        msg[0] = '\0';
+    if (!idle || !len)
+        return idle;
+    int all = idle + busy;
+    size_t off = (size_t)snprintf(msg, len, "RDMA NIC%s ", idle > 1 ? "s" : "");
+    off = rail_list(p, n, used, 0, ", ", msg, len, off);
+    if (off < len)
+        off += (size_t)snprintf(msg + off, len - off, " carr%s no traffic: the host's %d rank%s use%s ",
+                                idle > 1 ? "y" : "ies", u->ranks, u->ranks > 1 ? "s" : "", u->ranks > 1 ? "" : "s");
+    off = rail_list(p, n, used, 1, ", ", msg, len, off);
+    if (off < len)
+        off += (size_t)snprintf(msg + off, len - off, " of its %d: ", all);
+    if (u->ranks >= all) {   /* enough ranks: --hca names too few NICs */
+        if (off < len)
+            off += (size_t)snprintf(msg + off, len - off, "list every NIC in --hca: --hca ");
+        rail_list(p, n, used, -1, ",", msg, len, off);
+        return idle;
+    }
+    if (off < len)
+        off += (size_t)snprintf(msg + off, len - off, "start one rank per NIC (`mpirun --map-by ppr:%d:node`%s)",
+                                all, u->listed ? ", every NIC in --hca" : "");
+    if (u->ranks == 1 && off < len) {
+        off += (size_t)snprintf(msg + off, len - off, ", or let the rank drive them all: --hca ");
+        off = rail_list(p, n, used, -1, ",", msg, len, off);
+        if (off < len)
+            snprintf(msg + off, len - off, " --channels %d", all);
+    }
+    return idle;
+}
+
 int cb_ports_mixed_link(const struct cb_port_desc *p, int n, char *msg, size_t len)
 {
     for (int i = 1; i < n; i++) {

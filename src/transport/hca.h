@@ -63,6 +63,22 @@ int cb_hca_stripes(int listed, int local_size, int ncand);
  * every channel stays on one rail. */
 int cb_hca_channel_device(int channel, int ndev);
 
+/* How a host's ranks use its NICs, for cb_rails_unused's advice. */
+struct cb_rail_use {
+    int ranks;                /* local ranks on the host */
+    int listed;               /* --hca given */
+};
+
+/* A rail map that leaves NICs idle. p[n]: the host's usable ports;
+ * used[i]: some rank of the host sends through p[i]. Counts the unused
+ * ports of the kind (link layer and rate) of a used one: a port of another
+ * kind is no rail of this fabric (the automatic choice skips it with its own
+ * note). Returns how many; when any, msg names them, the used ones and what
+ * to do ("RDMA NIC mlx5_1:1 carries no traffic: ...: start one rank per NIC
+ * (`mpirun --map-by ppr:4:node`) ..."). */
+int cb_rails_unused(const struct cb_port_desc *p, int n, const int *used, const struct cb_rail_use *u, char *msg,
+                    size_t len);
+
 /* 0 when every port has the same link layer; else 1 and `msg` names the
  * first two that differ ("rxe0:1 (Ethernet) and mlx5_0:1 (InfiniBand)"). */
 int cb_ports_mixed_link(const struct cb_port_desc *p, int n, char *msg, size_t len);

@@ -25,6 +25,7 @@
 #define CB_HANDLE_BYTES 512   /* opaque connection handle (and reply), sent by the bootstrap */
 #define CB_TOKEN_BYTES 16     /* job-unique secret, same on every rank */
 #define CB_PROPS_MAX 32   /* a transport's own, then the topology's */
+#define CB_RAILS_NOTE 768 /* a host's NICs that carry nothing (cb_rails_unused) */
 
 /* Who is at the other end: used in every message about a connection.
  * `channel` is the channel (0 .. --channels - 1) the connection being
@@ -56,6 +57,8 @@ struct cb_transport_config {
     /* verbs */
     char hca[256];       /* "dev:port,dev:port" or "" = auto */
     int hca_checked;     /* 1: the topology checked --hca against this host's ranks (warned of shared NICs) */
+    int rails_checked;   /* 1: the topology chose this host's NICs: rails_note is its word on idle ones */
+    char rails_note[CB_RAILS_NOTE];   /* usable NICs no rank of the host uses, what to do; "" = none */
     int gid_index;       /* -1 = auto (RoCE v2, IPv4-mapped, not link-local) */
     char gid_family[16]; /* "", "ipv4", "ipv6" */
     char gid_subnet[64]; /* "" or "a.b.c.d/len" */

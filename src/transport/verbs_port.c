@@ -176,6 +176,38 @@ static cb_status check_one_link_layer(const struct cb_transport_config *cfg, con
     return CB_EUSAGE;
 }
 
+/* The host's usable ports that no rank of it uses, said once per host (by
+ * local rank 0): the topology's word when it chose the NICs, else from the
+ * candidates: local ranks 0..k-1 take the first k (rails), a striping
+ * rank's channels the first --channels. */
+static void warn_idle_ports(const struct cb_transport_config *cfg, const struct ports *all, const struct cands *c,
+                            int stripe)
+{
+    struct cb_port_desc d[MAX_PORTS];
+    int used[MAX_PORTS], m = 0;
+    char msg[CB_RAILS_NOTE];
+    if (cfg->local_rank > 0)
+        return;
+    if (cfg->rails_checked) {
+        if (cfg->rails_note[0])
+            cb_log_warn("verbs: %s: %s", cfg->host, cfg->rails_note);
+        return;
+    }
+    int reach = stripe ? (cfg->channels > 1 ? cfg->channels : 1) : (cfg->local_size > 1 ? cfg->local_size : 1);
+    for (int i = 0; i < all->n; i++) {
+        if (!all->p[i].active)
+            continue;
+        d[m] = all->p[i].desc;
+        used[m] = 0;
+        for (int k = 0; k < c->n && k < reach; k++)
+            used[m] |= c->idx[k] == i;
+        m++;
+    }
+    struct cb_rail_use u = {cfg->local_size > 1 ? cfg->local_size : 1, cfg->hca[0] != 0};
+    if (cb_rails_unused(d, m, used, &u, msg, sizeof msg))
+        cb_log_warn("verbs: %s: %s", cfg->host, msg);
+}
+
 /* Every candidate (stripe), or local rank i's: candidate i mod count (rails). */
 static cb_status pick_ports(const struct cb_transport_config *cfg, const struct cb_hca_spec *spec,
                             const struct ports *all, const struct cands *c, struct vb_ports_used *use)
@@ -194,6 +226,7 @@ static cb_status pick_ports(const struct cb_transport_config *cfg, const struct 
         cb_log_warn("verbs: %s: %d ranks on this host share %d port%s of --hca '%s': ranks that share a NIC "
                     "share its bandwidth; list more NICs or start fewer ranks per host",
                     cfg->host, cfg->local_size, c->n, c->n > 1 ? "s" : "", cfg->hca);
+    warn_idle_ports(cfg, all, c, use->stripe);
     return CB_OK;
 }
 

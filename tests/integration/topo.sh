@@ -65,6 +65,18 @@ if topo "8 ranks" 0 --topo-xml "$X2S4N" --local-size 8 &&
     pass "8 ranks: two per NIC, no warning"
 fi
 
+# a rail map that leaves NICs idle: said once for the host, with the fix; nothing when all are used
+name="2 ranks on 4 NICs: the idle NICs named with the fix"
+if topo "$name" 0 --topo-xml "$X2S4N" --local-size 2 &&
+   has "$name" "$TMP/out" "#   Idle: RDMA NICs mlx5_1:1, mlx5_3:1 carry no traffic: the host's 2 ranks use mlx5_0:1, mlx5_2:1 of its 4: start one rank per NIC (\`mpirun --map-by ppr:4:node\`)"; then
+    if [ "$(grep -c 'carry no traffic' "$TMP/out")" = 1 ]; then pass "$name"; else fail "$name: said more than once"; fi
+fi
+name="one rank striping over 4 NICs with 4 channels, and 4 ranks: no idle NIC"
+if topo "$name" 0 --topo-xml "$X2S4N" --local-size 4 && ! grep -q 'Idle' "$TMP/out" &&
+   topo "$name" 0 --topo-xml "$X2S4N" --local-size 1 --hca mlx5_0,mlx5_1,mlx5_2,mlx5_3 --channels 4; then
+    if grep -q 'Idle' "$TMP/out"; then fail "$name: $(grep Idle "$TMP/out")"; else pass "$name"; fi
+fi
+
 if topo "numa binding" 0 --topo-xml "$X2S4N" --local-size 4 --bind numa &&
    has "numa binding" "$TMP/out" "#   local rank 2 on 2s4n: cpus=4-7 numa=1 nic=mlx5_2:1 dist=numa"; then
     pass "--bind numa: the NIC's NUMA node"

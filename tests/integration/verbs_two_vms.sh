@@ -7,7 +7,10 @@
 # Two rails: 2 ranks per VM with --transport auto, each local rank on its
 # own NIC, the rings rail-local, both NICs carrying a like share (their
 # sent_pkts counters); one rank per VM driving both NICs (--hca rxe0,rxe1,
-# channels striped over them), both carrying a like share; `collbench pairs` and
+# channels striped over them), both carrying a like share; all_gather, reduce_scatter
+# (rail-local rings on both rails) and alltoall (on rail 0: a cross-rail pair has no
+# path here) with --transport auto, 2 ranks per VM: bit-exact, shm inside a VM and
+# verbs across, and on one rail each VM naming its idle rxe1; `collbench pairs` and
 # validate-rack with 2 ranks per VM and node a's eth1 rate-limited (netem): only
 # rail rxe1:1 between the hosts named. Runs all_reduce and alltoall checked (--transport verbs) with one rank
 # per VM, all_reduce and alltoall with two per VM, and one run with
@@ -30,7 +33,7 @@
 # (exit 1); a 1 s carrier flap mid-pairs: the link flap named (exit 1).
 # SKIP lines (with the reason) only when the VMs cannot be booted here.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=fabric, pairs, rails or railpairs: only those cases (a quicker
+# VERBS_VM_CASES=fabric, pairs, rails, railpairs or railcolls: only those cases (a quicker
 # loop while working on them).
 # Internally the script runs itself in the VMs with --node-a / --node-b.
 source "$(dirname "$0")/../lib.sh"
@@ -419,6 +422,47 @@ sys.exit(not (len(ok) == 2 and all(ok) and all({"rxe0:1", "rxe1:1"} <= l for l i
             no_wrong "$name" && pass "$name: rxe0 sent $d0 packets, rxe1 $d1 ($((SECONDS - t0)) s)" || bad=1
         fi
     }
+    # rails_coll_case COLL ARGS...: COLL under --transport auto, 2 ranks per VM (--map-by node:
+    # ranks 0, 2 on node a), 64 KiB checked once: bit-exact (exit 0, 0 wrong in the table
+    # and in every result of the JSON), shm to the rank on the same VM and verbs to the others
+    # (each rank's shm_peers and device), and node a's NICs sending: both on the two rails,
+    # rxe0 when ARGS keep every rank on it (--hca rxe0)
+    rails_coll_case() {
+        local coll=$1 t0=$SECONDS a0 a1 d0 d1 name peers devs idle want_devs=" device=rxe0 device=rxe1"; shift
+        [[ " $* " == *" --hca rxe0 "* ]] && want_devs=" device=rxe0 device=rxe0"
+        name="$coll $* across 2 VMs x 2 ranks, --transport auto: bit-exact, shm inside a VM, verbs across"
+        echo "# case: $name"
+        a0=$(sent_pkts rxe0) a1=$(sent_pkts rxe1)
+        expect_rc 0 "$name" timeout -k 5 200 mpirun --host nodea:2,nodeb:2 --map-by node -x ASAN_OPTIONS \
+            -x UBSAN_OPTIONS "$CB" "$coll" -b 64K -e 64K -d float -n 1 -w 0 -c 1 -I 0 --transport auto -T 60 \
+            -J "$TMP/rails-coll.json" "$@" || { bad=1; return; }
+        d0=$(( $(sent_pkts rxe0) - a0 )) d1=$(( $(sent_pkts rxe1) - a1 ))
+        peers=$(sed -nE 's/^#  *Rank +([0-9]+) .* shm_peers=([0-9a-z,]+).*/\1:\2/p' "$TMP/out" | tr '\n' ' ')
+        devs=$(grep '^#  *Rank .* on nodea' "$TMP/out" | grep -o ' device=rxe[0-9]' | sort | tr -d '\n')
+        # on one rail, each VM says once that rxe1 idles (docs/topology.md); on both, nothing idles
+        idle=$(grep -cE 'warning: verbs: node[ab]\([0-9.]+\): RDMA NIC rxe1:1 carries no traffic: ' "$TMP/err")
+        if ! grep -q '^# nranks .* transport shm+verbs ' "$TMP/out"; then
+            fail "$name: the header does not say shm+verbs: $(grep -m 1 '^# nranks' "$TMP/out")"
+        elif [ "$peers" != "0:2 1:3 2:0 3:1 " ]; then
+            fail "$name: shm does not join exactly the two ranks of each VM (rank:shm_peers): $peers"
+        elif [ "$devs" != "$want_devs" ]; then
+            fail "$name: node a's ranks do not reach the other VM over verbs on$want_devs:$devs"
+        elif ! python3 -c '
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+sys.exit(not (res and all(r[p]["nwrong"] == 0 for r in res for p in ("out_of_place", "in_place") if r[p])))' \
+                "$TMP/rails-coll.json"; then
+            fail "$name: the JSON has no results or a wrong element"
+        elif [ "$want_devs" = " device=rxe0 device=rxe0" ] && [ "$idle" != 2 ]; then
+            fail "$name: want rxe1 named idle once per VM, $idle times: $(grep -m 2 'no traffic' "$TMP/err")"
+        elif [ "$want_devs" != " device=rxe0 device=rxe0" ] && grep -q 'no traffic' "$TMP/err"; then
+            fail "$name: a NIC named idle: $(grep -m 1 'no traffic' "$TMP/err")"
+        elif [ "$d0" -lt 20 ] || { [ "$want_devs" = " device=rxe0 device=rxe1" ] && [ "$d1" -lt 20 ]; }; then
+            fail "$name: node a's NICs did not both carry it: rxe0 sent $d0 packets, rxe1 $d1"
+        else
+            no_wrong "$name" && pass "$name: rxe0 sent $d0 packets, rxe1 $d1 ($((SECONDS - t0)) s)" || bad=1
+        fi
+    }
     rails_cases() {
         rails_case "two rails across 2 VMs, 2 ranks each, --transport auto (shm inside)" auto
         grep -q '^# nranks .* transport shm+verbs ' "$TMP/out" ||
@@ -426,6 +470,18 @@ sys.exit(not (len(ok) == 2 and all(ok) and all({"rxe0:1", "rxe1:1"} <= l for l i
         rail_pairs_case
         stripe_case all_reduce
         stripe_case all_gather
+        rails_colls
+    }
+    # every other collective with per-peer auto on this bed (all_reduce is rails_case's): the
+    # rail-local ring, both rails carrying it; alltoall joins every pair, and a cross-rail
+    # pair (rxe0 of one VM, rxe1 of the other) has no path here (two separate wires, no
+    # spine; and soft-RoCE takes a packet only on the device of the wire it came in on), so
+    # its ranks keep to rail 0. --transport verbs between ranks of one VM crosses from rxe0
+    # to rxe1 inside the VM, which soft-RoCE cannot: main_cases run it on rail 0 (--hca rxe0)
+    rails_colls() {
+        rails_coll_case all_gather --algo ring --channels 2
+        rails_coll_case reduce_scatter --algo ring --channels 2
+        rails_coll_case alltoall --hca rxe0
     }
     # ---- pairs and validate-rack rail by rail: a slow rail planted on node a's eth1 ----
     # verdict_lines FILE: the lines that name something (pairs' stdout)
@@ -497,12 +553,13 @@ sys.exit(not (d["ranks_per_host"] == 2 and sorted((p["a"], p["b"]) for p in d["p
     pairs) pairs_cases ;;
     rails) rails_cases ;;
     railpairs) rail_pairs_case ;;
+    railcolls) rails_colls ;;
     *) rails_cases; main_cases; fabric_cases ;;
     esac
     echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
     # pairs before the wire faults: the last of those takes eth0 down beyond the retry
     # budget, and a pairs run right after it failed to measure its pair (a CI run)
-    case $CASES in fabric|pairs|rails|railpairs) ;; *) pairs_cases; wire_cases ;; esac
+    case $CASES in fabric|pairs|rails|railpairs|railcolls) ;; *) pairs_cases; wire_cases ;; esac
     touch "$W/done"
     exit $bad
 fi

@@ -13,15 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/groups.h"
 #include "tools/pairs.h"
 
-/* Rank r on host domain[r]; each cross-host same-rail pair met `want` times
+/* Rank r on host host[r]; each cross-host same-rail pair met `want` times
  * (1 in full mode; quick: hosts that are ring neighbours), others never. */
-static void check_rails(int n, const int *domain, int quick)
+static void check_rails(int n, const int *host, int quick)
 {
     struct cb_pairs_rails rl;
     int *met = calloc((size_t)(n * n), sizeof *met);
-    assert_int_equal(cb_pairs_rails_init(n, domain, &rl), CB_OK);
+    assert_int_equal(cb_pairs_rails_init(n, host, &rl), CB_OK);
     int rounds = cb_pairs_rails_nrounds(&rl, quick);
     assert_int_equal(rounds, cb_pairs_nrounds(rl.nhosts, quick));
     for (int r = 0; r < rounds; r++)
@@ -48,16 +49,16 @@ static void check_rails(int n, const int *domain, int quick)
 static void test_rails_schedule(void **state)
 {
     (void)state;
-    int domain[64];
+    int host[64];
     for (int hosts = 2; hosts <= 7; hosts++)
         for (int k = 1; k <= 4; k++) {
             for (int r = 0; r < hosts * k; r++)   /* block placement: ranks 0..k-1 on the first host */
-                domain[r] = 100 + r / k;
-            check_rails(hosts * k, domain, 0);
-            check_rails(hosts * k, domain, 1);
+                host[r] = r / k;
+            check_rails(hosts * k, host, 0);
+            check_rails(hosts * k, host, 1);
             for (int r = 0; r < hosts * k; r++)   /* round robin (mpirun --map-by node) */
-                domain[r] = 7 * (r % hosts);
-            check_rails(hosts * k, domain, 0);
+                host[r] = r % hosts;
+            check_rails(hosts * k, host, 0);
         }
 }
 
@@ -65,7 +66,7 @@ static void test_rails_layout(void **state)
 {
     (void)state;
     struct cb_pairs_rails rl;
-    int rr[] = {5, 9, 5, 9};   /* --map-by node: a b a b */
+    int rr[] = {0, 1, 0, 1};   /* --map-by node: a b a b */
     assert_int_equal(cb_pairs_rails_init(4, rr, &rl), CB_OK);
     assert_int_equal(rl.nhosts, 2);
     assert_int_equal(rl.per_host, 2);
@@ -75,12 +76,12 @@ static void test_rails_layout(void **state)
     assert_int_equal(cb_pairs_rails_partner(&rl, 0, 0, 2), 3);
     cb_pairs_rails_free(&rl);
     /* one host holding every rank: each rank counts as a host, all pairs meet (loopback) */
-    int one[] = {3, 3, 3};
+    int one[] = {0, 0, 0};
     assert_int_equal(cb_pairs_rails_init(3, one, &rl), CB_OK);
     assert_true(rl.nhosts == 3 && rl.per_host == 1);
     cb_pairs_rails_free(&rl);
     check_rails(3, one, 0);
-    check_rails(4, (int[]){1, 1, 1, 1}, 0);
+    check_rails(4, (int[]){0, 0, 0, 0}, 0);
 }
 
 static void test_rails_uneven_hosts_refused(void **state)
@@ -106,9 +107,9 @@ static void test_rails_report_names_host_and_rail(void **state)
     struct cb_pairs_report r;
     struct cb_pairs_link links[4] = {{"eth0", "rxe0:1"}, {"eth0", "rxe0:1"}, {"eth1", "rxe1:1"}, {"eth1", "rxe1:1"}};
     struct cb_port_deltas deltas[4];
-    int domain[] = {1, 2, 1, 2};
+    int host[] = {0, 1, 0, 1};
     memset(deltas, 0, sizeof deltas);
-    assert_int_equal(cb_pairs_rails_init(4, domain, &rl), CB_OK);
+    assert_int_equal(cb_pairs_rails_init(4, host, &rl), CB_OK);
     assert_int_equal(cb_pairs_report_init(&r, 4, 1), CB_OK);
     for (int i = 0; i < 16; i++)
         r.bw[i] = r.lat[i] = r.bw_pass[i] = r.lat_pass[i] = -1;
@@ -156,12 +157,50 @@ static void test_rails_report_names_host_and_rail(void **state)
     cb_pairs_rails_free(&rl);
 }
 
+/* Host indices out of first-rank order are a caller's bug, refused. */
+static void test_rails_misnumbered_hosts_refused(void **state)
+{
+    (void)state;
+    struct cb_pairs_rails rl;
+    assert_int_equal(cb_pairs_rails_init(4, (int[]){0, 2, 1, 1}, &rl), CB_EINTERNAL);
+    cb_pairs_rails_free(&rl);
+    assert_int_equal(cb_pairs_rails_init(2, (int[]){1, 0}, &rl), CB_EINTERNAL);
+    cb_pairs_rails_free(&rl);
+}
+
+/* Names to host indices (core/groups.h): equal names one host, hosts
+ * numbered by their first rank whatever the names' sort order. */
+static void test_groups_by_name(void **state)
+{
+    (void)state;
+    char names[7][16] = {"zeta", "alpha", "zeta", "mid", "alpha", "zeta", "omega"};
+    int group[7], n = -1;
+    assert_int_equal(cb_groups_by_name(7, names[0], sizeof names[0], group, &n), CB_OK);
+    assert_int_equal(n, 4);
+    int want[7] = {0, 1, 0, 2, 1, 0, 3};
+    for (int r = 0; r < 7; r++)
+        assert_int_equal(group[r], want[r]);
+    /* what pairs makes of them: 4 hosts of unequal size, refused with the counts */
+    struct cb_pairs_rails rl;
+    assert_int_equal(cb_pairs_rails_init(7, group, &rl), CB_EUSAGE);
+    assert_true(rl.nhosts == 4 && rl.count[0] == 3 && rl.first[3] == 6);
+    cb_pairs_rails_free(&rl);
+    /* one name, and none */
+    char same[3][8] = {"h", "h", "h"};
+    assert_int_equal(cb_groups_by_name(3, same[0], sizeof same[0], group, &n), CB_OK);
+    assert_true(n == 1 && group[0] == 0 && group[1] == 0 && group[2] == 0);
+    assert_int_equal(cb_groups_by_name(0, same[0], sizeof same[0], group, &n), CB_OK);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rails_schedule),
         cmocka_unit_test(test_rails_layout),
         cmocka_unit_test(test_rails_uneven_hosts_refused),
+        cmocka_unit_test(test_rails_misnumbered_hosts_refused),
+        cmocka_unit_test(test_groups_by_name),
         cmocka_unit_test(test_rails_report_names_host_and_rail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,7 +46,14 @@ static int teardown(void **state)
 
 static cb_status place(struct fixture *f, int n, int bind, const char *hca, const char *const *cpus)
 {
-    struct cb_topo_request req = {n, bind, hca, cpus};
+    struct cb_topo_request req = {n, bind, hca, cpus, 0};
+    cb_topo_plan_free(&f->plan);
+    return cb_topo_plan(f->t, &req, &f->plan);
+}
+
+static cb_status place_channels(struct fixture *f, int n, const char *hca, int channels)
+{
+    struct cb_topo_request req = {n, CB_BIND_AUTO, hca, NULL, channels};
     cb_topo_plan_free(&f->plan);
     return cb_topo_plan(f->t, &req, &f->plan);
 }
@@ -106,6 +113,37 @@ static void eight_ranks_two_per_nic_without_warning(void **state)
     for (int k = 0; k < 4; k++)
         assert_int_equal(per_nic[k], 2);
     assert_int_equal(total_warnings(&f->plan), 0);
+}
+
+/* A rail map that leaves usable NICs idle: one note for the host naming
+ * them and what to do; none when every NIC carries a rank, or a channel of
+ * a rank striping over --hca. */
+static void idle_nics_are_named_once_per_host(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place_channels(f, 2, NULL, 0), CB_OK);
+    assert_true(f->plan.rails_checked);
+    assert_string_equal(f->plan.rails_note, "RDMA NICs mlx5_1:1, mlx5_3:1 carry no traffic: the host's 2 ranks use "
+                                            "mlx5_0:1, mlx5_2:1 of its 4: start one rank per NIC (`mpirun --map-by "
+                                            "ppr:4:node`)");
+    assert_int_equal(place_channels(f, 4, NULL, 0), CB_OK);
+    assert_string_equal(f->plan.rails_note, "");
+    assert_int_equal(place_channels(f, 8, NULL, 0), CB_OK);
+    assert_string_equal(f->plan.rails_note, "");
+    /* --hca: 3 ranks on a list of all 4 leave the last idle */
+    assert_int_equal(place_channels(f, 3, "mlx5_0,mlx5_1,mlx5_2,mlx5_3", 0), CB_OK);
+    assert_non_null(strstr(f->plan.rails_note, "RDMA NIC mlx5_3:1 carries no traffic: the host's 3 ranks use "));
+    /* one rank striping over 4: its 2 channels reach 2 NICs, 4 channels all */
+    assert_int_equal(place_channels(f, 1, "mlx5_0,mlx5_1,mlx5_2,mlx5_3", 2), CB_OK);
+    assert_non_null(strstr(f->plan.rails_note, "RDMA NICs mlx5_2:1, mlx5_3:1 carry no traffic: the host's 1 rank "
+                                               "uses mlx5_0:1, mlx5_1:1 of its 4: "));
+    assert_non_null(strstr(f->plan.rails_note, "--channels 4"));
+    assert_int_equal(place_channels(f, 1, "mlx5_0,mlx5_1,mlx5_2,mlx5_3", 4), CB_OK);
+    assert_string_equal(f->plan.rails_note, "");
+    /* a name the topology does not know: the transport checks instead */
+    assert_int_equal(place_channels(f, 2, "mlx5_0,rxe0", 0), CB_OK);
+    assert_false(f->plan.rails_checked);
+    assert_string_equal(f->plan.rails_note, "");
 }
 
 static void two_ranks_use_both_sockets(void **state)
@@ -324,7 +362,7 @@ static void this_machine_loads_and_places(void **state)
     (void)state;
     struct cb_topo *t = NULL;
     struct cb_topo_plan plan;
-    struct cb_topo_request req = {2, CB_BIND_AUTO, NULL, NULL};
+    struct cb_topo_request req = {2, CB_BIND_AUTO, NULL, NULL, 0};
     if (cb_topo_load(NULL, &t) != CB_OK)
         skip();
     assert_int_equal(cb_topo_plan(t, &req, &plan), CB_OK);
@@ -380,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(four_ranks_get_distinct_local_nics, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(eight_ranks_two_per_nic_without_warning, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(two_ranks_use_both_sockets, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(idle_nics_are_named_once_per_host, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(hca_on_the_other_socket_warns_remote, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(launcher_bound_ranks_take_the_closest_nics, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(forced_shared_nic_warns_while_others_idle, setup_2s4n, teardown),

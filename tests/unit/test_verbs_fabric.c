@@ -561,6 +561,37 @@ static void hca_channel_device(void **state)
     assert_int_equal(cb_hca_channel_device(3, 0), 0);   /* never out of range */
 }
 
+/* A host's usable NICs that no rank uses: named with the used ones and
+ * what to do; a NIC of another kind is no rail; all used: nothing. */
+static void idle_rails_are_named(void **state)
+{
+    (void)state;
+    struct cb_port_desc p[] = {
+        {"mlx5_0", 1, IBV_LINK_LAYER_INFINIBAND, 400000}, {"mlx5_1", 1, IBV_LINK_LAYER_INFINIBAND, 400000},
+        {"eth_nic", 1, IBV_LINK_LAYER_ETHERNET, 25000},   {"mlx5_2", 1, IBV_LINK_LAYER_INFINIBAND, 400000},
+        {"mlx5_3", 1, IBV_LINK_LAYER_INFINIBAND, 400000},
+    };
+    char msg[CB_RAILS_NOTE];
+    struct cb_rail_use two = {2, 0}, one = {1, 1}, four = {4, 1};
+    assert_int_equal(cb_rails_unused(p, 5, (int[]){1, 0, 0, 1, 0}, &two, msg, sizeof msg), 2);
+    assert_string_equal(msg, "RDMA NICs mlx5_1:1, mlx5_3:1 carry no traffic: the host's 2 ranks use mlx5_0:1, "
+                             "mlx5_2:1 of its 4: start one rank per NIC (`mpirun --map-by ppr:4:node`)");
+    assert_int_equal(cb_rails_unused(p, 5, (int[]){1, 0, 0, 0, 0}, &one, msg, sizeof msg), 3);
+    assert_string_equal(msg, "RDMA NICs mlx5_1:1, mlx5_2:1, mlx5_3:1 carry no traffic: the host's 1 rank uses "
+                             "mlx5_0:1 of its 4: start one rank per NIC (`mpirun --map-by ppr:4:node`, every NIC "
+                             "in --hca), or let the rank drive them all: --hca mlx5_0:1,mlx5_1:1,mlx5_2:1,mlx5_3:1 "
+                             "--channels 4");
+    /* enough ranks, too short a --hca list */
+    assert_int_equal(cb_rails_unused(p, 5, (int[]){1, 1, 0, 0, 1}, &four, msg, sizeof msg), 1);
+    assert_string_equal(msg, "RDMA NIC mlx5_2:1 carries no traffic: the host's 4 ranks use mlx5_0:1, mlx5_1:1, "
+                             "mlx5_3:1 of its 4: list every NIC in --hca: --hca mlx5_0:1,mlx5_1:1,mlx5_2:1,mlx5_3:1");
+    /* every rail used (the Ethernet NIC is another fabric's): nothing */
+    assert_int_equal(cb_rails_unused(p, 5, (int[]){1, 1, 0, 1, 1}, &four, msg, sizeof msg), 0);
+    assert_string_equal(msg, "");
+    /* the Ethernet NIC alone in use: the InfiniBand ones are not its rails */
+    assert_int_equal(cb_rails_unused(p, 5, (int[]){0, 0, 1, 0, 0}, &one, msg, sizeof msg), 0);
+}
+
 static void mixed_link_layers_are_named(void **state)
 {
     (void)state;
@@ -594,6 +625,7 @@ int main(void)
         cmocka_unit_test(hca_stripe_rule),
         cmocka_unit_test(hca_channel_device),
         cmocka_unit_test(mixed_link_layers_are_named),
+        cmocka_unit_test(idle_rails_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
