@@ -37,6 +37,7 @@
 # loop while working on them).
 # Internally the script runs itself in the VMs with --node-a / --node-b.
 source "$(dirname "$0")/../lib.sh"
+source "$ROOT/scripts/lib/two_vms.sh"
 
 COLLS="all_reduce all_gather reduce_scatter alltoall"
 VM_LIMIT=${VERBS_VM_LIMIT:-1500}  # seconds for each VM, boot included (a loaded host is slow)
@@ -46,13 +47,8 @@ READY_WAIT=240                    # node a waits this long for node b's ssh serv
 # --------------------------------------------------------------- node b
 # The second host: an ssh server for mpirun's daemons, until node a is done.
 if [ "${1:-}" = --node-b ]; then
-    W=$CB_SHARED
-    mkdir -p /root/.ssh && cp "$W/id.pub" /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
-    dropbear -r "$W/host_key" -p 22 -s -E 2> "$W/dropbear-b.log" || { echo "node b: dropbear failed"; exit 1; }
-    touch "$W/b-ready"
-    for _ in $(seq $((VM_LIMIT * 10))); do [ -e "$W/done" ] && break; sleep 0.1; done
-    echo "node b: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
-    exit 0
+    two_vms_node_b "$CB_SHARED" "$VM_LIMIT"
+    exit
 fi
 
 # --------------------------------------------------------------- node a
@@ -61,12 +57,7 @@ if [ "${1:-}" = --node-a ]; then
     W=$CB_SHARED
     bad=0
     fail() { echo "FAIL: $*"; bad=1; }
-    mkdir -p /root/.ssh && cp "$W/id.pub" /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
-    dropbear -r "$W/host_key" -p 22 -s -E 2> "$W/dropbear-a.log"
-    for _ in $(seq $((READY_WAIT * 10))); do [ -e "$W/b-ready" ] && break; sleep 0.1; done
-    if [ ! -e "$W/b-ready" ]; then echo "# node b not ready after $READY_WAIT s"; touch "$W/done"; exit 3; fi
-    export OMPI_MCA_plm_rsh_agent="ssh -i $W/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=20"
-    export OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0
+    two_vms_node_a "$W" "$READY_WAIT" || exit 3
     # run_x NAME PER_NODE TRANSPORT ARGS...: a checked run with PER_NODE ranks on each VM
     run_x() {
         local name=$1 per=$2 tr=$3 t0=$SECONDS; shift 3
@@ -469,7 +460,6 @@ sys.exit(not (res and all(r[p]["nwrong"] == 0 for r in res for p in ("out_of_pla
             fail "two rails, auto: the header does not say shm+verbs: $(grep -m 1 '^# nranks' "$TMP/out")"
         rail_pairs_case
         stripe_case all_reduce
-        stripe_case all_gather
         rails_colls
     }
     # every other collective with per-peer auto on this bed (all_reduce is rails_case's): the
@@ -570,24 +560,14 @@ for f in "$CB"; do
 done
 t0=$SECONDS
 cd "$ROOT" || exit 1
-# throwaway keys: a client key for node a's ssh, a host key for the dropbear servers
-need=()
-command -v dropbear > /dev/null || need+=(dropbear-bin)
-command -v ssh > /dev/null && command -v ssh-keygen > /dev/null || need+=(openssh-client)
-if [ ${#need[@]} -gt 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null 2>&1 ||
-        { apt-get update -qq > /dev/null 2>&1; apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null 2>&1; }
-fi
-if ! command -v dropbear > /dev/null || ! command -v ssh-keygen > /dev/null; then
-    skip "two VMs: mpirun across the VMs needs dropbear and ssh; apt-get install ${need[*]} failed here"
+if ! missing=$(two_vms_tools); then
+    skip "two VMs: mpirun across the VMs needs dropbear and ssh; apt-get install $missing failed here"
     exit 0
 fi
-ssh-keygen -q -t ed25519 -N '' -f "$TMP/id" > /dev/null && dropbearkey -t ed25519 -f "$TMP/host_key" > /dev/null 2>&1 ||
-    { fail "two VMs: cannot make the throwaway keys"; exit 1; }
+two_vms_keys "$TMP" || { fail "two VMs: cannot make the throwaway keys"; exit 1; }
 mem=1024
 [ "$BUILD" = build-san ] && mem=2048   # ASan ranks need more
-common=(-t "$VM_LIMIT" -p 1 -m "$mem" -s "$TMP" -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" -e CB_SHARED="$TMP"
+common=(-p 1 -m "$mem" -e COLLBENCH_BUILD="$BUILD" -e COLLBENCH_QUICK="$QUICK" -e CB_SHARED="$TMP"
         -e VERBS_VM_CASES="$CASES")
 # node a's carrier flaps: node a asks through the shared folder, its QEMU monitor does them
 monitor() { python3 -c 'import socket, sys, time
@@ -605,29 +585,19 @@ time.sleep(0.2); s.close()' "$TMP/a.mon" "$1"; }
 ) > "$TMP/flapper.log" 2>&1 &
 flapper=$!
 # node b first (one vCPU each on a 2-core machine); it serves until node a says done
-# two wires: eth0 (rxe0, also MPI's) and eth1 (rxe1, a second rail on its own subnet)
-timeout -k 10 $((VM_LIMIT + 60)) scripts/rxe-vm -q -n nodeb -i 10.77.0.2/24 -w "$TMP/b.sock:$TMP/a.sock" \
-    -i 10.78.0.2/24 -w "$TMP/b1.sock:$TMP/a1.sock" \
-    -H 10.77.0.1=nodea "${common[@]}" "bash tests/integration/verbs_two_vms.sh --node-b" > "$TMP/b.log" 2>&1 &
-bpid=$!
-timeout -k 10 $((VM_LIMIT + 60)) scripts/rxe-vm -n nodea -i 10.77.0.1/24 -w "$TMP/a.sock:$TMP/b.sock" -M "$TMP/a.mon" \
-    -i 10.78.0.1/24 -w "$TMP/a1.sock:$TMP/b1.sock" \
-    -H 10.77.0.2=nodeb "${common[@]}" "bash tests/integration/verbs_two_vms.sh --node-a" 2>&1 | tee "$TMP/a.log"
-arc=${PIPESTATUS[0]}
-touch "$TMP/done"
-wait $bpid
-brc=$?
+TWO_VMS_A_ARGS=(-M "$TMP/a.mon")
+two_vms_boot "$TMP" "$VM_LIMIT" "bash tests/integration/verbs_two_vms.sh --node-a" \
+    "bash tests/integration/verbs_two_vms.sh --node-b" "${common[@]}"
+arc=$TWO_VMS_ARC brc=$TWO_VMS_BRC
 wait $flapper
-reason() { grep '^rxe-vm\[' "$1" | grep -v 'console log tail' | tail -1 | sed 's/^rxe-vm\[[^]]*\]: //'; }
-up() { grep -q '^rxe-vm\[.*\]: up after' "$1"; }
-if ! up "$TMP/a.log" || { [ "$arc" = 3 ] && ! up "$TMP/b.log"; }; then
+if ! two_vms_up "$TMP/a.log" || { [ "$arc" = 3 ] && ! two_vms_up "$TMP/b.log"; }; then
     log=$TMP/a.log rc=$arc
-    up "$TMP/a.log" && log=$TMP/b.log rc=$brc
+    two_vms_up "$TMP/a.log" && log=$TMP/b.log rc=$brc
     if [ "$rc" = 125 ]; then
-        skip "two VMs: cannot boot the Soft-RoCE VMs here: $(reason "$log")"
+        skip "two VMs: cannot boot the Soft-RoCE VMs here: $(two_vms_reason "$log")"
         exit 0
     fi
-    fail "two VMs: a VM did not start (exit $rc): $(reason "$log")"; cat "$TMP/b.log"
+    fail "two VMs: a VM did not start (exit $rc): $(two_vms_reason "$log")"; cat "$TMP/b.log"
     exit 1
 fi
 if [ "$arc" = 3 ]; then
