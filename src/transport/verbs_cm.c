@@ -392,10 +392,10 @@ cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void *
         if (st)
             goto undo_conn;
     }
-    h.connect_mode = t->connect_mode;
+    h.qps.connect_mode = t->connect_mode;
     h.nonce = l->rc->nonce;
     h.rank = t->cfg.rank;
-    h.nqps = t->cfg.qps_per_conn;
+    h.qps.nqps = t->cfg.qps_per_conn;
     h.nslots = (uint32_t)t->cfg.nslots;
     h.slot_bytes = (uint64_t)t->cfg.slot_bytes;
     h.mtu = t->mtu;
@@ -404,7 +404,7 @@ cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void *
     h.link_layer = t->pattr.link_layer;
     h.rate_mbps = t->rate_mbps;
     h.split_data = cb_split_data(&t->cfg);
-    snprintf(h.dev, sizeof h.dev, "%s", t->dev);
+    snprintf(h.qps.dev, sizeof h.qps.dev, "%s", t->dev);
     snprintf(h.host, sizeof h.host, "%s", t->cfg.host);
     vb_handle_encode(&h, handle);
     l->next = t->listens;
@@ -505,7 +505,7 @@ cb_status vb_agree_with_listener(struct vctx *t, const struct cb_peer *peer, con
 {
     struct vb_end mine = {t->cfg.rank, t->cfg.host, t->dev, t->pattr.link_layer, t->mtu, t->pattr.active_mtu,
                           t->cfg.path_mtu != 0, t->rate_mbps};
-    struct vb_end other = {peer->rank, peer->host, h->dev, h->link_layer, h->mtu, h->active_mtu, h->mtu_asked,
+    struct vb_end other = {peer->rank, peer->host, h->qps.dev, h->link_layer, h->mtu, h->active_mtu, h->mtu_asked,
                            h->rate_mbps};
     char warn[sizeof t->rate_warn];
     cb_status st = vb_agree_mtu(&mine, &other, mtu, warn, sizeof warn);
@@ -529,10 +529,10 @@ cb_status vb_check_sender_path(const struct vctx *t, const struct cb_peer *peer,
 
 cb_status vb_check_same_shape(const struct vctx *t, const struct cb_peer *peer, const struct vb_hinfo *h)
 {
-    if (h->nqps != t->cfg.qps_per_conn || h->nslots != (uint32_t)t->cfg.nslots ||
+    if (h->qps.nqps != t->cfg.qps_per_conn || h->nslots != (uint32_t)t->cfg.nslots ||
         h->slot_bytes != t->cfg.slot_bytes) {
         cb_log_error("verbs: rank %d (%s) uses %d QPs and %u slots of %" PRIu64 " bytes, this rank %d QPs and "
-                     "%d slots of %zu bytes: give every rank the same options", peer->rank, peer->host, h->nqps,
+                     "%d slots of %zu bytes: give every rank the same options", peer->rank, peer->host, h->qps.nqps,
                      h->nslots, h->slot_bytes, t->cfg.qps_per_conn, t->cfg.nslots, t->cfg.slot_bytes);
         return CB_EUSAGE;
     }
@@ -588,7 +588,7 @@ static cb_status start_connect(struct vctx *t, const struct cb_peer *peer, const
         if (rdma_resolve_addr(q->id, (struct sockaddr *)&src, (struct sockaddr *)&dst, t->cfg.timeout_ms)) {
             cb_log_error("verbs: %s:%d: rdma_cm cannot resolve %s port %u (rank %d, %s, device %s) from %s: %s; "
                          "check that both ports have IP addresses in a common subnet",
-                         t->dev, t->port, dst_str, ntohs(h->port_be), peer->rank, peer->host, h->dev, t->addr_str,
+                         t->dev, t->port, dst_str, ntohs(h->port_be), peer->rank, peer->host, h->qps.dev, t->addr_str,
                          strerror(errno));
             st = CB_EDEVICE;
             goto undo_conn;
@@ -646,12 +646,12 @@ cb_status vb_connect(void *tctx, const struct cb_peer *peer, const void *handle,
                          "within %d ms: the address does not resolve over this port (no neighbour/route); check "
                          "both ports' IP addresses and subnets, or pick the GID with --gid-index/--gid-subnet",
                          t->dev, t->port, stage == QS_ADDR ? "address" : "route", dst_str, peer->rank, peer->host,
-                         h.dev, t->addr_str, t->cfg.timeout_ms);
+                         h.qps.dev, t->addr_str, t->cfg.timeout_ms);
             st = CB_EDEVICE;
         } else {
             cb_log_error("verbs: %s:%d: rank %d (%s, %s port %u on %s) did not answer the connection request "
                          "within %d ms (%d of %d QPs established): is it alive and still listening?", t->dev,
-                         t->port, peer->rank, peer->host, dst_str, ntohs(h.port_be), h.dev, t->cfg.timeout_ms,
+                         t->port, peer->rank, peer->host, dst_str, ntohs(h.port_be), h.qps.dev, t->cfg.timeout_ms,
                          c->nestablished, c->nq);
             st = CB_ETIMEOUT;
         }

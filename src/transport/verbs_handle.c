@@ -21,6 +21,40 @@ const char *vb_link_layer_str(int ll)
     }
 }
 
+static void qps_encode(const struct vb_qps *q, struct vqps *w)
+{
+    w->connect_mode = (uint8_t)q->connect_mode;
+    w->gid_index = (uint8_t)q->gid_index;
+    w->nqps = htobe16((uint16_t)q->nqps);
+    w->lid = htobe16(q->lid);
+    memcpy(w->gid, q->gid, sizeof w->gid);
+    w->psn = htobe32(q->psn);
+    for (int k = 0; k < q->nqps && k < VB_MAX_QPS; k++)
+        w->qpn[k] = htobe32(q->qpn[k]);
+    snprintf(w->dev, sizeof w->dev, "%s", q->dev);
+}
+
+/* The block of a handle or reply from `peer` (`what`); CB_EUSAGE (logged)
+ * for a mode that is not cm or oob, or more QPs than a handle holds. */
+static cb_status qps_decode(const struct vqps *w, const struct cb_peer *peer, const char *what, struct vb_qps *q)
+{
+    q->connect_mode = w->connect_mode;
+    q->nqps = be16toh(w->nqps);
+    if ((q->connect_mode != VB_CONNECT_CM && q->connect_mode != VB_CONNECT_OOB) || q->nqps > VB_MAX_QPS) {
+        cb_log_error("verbs: the %s from rank %d (%s) has connect mode %d and %d QPs (at most %d): not a valid %s",
+                     what, peer->rank, peer->host, q->connect_mode, q->nqps, VB_MAX_QPS, what);
+        return CB_EUSAGE;
+    }
+    q->gid_index = w->gid_index;
+    q->lid = be16toh(w->lid);
+    memcpy(q->gid, w->gid, sizeof q->gid);
+    q->psn = be32toh(w->psn);
+    for (int k = 0; k < q->nqps; k++)
+        q->qpn[k] = be32toh(w->qpn[k]);
+    snprintf(q->dev, sizeof q->dev, "%.*s", (int)sizeof w->dev - 1, w->dev);
+    return CB_OK;
+}
+
 void vb_handle_encode(const struct vb_hinfo *i, void *handle)
 {
     struct vhandle h;
@@ -31,7 +65,6 @@ void vb_handle_encode(const struct vb_hinfo *i, void *handle)
     h.nonce = htobe32(i->nonce);
     h.rank = (int32_t)htobe32((uint32_t)i->rank);
     h.port = i->port_be;
-    h.nqps = htobe16((uint16_t)i->nqps);
     h.nslots = htobe32(i->nslots);
     h.slot_bytes = htobe64(i->slot_bytes);
     memcpy(h.addr, i->addr, sizeof h.addr);
@@ -42,15 +75,8 @@ void vb_handle_encode(const struct vb_hinfo *i, void *handle)
     h.mtu_asked = (uint8_t)(i->mtu_asked != 0);
     h.rate_mbps = htobe32(i->rate_mbps);
     h.split_data = (uint8_t)(i->split_data != 0);
-    snprintf(h.dev, sizeof h.dev, "%s", i->dev);
     snprintf(h.host, sizeof h.host, "%s", i->host);
-    h.connect_mode = (uint8_t)i->connect_mode;
-    h.gid_index = (uint8_t)i->gid_index;
-    h.lid = htobe16(i->lid);
-    memcpy(h.gid, i->gid, sizeof h.gid);
-    h.psn = htobe32(i->psn);
-    for (int q = 0; q < i->nqps && q < VB_MAX_QPS; q++)
-        h.qpn[q] = htobe32(i->qpn[q]);
+    qps_encode(&i->qps, &h.qps);
     memset(handle, 0, CB_HANDLE_BYTES);
     memcpy(handle, &h, sizeof h);
 }
@@ -76,16 +102,8 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
         cb_log_error("verbs: the handle from rank %d (%s) has address family %d", peer->rank, peer->host, i->family);
         return CB_EUSAGE;
     }
-    if (h.connect_mode != VB_CONNECT_CM && h.connect_mode != VB_CONNECT_OOB) {
-        cb_log_error("verbs: the handle from rank %d (%s) has connect mode %u: not cm or oob", peer->rank,
-                     peer->host, h.connect_mode);
+    if (qps_decode(&h.qps, peer, "handle", &i->qps) != CB_OK)
         return CB_EUSAGE;
-    }
-    if (be16toh(h.nqps) > VB_MAX_QPS) {
-        cb_log_error("verbs: the handle from rank %d (%s) has %u QPs (at most %d)", peer->rank, peer->host,
-                     be16toh(h.nqps), VB_MAX_QPS);
-        return CB_EUSAGE;
-    }
     if (!mtu_valid(h.mtu) || !mtu_valid(h.active_mtu) || h.mtu > h.active_mtu) {
         cb_log_error("verbs: the handle from rank %d (%s) has MTU codes %u / %u (active): not an RDMA MTU",
                      peer->rank, peer->host, h.mtu, h.active_mtu);
@@ -94,7 +112,6 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
     i->nonce = be32toh(h.nonce);
     i->rank = (int)be32toh((uint32_t)h.rank);
     i->port_be = h.port;
-    i->nqps = be16toh(h.nqps);
     i->nslots = be32toh(h.nslots);
     i->slot_bytes = be64toh(h.slot_bytes);
     memcpy(i->addr, h.addr, sizeof i->addr);
@@ -105,15 +122,7 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
     i->mtu_asked = h.mtu_asked;
     i->rate_mbps = be32toh(h.rate_mbps);
     i->split_data = h.split_data;
-    snprintf(i->dev, sizeof i->dev, "%.*s", (int)sizeof h.dev - 1, h.dev);
     snprintf(i->host, sizeof i->host, "%.*s", (int)sizeof h.host - 1, h.host);
-    i->connect_mode = h.connect_mode;
-    i->gid_index = h.gid_index;
-    i->lid = be16toh(h.lid);
-    memcpy(i->gid, h.gid, sizeof i->gid);
-    i->psn = be32toh(h.psn);
-    for (int q = 0; q < i->nqps; q++)
-        i->qpn[q] = be32toh(h.qpn[q]);
     return CB_OK;
 }
 
@@ -128,23 +137,15 @@ void vb_reply_encode(const struct vb_rinfo *i, void *reply)
     memset(&r, 0, sizeof r);
     r.magic = htobe32(VRPL_MAGIC);
     r.version = htobe16(VH_VERSION);
-    r.connect_mode = (uint8_t)i->connect_mode;
     r.ok = (uint8_t)(i->ok != 0);
     r.rank = (int32_t)htobe32((uint32_t)i->rank);
     r.nonce = htobe32(i->nonce);
     memcpy(r.token, i->token, sizeof r.token);
-    r.nqps = htobe16((uint16_t)i->nqps);
-    r.lid = htobe16(i->lid);
-    memcpy(r.gid, i->gid, sizeof r.gid);
-    r.gid_index = (uint8_t)i->gid_index;
     r.path_mtu = (uint8_t)i->path_mtu;
     r.link_layer = (uint8_t)i->link_layer;
-    r.psn = htobe32(i->psn);
     r.cts_rkey = htobe32(i->cts_rkey);
     r.cts_addr = htobe64(i->cts_addr);
-    for (int q = 0; q < i->nqps && q < VB_MAX_QPS; q++)
-        r.qpn[q] = htobe32(i->qpn[q]);
-    snprintf(r.dev, sizeof r.dev, "%s", i->dev);
+    qps_encode(&i->qps, &r.qps);
     memset(reply, 0, CB_HANDLE_BYTES);
     memcpy(reply, &r, sizeof r);
 }
@@ -160,28 +161,16 @@ cb_status vb_reply_decode(const void *reply, const struct cb_peer *peer, struct 
                      peer->rank, peer->host, be32toh(r.magic) == VRPL_MAGIC ? be16toh(r.version) : 0, VH_VERSION);
         return CB_EUSAGE;
     }
-    i->nqps = be16toh(r.nqps);
-    if ((r.connect_mode != VB_CONNECT_CM && r.connect_mode != VB_CONNECT_OOB) || i->nqps > VB_MAX_QPS) {
-        cb_log_error("verbs: the reply from rank %d (%s) has connect mode %u and %d QPs: not a valid reply",
-                     peer->rank, peer->host, r.connect_mode, i->nqps);
+    if (qps_decode(&r.qps, peer, "reply", &i->qps) != CB_OK)
         return CB_EUSAGE;
-    }
-    i->connect_mode = r.connect_mode;
     i->ok = r.ok;
     i->rank = (int)be32toh((uint32_t)r.rank);
     i->nonce = be32toh(r.nonce);
     memcpy(i->token, r.token, sizeof i->token);
-    i->lid = be16toh(r.lid);
-    memcpy(i->gid, r.gid, sizeof i->gid);
-    i->gid_index = r.gid_index;
     i->path_mtu = (enum ibv_mtu)r.path_mtu;
     i->link_layer = r.link_layer;
-    i->psn = be32toh(r.psn);
     i->cts_rkey = be32toh(r.cts_rkey);
     i->cts_addr = be64toh(r.cts_addr);
-    for (int q = 0; q < i->nqps; q++)
-        i->qpn[q] = be32toh(r.qpn[q]);
-    snprintf(i->dev, sizeof i->dev, "%.*s", (int)sizeof r.dev - 1, r.dev);
     return CB_OK;
 }
 

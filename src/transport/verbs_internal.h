@@ -33,7 +33,8 @@
 #define VREQ_MAGIC 0x43425652u  /* "CBVR": CM request private data */
 #define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
 #define VRPL_MAGIC 0x43425650u  /* "CBVP": the sender's reply through the bootstrap */
-#define VH_VERSION 5   /* 3: the port's MTU, link layer, rate; 4: --ib-connect, QP addresses; 5: split_data */
+#define VH_VERSION 6   /* 3: the port's MTU, link layer, rate; 4: --ib-connect, QP addresses; 5: split_data;
+                          * 6: QP addresses in one block (struct vqps) */
 #define VB_MAX_QPS 64  /* --qps bound: every QP number fits in a handle */
 #define CQ_BATCH 32
 #define VB_PORT_EVENTS_MAX 32
@@ -47,6 +48,21 @@ enum { OWN_LISTEN = 1, OWN_QP = 2 };
 enum vb_connect_mode { VB_CONNECT_CM = 1, VB_CONNECT_OOB = 2 };
 enum { QS_NONE, QS_ADDR, QS_ROUTE, QS_CONNECTING, QS_ESTABLISHED, QS_GONE };
 
+/* One end's QPs as the other end needs them to connect without rdma_cm
+ * (--ib-connect oob), with the mode this end uses: the same block in the
+ * handle (the receiver's) and the reply (the sender's); big-endian fields. */
+struct vqps {
+    uint8_t connect_mode;     /* enum vb_connect_mode */
+    uint8_t gid_index;
+    uint16_t nqps;
+    uint16_t lid;
+    uint16_t pad;
+    uint8_t gid[16];
+    uint32_t psn;             /* the first PSN of every QP of this end */
+    uint32_t qpn[VB_MAX_QPS]; /* oob: the QP numbers, nqps of them */
+    char dev[64];             /* for messages only */
+};
+
 /* What the handle says; CB_HANDLE_BYTES bounds it. */
 struct vhandle {
     uint32_t magic;
@@ -55,7 +71,7 @@ struct vhandle {
     uint32_t nonce;           /* identifies this listen */
     int32_t rank;             /* the listening (receiving) rank */
     uint16_t port;            /* rdma_cm port, network byte order */
-    uint16_t nqps;
+    uint16_t pad;
     uint32_t nslots;
     uint64_t slot_bytes;
     uint8_t addr[16];         /* IPv4 (first 4 bytes) or IPv6 address */
@@ -66,15 +82,8 @@ struct vhandle {
     uint8_t mtu_asked;        /* 1 when mtu came from --mtu */
     uint32_t rate_mbps;       /* the port's rate, 0 = unknown */
     uint8_t split_data;       /* cb_split_data() of the listening (receiving) rank */
-    char dev[64];             /* for messages only */
     char host[64];
-    /* 4: the listener's connect mode and, with oob, its QPs' addresses */
-    uint8_t connect_mode;     /* enum vb_connect_mode */
-    uint8_t gid_index;
-    uint16_t lid;
-    uint8_t gid[16];
-    uint32_t psn;             /* the first PSN of every QP of this end */
-    uint32_t qpn[VB_MAX_QPS]; /* oob: the receiver's QP numbers, nqps of them */
+    struct vqps qps;          /* the listener's */
 };
 _Static_assert(sizeof(struct vhandle) <= CB_HANDLE_BYTES, "verbs handle too large");
 
@@ -84,23 +93,16 @@ _Static_assert(sizeof(struct vhandle) <= CB_HANDLE_BYTES, "verbs handle too larg
 struct vreply {
     uint32_t magic;
     uint16_t version;
-    uint8_t connect_mode;     /* enum vb_connect_mode */
     uint8_t ok;               /* 0: the sender failed to set up its end (its log says why) */
+    uint8_t path_mtu;         /* enum ibv_mtu the sender chose from the handle (min of both ends) */
     int32_t rank;             /* the sender */
     uint32_t nonce;           /* the listen's, from the handle */
     uint8_t token[CB_TOKEN_BYTES];
-    uint16_t nqps;
-    uint16_t lid;
-    uint8_t gid[16];
-    uint8_t gid_index;
-    uint8_t path_mtu;         /* enum ibv_mtu the sender chose from the handle (min of both ends) */
     uint8_t link_layer;
-    uint8_t pad;
-    uint32_t psn;
+    uint8_t pad[3];
     uint32_t cts_rkey;
     uint64_t cts_addr;
-    uint32_t qpn[VB_MAX_QPS];
-    char dev[64];
+    struct vqps qps;          /* the sender's */
 };
 _Static_assert(sizeof(struct vreply) <= CB_HANDLE_BYTES, "verbs reply too large");
 
@@ -115,13 +117,24 @@ struct vb_end {
     uint32_t rate_mbps;       /* 0 = unknown */
 };
 
+/* struct vqps in host byte order. */
+struct vb_qps {
+    int connect_mode;         /* enum vb_connect_mode */
+    int nqps;
+    int gid_index;
+    uint16_t lid;
+    uint8_t gid[16];
+    uint32_t psn;
+    uint32_t qpn[VB_MAX_QPS];
+    char dev[64];
+};
+
 /* The handle in host byte order (verbs_handle.c). */
 struct vb_hinfo {
     int family;               /* AF_INET or AF_INET6 */
     uint32_t nonce;
     int rank;
     uint16_t port_be;         /* rdma_cm port, network byte order */
-    int nqps;
     uint32_t nslots;
     uint64_t slot_bytes;
     uint8_t addr[16];
@@ -130,41 +143,21 @@ struct vb_hinfo {
     enum ibv_mtu mtu, active_mtu;
     uint32_t rate_mbps;
     int split_data;
-    char dev[64], host[64];
-    int connect_mode;         /* enum vb_connect_mode */
-    int gid_index;
-    uint16_t lid;
-    uint8_t gid[16];
-    uint32_t psn;
-    uint32_t qpn[VB_MAX_QPS];
+    char host[64];
+    struct vb_qps qps;
 };
 
 /* The reply in host byte order (verbs_handle.c). */
 struct vb_rinfo {
-    int connect_mode, ok;
+    int ok;
     int rank;
     uint32_t nonce;
     uint8_t token[CB_TOKEN_BYTES];
-    int nqps;
-    uint16_t lid;
-    uint8_t gid[16];
-    int gid_index;
     enum ibv_mtu path_mtu;
     int link_layer;
-    uint32_t psn;
     uint32_t cts_rkey;
     uint64_t cts_addr;
-    uint32_t qpn[VB_MAX_QPS];
-    char dev[64];
-};
-
-/* The far end of an oob connection: what its QPs are moved to RTR with. */
-struct vb_remote {
-    uint16_t lid;
-    union ibv_gid gid;
-    uint32_t psn;
-    const uint32_t *qpn;      /* nq of them */
-    const char *dev;
+    struct vb_qps qps;
 };
 
 /* CM REQ private data (at most 56 bytes on IB/RoCE); big-endian fields. */

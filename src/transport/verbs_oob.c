@@ -64,7 +64,7 @@ static const char *state_name(enum ibv_qp_state s)
 }
 
 /* The address vector of the far end: LID on InfiniBand, GRH on RoCE. */
-static struct ibv_ah_attr remote_ah(const struct vctx *t, const struct vb_remote *r)
+static struct ibv_ah_attr remote_ah(const struct vctx *t, const struct vb_qps *r)
 {
     struct ibv_ah_attr ah = {
         .dlid = r->lid,
@@ -73,7 +73,7 @@ static struct ibv_ah_attr remote_ah(const struct vctx *t, const struct vb_remote
     };
     if (t->pattr.link_layer == IBV_LINK_LAYER_ETHERNET) {
         ah.is_global = 1;
-        ah.grh.dgid = r->gid;
+        memcpy(ah.grh.dgid.raw, r->gid, sizeof ah.grh.dgid.raw);
         ah.grh.sgid_index = (uint8_t)t->gid_index;
         ah.grh.hop_limit = 255;
         ah.grh.traffic_class = (uint8_t)(t->cfg.traffic_class >= 0 ? t->cfg.traffic_class : t->oob_tc);
@@ -81,7 +81,7 @@ static struct ibv_ah_attr remote_ah(const struct vctx *t, const struct vb_remote
     return ah;
 }
 
-static cb_status oob_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state, const struct vb_remote *r)
+static cb_status oob_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state, const struct vb_qps *r)
 {
     struct vctx *t = c->t;
     struct ibv_qp_attr a;
@@ -123,8 +123,8 @@ static cb_status oob_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state st
     return CB_OK;
 }
 
-/* Every QP of `c` to RTR then RTS, facing `r`. */
-static cb_status oob_ready(struct vconn *c, const struct vb_remote *r)
+/* Every QP of `c` to RTR then RTS, facing the far end's QPs `r`. */
+static cb_status oob_ready(struct vconn *c, const struct vb_qps *r)
 {
     for (int i = 0; i < c->nq; i++) {
         cb_status st = oob_modify(c, &c->q[i], IBV_QPS_RTR, r);
@@ -153,6 +153,19 @@ static cb_status oob_qps_init(struct vconn *c)
     return CB_OK;
 }
 
+/* What the far end needs of c's QPs (after oob_qps_init). */
+static void local_qps(const struct vconn *c, struct vb_qps *q)
+{
+    const struct vctx *t = c->t;
+    q->nqps = c->nq;
+    q->lid = t->pattr.lid;
+    memcpy(q->gid, t->gid.raw, sizeof q->gid);
+    q->gid_index = t->gid_index;
+    q->psn = t->psn;
+    for (int i = 0; i < c->nq; i++)
+        q->qpn[i] = c->q[i].qp->qp_num;
+}
+
 cb_status vb_oob_listen(struct vlisten *l, struct vb_hinfo *h)
 {
     struct vctx *t = l->t;
@@ -161,12 +174,7 @@ cb_status vb_oob_listen(struct vlisten *l, struct vb_hinfo *h)
     if (st)
         return st;
     h->family = t->addr.ss_family ? t->addr.ss_family : AF_INET;   /* no address is used */
-    h->lid = t->pattr.lid;
-    memcpy(h->gid, t->gid.raw, sizeof h->gid);
-    h->gid_index = t->gid_index;
-    h->psn = t->psn;
-    for (int i = 0; i < c->nq; i++)
-        h->qpn[i] = c->q[i].qp->qp_num;
+    local_qps(c, &h->qps);
     return CB_OK;
 }
 
@@ -193,26 +201,18 @@ static cb_status oob_connect(struct vctx *t, const struct cb_peer *peer, const s
         return st;
     c->nonce = h->nonce;
     c->mtu = mtu;
-    struct vb_remote far = {.lid = h->lid, .psn = h->psn, .qpn = h->qpn, .dev = h->dev};
-    memcpy(far.gid.raw, h->gid, sizeof far.gid.raw);
     st = oob_qps_init(c);
     if (!st)
-        st = oob_ready(c, &far);
+        st = oob_ready(c, &h->qps);
     if (st) {
         vb_conn_destroy(c);
         return st;
     }
-    r->nqps = c->nq;
-    r->lid = t->pattr.lid;
-    memcpy(r->gid, t->gid.raw, sizeof r->gid);
-    r->gid_index = t->gid_index;
+    local_qps(c, &r->qps);
     r->path_mtu = mtu;
     r->link_layer = t->pattr.link_layer;
-    r->psn = t->psn;
     r->cts_addr = (uintptr_t)c->cts;
     r->cts_rkey = c->cts_mr->rkey;
-    for (int i = 0; i < c->nq; i++)
-        r->qpn[i] = c->q[i].qp->qp_num;
     return CB_OK;
 }
 
@@ -224,15 +224,15 @@ cb_status vb_reply(void *tctx, const struct cb_peer *peer, const void *handle, v
     memset(&r, 0, sizeof r);
     if (!t->setup_first_ns)
         t->setup_first_ns = cb_now_ns();
-    r.connect_mode = t->connect_mode;
+    r.qps.connect_mode = t->connect_mode;
     r.rank = t->cfg.rank;
     memcpy(r.token, t->cfg.token, sizeof r.token);
-    snprintf(r.dev, sizeof r.dev, "%s", t->dev);
+    snprintf(r.qps.dev, sizeof r.qps.dev, "%s", t->dev);
     cb_status st = vb_handle_decode(handle, peer, &h);
     if (!st) {
         r.nonce = h.nonce;
-        if (h.connect_mode != t->connect_mode)
-            st = mode_mismatch(t, peer->rank, peer->host, h.connect_mode);
+        if (h.qps.connect_mode != t->connect_mode)
+            st = mode_mismatch(t, peer->rank, peer->host, h.qps.connect_mode);
         else if (t->connect_mode == VB_CONNECT_OOB)
             st = oob_connect(t, peer, &h, &r);
     }
@@ -251,9 +251,9 @@ static cb_status check_reply(const struct vlisten *l, const struct vb_rinfo *r)
                      "token): stale handle or another job", t->dev, t->port, l->peer.rank, l->peer.host, r->rank);
         return CB_EPEER;
     }
-    if (r->nqps != c->nq) {
+    if (r->qps.nqps != c->nq) {
         cb_log_error("verbs: rank %d (%s) connects with %d QPs, this rank expects %d: give every rank the same "
-                     "--qps", l->peer.rank, l->peer.host, r->nqps, c->nq);
+                     "--qps", l->peer.rank, l->peer.host, r->qps.nqps, c->nq);
         return CB_EUSAGE;
     }
     return vb_check_sender_path(t, &l->peer, r->link_layer, r->path_mtu);
@@ -268,8 +268,8 @@ cb_status vb_take_reply(void *lcomm, const void *reply)
     cb_status st = vb_reply_decode(reply, &l->peer, &r);
     if (st)
         goto fail;
-    if (r.connect_mode != t->connect_mode) {
-        st = mode_mismatch(t, l->peer.rank, l->peer.host, r.connect_mode);
+    if (r.qps.connect_mode != t->connect_mode) {
+        st = mode_mismatch(t, l->peer.rank, l->peer.host, r.qps.connect_mode);
         goto fail;
     }
     if (!r.ok) {
@@ -287,9 +287,7 @@ cb_status vb_take_reply(void *lcomm, const void *reply)
     c->remote_cts_addr = r.cts_addr;
     c->remote_cts_rkey = r.cts_rkey;
     c->have_remote = 1;
-    struct vb_remote far = {.lid = r.lid, .psn = r.psn, .qpn = r.qpn, .dev = r.dev};
-    memcpy(far.gid.raw, r.gid, sizeof far.gid.raw);
-    st = oob_ready(c, &far);
+    st = oob_ready(c, &r.qps);
     if (st)
         goto fail;
     return CB_OK;

@@ -119,7 +119,7 @@ static struct vb_hinfo sample_handle(void)
     h.nonce = 0xdeadbeef;
     h.rank = 3;
     h.port_be = htons(18515);
-    h.nqps = 2;
+    h.qps.nqps = 2;
     h.nslots = 8;
     h.slot_bytes = 512 << 10;
     h.addr[0] = 10; h.addr[1] = 77; h.addr[2] = 0; h.addr[3] = 2;
@@ -129,16 +129,16 @@ static struct vb_hinfo sample_handle(void)
     h.link_layer = IBV_LINK_LAYER_ETHERNET;
     h.rate_mbps = 100000;
     h.split_data = 1;
-    snprintf(h.dev, sizeof h.dev, "mlx5_1");
+    snprintf(h.qps.dev, sizeof h.qps.dev, "mlx5_1");
     snprintf(h.host, sizeof h.host, "nodeb");
-    h.connect_mode = VB_CONNECT_OOB;
-    h.gid_index = 3;
-    h.lid = 0x1234;
+    h.qps.connect_mode = VB_CONNECT_OOB;
+    h.qps.gid_index = 3;
+    h.qps.lid = 0x1234;
     for (int i = 0; i < 16; i++)
-        h.gid[i] = (uint8_t)(0xf0 + i);
-    h.psn = 0xabcdef;
-    h.qpn[0] = 0x000111;
-    h.qpn[1] = 0xfedcba;
+        h.qps.gid[i] = (uint8_t)(0xf0 + i);
+    h.qps.psn = 0xabcdef;
+    h.qps.qpn[0] = 0x000111;
+    h.qps.qpn[1] = 0xfedcba;
     return h;
 }
 
@@ -157,7 +157,7 @@ static void handle_round_trip(void **state)
     assert_int_equal(back.nonce, 0xdeadbeef);
     assert_int_equal(back.rank, 3);
     assert_int_equal(back.port_be, htons(18515));
-    assert_int_equal(back.nqps, 2);
+    assert_int_equal(back.qps.nqps, 2);
     assert_int_equal(back.nslots, 8);
     assert_int_equal(back.slot_bytes, 512 << 10);
     assert_memory_equal(back.addr, h.addr, 16);
@@ -167,20 +167,20 @@ static void handle_round_trip(void **state)
     assert_int_equal(back.link_layer, IBV_LINK_LAYER_ETHERNET);
     assert_int_equal(back.rate_mbps, 100000);
     assert_int_equal(back.split_data, 1);
-    assert_string_equal(back.dev, "mlx5_1");
+    assert_string_equal(back.qps.dev, "mlx5_1");
     assert_string_equal(back.host, "nodeb");
-    assert_int_equal(back.connect_mode, VB_CONNECT_OOB);
-    assert_int_equal(back.gid_index, 3);
-    assert_int_equal(back.lid, 0x1234);
-    assert_memory_equal(back.gid, h.gid, 16);
-    assert_int_equal(back.psn, 0xabcdef);
-    assert_int_equal(back.qpn[0], 0x000111);
-    assert_int_equal(back.qpn[1], 0xfedcba);
+    assert_int_equal(back.qps.connect_mode, VB_CONNECT_OOB);
+    assert_int_equal(back.qps.gid_index, 3);
+    assert_int_equal(back.qps.lid, 0x1234);
+    assert_memory_equal(back.qps.gid, h.qps.gid, 16);
+    assert_int_equal(back.qps.psn, 0xabcdef);
+    assert_int_equal(back.qps.qpn[0], 0x000111);
+    assert_int_equal(back.qps.qpn[1], 0xfedcba);
     /* big-endian on the wire: the rank's bytes, a QP number's */
     struct vhandle raw;
     memcpy(&raw, buf, sizeof raw);
     assert_int_equal(((unsigned char *)&raw.rank)[3], 3);
-    assert_int_equal(((unsigned char *)&raw.qpn[1])[1], 0xfe);
+    assert_int_equal(((unsigned char *)&raw.qps.qpn[1])[1], 0xfe);
 }
 
 static void handle_refused(void **state)
@@ -198,7 +198,7 @@ static void handle_refused(void **state)
     cb_status st = vb_handle_decode(buf, &peer, &back);
     char *msg = capture_end();
     assert_int_equal(st, CB_EUSAGE);
-    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (3, this build 5)"));
+    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (3, this build 6)"));
     vb_handle_encode(&h, buf);
     memcpy(&raw, buf, sizeof raw);
     raw.mtu = 9;   /* no such MTU code */
@@ -209,7 +209,7 @@ static void handle_refused(void **state)
     assert_int_equal(st, CB_EUSAGE);
     vb_handle_encode(&h, buf);
     memcpy(&raw, buf, sizeof raw);
-    raw.connect_mode = 0;   /* neither cm nor oob */
+    raw.qps.connect_mode = 0;   /* neither cm nor oob */
     memcpy(buf, &raw, sizeof raw);
     capture_begin();
     st = vb_handle_decode(buf, &peer, &back);
@@ -227,25 +227,25 @@ static struct vb_rinfo sample_reply(void)
 {
     struct vb_rinfo r;
     memset(&r, 0, sizeof r);
-    r.connect_mode = VB_CONNECT_OOB;
+    r.qps.connect_mode = VB_CONNECT_OOB;
     r.ok = 1;
     r.rank = 5;
     r.nonce = 0xdeadbeef;
     for (int i = 0; i < CB_TOKEN_BYTES; i++)
         r.token[i] = (uint8_t)(i * 7);
-    r.nqps = VB_MAX_QPS;
-    r.lid = 0x4321;
+    r.qps.nqps = VB_MAX_QPS;
+    r.qps.lid = 0x4321;
     for (int i = 0; i < 16; i++)
-        r.gid[i] = (uint8_t)(0x10 + i);
-    r.gid_index = 1;
+        r.qps.gid[i] = (uint8_t)(0x10 + i);
+    r.qps.gid_index = 1;
     r.path_mtu = IBV_MTU_2048;
     r.link_layer = IBV_LINK_LAYER_INFINIBAND;
-    r.psn = 0x123456;
+    r.qps.psn = 0x123456;
     r.cts_rkey = 0x89abcdef;
     r.cts_addr = UINT64_C(0x00007f0012345000);
     for (int i = 0; i < VB_MAX_QPS; i++)
-        r.qpn[i] = 0x100000u + (uint32_t)i;
-    snprintf(r.dev, sizeof r.dev, "mlx5_0");
+        r.qps.qpn[i] = 0x100000u + (uint32_t)i;
+    snprintf(r.qps.dev, sizeof r.qps.dev, "mlx5_0");
     return r;
 }
 
@@ -261,23 +261,23 @@ static void reply_round_trip(void **state)
     for (size_t i = sizeof(struct vreply); i < sizeof buf; i++)
         assert_int_equal(buf[i], 0);
     assert_int_equal(vb_reply_decode(buf, &peer, &back), CB_OK);
-    assert_int_equal(back.connect_mode, VB_CONNECT_OOB);
+    assert_int_equal(back.qps.connect_mode, VB_CONNECT_OOB);
     assert_int_equal(back.ok, 1);
     assert_int_equal(back.rank, 5);
     assert_int_equal(back.nonce, 0xdeadbeef);
     assert_memory_equal(back.token, r.token, CB_TOKEN_BYTES);
-    assert_int_equal(back.nqps, VB_MAX_QPS);
-    assert_int_equal(back.lid, 0x4321);
-    assert_memory_equal(back.gid, r.gid, 16);
-    assert_int_equal(back.gid_index, 1);
+    assert_int_equal(back.qps.nqps, VB_MAX_QPS);
+    assert_int_equal(back.qps.lid, 0x4321);
+    assert_memory_equal(back.qps.gid, r.qps.gid, 16);
+    assert_int_equal(back.qps.gid_index, 1);
     assert_int_equal(back.path_mtu, IBV_MTU_2048);
     assert_int_equal(back.link_layer, IBV_LINK_LAYER_INFINIBAND);
-    assert_int_equal(back.psn, 0x123456);
+    assert_int_equal(back.qps.psn, 0x123456);
     assert_int_equal(back.cts_rkey, 0x89abcdef);
     assert_true(back.cts_addr == UINT64_C(0x00007f0012345000));
-    assert_int_equal(back.qpn[0], 0x100000);
-    assert_int_equal(back.qpn[VB_MAX_QPS - 1], 0x100000 + VB_MAX_QPS - 1);
-    assert_string_equal(back.dev, "mlx5_0");
+    assert_int_equal(back.qps.qpn[0], 0x100000);
+    assert_int_equal(back.qps.qpn[VB_MAX_QPS - 1], 0x100000 + VB_MAX_QPS - 1);
+    assert_string_equal(back.qps.dev, "mlx5_0");
     struct vreply raw;
     memcpy(&raw, buf, sizeof raw);
     assert_int_equal(((unsigned char *)&raw.cts_rkey)[0], 0x89);   /* big-endian */
@@ -303,10 +303,10 @@ static void reply_refused(void **state)
     cb_status st = vb_reply_decode(buf, &peer, &back);
     char *msg = capture_end();
     assert_int_equal(st, CB_EUSAGE);
-    assert_non_null(strstr(msg, "reply from rank 5 (nodec) is not a verbs reply of this version (3, this build 5)"));
+    assert_non_null(strstr(msg, "reply from rank 5 (nodec) is not a verbs reply of this version (3, this build 6)"));
     vb_reply_encode(&r, buf);
     memcpy(&raw, buf, sizeof raw);
-    raw.nqps = htons(VB_MAX_QPS + 1);
+    raw.qps.nqps = htons(VB_MAX_QPS + 1);
     memcpy(buf, &raw, sizeof raw);
     capture_begin();
     st = vb_reply_decode(buf, &peer, &back);
