@@ -167,11 +167,9 @@ static cb_status assign_hca(struct work *w)
     return CB_OK;
 }
 
-/* Without --hca: only the NICs of the kind (link layer, rate) most usable ones are. */
-static void keep_majority(struct work *w)
+/* The usable NICs as the transport's port rules see them (transport/hca.h). */
+static void usable_ports(const struct work *w, struct cb_port_desc *d)
 {
-    struct cb_port_desc d[MAX_USABLE];
-    int keep[MAX_USABLE], n = 0;
     for (int k = 0; k < w->nuse; k++) {
         const struct topo_dev *x = &w->t->nics[w->usable[k]];
         snprintf(d[k].name, sizeof d[k].name, "%s", x->name);
@@ -179,6 +177,14 @@ static void keep_majority(struct work *w)
         d[k].link_layer = x->link_layer;
         d[k].rate_mbps = x->rate_mbps;
     }
+}
+
+/* Without --hca: only the NICs of the kind (link layer, rate) most usable ones are. */
+static void keep_majority(struct work *w)
+{
+    struct cb_port_desc d[MAX_USABLE];
+    int keep[MAX_USABLE], n = 0;
+    usable_ports(w, d);
     if (!w->nuse || !cb_ports_majority(d, w->nuse, keep, w->plan->nic_note, sizeof w->plan->nic_note))
         return;
     for (int k = 0; k < w->nuse; k++)
@@ -439,14 +445,9 @@ static void note_unused(struct work *w)
     for (int j = 0; j < w->ncand && cb_hca_stripes(w->from_hca, w->n, w->ncand); j++)
         if (w->cand[j] < 0)
             return;
-    for (int k = 0; k < w->nuse; k++) {
-        const struct topo_dev *x = &w->t->nics[w->usable[k]];
-        snprintf(d[k].name, sizeof d[k].name, "%s", x->name);
-        d[k].port = x->port;
-        d[k].link_layer = x->link_layer;
-        d[k].rate_mbps = x->rate_mbps;
+    usable_ports(w, d);
+    for (int k = 0; k < w->nuse; k++)
         used[k] = nic_used(w, w->usable[k]);
-    }
     struct cb_rail_use u = {w->n, w->from_hca};
     w->plan->rails_checked = 1;
     cb_rails_unused(d, w->nuse, used, &u, w->plan->rails_note, sizeof w->plan->rails_note);
