@@ -119,9 +119,9 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
     i->mtu = (enum ibv_mtu)h.mtu;
     i->active_mtu = (enum ibv_mtu)h.active_mtu;
     i->link_layer = h.link_layer;
-    i->mtu_asked = h.mtu_asked;
+    i->mtu_asked = h.mtu_asked != 0;
     i->rate_mbps = be32toh(h.rate_mbps);
-    i->split_data = h.split_data;
+    i->split_data = h.split_data != 0;
     snprintf(i->host, sizeof i->host, "%.*s", (int)sizeof h.host - 1, h.host);
     return CB_OK;
 }
@@ -163,7 +163,7 @@ cb_status vb_reply_decode(const void *reply, const struct cb_peer *peer, struct 
     }
     if (qps_decode(&r.qps, peer, "reply", &i->qps) != CB_OK)
         return CB_EUSAGE;
-    i->ok = r.ok;
+    i->ok = r.ok != 0;
     i->rank = (int)be32toh((uint32_t)r.rank);
     i->nonce = be32toh(r.nonce);
     memcpy(i->token, r.token, sizeof i->token);

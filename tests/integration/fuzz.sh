@@ -1,13 +1,14 @@
 #!/bin/bash
 # The parsers under libFuzzer, ASan and UBSan (tests/fuzz/fuzz_*.c): the
 # benchmark's command line, the size parser and sweep, `collbench tune`'s
-# file and the os_index bound of topology files. Each runs from its seed
-# corpus (tests/fuzz/corpus/NAME) for FUZZ_SECONDS (default 25, under two
+# file, the os_index bound of topology files and the verbs connection handle
+# and reply a peer sends. Each runs from its seed
+# corpus (tests/fuzz/corpus/NAME) for FUZZ_SECONDS (default 20, under two
 # minutes in all); a crash or a broken property fails the case and leaves
 # the input in the output. Needs clang (scripts/install-deps installs it).
 source "$(dirname "$0")/../lib.sh"
-SECONDS_EACH=${FUZZ_SECONDS:-25}
-HARNESSES="options sizes tune topo_xml"
+SECONDS_EACH=${FUZZ_SECONDS:-20}
+HARNESSES="options sizes tune topo_xml handle"
 
 # The scripts' result reader (compare, nightly, validate-rack read it): 3000
 # inputs mutated from the golden runs with a fixed seed, each loaded or refused
