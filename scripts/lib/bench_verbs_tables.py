@@ -71,7 +71,8 @@ class Run:
     def perftest(self, name, scale):   # {run: {size: value}} from "RUN SIZE VALUE" lines
         runs = {}
         for run, size, val in self.lines(name):
-            runs.setdefault(int(run), {})[int(size)] = float(val) * scale
+            if float(val) > 0:   # perftest prints 0.00 when a run broke off (see its output)
+                runs.setdefault(int(run), {})[int(size)] = float(val) * scale
         return runs
 
     def around(self, runs, r, key):   # perftest's mean just before and after collbench's round r
@@ -226,10 +227,42 @@ def mpi_table(run, tables, ours, notes):
                                      ("collbench / MPI (same round)", ".2f")), "rows": rows}
 
 
+RUNS = (("ours", "all_reduce sweep"), ("gather", "all_gather sweep"), ("lat", "8 B"), ("lat-pkts", "8 B rd"),
+        ("opt-split-off", "split off"), ("opt-split-on", "split on"), ("opt-ar-off", "ar off"),
+        ("opt-ar-on", "ar on"), ("opt-ro-off", "ro off"), ("opt-ro-on", "ro on"))
+
+
+def wire_note(run):
+    """rxe0's error counters over each collbench run (the header's `# wire:`
+    footer; both ranks share rxe0, so rank 0's): a retransmission waits out
+    the QP's timeout (--ib-timeout 20: 4.3 s on rxe), and a few of them
+    decide a run's time."""
+    parts = []
+    for name, label in RUNS:
+        per_round = []
+        for r in range(1, run.rounds + 1):
+            doc = run.json(name, r)
+            if not doc:
+                continue
+            wire = (doc.get("wire") or [{}])[0]
+            counts = {c["counter"]: c["delta"] for c in wire.get("counters", []) if c.get("kind") == "error"}
+            per_round.append(", ".join(f"{k} +{v}" for k, v in sorted(counts.items())) or "none")
+        if any(x != "none" for x in per_round):
+            parts.append(f"{label}: {' / '.join(per_round)}")
+    text = "rxe0 error counters per collbench run (round by round): " + "; ".join(parts) if parts else \
+        "no rxe0 error counter moved in any collbench run"
+    perftest = run.lines("perftest-retries.txt")   # "NAME DELTA" per perftest run
+    if perftest:
+        total = sum(int(n) for _, n in perftest)
+        text += f"; rxe0 completer_retry_err over all {len(perftest)} perftest runs +{total}"
+    return text
+
+
 def main(argv):
     out, parts, rounds = argv[1], argv[2].split(","), int(argv[3])
     load_before, load_after, vm_secs = argv[4], argv[5], argv[6]
     run, tables, notes = Run(out, rounds), {}, []
+    notes.append(wire_note(run))
     ours = bandwidth_tables(run, tables) if "bw" in parts else []
     if "lat" in parts:
         latency_table(run, tables)
@@ -245,7 +278,7 @@ def main(argv):
         if table["rows"]:
             print(f"### {name}\n")
             print("\n".join(measured.table_lines(table)) + "\n")
-    for line in verdicts(tables):
+    for line in verdicts(tables) + notes:
         print(f"- {line}")
     doc = measured.finish(tables, f"{out}/run.json", "scripts/bench-verbs", "scripts/bench-verbs")
     vm = open(f"{out}/vm.txt").read().strip("# \n") if os.path.exists(f"{out}/vm.txt") else ""
