@@ -48,7 +48,7 @@ PERF_NAMES := all_reduce_perf all_gather_perf reduce_scatter_perf alltoall_perf 
 # nccl-tests' names, and its MPI builds' names (NAME_SUFFIX=_mpi, as CloudAI runs them)
 ALIASES    := $(PERF_NAMES) $(addsuffix _mpi,$(PERF_NAMES))
 
-.PHONY: all deps run test unit bench bench-verbs bench-faults docs clean install fuzz FORCE
+.PHONY: all deps run test unit bench bench-verbs bench-rails bench-faults docs clean install fuzz FORCE
 all: $(BIN) $(addprefix $(BUILD)/,$(ALIASES)) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -98,8 +98,9 @@ unit: all
 
 # Benchmarks, not tests: collbench vs MPI per collective, every algorithm vs
 # MPI at 2, 4 and 8 ranks, the cost model vs measured times, connection
-# set-up and buffers per rank at 2 to 64 ranks, and how well planted faults
-# are named (needs root: network namespaces). bench-shm, bench-algos,
+# set-up and buffers per rank at 2 to 64 ranks, how well planted faults
+# are named (needs root: network namespaces), and what two rails and a
+# transport per peer give in two Soft-RoCE VMs (bench-rails). bench-shm, bench-algos,
 # bench-model and bench-scale record their tables with the run's date,
 # commit and machine under results/measured/, and the docs' tables are
 # regenerated from them.
@@ -110,6 +111,7 @@ bench: deps
 	-@scripts/bench-model --record
 	-@scripts/bench-scale --record
 	-@scripts/bench-faults
+	-@scripts/bench-rails --record
 	@scripts/docs-tables
 
 bench-faults: deps
@@ -119,6 +121,11 @@ bench-faults: deps
 bench-verbs: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench-verbs --record
+	@scripts/docs-tables
+
+bench-rails: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/bench-rails --record
 	@scripts/docs-tables
 
 # The measured tables in docs/ from results/measured/ (scripts/docs-tables).
