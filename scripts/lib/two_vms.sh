@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Two Soft-RoCE VMs on two wires (scripts/rxe-vm -w), mpirun across them:
 # the bed of tests/integration/verbs_two_vms.sh and scripts/bench-rails.
 # Source it; the functions share the folder DIR, which both VMs see read-write:
@@ -65,9 +66,11 @@ two_vms_boot() {
     timeout -k 10 $((limit + 60)) scripts/rxe-vm -n nodea -i 10.77.0.1/24 -w "$dir/a.sock:$dir/b.sock" \
         -i 10.78.0.1/24 -w "$dir/a1.sock:$dir/b1.sock" -H 10.77.0.2=nodeb -t "$limit" -s "$dir" \
         "${TWO_VMS_A_ARGS[@]}" "$@" "$cmd_a" 2>&1 | tee "$dir/a.log"
+    # shellcheck disable=SC2034  # results for the caller
     TWO_VMS_ARC=${PIPESTATUS[0]}
     touch "$dir/done"
     wait $bpid
+    # shellcheck disable=SC2034
     TWO_VMS_BRC=$?
 }
 
