@@ -11,7 +11,6 @@ it, or on against off in the same round) before the median.
 import json
 import math
 import os
-import statistics
 import sys
 
 import measured
@@ -35,16 +34,7 @@ def header(doc, key):   # what rank 0's header says for a transport property
     return doc["ranks"][0]["props"].get(key) if doc and doc.get("ranks") else None
 
 
-def spread(vals):   # a measured.py cell: median over rounds and the range
-    vals = [v for v in vals if v]
-    if not vals:
-        return None
-    m = statistics.median(vals)
-    return {"median": m} if len(vals) == 1 else {"median": m, "min": min(vals), "max": max(vals)}
-
-
-def ratios(a, b):
-    return [x / y for x, y in zip(a, b) if x and y]
+spread, ratios = measured.spread, measured.ratios
 
 
 def cols(first, *spec):   # first: the key column(s), a dict or a list of dicts

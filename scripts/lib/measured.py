@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -42,6 +43,22 @@ import cb_files  # noqa: E402
 
 FORMAT = 1
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+
+
+def spread(vals, zero_is_value=False):
+    """A cell over rounds: {"median"} for one value, with "min" and "max" for
+    more; None for no value. None never counts, 0 only with zero_is_value
+    (a counter that stayed at 0; a bandwidth of 0 is a broken-off run)."""
+    vals = [v for v in vals if v is not None and (v or zero_is_value)]
+    if not vals:
+        return None
+    m = statistics.median(vals)
+    return {"median": m} if len(vals) == 1 else {"median": m, "min": min(vals), "max": max(vals)}
+
+
+def ratios(a, b):
+    """a[i] / b[i] of each round where both have a non-zero figure."""
+    return [x / y for x, y in zip(a, b) if x and y]
 
 
 class DataError(cb_files.UserError):

@@ -8,7 +8,6 @@ machine). Exit 1 when a run left no result or an auto run sent a host-local
 hop through a NIC (so the bench cannot quietly report a broken setup)."""
 import json
 import os
-import statistics
 import sys
 
 import measured
@@ -29,16 +28,11 @@ def busbw(doc):
     return {r["size"]: r["out_of_place"]["busbw_gbps"] for r in doc["results"]} if doc else {}
 
 
-def spread(vals):   # median [range]; 0 is a figure (a rail that sent nothing), None is not
-    vals = [v for v in vals if v is not None]
-    if not vals:
-        return None
-    m = statistics.median(vals)
-    return {"median": m} if len(vals) == 1 else {"median": m, "min": min(vals), "max": max(vals)}
+def spread(vals):   # 0 is a figure here (a rail that sent nothing)
+    return measured.spread(vals, zero_is_value=True)
 
 
-def ratios(a, b):
-    return [x / y for x, y in zip(a, b) if x and y]
+ratios = measured.ratios
 
 
 def local_hops_off_nic(doc):
