@@ -26,15 +26,13 @@ def load(path):
         return json.load(f)
 
 
-def busbw(doc):   # {size: out-of-place busbw GB/s}
-    return {r["size"]: r["out_of_place"]["busbw_gbps"] for r in doc["results"]} if doc else {}
 
 
 def header(doc, key):   # what rank 0's header says for a transport property
     return doc["ranks"][0]["props"].get(key) if doc and doc.get("ranks") else None
 
 
-spread, ratios = measured.spread, measured.ratios
+spread, ratios, busbw = measured.spread, measured.ratios, measured.busbw
 
 
 def cols(first, *spec):   # first: the key column(s), a dict or a list of dicts

@@ -56,6 +56,11 @@ def spread(vals, zero_is_value=False):
     return {"median": m} if len(vals) == 1 else {"median": m, "min": min(vals), "max": max(vals)}
 
 
+def busbw(run):
+    """{size: out-of-place busbw GB/s} of a collbench -J document; {} for None."""
+    return {r["size"]: r["out_of_place"]["busbw_gbps"] for r in run["results"]} if run else {}
+
+
 def ratios(a, b):
     """a[i] / b[i] of each round where both have a non-zero figure."""
     return [x / y for x, y in zip(a, b) if x and y]

@@ -24,15 +24,11 @@ def load(path):
         return None
 
 
-def busbw(doc):
-    return {r["size"]: r["out_of_place"]["busbw_gbps"] for r in doc["results"]} if doc else {}
+spread, ratios, busbw = measured.spread, measured.ratios, measured.busbw
 
 
-def spread(vals):   # 0 is a figure here (a rail that sent nothing)
+def counts(vals):   # a counter's cell: 0 is a figure (a rail that sent nothing)
     return measured.spread(vals, zero_is_value=True)
-
-
-ratios = measured.ratios
 
 
 def local_hops_off_nic(doc):
@@ -76,7 +72,7 @@ def vm_tables(out, rounds, problems):
                 except (OSError, ValueError):
                     pass
             share = [p[1] / (p[0] + p[1]) for p in pk if p[0] + p[1]]
-            prows.append([c, SETUPS[s], spread([p[0] for p in pk]), spread([p[1] for p in pk]), spread(share)])
+            prows.append([c, SETUPS[s], counts([p[0] for p in pk]), counts([p[1] for p in pk]), counts(share)])
     pcols = [{"name": "collective", "align": "l"}, {"name": "setup", "align": "l"},
              {"name": "node a rxe0 sent packets", "format": ".0f"}, {"name": "node a rxe1 sent packets", "format": ".0f"},
              {"name": "rxe1's share", "format": ".2f"}]
