@@ -83,13 +83,42 @@ static cb_status post(struct cb_boot_world *w, int from, int to, const void *dat
     return CB_OK;
 }
 
-/* The next letter from `from` to `me`, or NULL when the deadline passed. */
-static struct letter *take(struct cb_boot_world *w, int from, int me, const struct timespec *deadline)
+/* How often a wait with a watch polls it. */
+#define WATCH_EVERY_NS 10000000
+
+static struct timespec timespec_of(int64_t ns)
+{
+    return (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+}
+
+/* Until a letter from `from` to `me` is there (CB_OK), the deadline passes
+ * (CB_ETIMEOUT) or the watch fails (its status). Called and returns with
+ * the lock held; the watch runs without it. */
+static cb_status await_letter(struct cb_boot_world *w, int from, int me, int64_t end_ns,
+                              const struct cb_boot_wait *how)
 {
     struct mailbox *m = &w->boxes[from * w->n + me];
-    while (!m->head)
-        if (pthread_cond_timedwait(&w->posted, &w->lock, deadline) == ETIMEDOUT && !m->head)
-            return NULL;
+    while (!m->head) {
+        int64_t now = cb_now_ns();
+        if (now >= end_ns)
+            return CB_ETIMEOUT;
+        struct timespec until = timespec_of(how->watch && now + WATCH_EVERY_NS < end_ns ? now + WATCH_EVERY_NS
+                                                                                       : end_ns);
+        pthread_cond_timedwait(&w->posted, &w->lock, &until);
+        if (m->head || !how->watch)
+            continue;
+        pthread_mutex_unlock(&w->lock);
+        cb_status st = how->watch(how->watch_ctx);
+        pthread_mutex_lock(&w->lock);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
+static struct letter *take(struct cb_boot_world *w, int from, int me)
+{
+    struct mailbox *m = &w->boxes[from * w->n + me];
     struct letter *l = m->head;
     m->head = l->next;
     if (!m->head)
@@ -98,24 +127,23 @@ static struct letter *take(struct cb_boot_world *w, int from, int me, const stru
 }
 
 cb_status cb_boot_world_exchange(struct cb_boot_world *w, int me, const int *to, const void *sendbufs, int nto,
-                                 const int *from, void *recvbufs, int nfrom, size_t bytes, int timeout_ms,
-                                 const char *what)
+                                 const int *from, void *recvbufs, int nfrom, size_t bytes,
+                                 const struct cb_boot_wait *how)
 {
-    int64_t end_ns = cb_now_ns() + (int64_t)timeout_ms * 1000000;
-    struct timespec deadline = {(time_t)(end_ns / 1000000000), (long)(end_ns % 1000000000)};
+    int64_t end_ns = cb_now_ns() + (int64_t)how->timeout_ms * 1000000;
     cb_status st = CB_OK;
     pthread_mutex_lock(&w->lock);
     for (int i = 0; i < nto && st == CB_OK; i++)
         st = post(w, me, to[i], (const char *)sendbufs + (size_t)i * bytes, bytes);
     pthread_cond_broadcast(&w->posted);
     for (int j = 0; j < nfrom && st == CB_OK; j++) {
-        struct letter *l = take(w, from[j], me, &deadline);
-        if (!l) {
-            cb_log_error("%s: timed out after %d s waiting for rank %d (a thread of this process)", what,
-                         timeout_ms / 1000, from[j]);
-            st = CB_ETIMEOUT;
+        st = await_letter(w, from[j], me, end_ns, how);
+        if (st == CB_ETIMEOUT)
+            cb_log_error("%s: timed out after %d s waiting for rank %d (a thread of this process)", how->what,
+                         how->timeout_ms / 1000, from[j]);
+        if (st != CB_OK)
             break;
-        }
+        struct letter *l = take(w, from[j], me);
         memcpy((char *)recvbufs + (size_t)j * bytes, l->data, l->bytes < bytes ? l->bytes : bytes);
         free(l);
     }

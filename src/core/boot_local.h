@@ -19,9 +19,16 @@ int cb_boot_world_size(const struct cb_boot_world *w);
 cb_status cb_boot_local_join(struct cb_boot_world *w, int rank, int timeout_ms, struct cb_boot **out);
 
 /* cb_boot_exchange for a world's rank: sends are buffered, receives wait
- * (bounded, naming the peer) for the next message from each sender. */
+ * (bounded, naming the peer) for the next message from each sender, polling
+ * watch(watch_ctx) meanwhile when watch is set (bootstrap.h). */
+struct cb_boot_wait {
+    int timeout_ms;
+    const char *what;
+    cb_boot_watch_fn watch;
+    void *watch_ctx;
+};
 cb_status cb_boot_world_exchange(struct cb_boot_world *w, int me, const int *to, const void *sendbufs, int nto,
-                                 const int *from, void *recvbufs, int nfrom, size_t bytes, int timeout_ms,
-                                 const char *what);
+                                 const int *from, void *recvbufs, int nfrom, size_t bytes,
+                                 const struct cb_boot_wait *how);
 
 #endif

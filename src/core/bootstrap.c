@@ -27,6 +27,8 @@ struct cb_boot {
     char (*machines)[MACHINE_BYTES]; /* same kernel: what shares CPUs and NICs */
     char (*domains)[DOMAIN_BYTES];   /* same kernel and namespaces: what can share memory */
     struct cb_boot_world *world;     /* in-process ranks (boot_local.h); NULL over MPI */
+    cb_boot_watch_fn watch;          /* polled by every wait (bootstrap.h) */
+    void *watch_ctx;
 };
 
 /* The launcher's own idea of the job size, or 0 when none launched us.
@@ -119,7 +121,12 @@ static cb_status wait_requests(struct cb_boot *b, MPI_Request *reqs, const int *
             }
             if (done)
                 break;
-            if (++spins % 64 == 0)
+            if (++spins % 64 == 0 && b->watch) {
+                cb_status st = b->watch(b->watch_ctx);
+                if (st != CB_OK)
+                    return st;
+            }
+            if (spins % 64 == 0)
                 sched_yield();
             if (spins % 1024 == 0 && cb_now_s() > deadline) {
                 int p = peers[i];
@@ -139,7 +146,7 @@ cb_status cb_boot_exchange(struct cb_boot *b, const int *to, const void *sendbuf
 {
     if (b->world)
         return cb_boot_world_exchange(b->world, b->rank, to, sendbufs, nto, from, recvbufs, nfrom, bytes,
-                                      timeout_ms, what);
+                                      &(struct cb_boot_wait){timeout_ms, what, b->watch, b->watch_ctx});
     MPI_Request *reqs = calloc((size_t)(nto + nfrom) + 1, sizeof *reqs);
     int *peers = calloc((size_t)(nto + nfrom) + 1, sizeof *peers);
     cb_status st = CB_ENOMEM;
@@ -372,6 +379,18 @@ void cb_boot_abort(struct cb_boot *b, int exit_code)
     if (b && b->world)
         exit(exit_code);   /* threads of one process: the process is the job */
     MPI_Abort(MPI_COMM_WORLD, exit_code);
+}
+
+void cb_boot_watch(struct cb_boot *b, cb_boot_watch_fn fn, void *ctx)
+{
+    b->watch = fn;
+    b->watch_ctx = ctx;
+}
+
+void cb_boot_unwatch(struct cb_boot *b, void *ctx)
+{
+    if (b->watch_ctx == ctx)
+        cb_boot_watch(b, NULL, NULL);
 }
 
 int cb_boot_rank(const struct cb_boot *b) { return b->rank; }

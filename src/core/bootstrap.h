@@ -9,6 +9,13 @@
 
 struct cb_boot;
 
+/* What a bootstrap wait also polls: the data path's progress. A rank that
+ * waits out-of-band (results, barriers) while a peer waits on it in the
+ * data path must still see its own link fail (a port down past the QPs'
+ * retry budget, a completion in error), or both wait out -T and the wrong
+ * rank is named. Returns the transport's error (logged where it was seen). */
+typedef cb_status (*cb_boot_watch_fn)(void *ctx);
+
 /* This process's rank as the launcher's environment tells it, before MPI
  * starts; -1 when no launcher set one. */
 int cb_boot_launcher_rank(void);
@@ -38,6 +45,12 @@ int cb_boot_shares_memory(const struct cb_boot *b, int rank_a, int rank_b);
  * numbered in order of each host's first rank (core/groups.h), *nhosts =
  * how many; O(n log n). CB_ENOMEM (logged). */
 cb_status cb_boot_hosts(const struct cb_boot *b, int *host, int *nhosts);
+
+/* Every wait polls fn(ctx) from now on (NULL: nothing); set by whoever owns
+ * the data path (cb_comm_init). cb_boot_unwatch clears it if ctx still
+ * holds it. */
+void cb_boot_watch(struct cb_boot *b, cb_boot_watch_fn fn, void *ctx);
+void cb_boot_unwatch(struct cb_boot *b, void *ctx);
 
 cb_status cb_boot_barrier(struct cb_boot *b, int timeout_ms, const char *what);
 /* all[r*bytes..] = rank r's `mine`. */

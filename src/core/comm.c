@@ -186,6 +186,13 @@ static cb_status order_rings(struct cb_comm *c)
     return st;
 }
 
+/* The bootstrap's waits watch our data path (bootstrap.h). */
+static cb_status watch_data_path(void *ctx)
+{
+    struct cb_comm *c = ctx;
+    return cb_chan_progress(c->ops, c->tctx, c->net_ops, c->net_tctx);
+}
+
 cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
                        const struct cb_transport_config *cfg, struct cb_comm **out)
 {
@@ -234,6 +241,7 @@ cb_status cb_comm_init(struct cb_boot *boot, const char *transport,
         goto free_comm;
     snprintf(c->transport_name, sizeof c->transport_name, "%s%s%s", c->ops->name, c->net_ops ? "+" : "",
              c->net_ops ? c->net_ops->name : "");
+    cb_boot_watch(boot, watch_data_path, c);
     *out = c;
     return CB_OK;
 free_comm:
@@ -637,6 +645,8 @@ void cb_comm_destroy(struct cb_comm *c)
 {
     if (!c)
         return;
+    /* the run is over: closing has deadlines of its own */
+    cb_boot_unwatch(c->boot, c);
     double deadline = cb_now_s() + c->cfg.timeout_ms / 1000.0;
     for (int at = 0; at < c->nranks * c->nchannels; at++)
         drain_send(&c->send[at], deadline);

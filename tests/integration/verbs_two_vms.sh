@@ -33,7 +33,7 @@
 # (exit 1); a 1 s carrier flap mid-pairs: the link flap named (exit 1).
 # SKIP lines (with the reason) only when the VMs cannot be booted here.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=fabric, pairs, rails, railpairs or railcolls: only those cases (a quicker
+# VERBS_VM_CASES=fabric, pairs, rails, railpairs, railcolls or wire: only those cases (a quicker
 # loop while working on them).
 # Internally the script runs itself in the VMs with --node-a / --node-b.
 source "$(dirname "$0")/../lib.sh"
@@ -41,7 +41,7 @@ source "$ROOT/scripts/lib/two_vms.sh"
 
 COLLS="all_reduce all_gather reduce_scatter alltoall"
 VM_LIMIT=${VERBS_VM_LIMIT:-1500}  # seconds for each VM, boot included (a loaded host is slow)
-CASES=${VERBS_VM_CASES:-all}      # all, fabric or pairs
+CASES=${VERBS_VM_CASES:-all}      # all, or one group (above)
 READY_WAIT=240                    # node a waits this long for node b's ssh server
 
 # --------------------------------------------------------------- node b
@@ -544,12 +544,13 @@ sys.exit(not (d["ranks_per_host"] == 2 and sorted((p["a"], p["b"]) for p in d["p
     rails) rails_cases ;;
     railpairs) rail_pairs_case ;;
     railcolls) rails_colls ;;
+    wire) ;;
     *) rails_cases; main_cases; fabric_cases ;;
     esac
     echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
     # pairs before the wire faults: the last of those takes eth0 down beyond the retry
     # budget, and a pairs run right after it failed to measure its pair (a CI run)
-    case $CASES in fabric|pairs|rails|railpairs|railcolls) ;; *) pairs_cases; wire_cases ;; esac
+    case $CASES in fabric|pairs|rails|railpairs|railcolls) ;; wire) wire_cases ;; *) pairs_cases; wire_cases ;; esac
     touch "$W/done"
     exit $bad
 fi

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "algo/algo.h"
 #include "bench/bench.h"
 #include "core/boot_local.h"
+#include "core/clock.h"
 #include "core/comm.h"
 #include "core/ring_order.h"
 
@@ -256,6 +258,76 @@ static void test_missing_rank_times_out(void **state)
     cb_boot_world_destroy(world);
 }
 
+/* A link that is down: progress fails, as verbs' does once its port has been
+ * down past the QPs' retry budget. */
+static cb_status link_down_progress(void *tctx)
+{
+    (void)tctx;
+    return CB_EDEVICE;
+}
+
+struct watched_rank {
+    struct cb_boot_world *world;
+    int rank;
+    cb_status init_st, barrier_st;
+    double barrier_s;
+    _Atomic int *rank0_done;
+};
+
+/* Rank 0 waits out-of-band (a barrier rank 1 comes to only afterwards)
+ * while its data path fails: the wait ends with the data path's error. */
+static void *watched_rank_main(void *arg)
+{
+    struct watched_rank *job = arg;
+    struct cb_boot *boot = NULL;
+    struct cb_comm *c = NULL;
+    struct cb_transport_config cfg = {.rank = job->rank, .nranks = 2, .slot_bytes = 4096, .nslots = 2,
+                                      .timeout_ms = TIMEOUT_MS, .oversubscribed = 1};
+    job->init_st = cb_boot_local_join(job->world, job->rank, TIMEOUT_MS, &boot);
+    if (job->init_st != CB_OK)
+        return NULL;
+    snprintf(cfg.host, sizeof cfg.host, "%s", cb_boot_host(boot, job->rank));
+    job->init_st = cb_comm_init(boot, "shm", &cfg, &c);
+    if (job->init_st == CB_OK && job->rank == 0) {
+        struct cb_transport_ops link_down = *c->ops;
+        const struct cb_transport_ops *ops = c->ops;
+        link_down.progress = link_down_progress;
+        c->ops = &link_down;
+        double t0 = cb_now_s();
+        job->barrier_st = cb_boot_barrier(boot, TIMEOUT_MS, "watched barrier");
+        job->barrier_s = cb_now_s() - t0;
+        c->ops = ops;
+        *job->rank0_done = 1;
+    }
+    while (job->rank == 1 && !*job->rank0_done)
+        sched_yield();
+    if (job->init_st == CB_OK)
+        cb_comm_destroy(c);
+    cb_boot_finalize(boot);
+    return NULL;
+}
+
+static void test_boot_wait_sees_data_path_fail(void **state)
+{
+    (void)state;
+    struct cb_boot_world *world = NULL;
+    struct watched_rank jobs[2];
+    pthread_t threads[2];
+    _Atomic int rank0_done = 0;
+    assert_int_equal(cb_boot_world_create(2, &world), CB_OK);
+    for (int r = 0; r < 2; r++) {
+        jobs[r] = (struct watched_rank){world, r, CB_OK, CB_OK, 0, &rank0_done};
+        assert_int_equal(pthread_create(&threads[r], NULL, watched_rank_main, &jobs[r]), 0);
+    }
+    for (int r = 0; r < 2; r++)
+        assert_int_equal(pthread_join(threads[r], NULL), 0);
+    cb_boot_world_destroy(world);
+    assert_int_equal(jobs[0].init_st, CB_OK);
+    assert_int_equal(jobs[1].init_st, CB_OK);
+    assert_int_equal(jobs[0].barrier_st, CB_EDEVICE);
+    assert_true(jobs[0].barrier_s < 5.0);   /* not the 60 s timeout */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_four_ranks),  cmocka_unit_test(test_five_ranks),
         cmocka_unit_test(test_four_ranks_reordered), cmocka_unit_test(test_five_ranks_reordered),
         cmocka_unit_test(test_five_ranks_connect_in_steps), cmocka_unit_test(test_missing_rank_times_out),
+        cmocka_unit_test(test_boot_wait_sees_data_path_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
