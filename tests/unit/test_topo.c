@@ -1,6 +1,8 @@
 /* Placement on synthetic hwloc topologies (tests/topo/, see make-topos.sh):
  * 2s4n = 2 packages x 4 cores, NICs mlx5_0,1 on package 0 and mlx5_2,3 on
- * package 1, a GPU beside mlx5_0 and mlx5_2; 2s0n = the same with no I/O. */
+ * package 1, a GPU beside mlx5_0 and mlx5_2; 2s0n = the same with no I/O;
+ * 2s8n = 2 packages x 8 cores, NICs mlx5_0-3 on package 0 and mlx5_4-7 on
+ * package 1, a GPU beside each (a DGX-like server). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -34,6 +36,7 @@ static int load(void **state, const char *file)
 
 static int setup_2s4n(void **state) { return load(state, TOPO_DIR "2s4n.xml"); }
 static int setup_2s0n(void **state) { return load(state, TOPO_DIR "2s0n.xml"); }
+static int setup_2s8n(void **state) { return load(state, TOPO_DIR "2s8n.xml"); }
 
 static int teardown(void **state)
 {
@@ -357,6 +360,193 @@ static void describe_fills_the_header_props(void **state)
     assert_int_equal(props.n, CB_PROPS_MAX);
 }
 
+/* ---- 2s8n: 8 NICs, 4 per socket ---- */
+
+/* The package of a single cpu list of 2s8n (cpus 0-7, 8-15), and of a NIC. */
+static int package_of_cpus_8n(const char *cpus)
+{
+    return atoi(cpus) >= 8;
+}
+
+static int package_of_nic_8n(const char *nic)
+{
+    return atoi(nic + strlen("mlx5_")) >= 4;
+}
+
+/* The plan's map as the run header and `collbench topo` print it. */
+static char *plan_text(const struct fixture *f)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    cb_topo_print_plan(&f->plan, cb_topo_host(f->t), out);
+    fclose(out);
+    return text;
+}
+
+/* One rank per NIC: rank r on mlx5_r, bound to a core of that NIC's socket,
+ * every rail used, no warning and no idle NIC. */
+static void eight_ranks_one_nic_each_on_its_socket(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(cb_topo_nnics(f->t), 8);
+    assert_int_equal(place(f, 8, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    assert_int_equal(f->plan.bind, CB_BIND_CORE);
+    for (int r = 0; r < 8; r++) {
+        const struct cb_topo_rank *x = &f->plan.ranks[r];
+        char want[8];
+        snprintf(want, sizeof want, "mlx5_%d", r);
+        assert_string_equal(x->nic, want);
+        assert_int_equal(x->dist, CB_DIST_NUMA);
+        assert_int_equal(package_of_cpus_8n(x->cpus), package_of_nic_8n(x->nic));
+        for (int q = 0; q < r; q++)
+            assert_string_not_equal(x->cpus, f->plan.ranks[q].cpus);
+    }
+    assert_int_equal(cb_topo_plan_nics(&f->plan), 8);
+    assert_int_equal(total_warnings(&f->plan), 0);
+    assert_true(f->plan.rails_checked);
+    assert_string_equal(f->plan.rails_note, "");
+    char *text = plan_text(f);
+    assert_string_equal(text, "# Placement of 8 local rank(s): bind=core (default: one core per rank)\n"
+                              "#   local rank 0 on 2s8n: cpus=0 numa=0 nic=mlx5_0:1 dist=numa\n"
+                              "#   local rank 1 on 2s8n: cpus=1 numa=0 nic=mlx5_1:1 dist=numa\n"
+                              "#   local rank 2 on 2s8n: cpus=2 numa=0 nic=mlx5_2:1 dist=numa\n"
+                              "#   local rank 3 on 2s8n: cpus=3 numa=0 nic=mlx5_3:1 dist=numa\n"
+                              "#   local rank 4 on 2s8n: cpus=8 numa=1 nic=mlx5_4:1 dist=numa\n"
+                              "#   local rank 5 on 2s8n: cpus=9 numa=1 nic=mlx5_5:1 dist=numa\n"
+                              "#   local rank 6 on 2s8n: cpus=10 numa=1 nic=mlx5_6:1 dist=numa\n"
+                              "#   local rank 7 on 2s8n: cpus=11 numa=1 nic=mlx5_7:1 dist=numa\n");
+    free(text);
+}
+
+/* Ranks the launcher bound one per core take a NIC of their own socket,
+ * spread over its four NICs, whatever the rank order. */
+static void launcher_bound_eight_take_their_sockets_nics(void **state)
+{
+    struct fixture *f = *state;
+    const char *const cpus[] = {"8", "9", "10", "11", "0", "1", "2", "3"};
+    assert_int_equal(place(f, 8, CB_BIND_AUTO, NULL, cpus), CB_OK);
+    assert_int_equal(f->plan.bind, CB_BIND_NONE);
+    static const char *const want[] = {"mlx5_4", "mlx5_5", "mlx5_6", "mlx5_7",
+                                       "mlx5_0", "mlx5_1", "mlx5_2", "mlx5_3"};
+    for (int r = 0; r < 8; r++) {
+        assert_string_equal(f->plan.ranks[r].nic, want[r]);
+        assert_string_equal(f->plan.ranks[r].cpus, cpus[r]);
+        assert_int_equal(f->plan.ranks[r].dist, CB_DIST_NUMA);
+    }
+    assert_int_equal(total_warnings(&f->plan), 0);
+    assert_string_equal(f->plan.rails_note, "");
+}
+
+/* 4 ranks on 8 NICs: every other NIC, two per socket, and one note naming
+ * the 4 idle ones and the fix; one rank striping over all 8 with 8
+ * channels leaves none idle, with 4 channels the last 4. */
+static void four_ranks_on_eight_nics_name_the_idle_four(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const all8 = "mlx5_0,mlx5_1,mlx5_2,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_7";
+    assert_int_equal(place_channels(f, 4, NULL, 0), CB_OK);
+    static const char *const want[] = {"mlx5_0", "mlx5_2", "mlx5_4", "mlx5_6"};
+    for (int r = 0; r < 4; r++) {
+        assert_string_equal(f->plan.ranks[r].nic, want[r]);
+        assert_int_equal(package_of_cpus_8n(f->plan.ranks[r].cpus), r >= 2);
+        assert_int_equal(f->plan.ranks[r].dist, CB_DIST_NUMA);
+    }
+    assert_int_equal(total_warnings(&f->plan), 0);   /* nothing shared: per host, not per rank */
+    assert_true(f->plan.rails_checked);
+    assert_string_equal(f->plan.rails_note,
+                        "RDMA NICs mlx5_1:1, mlx5_3:1, mlx5_5:1, mlx5_7:1 carry no traffic: the host's 4 ranks use "
+                        "mlx5_0:1, mlx5_2:1, mlx5_4:1, mlx5_6:1 of its 8: start one rank per NIC (`mpirun "
+                        "--map-by ppr:8:node`)");
+    char *text = plan_text(f);
+    assert_non_null(strstr(text, "\n#   Idle: RDMA NICs mlx5_1:1, mlx5_3:1, mlx5_5:1, mlx5_7:1 carry no traffic"));
+    free(text);
+    assert_int_equal(place_channels(f, 1, all8, 8), CB_OK);
+    assert_string_equal(f->plan.rails_note, "");
+    assert_int_equal(place_channels(f, 1, all8, 4), CB_OK);
+    assert_non_null(strstr(f->plan.rails_note, "RDMA NICs mlx5_4:1, mlx5_5:1, mlx5_6:1, mlx5_7:1 carry no "
+                                               "traffic: the host's 1 rank uses mlx5_0:1, mlx5_1:1, mlx5_2:1, "
+                                               "mlx5_3:1 of its 8: "));
+    assert_non_null(strstr(f->plan.rails_note, "--channels 8"));
+    /* one rank without --hca: one NIC, and the note offers striping */
+    assert_int_equal(place_channels(f, 1, NULL, 0), CB_OK);
+    assert_non_null(strstr(f->plan.rails_note, "or let the rank drive them all: --hca mlx5_0:1,mlx5_1:1,"
+                                               "mlx5_2:1,mlx5_3:1,mlx5_4:1,mlx5_5:1,mlx5_6:1,mlx5_7:1 --channels 8"));
+}
+
+/* 16 ranks on 8 NICs: two per NIC, neighbours together on the NIC's
+ * socket, no warning (every NIC is in use); a --hca of 2 NICs leaves 6
+ * idle: every rank warns of sharing, and the host note says to list all. */
+static void sixteen_ranks_share_eight_nics_in_pairs(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(place(f, 16, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    assert_int_equal(f->plan.bind, CB_BIND_CORE);
+    for (int r = 0; r < 16; r++) {
+        const struct cb_topo_rank *x = &f->plan.ranks[r];
+        char want[8], cpu[8];
+        snprintf(want, sizeof want, "mlx5_%d", r / 2);
+        snprintf(cpu, sizeof cpu, "%d", r);
+        assert_string_equal(x->nic, want);
+        assert_string_equal(x->cpus, cpu);
+        assert_int_equal(x->dist, CB_DIST_NUMA);
+    }
+    assert_int_equal(cb_topo_plan_nics(&f->plan), 8);   /* 16 ranks on 8: the run's sharing condition */
+    assert_int_equal(total_warnings(&f->plan), 0);
+    assert_string_equal(f->plan.rails_note, "");
+    /* package 0's 8 cores go to the first 8 ranks; the others are bound
+     * on package 1, away from their NIC, and are told the NICs there */
+    assert_int_equal(place(f, 16, CB_BIND_AUTO, "mlx5_0,mlx5_1", NULL), CB_OK);
+    for (int r = 0; r < 16; r++) {
+        const struct cb_topo_rank *x = &f->plan.ranks[r];
+        int remote = r >= 8;
+        assert_string_equal(x->nic, r % 2 ? "mlx5_1" : "mlx5_0");
+        assert_int_equal(package_of_cpus_8n(x->cpus), remote);
+        assert_int_equal(x->nwarn, 1 + remote);
+        if (remote)
+            assert_non_null(strstr(x->warn[0], "name a NIC of package 1 instead (mlx5_4, mlx5_5, mlx5_6, mlx5_7)"));
+        assert_non_null(strstr(x->warn[remote], "mlx5_2, mlx5_3, mlx5_4, mlx5_5, mlx5_6, mlx5_7 are idle"));
+        assert_non_null(strstr(x->warn[remote], "--hca mlx5_0,mlx5_1,mlx5_2,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_7"));
+    }
+    assert_non_null(strstr(f->plan.rails_note, "the host's 16 ranks use mlx5_0:1, mlx5_1:1 of its 8: list every "
+                                               "NIC in --hca"));
+}
+
+/* Hosts with different NIC counts (2s8n beside 2s4n) place each host on
+ * its own NICs: with 8 ranks per host, local rank i is on mlx5_i of the
+ * 8-NIC host and on mlx5_(i/2) of the 4-NIC one, which shares every NIC
+ * without a warning (all of its NICs carry traffic); with 4 ranks, the
+ * 8-NIC host says it leaves 4 idle and the 4-NIC host says nothing. */
+static void uneven_hosts_each_use_their_own_nics(void **state)
+{
+    struct fixture *eight = *state, four = {0};
+    assert_int_equal(cb_topo_load(TOPO_DIR "2s4n.xml", &four.t), CB_OK);
+    assert_int_equal(place(eight, 8, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    assert_int_equal(place(&four, 8, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    for (int r = 0; r < 8; r++) {
+        char want8[8], want4[8];
+        snprintf(want8, sizeof want8, "mlx5_%d", r);
+        snprintf(want4, sizeof want4, "mlx5_%d", r / 2);
+        assert_string_equal(eight->plan.ranks[r].nic, want8);
+        assert_string_equal(four.plan.ranks[r].nic, want4);
+        /* both hosts keep local rank i on the same socket */
+        assert_int_equal(package_of_cpus_8n(eight->plan.ranks[r].cpus), package_of_cpus(four.plan.ranks[r].cpus));
+    }
+    assert_int_equal(cb_topo_plan_nics(&eight->plan), 8);
+    assert_int_equal(cb_topo_plan_nics(&four.plan), 4);
+    assert_int_equal(total_warnings(&eight->plan) + total_warnings(&four.plan), 0);
+    assert_string_equal(eight->plan.rails_note, "");
+    assert_string_equal(four.plan.rails_note, "");
+    assert_int_equal(place(eight, 4, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    assert_int_equal(place(&four, 4, CB_BIND_AUTO, NULL, NULL), CB_OK);
+    assert_non_null(strstr(eight->plan.rails_note, "the host's 4 ranks use mlx5_0:1, mlx5_2:1, mlx5_4:1, "
+                                                   "mlx5_6:1 of its 8"));
+    assert_string_equal(four.plan.rails_note, "");
+    cb_topo_plan_free(&four.plan);
+    cb_topo_free(four.t);
+}
+
 static void this_machine_loads_and_places(void **state)
 {
     (void)state;
@@ -432,6 +622,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(hca_port_and_unknown_device, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(bad_requests_are_usage_errors, setup_2s4n, teardown),
         cmocka_unit_test_setup_teardown(describe_fills_the_header_props, setup_2s4n, teardown),
+        cmocka_unit_test_setup_teardown(eight_ranks_one_nic_each_on_its_socket, setup_2s8n, teardown),
+        cmocka_unit_test_setup_teardown(launcher_bound_eight_take_their_sockets_nics, setup_2s8n, teardown),
+        cmocka_unit_test_setup_teardown(four_ranks_on_eight_nics_name_the_idle_four, setup_2s8n, teardown),
+        cmocka_unit_test_setup_teardown(sixteen_ranks_share_eight_nics_in_pairs, setup_2s8n, teardown),
+        cmocka_unit_test_setup_teardown(uneven_hosts_each_use_their_own_nics, setup_2s8n, teardown),
         cmocka_unit_test(this_machine_loads_and_places),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

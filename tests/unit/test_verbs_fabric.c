@@ -592,6 +592,56 @@ static void idle_rails_are_named(void **state)
     assert_int_equal(cb_rails_unused(p, 5, (int[]){0, 0, 1, 0, 0}, &one, msg, sizeof msg), 0);
 }
 
+/* The rails of a DGX-like host (8 InfiniBand NICs, tests/topo/2s8n.xml)
+ * beside its Ethernet NIC: 4 ranks on every other NIC, one rank striping
+ * over 4 of its list, 16 ranks on a --hca of 2; all 8 used: nothing. */
+static void idle_rails_of_eight_nics(void **state)
+{
+    (void)state;
+    struct cb_port_desc p[9] = {{"eth_nic", 1, IBV_LINK_LAYER_ETHERNET, 25000}};
+    for (int i = 0; i < 8; i++) {
+        snprintf(p[i + 1].name, sizeof p[i + 1].name, "mlx5_%d", i);
+        p[i + 1].port = 1;
+        p[i + 1].link_layer = IBV_LINK_LAYER_INFINIBAND;
+        p[i + 1].rate_mbps = 200000;
+    }
+    char msg[CB_RAILS_NOTE];
+    struct cb_rail_use four = {4, 0}, one = {1, 1}, sixteen = {16, 1}, eight = {8, 0};
+    assert_int_equal(cb_rails_unused(p, 9, (int[]){0, 1, 0, 1, 0, 1, 0, 1, 0}, &four, msg, sizeof msg), 4);
+    assert_string_equal(msg, "RDMA NICs mlx5_1:1, mlx5_3:1, mlx5_5:1, mlx5_7:1 carry no traffic: the host's 4 ranks "
+                             "use mlx5_0:1, mlx5_2:1, mlx5_4:1, mlx5_6:1 of its 8: start one rank per NIC (`mpirun "
+                             "--map-by ppr:8:node`)");
+    assert_int_equal(cb_rails_unused(p, 9, (int[]){0, 1, 1, 1, 1, 0, 0, 0, 0}, &one, msg, sizeof msg), 4);
+    assert_string_equal(msg, "RDMA NICs mlx5_4:1, mlx5_5:1, mlx5_6:1, mlx5_7:1 carry no traffic: the host's 1 rank "
+                             "uses mlx5_0:1, mlx5_1:1, mlx5_2:1, mlx5_3:1 of its 8: start one rank per NIC (`mpirun "
+                             "--map-by ppr:8:node`, every NIC in --hca), or let the rank drive them all: --hca "
+                             "mlx5_0:1,mlx5_1:1,mlx5_2:1,mlx5_3:1,mlx5_4:1,mlx5_5:1,mlx5_6:1,mlx5_7:1 --channels 8");
+    assert_int_equal(cb_rails_unused(p, 9, (int[]){0, 1, 1, 0, 0, 0, 0, 0, 0}, &sixteen, msg, sizeof msg), 6);
+    assert_string_equal(msg, "RDMA NICs mlx5_2:1, mlx5_3:1, mlx5_4:1, mlx5_5:1, mlx5_6:1, mlx5_7:1 carry no traffic: "
+                             "the host's 16 ranks use mlx5_0:1, mlx5_1:1 of its 8: list every NIC in --hca: --hca "
+                             "mlx5_0:1,mlx5_1:1,mlx5_2:1,mlx5_3:1,mlx5_4:1,mlx5_5:1,mlx5_6:1,mlx5_7:1");
+    assert_int_equal(cb_rails_unused(p, 9, (int[]){0, 1, 1, 1, 1, 1, 1, 1, 1}, &eight, msg, sizeof msg), 0);
+    assert_string_equal(msg, "");
+}
+
+/* One rank per host striping: channel c on device c mod ndev of each
+ * end's own list. Equal lists of 8 keep channel c on rail c at both ends;
+ * a host of 8 NICs against one of 4 (uneven hosts) meets on the same
+ * device index only for channels 0-3: channels 4-7 leave the 8-NIC host
+ * on mlx5_4-7 and reach the other on its mlx5_0-3. */
+static void striping_over_uneven_hosts(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 16; c++) {
+        assert_int_equal(cb_hca_channel_device(c, 8), c % 8);
+        assert_int_equal(cb_hca_channel_device(c, 4), c % 4);
+        assert_int_equal(cb_hca_channel_device(c, 8) == cb_hca_channel_device(c, 4), c % 8 < 4);
+    }
+    assert_true(cb_hca_stripes(1, 1, 8));
+    assert_false(cb_hca_stripes(1, 4, 8));   /* 4 ranks on 8 NICs: rails, one NIC each */
+    assert_false(cb_hca_stripes(1, 16, 8));
+}
+
 static void mixed_link_layers_are_named(void **state)
 {
     (void)state;
@@ -626,6 +676,8 @@ int main(void)
         cmocka_unit_test(hca_channel_device),
         cmocka_unit_test(mixed_link_layers_are_named),
         cmocka_unit_test(idle_rails_are_named),
+        cmocka_unit_test(idle_rails_of_eight_nics),
+        cmocka_unit_test(striping_over_uneven_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
