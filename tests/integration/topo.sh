@@ -1,9 +1,11 @@
 #!/bin/bash
 # `collbench topo` on synthetic machines (tests/topo/, see make-topos.sh):
-# 2 sockets x 4 cores with 2 RDMA NICs per socket, and the same without I/O.
+# 2 sockets x 4 cores with 2 RDMA NICs per socket, the same without I/O, and
+# a DGX-like 2 sockets x 8 cores with 4 RDMA NICs (and GPUs) per socket.
 # The map, the placement rules and the two warnings, without MPI.
 source "$(dirname "$0")/../lib.sh"
 X2S4N=$ROOT/tests/topo/2s4n.xml
+X2S8N=$ROOT/tests/topo/2s8n.xml
 X2S0N=$ROOT/tests/topo/2s0n.xml
 
 # topo NAME WANT_RC ARGS... : run collbench topo, output in $TMP/out and $TMP/err
@@ -75,6 +77,25 @@ name="one rank striping over 4 NICs with 4 channels, and 4 ranks: no idle NIC"
 if topo "$name" 0 --topo-xml "$X2S4N" --local-size 4 && ! grep -q 'Idle' "$TMP/out" &&
    topo "$name" 0 --topo-xml "$X2S4N" --local-size 1 --hca mlx5_0,mlx5_1,mlx5_2,mlx5_3 --channels 4; then
     if grep -q 'Idle' "$TMP/out"; then fail "$name: $(grep Idle "$TMP/out")"; else pass "$name"; fi
+fi
+
+# 8 NICs, 4 per socket: one rank per NIC on its socket; half the ranks leave half the NICs idle
+name="8 NICs, 8 ranks: one NIC each, on its socket, no warning"
+if topo "$name" 0 --topo-xml "$X2S8N" --local-size 8 &&
+   has "$name" "$TMP/out" \
+    "#   NIC mlx5_7 (ib7, 0000:87:00.0): package 1, NUMA 1, cpus 8-15, port 1 ACTIVE" \
+    "#   GPU cuda5/nvml5 (0000:84:00.0): package 1, NUMA 1, cpus 8-15, nearest NIC mlx5_5 (pci-switch)" \
+    "#   local rank 0 on 2s8n: cpus=0 numa=0 nic=mlx5_0:1 dist=numa" \
+    "#   local rank 3 on 2s8n: cpus=3 numa=0 nic=mlx5_3:1 dist=numa" \
+    "#   local rank 4 on 2s8n: cpus=8 numa=1 nic=mlx5_4:1 dist=numa" \
+    "#   local rank 7 on 2s8n: cpus=11 numa=1 nic=mlx5_7:1 dist=numa" &&
+   no_warning "$name"; then
+    if grep -q 'Idle' "$TMP/out"; then fail "$name: $(grep Idle "$TMP/out")"; else pass "$name"; fi
+fi
+name="8 NICs, 4 ranks: the 4 idle NICs named with the fix"
+if topo "$name" 0 --topo-xml "$X2S8N" --local-size 4 &&
+   has "$name" "$TMP/out" "#   Idle: RDMA NICs mlx5_1:1, mlx5_3:1, mlx5_5:1, mlx5_7:1 carry no traffic: the host's 4 ranks use mlx5_0:1, mlx5_2:1, mlx5_4:1, mlx5_6:1 of its 8: start one rank per NIC (\`mpirun --map-by ppr:8:node\`)"; then
+    pass "$name"
 fi
 
 if topo "numa binding" 0 --topo-xml "$X2S4N" --local-size 4 --bind numa &&
