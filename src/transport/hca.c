@@ -243,3 +243,68 @@ int cb_ports_mixed_link(const struct cb_port_desc *p, int n, char *msg, size_t l
     }
     return 0;
 }
+
+/* The NIC count most hosts have (a tie: the larger); -1 when none is known. */
+static int common_count(const struct cb_host_nics *h, int n)
+{
+    int freq[CB_HOST_NICS_MAX + 1] = {0}, best = -1;
+    for (int i = 0; i < n; i++)
+        if (h[i].nics > 0 && h[i].nics <= CB_HOST_NICS_MAX)
+            freq[h[i].nics]++;
+    for (int c = CB_HOST_NICS_MAX; c > 0; c--)
+        if (freq[c] && (best < 0 || freq[c] > freq[best]))
+            best = c;
+    return best;
+}
+
+/* Up to `shown` hosts whose count is (want_odd ? not : is) `common`, then "and N more". */
+static size_t host_list(const struct cb_host_nics *h, int n, int common, int want_odd, int shown, char *buf,
+                        size_t len, size_t off)
+{
+    int listed = 0, more = 0;
+    for (int i = 0; i < n; i++) {
+        if (h[i].nics <= 0 || (h[i].nics != common) != want_odd)
+            continue;
+        if (listed == shown) {
+            more++;
+            continue;
+        }
+        if (off < len)
+            off += (size_t)snprintf(buf + off, len - off, "%s%s", listed ? ", " : "", h[i].host);
+        if (want_odd && off < len)
+            off += (size_t)snprintf(buf + off, len - off, " has %d%s%s%s", h[i].nics, h[i].names[0] ? " (" : "",
+                                    h[i].names, h[i].names[0] ? ")" : "");
+        listed++;
+    }
+    if (more && off < len)
+        off += (size_t)snprintf(buf + off, len - off, " and %d more", more);
+    return off;
+}
+
+int cb_hosts_nic_counts(const struct cb_host_nics *h, int n, int listed, char *msg, size_t len)
+{
+    int common = common_count(h, n), odd = 0, alike = 0;
+    for (int i = 0; i < n; i++) {
+        odd += h[i].nics > 0 && h[i].nics != common;
+        alike += h[i].nics == common;
+    }
+    if (len)
+        msg[0] = '\0';
+    if (!odd || !len)
+        return odd;
+    size_t off = (size_t)snprintf(msg, len, "hosts differ in how many RDMA NICs %s: ",
+                                  listed ? "--hca selects" : "their ranks use (the usable ones of the common kind)");
+    off = host_list(h, n, common, 1, 4, msg, len, off);
+    if (off < len)
+        off += (size_t)snprintf(msg + off, len - off, "; ");
+    off = host_list(h, n, common, 0, 3, msg, len, off);
+    if (off < len)
+        off += (size_t)snprintf(msg + off, len - off, " ha%s %d. Ranks (and a striping rank's channels) take "
+                                "NICs by position on every host, so where the counts differ a rank's traffic "
+                                "leaves on one rail and arrives on another (through the spine on a "
+                                "rail-optimized fabric). %s", alike > 1 ? "ve" : "s", common,
+                                listed ? "Give --hca as many NICs on every host"
+                                       : "Check those hosts' NICs (ibstat, rdma link) or name the same NICs "
+                                         "on every host with --hca");
+    return odd;
+}

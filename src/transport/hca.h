@@ -83,4 +83,20 @@ int cb_rails_unused(const struct cb_port_desc *p, int n, const int *used, const 
  * first two that differ ("rxe0:1 (Ethernet) and mlx5_0:1 (InfiniBand)"). */
 int cb_ports_mixed_link(const struct cb_port_desc *p, int n, char *msg, size_t len);
 
+/* One host's rails, for cb_hosts_nic_counts. */
+#define CB_HOST_NICS_MAX 64
+struct cb_host_nics {
+    const char *host;
+    int nics;                 /* NICs its ranks are placed over (0 = unknown: not compared) */
+    const char *names;        /* "mlx5_0,mlx5_1" or "" */
+};
+
+/* Hosts whose ranks are placed over a different number of NICs than most
+ * hosts' (a tie: the larger count). Rails are matched by position (local
+ * rank, or a striping rank's channel) on every host, so there a rank's
+ * traffic crosses rails. Returns how many hosts differ; when any, msg
+ * names up to 4 of them with their counts, up to 3 of the others ("and N
+ * more"), and what to do (`listed`: --hca was given). O(n). */
+int cb_hosts_nic_counts(const struct cb_host_nics *h, int n, int listed, char *msg, size_t len);
+
 #endif

@@ -642,6 +642,49 @@ static void striping_over_uneven_hosts(void **state)
     assert_false(cb_hca_stripes(1, 16, 8));
 }
 
+/* Hosts with as many NICs: nothing; one short: named with its count and
+ * NICs, beside the others' count; unknown (0) hosts are not compared. */
+static void host_nic_counts_compared(void **state)
+{
+    (void)state;
+    char msg[CB_RAILS_NOTE] = "x";
+    struct cb_host_nics same[] = {{"a", 8, ""}, {"b", 8, ""}, {"c", 0, ""}};
+    assert_int_equal(cb_hosts_nic_counts(same, 3, 0, msg, sizeof msg), 0);
+    assert_string_equal(msg, "");
+    struct cb_host_nics short_b[] = {{"a", 8, ""}, {"b", 4, "mlx5_0,mlx5_1,mlx5_2,mlx5_3"}, {"c", 8, ""}};
+    assert_int_equal(cb_hosts_nic_counts(short_b, 3, 0, msg, sizeof msg), 1);
+    assert_string_equal(msg, "hosts differ in how many RDMA NICs their ranks use (the usable ones of the common "
+                             "kind): b has 4 (mlx5_0,mlx5_1,mlx5_2,mlx5_3); a, c have 8. Ranks (and a striping "
+                             "rank's channels) take NICs by position on every host, so where the counts differ "
+                             "a rank's traffic leaves on one rail and arrives on another (through the spine on "
+                             "a rail-optimized fabric). Check those hosts' NICs (ibstat, rdma link) or name the "
+                             "same NICs on every host with --hca");
+    /* two hosts, a tie: the larger count is the reference; --hca's advice */
+    struct cb_host_nics tie[] = {{"a", 2, "mlx5_0,mlx5_1"}, {"b", 1, "mlx5_0"}};
+    assert_int_equal(cb_hosts_nic_counts(tie, 2, 1, msg, sizeof msg), 1);
+    assert_non_null(strstr(msg, "hosts differ in how many RDMA NICs --hca selects: b has 1 (mlx5_0); a has 2. "));
+    assert_non_null(strstr(msg, "Give --hca as many NICs on every host"));
+}
+
+/* Thousands of hosts: a few named, the rest counted, the message bounded. */
+static void many_hosts_nic_counts_bounded(void **state)
+{
+    (void)state;
+    enum { N = 4096 };
+    static struct cb_host_nics h[N];
+    static char names[N][16];
+    char msg[CB_RAILS_NOTE];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "node%04d", i);
+        h[i] = (struct cb_host_nics){names[i], i % 100 == 7 ? 4 : 8, i % 100 == 7 ? "mlx5_0..3" : ""};
+    }
+    assert_int_equal(cb_hosts_nic_counts(h, N, 0, msg, sizeof msg), 41);
+    assert_non_null(strstr(msg, ": node0007 has 4 (mlx5_0..3), node0107 has 4 (mlx5_0..3), node0207 has 4 "
+                                "(mlx5_0..3), node0307 has 4 (mlx5_0..3) and 37 more; node0000, node0001, "
+                                "node0002 and 4052 more have 8. "));
+    assert_true(strlen(msg) < 700);
+}
+
 static void mixed_link_layers_are_named(void **state)
 {
     (void)state;
@@ -678,6 +721,8 @@ int main(void)
         cmocka_unit_test(idle_rails_are_named),
         cmocka_unit_test(idle_rails_of_eight_nics),
         cmocka_unit_test(striping_over_uneven_hosts),
+        cmocka_unit_test(host_nic_counts_compared),
+        cmocka_unit_test(many_hosts_nic_counts_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
