@@ -281,9 +281,10 @@ static size_t host_list(const struct cb_host_nics *h, int n, int common, int wan
     return off;
 }
 
-int cb_hosts_nic_counts(const struct cb_host_nics *h, int n, int listed, char *msg, size_t len)
+int cb_hosts_nic_counts(const struct cb_host_nics *h, int n, int listed, int *most, char *msg, size_t len)
 {
     int common = common_count(h, n), odd = 0, alike = 0;
+    *most = common;
     for (int i = 0; i < n; i++) {
         odd += h[i].nics > 0 && h[i].nics != common;
         alike += h[i].nics == common;
@@ -307,4 +308,33 @@ int cb_hosts_nic_counts(const struct cb_host_nics *h, int n, int listed, char *m
                                        : "Check those hosts' NICs (ibstat, rdma link) or name the same NICs "
                                          "on every host with --hca");
     return odd;
+}
+
+/* The length of s's name before its trailing digits, or -1 if none trail. */
+static int stem_len(const char *s)
+{
+    int n = (int)strlen(s), i = n;
+    while (i > 0 && isdigit((unsigned char)s[i - 1]))
+        i--;
+    return i < n && n - i < 9 ? i : -1;
+}
+
+void cb_nic_names_short(const char *const *names, int n, char *buf, size_t len)
+{
+    if (!len)
+        return;
+    buf[0] = '\0';
+    int stem = n > 1 ? stem_len(names[0]) : -1, run = stem >= 0;
+    for (int i = 1; i < n && run; i++)
+        run = stem_len(names[i]) == stem && !strncmp(names[i], names[0], (size_t)stem) &&
+              atoi(names[i] + stem) == atoi(names[0] + stem) + i;
+    if (run) {
+        snprintf(buf, len, "%s..%d", names[0], atoi(names[n - 1] + stem));
+        return;
+    }
+    size_t off = 0;
+    for (int i = 0; i < n && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "," : "", names[i]);
+    if (off >= len && len > 4)
+        strcpy(buf + len - 4, "...");
 }

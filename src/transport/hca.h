@@ -94,9 +94,14 @@ struct cb_host_nics {
 /* Hosts whose ranks are placed over a different number of NICs than most
  * hosts' (a tie: the larger count). Rails are matched by position (local
  * rank, or a striping rank's channel) on every host, so there a rank's
- * traffic crosses rails. Returns how many hosts differ; when any, msg
+ * traffic crosses rails. *most = the count most hosts have (-1: none
+ * known). Returns how many hosts differ; when any, msg
  * names up to 4 of them with their counts, up to 3 of the others ("and N
  * more"), and what to do (`listed`: --hca was given). O(n). */
-int cb_hosts_nic_counts(const struct cb_host_nics *h, int n, int listed, char *msg, size_t len);
+int cb_hosts_nic_counts(const struct cb_host_nics *h, int n, int listed, int *most, char *msg, size_t len);
+
+/* names[n] for a message: "mlx5_0..7" when they are one stem with
+ * consecutive numbers, else "a,b,c", ending in "..." when cut to len. */
+void cb_nic_names_short(const char *const *names, int n, char *buf, size_t len);
 
 #endif

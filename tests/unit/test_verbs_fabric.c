@@ -648,11 +648,13 @@ static void host_nic_counts_compared(void **state)
 {
     (void)state;
     char msg[CB_RAILS_NOTE] = "x";
+    int most = 0;
     struct cb_host_nics same[] = {{"a", 8, ""}, {"b", 8, ""}, {"c", 0, ""}};
-    assert_int_equal(cb_hosts_nic_counts(same, 3, 0, msg, sizeof msg), 0);
+    assert_int_equal(cb_hosts_nic_counts(same, 3, 0, &most, msg, sizeof msg), 0);
     assert_string_equal(msg, "");
+    assert_int_equal(most, 8);
     struct cb_host_nics short_b[] = {{"a", 8, ""}, {"b", 4, "mlx5_0,mlx5_1,mlx5_2,mlx5_3"}, {"c", 8, ""}};
-    assert_int_equal(cb_hosts_nic_counts(short_b, 3, 0, msg, sizeof msg), 1);
+    assert_int_equal(cb_hosts_nic_counts(short_b, 3, 0, &most, msg, sizeof msg), 1);
     assert_string_equal(msg, "hosts differ in how many RDMA NICs their ranks use (the usable ones of the common "
                              "kind): b has 4 (mlx5_0,mlx5_1,mlx5_2,mlx5_3); a, c have 8. Ranks (and a striping "
                              "rank's channels) take NICs by position on every host, so where the counts differ "
@@ -661,7 +663,8 @@ static void host_nic_counts_compared(void **state)
                              "same NICs on every host with --hca");
     /* two hosts, a tie: the larger count is the reference; --hca's advice */
     struct cb_host_nics tie[] = {{"a", 2, "mlx5_0,mlx5_1"}, {"b", 1, "mlx5_0"}};
-    assert_int_equal(cb_hosts_nic_counts(tie, 2, 1, msg, sizeof msg), 1);
+    assert_int_equal(cb_hosts_nic_counts(tie, 2, 1, &most, msg, sizeof msg), 1);
+    assert_int_equal(most, 2);
     assert_non_null(strstr(msg, "hosts differ in how many RDMA NICs --hca selects: b has 1 (mlx5_0); a has 2. "));
     assert_non_null(strstr(msg, "Give --hca as many NICs on every host"));
 }
@@ -674,15 +677,35 @@ static void many_hosts_nic_counts_bounded(void **state)
     static struct cb_host_nics h[N];
     static char names[N][16];
     char msg[CB_RAILS_NOTE];
+    int most = 0;
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "node%04d", i);
         h[i] = (struct cb_host_nics){names[i], i % 100 == 7 ? 4 : 8, i % 100 == 7 ? "mlx5_0..3" : ""};
     }
-    assert_int_equal(cb_hosts_nic_counts(h, N, 0, msg, sizeof msg), 41);
+    assert_int_equal(cb_hosts_nic_counts(h, N, 0, &most, msg, sizeof msg), 41);
     assert_non_null(strstr(msg, ": node0007 has 4 (mlx5_0..3), node0107 has 4 (mlx5_0..3), node0207 has 4 "
                                 "(mlx5_0..3), node0307 has 4 (mlx5_0..3) and 37 more; node0000, node0001, "
                                 "node0002 and 4052 more have 8. "));
     assert_true(strlen(msg) < 700);
+}
+
+/* A host's NICs in a message: a numbered run shortened, else listed. */
+static void nic_names_shortened(void **state)
+{
+    (void)state;
+    char buf[24];
+    const char *run[] = {"mlx5_0", "mlx5_1", "mlx5_2", "mlx5_3"}, *gap[] = {"mlx5_0", "mlx5_2"};
+    const char *many[] = {"ibp12s0", "ibp75s0", "ibp84s0", "ibp141s0"}, *mixed[] = {"mlx5_0", "rxe1"};
+    cb_nic_names_short(run, 4, buf, sizeof buf);
+    assert_string_equal(buf, "mlx5_0..3");
+    cb_nic_names_short(run, 1, buf, sizeof buf);
+    assert_string_equal(buf, "mlx5_0");
+    cb_nic_names_short(gap, 2, buf, sizeof buf);
+    assert_string_equal(buf, "mlx5_0,mlx5_2");
+    cb_nic_names_short(mixed, 2, buf, sizeof buf);
+    assert_string_equal(buf, "mlx5_0,rxe1");
+    cb_nic_names_short(many, 4, buf, sizeof buf);
+    assert_string_equal(buf, "ibp12s0,ibp75s0,ibp8...");
 }
 
 static void mixed_link_layers_are_named(void **state)
@@ -723,6 +746,7 @@ int main(void)
         cmocka_unit_test(striping_over_uneven_hosts),
         cmocka_unit_test(host_nic_counts_compared),
         cmocka_unit_test(many_hosts_nic_counts_bounded),
+        cmocka_unit_test(nic_names_shortened),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
