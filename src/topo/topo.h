@@ -20,7 +20,9 @@
  * Warnings: a rank whose NIC is on another socket than all its CPUs; ranks
  * sharing a NIC while a usable NIC has no rank; per host (rails_note, said
  * by the verbs transport, so only when RDMA carries the job), usable NICs
- * of the used ones' kind that no rank uses. See docs/topology.md. */
+ * of the used ones' kind that no rank uses; per job (hosts_note, said the
+ * same way), hosts placed over fewer or more NICs than most hosts. See
+ * docs/topology.md. */
 #ifndef CB_TOPO_H
 #define CB_TOPO_H
 
@@ -67,6 +69,7 @@ void cb_topo_print_machine(const struct cb_topo *t, FILE *out);
 #define CB_TOPO_CPUS_LEN 256
 #define CB_TOPO_WARN_MAX 2
 #define CB_TOPO_WARN_LEN 480
+#define CB_TOPO_RAILS_LEN 96
 
 struct cb_topo_request {
     int local_size;
@@ -89,6 +92,7 @@ struct cb_topo_rank {
     char warn[CB_TOPO_WARN_MAX][CB_TOPO_WARN_LEN];  /* what is wrong, what to do */
     char nic_note[192];       /* NICs the automatic choice skipped, "" if none */
     int nic_known;            /* nic is one of the topology's (else a name from --hca) */
+    char rails_odd[160];      /* this host's NIC count where most hosts have another, "" if alike */
 };
 
 struct cb_topo_plan {
@@ -98,6 +102,8 @@ struct cb_topo_plan {
     char nic_note[192];       /* NICs of another kind than most, skipped ("" if none) */
     int rails_checked;        /* 1: every rank's NIC is one the topology knows, so rails_note is */
     char rails_note[CB_RAILS_NOTE];   /* usable NICs no rank uses, and what to do ("" if none) */
+    int nrails;               /* NICs the ranks are placed over (--hca's candidates, else the usable ones) */
+    char rail_names[CB_TOPO_RAILS_LEN];   /* them, short ("mlx5_0..7", cb_nic_names_short) */
     struct cb_topo_rank *ranks;   /* [n] */
     void *sets;               /* private: the ranks' CPU sets, for cb_topo_bind_self */
 };
@@ -119,7 +125,9 @@ void cb_topo_bind_self(const struct cb_topo *t, const struct cb_topo_plan *p, in
 /* ---- the run (called from main) ----
  * Every rank calls it after cb_boot_init and before the transport starts,
  * with cfg->rank, local_rank, local_size, host, hca and timeout_ms set: it
- * gathers the CPUs every rank started on (a collective over the bootstrap),
+ * gathers the CPUs every rank started on and how many NICs its host's ranks
+ * are placed over (one collective over the bootstrap; hosts whose counts
+ * differ from most: cfg->hosts_note, and mine->rails_odd on their ranks),
  * loads this machine's topology (or xml_path: then nothing is bound and
  * cfg->hca is left alone, as the file is not this machine), places the local
  * ranks, binds this one, logs its warnings naming rank and host, and, when
@@ -131,7 +139,8 @@ void cb_topo_bind_self(const struct cb_topo *t, const struct cb_topo_plan *p, in
 cb_status cb_topo_setup(struct cb_boot *b, const char *xml_path, int bind, struct cb_transport_config *cfg,
                         struct cb_topo_rank *mine);
 /* Append this rank's map to the run header's properties: cpus, numa, nic,
- * nic_dist when 4 entries are free, else one "topo" entry with all four. */
+ * nic_dist when 4 entries are free, else one "topo" entry with all four;
+ * nic_note and rails when set. */
 void cb_topo_describe(const struct cb_topo_rank *mine, struct cb_props *props);
 
 /* `collbench topo [--topo-xml FILE] [--local-size N] [--bind B] [--hca LIST]

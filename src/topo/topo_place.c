@@ -115,6 +115,13 @@ static void resolve_bind(struct work *w)
 
 /* ---- NICs ---- */
 
+/* The NICs the host's ranks are placed over, for comparing hosts (topo_run.c). */
+static void set_rails(struct cb_topo_plan *p, const char *const *names, int n)
+{
+    p->nrails = n;
+    cb_nic_names_short(names, n, p->rail_names, sizeof p->rail_names);
+}
+
 /* The NICs --hca selects: listed ones in list order (a name the topology
  * does not know stays, for the transport to find or refuse), or with '^'
  * the usable ones but those. Local rank r takes candidate r mod count. */
@@ -158,6 +165,10 @@ static cb_status assign_hca(struct work *w)
     }
     memcpy(w->cand, nic, sizeof(int) * (size_t)count);
     w->ncand = count;
+    const char *names[MAX_HCA_TOKENS];
+    for (int k = 0; k < count; k++)
+        names[k] = name[k];
+    set_rails(w->plan, names, count);
     for (int r = 0; r < w->n; r++) {
         w->nic[r] = nic[r % count];
         snprintf(w->plan->ranks[r].nic, sizeof w->plan->ranks[r].nic, "%s", name[r % count]);
@@ -239,6 +250,10 @@ static cb_status assign_nics(struct work *w)
     if (w->req->hca && *w->req->hca)
         return assign_hca(w);
     keep_majority(w);
+    const char *names[MAX_USABLE];
+    for (int k = 0; k < w->nuse; k++)
+        names[k] = w->t->nics[w->usable[k]].name;
+    set_rails(w->plan, names, w->nuse);
     int closest = w->plan->bind == CB_BIND_NONE;
     for (int r = 0; r < w->n; r++)
         if (closest && w->launcher[r] && w->nuse)

@@ -237,8 +237,18 @@ static void plan_counts_its_nics(void **state)
     struct fixture *f = *state;
     assert_int_equal(place(f, 4, CB_BIND_AUTO, "mlx5_0,mlx5_1,mlx5_2,mlx5_3", NULL), CB_OK);
     assert_int_equal(cb_topo_plan_nics(&f->plan), 4);
+    assert_int_equal(f->plan.nrails, 4);   /* what hosts compare: --hca's candidates */
+    assert_string_equal(f->plan.rail_names, "mlx5_0..3");
     assert_int_equal(place(f, 3, CB_BIND_AUTO, "mlx5_2", NULL), CB_OK);
     assert_int_equal(cb_topo_plan_nics(&f->plan), 1);
+    assert_int_equal(f->plan.nrails, 1);
+    assert_string_equal(f->plan.rail_names, "mlx5_2");
+    assert_int_equal(place(f, 1, CB_BIND_AUTO, "^mlx5_1", NULL), CB_OK);
+    assert_int_equal(f->plan.nrails, 3);
+    assert_string_equal(f->plan.rail_names, "mlx5_0,mlx5_2,mlx5_3");
+    assert_int_equal(place(f, 2, CB_BIND_AUTO, "mlx5_0,rxe0", NULL), CB_OK);
+    assert_int_equal(f->plan.nrails, 2);
+    assert_string_equal(f->plan.rail_names, "mlx5_0,rxe0");
 }
 
 static void no_nic_at_all_places_cpus_only(void **state)
@@ -535,6 +545,11 @@ static void uneven_hosts_each_use_their_own_nics(void **state)
     }
     assert_int_equal(cb_topo_plan_nics(&eight->plan), 8);
     assert_int_equal(cb_topo_plan_nics(&four.plan), 4);
+    /* the counts the hosts exchange, for rank 0 to compare (hosts_note) */
+    assert_int_equal(eight->plan.nrails, 8);
+    assert_string_equal(eight->plan.rail_names, "mlx5_0..7");
+    assert_int_equal(four.plan.nrails, 4);
+    assert_string_equal(four.plan.rail_names, "mlx5_0..3");
     assert_int_equal(total_warnings(&eight->plan) + total_warnings(&four.plan), 0);
     assert_string_equal(eight->plan.rails_note, "");
     assert_string_equal(four.plan.rails_note, "");
