@@ -2,7 +2,9 @@
  * way, binds itself and tells the verbs transport which NIC to open. */
 #include "topo_impl.h"
 #include "core/bootstrap.h"
+#include "transport/hca.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,33 +21,86 @@ static void my_start_cpus(const struct cb_topo *t, char *buf, size_t len)
     hwloc_bitmap_free(set);
 }
 
+/* What each rank tells the others before placement: where it started, and
+ * the NICs its host's ranks will be placed over (to compare hosts). */
+struct rank_start {
+    char cpus[CB_TOPO_CPUS_LEN];
+    int32_t nrails;                       /* 0 = unknown */
+    char rail_names[CB_TOPO_RAILS_LEN];
+};
+
 struct local_cpus {
-    char *all;                /* [nranks][CB_TOPO_CPUS_LEN] */
+    struct rank_start *all;   /* [nranks] */
     const char **list;        /* [nlocal] into all, in rank order */
     int nlocal, me;
 };
 
-/* Every rank's start CPUs; keep those of this machine. */
-static cb_status gather_local(struct cb_boot *b, const struct cb_transport_config *cfg, const char *mine,
-                              struct local_cpus *lc)
+/* Every rank's start; keep the CPUs of this machine's ranks. */
+static cb_status gather_local(struct cb_boot *b, const struct cb_transport_config *cfg,
+                              const struct rank_start *mine, struct local_cpus *lc)
 {
     int n = cb_boot_size(b);
-    lc->all = calloc((size_t)n, CB_TOPO_CPUS_LEN);
+    lc->all = calloc((size_t)n, sizeof *lc->all);
     lc->list = calloc((size_t)n, sizeof *lc->list);
     if (!lc->all || !lc->list) {
         cb_log_error("out of memory gathering the CPU sets of %d ranks", n);
         return CB_ENOMEM;
     }
-    cb_status st = cb_boot_allgather(b, mine, lc->all, CB_TOPO_CPUS_LEN, cfg->timeout_ms,
-                                     "exchanging the ranks' CPU sets for placement");
+    cb_status st = cb_boot_allgather(b, mine, lc->all, sizeof *mine, cfg->timeout_ms,
+                                     "exchanging the ranks' CPU sets and NIC counts for placement");
     for (int r = 0; st == CB_OK && r < n; r++) {
-        lc->all[(size_t)r * CB_TOPO_CPUS_LEN + CB_TOPO_CPUS_LEN - 1] = 0;
+        lc->all[r].cpus[CB_TOPO_CPUS_LEN - 1] = 0;
+        lc->all[r].rail_names[CB_TOPO_RAILS_LEN - 1] = 0;
         if (r != cfg->rank && !cb_boot_same_machine(b, cfg->rank, r))
             continue;
         if (r == cfg->rank)
             lc->me = lc->nlocal;
-        lc->list[lc->nlocal++] = lc->all + (size_t)r * CB_TOPO_CPUS_LEN;
+        lc->list[lc->nlocal++] = lc->all[r].cpus;
     }
+    return st;
+}
+
+/* The NICs this host's ranks will be placed over, before the exchange
+ * (placement needs the others' CPUs; the count does not): a one-rank plan.
+ * Its error (a bad --hca, logged) is the real plan's, so that one is skipped. */
+static cb_status count_rails(const struct cb_topo *t, const struct cb_transport_config *cfg,
+                             struct rank_start *mine)
+{
+    struct cb_topo_request req = {1, CB_BIND_NONE, cfg->hca, NULL, cfg->channels};
+    struct cb_topo_plan plan;
+    cb_status st = cb_topo_plan(t, &req, &plan);
+    if (st != CB_OK)
+        return st;
+    mine->nrails = plan.nrails;
+    snprintf(mine->rail_names, sizeof mine->rail_names, "%s", plan.rail_names);
+    cb_topo_plan_free(&plan);
+    return CB_OK;
+}
+
+/* Hosts placed over different NIC counts: the job's word (cfg->hosts_note,
+ * said by the verbs transport's rank 0) and, for a rank of an odd host, its
+ * header's `rails`. One entry per host: O(ranks log ranks), on every rank. */
+static cb_status compare_hosts(struct cb_boot *b, struct cb_transport_config *cfg, const struct local_cpus *lc,
+                               struct cb_topo_rank *mine)
+{
+    int n = cb_boot_size(b), nhosts = 0, common = 0;
+    int *host = calloc((size_t)n, sizeof *host);
+    struct cb_host_nics *h = calloc((size_t)n, sizeof *h);
+    cb_status st = host && h ? cb_boot_hosts(b, host, &nhosts) : CB_ENOMEM;
+    if (st == CB_ENOMEM && (!host || !h))
+        cb_log_error("out of memory comparing the NICs of %d ranks' hosts", n);
+    for (int r = 0; st == CB_OK && r < n; r++)
+        if (!h[host[r]].host)
+            h[host[r]] = (struct cb_host_nics){cb_boot_host(b, r), lc->all[r].nrails, lc->all[r].rail_names};
+    if (st == CB_OK &&
+        cb_hosts_nic_counts(h, nhosts, cfg->hca[0] != 0, &common, cfg->hosts_note, sizeof cfg->hosts_note)) {
+        const struct rank_start *me = &lc->all[cfg->rank];
+        if (me->nrails > 0 && me->nrails != common)
+            snprintf(mine->rails_odd, sizeof mine->rails_odd, "%d (%s), most hosts %d", (int)me->nrails,
+                     me->rail_names, common);
+    }
+    free(host);
+    free(h);
     return st;
 }
 
@@ -107,14 +162,18 @@ cb_status cb_topo_setup(struct cb_boot *b, const char *xml_path, int bind, struc
 {
     struct cb_topo *t = NULL;
     struct local_cpus lc = {0};
-    char start[CB_TOPO_CPUS_LEN];
+    struct rank_start start = {.nrails = 0};
     memset(mine, 0, sizeof *mine);
     mine->dist = CB_DIST_UNKNOWN;
     cb_status loaded = cb_topo_load(xml_path, &t);
-    my_start_cpus(t, start, sizeof start);
-    cb_status st = gather_local(b, cfg, start, &lc);   /* every rank takes part, loaded or not */
+    my_start_cpus(t, start.cpus, sizeof start.cpus);
+    if (loaded == CB_OK)
+        loaded = count_rails(t, cfg, &start);
+    cb_status st = gather_local(b, cfg, &start, &lc);   /* every rank takes part, loaded or not */
     if (st == CB_OK && loaded == CB_OK)
         st = place_me(t, bind, cfg, &lc, mine);
+    if (st == CB_OK)   /* after place_me, which sets *mine */
+        st = compare_hosts(b, cfg, &lc, mine);
     else if (st == CB_OK && !(loaded == CB_EDEVICE && !xml_path))
         st = loaded;
     else if (st == CB_OK)
@@ -146,4 +205,6 @@ void cb_topo_describe(const struct cb_topo_rank *mine, struct cb_props *props)
     cb_props_add(props, "nic_dist", "%s", mine->nic[0] ? cb_topo_dist_name(mine->dist) : "-");
     if (mine->nic_note[0])
         cb_props_add(props, "nic_note", "%s", mine->nic_note);
+    if (mine->rails_odd[0])
+        cb_props_add(props, "rails", "%s", mine->rails_odd);
 }

@@ -59,6 +59,7 @@ struct cb_transport_config {
     int hca_checked;     /* 1: the topology checked --hca against this host's ranks (warned of shared NICs) */
     int rails_checked;   /* 1: the topology chose this host's NICs: rails_note is its word on idle ones */
     char rails_note[CB_RAILS_NOTE];   /* usable NICs no rank of the host uses, what to do; "" = none */
+    char hosts_note[CB_RAILS_NOTE];   /* hosts whose NIC counts differ from most, what to do; "" = none */
     int gid_index;       /* -1 = auto (RoCE v2, IPv4-mapped, not link-local) */
     char gid_family[16]; /* "", "ipv4", "ipv6" */
     char gid_subnet[64]; /* "" or "a.b.c.d/len" */

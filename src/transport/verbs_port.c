@@ -227,6 +227,8 @@ static cb_status pick_ports(const struct cb_transport_config *cfg, const struct 
                     "share its bandwidth; list more NICs or start fewer ranks per host",
                     cfg->host, cfg->local_size, c->n, c->n > 1 ? "s" : "", cfg->hca);
     warn_idle_ports(cfg, all, c, use->stripe);
+    if (cfg->rank == 0 && cfg->hosts_note[0])   /* the topology compared the hosts: once per job */
+        cb_log_warn("verbs: %s", cfg->hosts_note);
     return CB_OK;
 }
 
