@@ -8,7 +8,9 @@
 # and tcp across (one job, two transports), every collective bit-exact; the
 # rings are rail-local (each crossing joins the same local ranks). `collbench
 # pairs` there goes rail by rail (local rank i against local rank i only) and
-# names host and rail; hosts with 2 and 1 ranks are refused (exit 2).
+# names host and rail; hosts with 2 and 1 ranks are refused (exit 2). Hosts
+# with 8 and 4 RDMA NICs (a topology file each, through mpirun's app
+# contexts): the short host's header line says so (`rails=`), the other's not.
 # Needs root; SKIP otherwise.
 source "$(dirname "$0")/../lib.sh"
 
@@ -19,7 +21,7 @@ export OMPI_MCA_rtc_hwloc_vmhole=none   # orted in a netns: see shared/netns/REA
 # MPI's own shared-memory BTL keys its segments by hostname, which every netns
 # host shares: two hosts of two ranks trample each other's (a crash in vader)
 export OMPI_MCA_btl=self,tcp
-export CB_TEST_CB=$CB CB_TEST_TMP=$TMP
+export CB_TEST_CB=$CB CB_TEST_TMP=$TMP CB_TEST_TOPO=$ROOT/tests/topo
 # Three runs in one set of 2 hosts: auto across them, shm across them, auto inside one.
 INNER='
 run() { tag=$1; shift; timeout -k 5 120 mpirun "$@" < /dev/null > "$CB_TEST_TMP/$tag.out" 2> "$CB_TEST_TMP/$tag.err"; echo $? > "$CB_TEST_TMP/$tag.rc"; }
@@ -50,6 +52,10 @@ for coll in all_gather reduce_scatter all_reduce; do
     run "rails.$coll" --host "$two" -np 4 "$CB_TEST_CB" $coll --algo ring --channels 2 -b 1000 -e 200K -f 14 \
         --slot-bytes 16K --slots 4 -d float,int32 -n 2 -w 1 -c 2 -T 30 -J "$CB_TEST_TMP/rails.$coll.json"
 done
+# hosts placed over 8 and 4 NICs (each its own --topo-xml), and over 8 and 8
+nics() { echo -np 1 --host "$1" "$CB_TEST_CB" all_reduce --topo-xml "$CB_TEST_TOPO/$2.xml" -b 1K -e 1K -n 1 -T 30; }
+run nics.8-4 $(nics "$first" 2s8n) : $(nics "${CB_NETNS_HOSTS#*,}" 2s4n)
+run nics.8-8 $(nics "$first" 2s8n) : $(nics "${CB_NETNS_HOSTS#*,}" 2s8n)
 '
 if ! timeout -k 10 600 "$ROOT/scripts/netns-hosts" run 2 -- bash -c "$INNER" > "$TMP/netns.log" 2>&1; then
     fail "hosts: netns-hosts could not run the set"; tail -5 "$TMP/netns.log"; exit 0
@@ -132,3 +138,12 @@ if [ "$(cat "$TMP/pairs.uneven.rc")" = 2 ] &&
    grep -qE 'every host needs the same number of ranks; here: [^ ]+ 2 ranks, [^ ]+ 1 rank\.' "$TMP/pairs.uneven.err"; then
     pass "$name"
 else fail "$name: exit $(cat "$TMP/pairs.uneven.rc"): $(grep -m 2 -i error "$TMP/pairs.uneven.err")"; fi
+
+name="hosts with 8 and 4 RDMA NICs: the short host's header line names its count, the other's not"
+if [ "$(cat "$TMP/nics.8-4.rc")" = 0 ] &&
+   grep -qE '^#  Rank  1 .* rails="4 \(mlx5_0\.\.3\), most hosts 8"$' "$TMP/nics.8-4.out" &&
+   grep -q '^#  Rank  0 ' "$TMP/nics.8-4.out" && ! grep -q '^#  Rank  0 .*rails=' "$TMP/nics.8-4.out" &&
+   [ "$(cat "$TMP/nics.8-8.rc")" = 0 ] && grep -q '^#  Rank  1 ' "$TMP/nics.8-8.out" &&
+   ! grep -q 'rails=' "$TMP/nics.8-8.out"; then
+    pass "$name"
+else fail "$name: exit $(cat "$TMP/nics.8-4.rc") and $(cat "$TMP/nics.8-8.rc"): $(grep '^#  Rank' "$TMP"/nics.8-*.out | tr '\n' ' ')"; fi
