@@ -107,8 +107,10 @@ static cb_status describe_port(struct vctx *t)
     vb_choose_connect_mode(t);
     if (t->connect_mode == VB_CONNECT_CM)   /* oob needs no IP address (no IPoIB on InfiniBand) */
         st = vb_choose_cm_addr(t);
-    else
+    else {
         vb_oob_choose_tc(t);
+        vb_oob_choose_sl(t, t->cfg.traffic_class >= 0 ? t->cfg.traffic_class : t->oob_tc);
+    }
     if (!st)
         st = vb_check_queue_limits(t);
     if (st)

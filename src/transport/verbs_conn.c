@@ -106,7 +106,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
         c->q[i].own = OWN_QP;
         c->q[i].c = c;
         c->q[i].idx = i;
-        c->q[i].tc = c->q[i].sl = c->q[i].mtu = -1;
+        c->q[i].tc = c->q[i].sl = c->q[i].mtu = c->q[i].sl_asked = -1;
     }
     int acc = IBV_ACCESS_LOCAL_WRITE | (is_send ? 0 : IBV_ACCESS_REMOTE_WRITE) | vb_data_access(t);
     c->fifo_mr = ibv_reg_mr(t->pd, c->fifo, fifo_bytes, acc);
@@ -252,8 +252,10 @@ cb_status vb_qp_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state state)
                      strerror(errno), vb_mtu_bytes(c->mtu), t->gid_index);
         return CB_EDEVICE;
     }
-    if (state == IBV_QPS_RTR)
+    if (state == IBV_QPS_RTR) {
+        q->sl_asked = a.ah_attr.sl;
         vb_qp_record_path(q);
+    }
     return CB_OK;
 }
 

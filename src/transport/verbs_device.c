@@ -520,6 +520,23 @@ static void origin(int asked, const char *flag, const char *got, char *buf, size
         snprintf(buf, len, "%s %d asked", flag, asked);
 }
 
+/* sl: what the QPs have, where it came from (--sl, rdma_cm's "fabric", oob's derivation) and,
+ * where the device kept another value than was asked (rxe keeps none), what was asked. */
+static void sl_property(const struct vctx *t, struct cb_props *props)
+{
+    char v[64], asked[64], from[160];
+    qp_values(t, offsetof(struct vqp, sl), v, sizeof v);
+    qp_values(t, offsetof(struct vqp, sl_asked), asked, sizeof asked);
+    if (t->cfg.service_level >= 0)
+        origin(t->cfg.service_level, "--sl", v, from, sizeof from);
+    else if (strcmp(asked, v))
+        snprintf(from, sizeof from, "%s, %s asked", t->connect_mode == VB_CONNECT_OOB ? t->oob_sl_from : "fabric",
+                 asked);
+    else
+        snprintf(from, sizeof from, "%s", t->connect_mode == VB_CONNECT_OOB ? t->oob_sl_from : "fabric");
+    cb_props_add(props, "sl", "%s (%s)", v, from);
+}
+
 /* tc / sl / path_mtu: what the QPs have (queried after RTR), and where it came from. */
 static void qp_properties(const struct vctx *t, struct cb_props *props)
 {
@@ -546,10 +563,7 @@ static void qp_properties(const struct vctx *t, struct cb_props *props)
     int oob = t->connect_mode == VB_CONNECT_OOB;
     origin(t->cfg.traffic_class, "--tc", v, from, sizeof from);
     cb_props_add(props, "tc", "%s (%s%s)", v, oob && t->cfg.traffic_class < 0 ? t->oob_tc_from : from, dscp);
-    qp_values(t, offsetof(struct vqp, sl), v, sizeof v);
-    origin(t->cfg.service_level, "--sl", v, from, sizeof from);
-    /* oob has no path record: SL 0 unless --sl */
-    cb_props_add(props, "sl", "%s (%s)", v, oob && t->cfg.service_level < 0 ? "oob: no path record" : from);
+    sl_property(t, props);
 }
 
 /* What --ib-relaxed-ordering, --ib-ar and --ib-split-data put in force, and why. */

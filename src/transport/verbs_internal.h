@@ -259,6 +259,7 @@ struct vqp {
     uint64_t done;            /* sender: writes completed (message + 1 of the last signaled one) */
     uint64_t rcount;          /* receiver: imms received (pieces, in this QP's order of messages) */
     int tc, sl, mtu;          /* what the QP has after RTR (ibv_query_qp), -1 = unknown */
+    int sl_asked;             /* the SL given to ibv_modify_qp for RTR (rxe keeps none), -1 = not yet */
 };
 
 struct vconn {
@@ -351,6 +352,8 @@ struct vctx {
     char connect_why[48];     /* "--ib-connect oob", "auto: InfiniBand", ... */
     int oob_tc;               /* oob without --tc: default_roce_tos (configfs) or 0 */
     char oob_tc_from[32];     /* "default_roce_tos", "GID default" */
+    int oob_sl;               /* oob without --sl: rdma_cm's derivation (verbs_qos.c) or 0 */
+    char oob_sl_from[64];     /* "VLAN eth0.100 egress map, prio 4", "no VLAN on eth0", ... */
     uint32_t psn;             /* the first PSN of this rank's oob QPs */
     int64_t setup_first_ns;   /* the first listen / connect (0 = none yet) */
     int64_t setup_last_ns;    /* the last connection ready (all its QPs RTS) */
@@ -513,6 +516,19 @@ void vb_choose_connect_mode(struct vctx *t);
 /* The traffic class of oob QPs without --tc: the port's default_roce_tos
  * (rdma_cm's configfs, when an admin created it) or 0. */
 void vb_oob_choose_tc(struct vctx *t);
+
+/* -------------------------------------------------------- verbs_qos.c */
+/* The SL of oob QPs without --sl for traffic class `tc`, as rdma_cm derives
+ * it on RoCE (VLAN egress map); 0 elsewhere, with a warning where it cannot
+ * be read. Sets t->oob_sl and t->oob_sl_from. */
+void vb_oob_choose_sl(struct vctx *t, int tc);
+/* rt_tos2priority(): the Linux priority of an IP TOS byte. */
+int vb_tos_to_prio(int tos);
+/* The PCP the "EGRESS priority mappings:" line of a /proc/net/vlan/<netdev>
+ * text gives priority `prio` (0 when unmapped); CB_EDEVICE without the line. */
+cb_status vb_vlan_egress_pcp(const char *text, int prio, int *pcp);
+/* The "Device:" (the real netdev) of a /proc/net/vlan/<netdev> text. */
+cb_status vb_vlan_real_dev(const char *text, char *dev, size_t len);
 cb_status vb_oob_listen(struct vlisten *l, struct vb_hinfo *h);
 cb_status vb_reply(void *tctx, const struct cb_peer *peer, const void *handle, void *reply);
 cb_status vb_take_reply(void *lcomm, const void *reply);

@@ -7,7 +7,8 @@
  * receiver then moves its QPs to RTR and RTS. No IP address, no ARP, no
  * listening port, no CM MADs. The fabric's configuration still wins where
  * it can be read: on RoCE the traffic class is the port's default_roce_tos
- * (rdma_cm's configfs, the value rdma_cm would use), on InfiniBand the SL
+ * (rdma_cm's configfs, the value rdma_cm would use) and the SL what rdma_cm
+ * derives from it (the VLAN egress map, verbs_qos.c); on InfiniBand the SL
  * is 0 (there is no path record without the SA); --tc / --sl override. */
 #include "verbs_internal.h"
 
@@ -16,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* auto on RoCE: cm. oob sets up faster (results/measured/verbs-connect.json) and passes the two-VM
- * suite as the default, but on a VLAN-tagged netdev only rdma_cm derives the SL (the PFC class) from
- * the traffic class through the egress map (docs/verbs.md, "Which mode auto picks") */
+/* auto on RoCE: cm. oob sets up faster (results/measured/verbs-connect.json), passes the two-VM
+ * suite as the default and derives the SL from a VLAN's egress map as rdma_cm does (verbs_qos.c);
+ * the default moves once the suite has passed with both (docs/verbs.md, "Which mode auto picks") */
 #define VB_AUTO_ROCE VB_CONNECT_CM
 
 void vb_choose_connect_mode(struct vctx *t)
@@ -69,7 +70,7 @@ static struct ibv_ah_attr remote_ah(const struct vctx *t, const struct vb_qps *r
 {
     struct ibv_ah_attr ah = {
         .dlid = r->lid,
-        .sl = (uint8_t)(t->cfg.service_level >= 0 ? t->cfg.service_level : 0),
+        .sl = (uint8_t)(t->cfg.service_level >= 0 ? t->cfg.service_level : t->oob_sl),
         .port_num = (uint8_t)t->port,
     };
     if (t->pattr.link_layer == IBV_LINK_LAYER_ETHERNET) {
@@ -119,8 +120,10 @@ static cb_status oob_modify(struct vconn *c, struct vqp *q, enum ibv_qp_state st
                      vb_mtu_bytes(c->mtu), t->gid_index);
         return CB_EDEVICE;
     }
-    if (state == IBV_QPS_RTR)
+    if (state == IBV_QPS_RTR) {
+        q->sl_asked = a.ah_attr.sl;
         vb_qp_record_path(q);
+    }
     return CB_OK;
 }
 

@@ -1,7 +1,7 @@
 /* The verbs transport's fabric rules, without a device: the FIFO entry's
  * layout and torn-read check, the connection handle and the MTU both ends
- * agree on, --hca's grammar (NCCL_IB_HCA's) and the automatic choice's rule
- * for NICs of another kind. */
+ * agree on, --hca's grammar (NCCL_IB_HCA's), the automatic choice's rule
+ * for NICs of another kind and the SL oob derives as rdma_cm does. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -708,6 +708,60 @@ static void nic_names_shortened(void **state)
     assert_string_equal(buf, "ibp12s0,ibp75s0,ibp8...");
 }
 
+/* rt_tos2priority (include/net/route.h): ip_tos2prio[IPTOS_TOS(tos) >> 1], the
+ * table of net/ipv4/route.c (index 1 is ECN_OR_COST(BESTEFFORT) since 2.6.x,
+ * FILLER before). The DSCP's top bits and the ECN bit do not count. */
+static void tos_to_prio_is_the_kernels(void **state)
+{
+    (void)state;
+    static const struct { int tos, prio; } cases[] = {
+        {0, 0}, {0x02, 0}, {0x04, 0}, {0x08, 2}, {0x0c, 2}, {0x10, 6}, {0x14, 6}, {0x18, 4}, {0x1c, 4},
+        {104, 2},    /* DSCP 26 (AF31), the default_roce_tos of the VM cases */
+        {0xb8, 4},   /* DSCP 46 (EF) */
+        {160, 0},    /* DSCP 40 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(vb_tos_to_prio(cases[i].tos), cases[i].prio);
+    for (int tos = 0; tos < 256; tos++) {
+        assert_int_equal(vb_tos_to_prio(tos | 1), vb_tos_to_prio(tos & ~1));
+        assert_int_equal(vb_tos_to_prio(tos ^ 0xe0), vb_tos_to_prio(tos));
+    }
+}
+
+/* /proc/net/vlan/eth0.100 as the kernel writes it (vlanproc.c), ingress map included */
+static const char vlan_proc[] =
+    "eth0.100  VID: 100\t REORDER_HDR: 1  dev->priv_flags: 1021\n"
+    "         total frames received            0\n"
+    "          total bytes received            0\n"
+    "      Broadcast/Multicast Rcvd            0\n"
+    "\n"
+    "      total frames transmitted           42\n"
+    "       total bytes transmitted         4242\n"
+    "Device: eth0\n"
+    "INGRESS priority mappings: 0:0  1:0  2:0  3:0  4:0  5:0  6:0  7:0\n"
+    " EGRESS priority mappings: 0:1 2:3 4:5 6:7 \n";
+
+/* The egress map's PCP for a priority: its entry, 0 when it has none; the
+ * ingress map (same shape, one line before) is not read. */
+static void vlan_egress_map_is_parsed(void **state)
+{
+    (void)state;
+    int pcp = -1;
+    static const int want[8] = {1, 0, 3, 0, 5, 0, 7, 0};
+    for (int prio = 0; prio < 8; prio++) {
+        assert_int_equal(vb_vlan_egress_pcp(vlan_proc, prio, &pcp), CB_OK);
+        assert_int_equal(pcp, want[prio]);
+    }
+    assert_int_equal(vb_vlan_egress_pcp("Device: eth0\n EGRESS priority mappings: \n", 4, &pcp), CB_OK);
+    assert_int_equal(pcp, 0);
+    assert_int_equal(vb_vlan_egress_pcp("Device: eth0\nINGRESS priority mappings: 4:5\n", 4, &pcp), CB_EDEVICE);
+    char dev[16];
+    assert_int_equal(vb_vlan_real_dev(vlan_proc, dev, sizeof dev), CB_OK);
+    assert_string_equal(dev, "eth0");
+    assert_int_equal(vb_vlan_real_dev(vlan_proc, dev, 4), CB_EDEVICE);   /* "eth0" needs 5 bytes */
+    assert_int_equal(vb_vlan_real_dev("eth0.100  VID: 100\n", dev, sizeof dev), CB_EDEVICE);
+}
+
 static void mixed_link_layers_are_named(void **state)
 {
     (void)state;
@@ -741,6 +795,8 @@ int main(void)
         cmocka_unit_test(hca_stripe_rule),
         cmocka_unit_test(hca_channel_device),
         cmocka_unit_test(mixed_link_layers_are_named),
+        cmocka_unit_test(tos_to_prio_is_the_kernels),
+        cmocka_unit_test(vlan_egress_map_is_parsed),
         cmocka_unit_test(idle_rails_are_named),
         cmocka_unit_test(idle_rails_of_eight_nics),
         cmocka_unit_test(striping_over_uneven_hosts),
