@@ -17,7 +17,9 @@
 # --transport auto, which must pick verbs. The fabric's configuration:
 # default_roce_tos set through rdma_cm's configfs on both VMs reaches the
 # data packets on the wire (tcpdump, both directions) with --ib-connect cm
-# (rdma_cm applies it) and oob (collbench reads it), --tc overrides it;
+# (rdma_cm applies it) and oob (collbench reads it), --tc overrides it; on a
+# VLAN (eth0.100) with an egress map, cm and oob give the QPs the same SL, the
+# map's PCP for default_roce_tos's priority;
 # node b's netdev at MTU 1500 (active MTU 1024) against node a's 9000 (4096):
 # every collective runs in both directions on the agreed 1024 (and on 512
 # when --mtu 512 asks for it). Then faults on the wire (node a's
@@ -33,7 +35,7 @@
 # (exit 1); a 1 s carrier flap mid-pairs: the link flap named (exit 1).
 # SKIP lines (with the reason) only when the VMs cannot be booted here.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=fabric, pairs, rails, railpairs, railcolls or wire: only those cases (a quicker
+# VERBS_VM_CASES=fabric, pairs, rails, railpairs, railcolls, wire or vlan: only those cases (a quicker
 # loop while working on them).
 # Internally the script runs itself in the VMs with --node-a / --node-b.
 source "$(dirname "$0")/../lib.sh"
@@ -364,6 +366,51 @@ sys.exit(not (f and all(x["rank"] == 0 and x["interface"] == "eth0" and x["to"] 
         fi
         on_b "ip link set eth0 mtu 9000"
     }
+    # ---- a VLAN with an egress map: the SL rdma_cm derives, and oob the same ----
+    # eth0.100 on both VMs, egress-qos-map 0:1 2:3 4:5 6:7, 10.78.0.1 / .2 on it (rxe0 gets
+    # GIDs for them); default_roce_tos 184 (DSCP 46: priority 4, PCP 5). cm (rdma_cm's
+    # iboe_tos_to_sl) and oob (verbs_qos.c) must both ask SL 5 for every QP: rxe keeps no SL
+    # (ibv_query_qp reads 0), so the header shows "0 (..., 5 asked)"; a device that keeps it shows 5
+    VLAN_MAP="0:1 2:3 4:5 6:7"
+    vlan_up() {   # vlan_up HOST-NUMBER: the VLAN on this VM
+        echo "modprobe 8021q 2> /dev/null; ip link add link eth0 name eth0.100 type vlan id 100 egress-qos-map $VLAN_MAP && ip addr add 10.78.0.$1/24 dev eth0.100 && ip link set eth0.100 up"
+    }
+    # vlan_sl_run MODE FROM: a checked all_reduce on the VLAN's GIDs; every rank's sl and tc as wanted
+    vlan_sl_run() {
+        local mode=$1 from=$2 name="SL from the VLAN egress map across 2 VMs, --ib-connect $1"
+        run_x "$name" 1 verbs all_reduce --algo ring -b 1000 -e 96000 -f 96 --slot-bytes 16K --slots 4 -d float \
+            -n 1 -w 0 -c 2 -I 0 --gid-subnet 10.78.0.0/24 --ib-connect "$mode"
+        local ranks bad_sl
+        ranks=$(grep -c '^#  *Rank' "$TMP/out")
+        bad_sl=$(grep '^#  *Rank' "$TMP/out" | grep -vE " sl=\"(5 \($from\)|0 \($from, 5 asked\))\"")
+        if [ "$ranks" != 2 ] || [ -n "$bad_sl" ]; then
+            fail "$name: want sl 5 ($from) on both ranks:"; grep '^#  *Rank' "$TMP/out" | grep -oE ' (sl|tc|gid_index)="?[^"]*"?'
+        elif grep '^#  *Rank' "$TMP/out" | grep -qv ' tc="184 '; then
+            fail "$name: a rank's traffic class is not default_roce_tos 184: $(grep -oE ' tc="[^"]*"' "$TMP/out")"
+        else
+            pass "$name: $(grep -m 1 -oE ' sl="[^"]*"' "$TMP/out")"
+        fi
+    }
+    vlan_cases() {
+        if ! bash -c "$(vlan_up 1)" || ! on_b "$(vlan_up 2)"; then
+            fail "SL from the VLAN egress map: cannot create eth0.100 on both VMs"; return
+        fi
+        local i
+        for i in $(seq 50); do   # the GIDs of 10.78.0.x appear once the address is up
+            grep -q '^0000:0000:0000:0000:0000:ffff:0a4e:0001' /sys/class/infiniband/rxe0/ports/1/gids/* 2> /dev/null &&
+                break
+            sleep 0.2
+        done
+        echo "# node a: $(grep -H . /proc/net/vlan/eth0.100 | grep -m 1 EGRESS)"
+        if ! set_roce_tos 184; then
+            fail "SL from the VLAN egress map: cannot set default_roce_tos through configfs"
+        else
+            vlan_sl_run cm fabric
+            vlan_sl_run oob "VLAN eth0.100 egress map, prio 4"
+            set_roce_tos 0
+        fi
+        ip link del eth0.100; on_b "ip link del eth0.100"
+    }
     # ---- two rails: rxe0 on eth0 and rxe1 on eth1, two wires ----
     sent_pkts() { cat /sys/class/infiniband/$1/ports/1/hw_counters/sent_pkts 2>/dev/null || echo 0; }
     # rails_case NAME TRANSPORT: 2 ranks per VM, two rail-local ring channels; each local rank
@@ -545,12 +592,13 @@ sys.exit(not (d["ranks_per_host"] == 2 and sorted((p["a"], p["b"]) for p in d["p
     railpairs) rail_pairs_case ;;
     railcolls) rails_colls ;;
     wire) ;;
-    *) rails_cases; main_cases; fabric_cases ;;
+    vlan) vlan_cases ;;
+    *) rails_cases; main_cases; fabric_cases; vlan_cases ;;
     esac
     echo "# node a: rxe0 counters: $(rdma statistic show link rxe0/1 2>/dev/null | tr -s ' ' | cut -c1-400)"
     # pairs before the wire faults: the last of those takes eth0 down beyond the retry
     # budget, and a pairs run right after it failed to measure its pair (a CI run)
-    case $CASES in fabric|pairs|rails|railpairs|railcolls) ;; wire) wire_cases ;; *) pairs_cases; wire_cases ;; esac
+    case $CASES in fabric|pairs|rails|railpairs|railcolls|vlan) ;; wire) wire_cases ;; *) pairs_cases; wire_cases ;; esac
     touch "$W/done"
     exit $bad
 fi
