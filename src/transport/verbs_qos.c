@@ -3,12 +3,14 @@
  * class into a Linux priority (rt_tos2priority: ip_tos2prio[IPTOS_TOS(tos)
  * >> 1]) and that into the SL: through the real device's prio -> traffic
  * class map when it has traffic classes (num_tc), else through the VLAN
- * netdev's egress map (the PCP), else 0. The egress map is in
+ * netdev's egress map (the PCP), else 0; a netdev on top of others (bond,
+ * macvlan) answers for its first lower device. The egress map is in
  * /proc/net/vlan/<netdev>; the prio -> tc map is only in netlink, so a
  * device with traffic classes gets a warning naming --sl / --ib-connect cm
  * instead of a guess. */
 #include "verbs_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,7 +101,16 @@ static void sl_from(struct vctx *t, int sl, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Through the egress map of the VLAN netdev `ndev` (on `real`). */
+/* `dev` has traffic classes: rdma_cm would read its priority -> class map (netlink only). */
+static void sl_unread_classes(struct vctx *t, const char *dev, int prio)
+{
+    cb_log_warn("verbs: %s:%d: %s has traffic classes: rdma_cm takes the SL from its priority -> class map, "
+                "which only netlink shows; the oob SL stays 0: pass --sl (`tc qdisc show dev %s`, the class of "
+                "priority %d) or use --ib-connect cm", t->dev, t->port, dev, dev, prio);
+    sl_from(t, 0, "%s traffic classes unread", dev);
+}
+
+/* Through the egress map of the VLAN netdev `ndev`, or its real device's classes. */
 static void sl_from_vlan(struct vctx *t, const char *ndev, int prio)
 {
     char path[128], text[4096], real[64];
@@ -112,17 +123,45 @@ static void sl_from_vlan(struct vctx *t, const char *ndev, int prio)
                     "only on most kernels): its SL stays 0 where rdma_cm would take the map's PCP for priority "
                     "%d; pass --sl or use --ib-connect cm", t->dev, t->port, ndev, path, why, prio);
         sl_from(t, 0, "VLAN %s egress map unread", ndev);
-        return;
+    } else if (!vb_vlan_real_dev(text, real, sizeof real) && has_traffic_classes(real)) {
+        sl_unread_classes(t, real, prio);
+    } else {
+        sl_from(t, pcp, "VLAN %s egress map, prio %d", ndev, prio);
     }
-    if (!vb_vlan_real_dev(text, real, sizeof real) && has_traffic_classes(real)) {
-        cb_log_warn("verbs: %s:%d: %s (under VLAN %s) has traffic classes: rdma_cm takes the SL from its "
-                    "priority -> class map, which only netlink shows; the oob SL stays 0: pass --sl (`tc qdisc "
-                    "show dev %s`, map entry of priority %d) or use --ib-connect cm",
-                    t->dev, t->port, real, ndev, real, prio);
-        sl_from(t, 0, "%s traffic classes unread", real);
-        return;
-    }
-    sl_from(t, pcp, "VLAN %s egress map, prio %d", ndev, prio);
+}
+
+/* The first device under `dev` (a bond's or macvlan's: sysfs lower_NAME links); 0 when none. */
+static int first_lower(const char *dev, char *lower, size_t len)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sys/class/net/%s", dev);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d)))
+        if (!strncmp(e->d_name, "lower_", 6) && strlen(e->d_name + 6) < len) {
+            snprintf(lower, len, "%s", e->d_name + 6);
+            found = 1;
+        }
+    closedir(d);
+    return found;
+}
+
+/* rdma_cm's order: the netdev itself if a VLAN, else its first lower device
+ * (a VLAN's map or that device's classes), else its own classes, else 0. */
+static void sl_from_netdev(struct vctx *t, const char *ndev, int prio)
+{
+    char lower[64] = "";
+    if (is_vlan(ndev))
+        sl_from_vlan(t, ndev, prio);
+    else if (first_lower(ndev, lower, sizeof lower) && is_vlan(lower))
+        sl_from_vlan(t, lower, prio);
+    else if (has_traffic_classes(lower[0] ? lower : ndev))
+        sl_unread_classes(t, lower[0] ? lower : ndev, prio);
+    else
+        sl_from(t, 0, "no VLAN on %s", ndev);
 }
 
 void vb_oob_choose_sl(struct vctx *t, int tc)
@@ -138,15 +177,5 @@ void vb_oob_choose_sl(struct vctx *t, int tc)
         return;
     }
     ndev[strcspn(ndev, "\n")] = '\0';
-    int prio = vb_tos_to_prio(tc);
-    if (is_vlan(ndev)) {
-        sl_from_vlan(t, ndev, prio);
-    } else if (has_traffic_classes(ndev)) {
-        cb_log_warn("verbs: %s:%d: %s has traffic classes: rdma_cm takes the SL from its priority -> class map, "
-                    "which only netlink shows; the oob SL stays 0: pass --sl (`tc qdisc show dev %s`, map entry "
-                    "of priority %d) or use --ib-connect cm", t->dev, t->port, ndev, ndev, prio);
-        sl_from(t, 0, "%s traffic classes unread", ndev);
-    } else {
-        sl_from(t, 0, "no VLAN on %s", ndev);
-    }
+    sl_from_netdev(t, ndev, vb_tos_to_prio(tc));
 }
