@@ -49,7 +49,7 @@ static const struct cb_topt table[] = {
      CB_TOPT_SWITCH, FIELD(ib_ar), 0, 0, NULL},
     {"ib-connect", "cm|oob|auto", CB_TOPT_VERBS,
      "how QPs are connected: cm = rdma_cm (IP address, ARP, CM MADs), oob =\nQP addresses through the "
-     "bootstrap, as NCCL (no IP address needed)\n(default auto: oob on InfiniBand, cm on RoCE)",
+     "bootstrap, as NCCL (no IP address needed)\n(default auto: oob, as NCCL)",
      CB_TOPT_CHOICE, FIELD(ib_connect), 0, 0, "cm|oob|auto"},
     {"ib-ar-threshold", "SIZE", CB_TOPT_VERBS, "see --ib-ar (default 8K)", CB_TOPT_SIZE, FIELD(ib_ar_threshold), 1,
      1 << 30, NULL},

@@ -41,7 +41,7 @@ struct scale_args {
     int counts[SCALE_MAX_COUNTS], ncounts;
     struct cb_scale_terms terms;
     double fixed_us, per_conn_us;   /* given; < 0: the measured figure */
-    const char *ib_connect;         /* verbs: whose set-up, "cm" or "oob"; NULL: cm */
+    const char *ib_connect;         /* verbs: whose set-up, "cm" or "oob"; NULL: oob (auto's) */
     const struct measured_setup *from;   /* the measured line in force, NULL: given or none */
 };
 
@@ -79,7 +79,7 @@ static void model_usage(FILE *out)
           "                         " SCALE_DEFAULT_RANKS "), from:\n"
           "  --transport T          whose buffers: shm, tcp or verbs (default verbs)\n"
           "  --slots N --slot-bytes SIZE --qps N  as a run takes them (default 8, 512K, 1)\n"
-          "  --ib-connect cm|oob    verbs: whose set-up, rdma_cm's or the bootstrap's (default cm)\n"
+          "  --ib-connect cm|oob    verbs: whose set-up, rdma_cm's or the bootstrap's (default oob)\n"
           "  --conn-us X --setup-fixed-us Y  set-up = Y + X per connection end (default: measured\n"
           "                         by scripts/bench-scale for tcp and shm, scripts/bench-connect\n"
           "                         for verbs in a Soft-RoCE VM)\n", out);
@@ -190,7 +190,7 @@ static int scale_setup_terms(struct scale_args *s)
     }
     char name[32];
     snprintf(name, sizeof name, "%s%s%s", t->transport->name, verbs ? " " : "",
-             verbs ? (s->ib_connect ? s->ib_connect : "cm") : "");
+             verbs ? (s->ib_connect ? s->ib_connect : "oob") : "");
     t->setup_fixed_s = t->setup_per_conn_s = -1;
     s->from = NULL;
     for (size_t i = 0; i < sizeof measured_setup / sizeof measured_setup[0]; i++)

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* auto on RoCE: cm. oob sets up faster (results/measured/verbs-connect.json), passes the two-VM
- * suite as the default and derives the SL from a VLAN's egress map as rdma_cm does (verbs_qos.c);
- * the default moves once the suite has passed with both (docs/verbs.md, "Which mode auto picks") */
-#define VB_AUTO_ROCE VB_CONNECT_CM
+/* auto on RoCE: oob, as NCCL. It sets up faster (results/measured/verbs-connect.json), passes the
+ * two-VM suite as the default and takes the fabric's traffic class and SL as rdma_cm would
+ * (default_roce_tos, the VLAN egress map: verbs_qos.c) (docs/verbs.md, "Which mode auto picks") */
+#define VB_AUTO_ROCE VB_CONNECT_OOB
 
 void vb_choose_connect_mode(struct vctx *t)
 {

@@ -377,7 +377,7 @@ connect_modes() {
     run_coll "all_reduce verbs np=2 --ib-connect cm" 2 all_reduce -b 64K -e 64K --ib-connect cm -n 1 -w 0 -c 1 -I 0 &&
         shows "--ib-connect cm" 'connect="cm (--ib-connect cm)"'
     run_coll "all_reduce verbs np=2 --ib-connect auto on RoCE" 2 all_reduce -b 64K -e 64K -n 1 -w 0 -c 1 -I 0 &&
-        shows "--ib-connect auto on RoCE" 'connect="cm (auto: RoCE)"'
+        shows "--ib-connect auto on RoCE" 'connect="oob (auto: RoCE)"'
     # the admin's default_roce_tos (rdma_cm's configfs) is what oob QPs get, --tc still wins
     local tos=/sys/kernel/config/rdma_cm/rxe0/ports/1/default_roce_tos
     case_ "default_roce_tos through configfs"

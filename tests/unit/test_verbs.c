@@ -651,6 +651,7 @@ static int child_receiver(int hfd, int dfd, int qps, size_t sb, int nslots, uint
     void *t, *l, *r = NULL;
     uint8_t handle[CB_HANDLE_BYTES];
     make_cfg(&cfg, 1, qps, sb, nslots);
+    tw_cm(&cfg);   /* the raw connect / accept handshake, no reply step: cm */
     if (V->init(&cfg, &t) || V->listen(t, &p0, handle, &l))
         return 2;
     if (write(hfd, handle, sizeof handle) != (ssize_t)sizeof handle)
@@ -715,6 +716,7 @@ static void bandwidth_2proc(int qps, size_t sb, int nslots, uint64_t count)
     void *t, *s = NULL;
     uint8_t handle[CB_HANDLE_BYTES];
     make_cfg(&cfg, 0, qps, sb, nslots);
+    tw_cm(&cfg);   /* the raw connect / accept handshake, no reply step: cm */
     assert_int_equal(V->init(&cfg, &t), CB_OK);
     assert_int_equal(read(hp[0], handle, sizeof handle), (ssize_t)sizeof handle);
     double t0 = now_s();
@@ -810,6 +812,7 @@ static void test_wire(void **state)
     struct cb_peer peer = {.rank = recv ? 0 : 1};
     snprintf(peer.host, sizeof peer.host, "%s", recv ? "nodea" : "nodeb");
     make_cfg(&cfg, recv ? 1 : 0, qps, sb, nslots);
+    tw_cm(&cfg);   /* the raw connect / accept handshake, no reply step: cm */
     cfg.timeout_ms = 60000;
     void *t;
     assert_int_equal(V->init(&cfg, &t), CB_OK);
@@ -1215,6 +1218,7 @@ static void test_split_mismatch_refused(void **state)
     struct cb_peer p0 = {.rank = 0, .host = "testhost0"}, p1 = {.rank = 1, .host = "testhost1"};
     for (int i = 0; i < 2; i++) {
         make_cfg(&cfg[i], i, 2, 4096, 2);
+        tw_cm(&cfg[i]);   /* the raw connect / accept handshake, no reply step: cm */
         cfg[i].timeout_ms = 5000;
         cfg[i].ib_split_data = i == 0 ? CB_SWITCH_ON : CB_SWITCH_OFF;
         assert_int_equal(V->init(&cfg[i], &t[i]), CB_OK);
