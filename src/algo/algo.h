@@ -42,6 +42,11 @@ struct cb_algo_desc {
      * many sends as receives: what `collbench model --scale` counts. NULL
      * with connect. */
     int (*conn_ends)(int nranks, int rank, int channels);
+    /* Where connect takes slots from the rank's shared pool
+     * (cb_comm_connect_all): the most slots its receives hold at once with
+     * nslots per connection (its sends, lent from registered buffers, one
+     * while each is posted), what the pool is reserved to; NULL: own slots. */
+    int (*shared_slots)(int nranks, int nslots);
     /* Whether it runs coll in place (sendbuf == recvbuf layout); NULL: always. */
     int (*in_place)(cb_coll coll);
     /* CB_OK if it handles type t and op, else CB_EUSAGE (logged when `report`);
@@ -125,6 +130,12 @@ int cb_rd_conn_ends(int nranks, int rank, int channels);
 int cb_ring_conn_ends(int nranks, int rank, int channels);
 /* cb_comm_connect_all's: every other rank, on channel 0. */
 int cb_all_conn_ends(int nranks, int rank, int channels);
+/* A shared slot a send holds while it is staged: a lent one only between
+ * send_slot and send_lend, but a receive may hold all the others then. */
+#define CB_SEND_STAGING_SLOTS 1
+/* Shared slots of an algorithm that receives from one peer at a time: a
+ * FIFO's worth (the slices it expects are cleared nslots ahead) and a send's. */
+int cb_one_peer_shared_slots(int nranks, int nslots);
 
 cb_status cb_ring_all_reduce(struct cb_comm *c, const struct cb_coll_args *a);
 cb_status cb_ring_all_gather(struct cb_comm *c, const struct cb_coll_args *a);

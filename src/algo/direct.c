@@ -122,11 +122,20 @@ static double direct_reduce_scatter_time(const struct cb_machine *m, double s, d
     return direct_steps(m, s / m->nranks, g, 0);
 }
 
+/* Shared slots: the reduce-scatter's slices from every peer at once
+ * (cb_prim_recv_reduce_all), or the all-gather's FIFO from one peer. */
+static int direct_shared_slots(int nranks, int nslots)
+{
+    int all = (CB_REDUCE_ALL_AHEAD + 1) * (nranks - 1);
+    return (all > nslots ? all : nslots) + CB_SEND_STAGING_SLOTS;
+}
+
 const struct cb_algo_desc cb_algo_direct = {
     .name = "direct",
     .summary = "every rank reduces its own piece from all n sources at once, then sends it to all",
     .connect = cb_comm_connect_all,
     .conn_ends = cb_all_conn_ends,
+    .shared_slots = direct_shared_slots,
     .impl = {
         {CB_ALL_REDUCE, cb_direct_all_reduce, direct_all_reduce_time},
         {CB_REDUCE_SCATTER, cb_direct_reduce_scatter, direct_reduce_scatter_time},

@@ -109,6 +109,7 @@ const struct cb_algo_desc cb_algo_pairwise = {
     .summary = "alltoall in n-1 rounds, one peer each way per round",
     .connect = cb_comm_connect_all,
     .conn_ends = cb_all_conn_ends,
+    .shared_slots = cb_one_peer_shared_slots,
     .impl = {{CB_ALLTOALL, cb_pairwise_alltoall, pairwise_time}},
 };
 
@@ -117,5 +118,6 @@ const struct cb_algo_desc cb_algo_linear = {
     .summary = "alltoall with every block posted at once (small messages)",
     .connect = cb_comm_connect_all,
     .conn_ends = cb_all_conn_ends,
+    .shared_slots = cb_one_peer_shared_slots,
     .impl = {{CB_ALLTOALL, cb_linear_alltoall, linear_time}},
 };

@@ -32,10 +32,16 @@ static cb_algo algo_of(cb_coll coll, cb_algo algo)
     return CB_ALGO_AUTO;
 }
 
+/* Its connections, and the shared slots its receives hold at once. */
 static cb_status connect_for(struct cb_comm *c, cb_algo algo)
 {
     const struct cb_algo_desc *d = cb_algo_desc(algo);
-    return d && d->connect ? d->connect(c) : CB_OK;
+    cb_status st = d && d->connect ? d->connect(c) : CB_OK;
+    if (st != CB_OK || !d || !d->shared_slots)
+        return st;
+    int slots = d->shared_slots(c->nranks, c->cfg.nslots);
+    st = c->ops->reserve_shared(c->tctx, slots);
+    return st == CB_OK && c->net_ops ? c->net_ops->reserve_shared(c->net_tctx, slots) : st;
 }
 
 size_t cb_coll_size_bytes(const struct cb_comm *c, const struct cb_coll_args *a)

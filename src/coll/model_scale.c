@@ -14,10 +14,15 @@ int cb_model_scale(const struct cb_scale_terms *t, cb_algo algo, int nranks, str
         int ends = d->conn_ends(nranks, r, channels);
         most = ends > most ? ends : most;
     }
-    size_t pair = t->transport->geometry_bytes(&t->cfg, 1) + t->transport->geometry_bytes(&t->cfg, 0);
+    const struct cb_transport_ops *tr = t->transport;
+    size_t pair = d->shared_slots
+                      ? tr->geometry_bytes(&t->cfg, CB_END_SEND_SHARED) + tr->geometry_bytes(&t->cfg, CB_END_RECV_SHARED)
+                      : tr->geometry_bytes(&t->cfg, CB_END_SEND) + tr->geometry_bytes(&t->cfg, CB_END_RECV);
     need->conn_ends = most;
     need->qps = (long long)most * t->cfg.qps_per_conn;
     need->buffer_bytes = (size_t)(most / 2) * pair;
+    if (d->shared_slots)
+        need->buffer_bytes += tr->shared_geometry_bytes(&t->cfg, d->shared_slots(nranks, t->cfg.nslots));
     need->setup_s = t->setup_per_conn_s < 0 ? -1 : t->setup_fixed_s + most * t->setup_per_conn_s;
     return 0;
 }

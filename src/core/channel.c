@@ -88,6 +88,13 @@ static size_t slice_len(size_t done, size_t bytes, size_t slot_bytes)
     return left < slot_bytes ? left : slot_bytes;
 }
 
+/* Tell r's transport that the next `bytes` arrive now: that many slices. */
+static cb_status expect_bytes(struct cb_recv_chan *r, size_t bytes)
+{
+    size_t slices = (bytes + r->slot_bytes - 1) / r->slot_bytes;
+    return slices ? r->ops->recv_expect(r->conn, slices) : CB_OK;
+}
+
 /* A slot that holds less than the sender and receiver agreed is a protocol bug. */
 static cb_status check_len(const struct cb_recv_chan *r, size_t got, size_t want)
 {
@@ -204,6 +211,9 @@ static cb_status slice_loop(struct cb_recv_chan *r, struct cb_send_chan *s, size
     /* a final value that goes home and on: written home only, and lent from
      * there where the send slot is only local staging (no pass over it) */
     int lend_result = s && w->dst && w->dst_final && !s->ops->caps.slot_is_peer_memory && s->ops->caps.lends;
+    cb_status expect_st = r ? expect_bytes(r, bytes) : CB_OK;
+    if (expect_st != CB_OK)
+        return expect_st;
     for (size_t done = 0; done < bytes;) {
         size_t n = slice_len(done, bytes, slot_bytes), got;
         const void *in = NULL;
@@ -352,12 +362,33 @@ static cb_status reduce_group(struct cb_comm *c, int first, int nin, const char 
     return CB_OK;
 }
 
+/* Each peer's slice number `slice` of `bytes` is to be received now. */
+static cb_status expect_slice_from_all(struct cb_comm *c, size_t slice, size_t bytes)
+{
+    size_t slot = c->cfg.slot_bytes;
+    if (slice * slot >= bytes)
+        return CB_OK;
+    for (int k = 1; k < c->nranks; k++) {
+        struct cb_recv_chan *r = recv_from_next(c, k);
+        cb_status st = r->ops->recv_expect(r->conn, 1);
+        if (st != CB_OK)
+            return st;
+    }
+    return CB_OK;
+}
+
 cb_status cb_prim_recv_reduce_all(struct cb_comm *c, const void *local, void *dst, size_t bytes,
                                   const struct cb_redop *op)
 {
     struct cb_redop partial = *op;
     partial.last = 0;
-    for (size_t done = 0; done < bytes;) {
+    size_t slice = 0;
+    for (size_t ahead = 0; ahead <= CB_REDUCE_ALL_AHEAD; ahead++) {
+        cb_status st = expect_slice_from_all(c, ahead, bytes);
+        if (st != CB_OK)
+            return st;
+    }
+    for (size_t done = 0; done < bytes; slice++) {
         size_t n = slice_len(done, bytes, c->cfg.slot_bytes);
         char *out = (char *)dst + done;
         for (int first = 1; first < c->nranks; first += REDUCE_ALL_GROUP) {
@@ -368,6 +399,9 @@ cb_status cb_prim_recv_reduce_all(struct cb_comm *c, const void *local, void *ds
                 return st;
         }
         done += n;
+        cb_status st = expect_slice_from_all(c, slice + 1 + CB_REDUCE_ALL_AHEAD, bytes);
+        if (st != CB_OK)
+            return st;
     }
     return CB_OK;
 }
@@ -415,6 +449,9 @@ static cb_status sendrecv(struct cb_send_chan *s, const void *src, size_t sbytes
 {
     size_t sent = 0, received = 0, offered = 0, offered_at = SIZE_MAX;
     struct waiter w = {0, 0};
+    cb_status expect_st = expect_bytes(r, rbytes);
+    if (expect_st != CB_OK)
+        return expect_st;
     while (sent < sbytes || received < rbytes) {
         int moved = 0;
         cb_status st = CB_OK;

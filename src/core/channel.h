@@ -52,6 +52,10 @@ cb_status cb_prim_recv_reduce_copy_send(struct cb_recv_chan *r, struct cb_send_c
  * cache, so every input is read from memory once and dst written once. */
 cb_status cb_prim_recv_reduce_all(struct cb_comm *c, const void *local, void *dst, size_t bytes,
                                   const struct cb_redop *op);
+/* Slices every peer is cleared to send for cb_prim_recv_reduce_all ahead
+ * of the one being reduced: the next arrives while this one is folded in,
+ * and shared receive slots (transport.h) hold two per peer, not a FIFO. */
+#define CB_REDUCE_ALL_AHEAD 1
 /* dst = in-slot; out-slot = in-slot. dst is final, as for
  * cb_prim_recv_reduce_copy_send: lent where the send slot is local staging. */
 cb_status cb_prim_recv_copy_send(struct cb_recv_chan *r, struct cb_send_chan *s, void *dst, size_t bytes);

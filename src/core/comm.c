@@ -277,6 +277,7 @@ static struct cb_peer peer_on(const struct cb_comm *c, int rank, int ch)
 {
     struct cb_peer p = c->peers[rank];
     p.channel = ch;
+    p.shared_slots = c->shared_slots;
     return p;
 }
 
@@ -527,6 +528,7 @@ void cb_comm_buffer_use(const struct cb_comm *c, struct cb_conn_use *use)
             use->buffer_bytes += r->ops->recv_bytes(r->conn);
         }
     }
+    use->buffer_bytes += c->ops->shared_bytes(c->tctx) + (c->net_ops ? c->net_ops->shared_bytes(c->net_tctx) : 0);
 }
 
 cb_status cb_comm_connect_ring(struct cb_comm *c)
@@ -556,6 +558,7 @@ cb_status cb_comm_connect_all(struct cb_comm *c)
     int n = c->nranks - 1, batch = c->connect_batch > 0 ? c->connect_batch : n;
     int *to = calloc((size_t)batch + 1, sizeof *to), *from = calloc((size_t)batch + 1, sizeof *from);
     cb_status st = to && from ? CB_OK : CB_ENOMEM;
+    c->shared_slots = 1;
     for (int d0 = 1; d0 <= n && st == CB_OK; d0 += batch) {
         int k = 0;
         for (int d = d0; d <= n && d < d0 + batch; d++, k++) {
@@ -564,6 +567,7 @@ cb_status cb_comm_connect_all(struct cb_comm *c)
         }
         st = cb_comm_connect(c, to, k, from, k);
     }
+    c->shared_slots = 0;
     free(from);
     free(to);
     return st;

@@ -71,12 +71,16 @@ struct cb_comm {
     /* cb_comm_connect_all's step: peers listened for (and connected to) at
      * once, so that the listeners and handles in flight stay bounded */
     int connect_batch;
+    /* connections being made take their receive slots from the rank's
+     * shared pool (struct cb_peer): set by cb_comm_connect_all */
+    int shared_slots;
 };
 
 /* What this rank's connections hold, for the run header and the JSON. */
 struct cb_conn_use {
     int connections;      /* connection ends: a send and a receive per peer and channel */
-    size_t buffer_bytes;  /* their FIFO buffers (verbs: registered), transport's send_bytes / recv_bytes */
+    size_t buffer_bytes;  /* their FIFO buffers (verbs: registered), transport's send_bytes / recv_bytes,
+                           * and the transports' shared pools (shared_bytes) */
     double connect_s;     /* time spent connecting (cb_comm's connect_s) */
 };
 

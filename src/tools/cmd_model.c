@@ -365,7 +365,11 @@ static void print_scale(const struct model_args *ma)
                "set-up ", t->transport->name, t->cfg.nslots, t->cfg.slot_bytes, t->cfg.qps_per_conn,
                t->cfg.channels > 0 ? t->cfg.channels : 1);
         put_setup(&ma->scale);
-        printf("\n# per rank, the most any rank needs\n#    ranks  algorithm     conn.ends   QPs/rank  buffers(MiB)  set-up(s)\n");
+        printf("\n# per rank, the most any rank needs; buffers: each connection end's own%s\n"
+               "#    ranks  algorithm     conn.ends   QPs/rank  buffers(MiB)  set-up(s)\n",
+               t->transport->shared_geometry_bytes(&t->cfg, 1)
+                   ? ", and the every-pair algorithms' shared slot pool at its most in flight"
+                   : "");
     }
     for (int i = 0; i < ma->scale.ncounts; i++)
         for (int a = 0; a < CB_NALGOS; a++) {

@@ -53,3 +53,27 @@ size_t cb_transport_no_buffers(void *conn)
     (void)conn;
     return 0;
 }
+
+cb_status cb_transport_no_expect(void *rconn, size_t nmsgs)
+{
+    (void)rconn, (void)nmsgs;
+    return CB_OK;
+}
+
+size_t cb_transport_no_shared_buffers(void *tctx)
+{
+    (void)tctx;
+    return 0;
+}
+
+size_t cb_transport_no_shared_geometry(const struct cb_transport_config *cfg, int slots)
+{
+    (void)cfg, (void)slots;
+    return 0;
+}
+
+cb_status cb_transport_no_reserve(void *tctx, int slots)
+{
+    (void)tctx, (void)slots;
+    return CB_OK;
+}

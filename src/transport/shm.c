@@ -136,11 +136,11 @@ static void set_geometry(struct shm_conn *c, const struct cb_transport_config *c
 }
 
 /* The receiver's memfd holds the FIFO; the sender maps it and allocates none. */
-static size_t shm_geometry_bytes(const struct cb_transport_config *cfg, int is_send)
+static size_t shm_geometry_bytes(const struct cb_transport_config *cfg, enum cb_conn_end end)
 {
     struct shm_conn c;
     set_geometry(&c, cfg);
-    return is_send ? 0 : c.ctrl_bytes + (size_t)(c.nslots * c.slot_stride);
+    return end == CB_END_SEND || end == CB_END_SEND_SHARED ? 0 : c.ctrl_bytes + (size_t)(c.nslots * c.slot_stride);
 }
 
 static size_t shm_recv_bytes(void *rconn)
@@ -539,6 +539,7 @@ const struct cb_transport_ops cb_transport_shm = {
     .send_post = shm_send_post,
     .recv_slot = shm_recv_slot,
     .recv_release = shm_recv_release,
+    .recv_expect = cb_transport_no_expect,
     .progress = shm_progress,
     .send_idle = shm_send_idle,
     .alloc_shared = shm_alloc_shared,
@@ -552,6 +553,9 @@ const struct cb_transport_ops cb_transport_shm = {
     .send_bytes = cb_transport_no_buffers,
     .recv_bytes = shm_recv_bytes,
     .geometry_bytes = shm_geometry_bytes,
+    .shared_bytes = cb_transport_no_shared_buffers,
+    .shared_geometry_bytes = cb_transport_no_shared_geometry,
+    .reserve_shared = cb_transport_no_reserve,
     .close_send = close_conn,
     .close_recv = close_conn,
     .finalize = shm_finalize,

@@ -339,9 +339,9 @@ static void tcp_finalize(void *tctx)
 }
 
 /* Each end has its own slots: the sender fills them, the receiver reads into them. */
-static size_t tcp_geometry_bytes(const struct cb_transport_config *cfg, int is_send)
+static size_t tcp_geometry_bytes(const struct cb_transport_config *cfg, enum cb_conn_end end)
 {
-    (void)is_send;
+    (void)end;
     return cb_tcp_slot_stride(cfg->slot_bytes) * (size_t)cfg->nslots;
 }
 
@@ -369,6 +369,7 @@ const struct cb_transport_ops cb_transport_tcp = {
     .send_post = tcp_send_post,
     .recv_slot = tcp_recv_slot,
     .recv_release = tcp_recv_release,
+    .recv_expect = cb_transport_no_expect,
     .progress = tcp_progress,
     .send_idle = tcp_send_idle,
     .alloc_shared = cb_transport_plain_alloc,
@@ -382,6 +383,9 @@ const struct cb_transport_ops cb_transport_tcp = {
     .send_bytes = tcp_send_bytes,
     .recv_bytes = tcp_recv_bytes,
     .geometry_bytes = tcp_geometry_bytes,
+    .shared_bytes = cb_transport_no_shared_buffers,
+    .shared_geometry_bytes = cb_transport_no_shared_geometry,
+    .reserve_shared = cb_transport_no_reserve,
     .close_send = tcp_close_send,
     .close_recv = tcp_close_recv,
     .finalize = tcp_finalize,

@@ -35,7 +35,19 @@ struct cb_peer {
     int rank;
     char host[64];
     int channel;
+    /* this connection's slots come from the rank's shared pool: the
+     * receiver's granted only for messages it expects (recv_expect), the
+     * sender's staging only while a message it does not lend is written.
+     * All-to-all style connections (both ends are told alike), so memory
+     * follows what is in flight, not the number of peers. Ignored where a
+     * transport has no pool. */
+    int shared_slots;
 };
+
+/* A connection end, as geometry_bytes counts its buffers: an end with
+ * shared slots (struct cb_peer) holds none of its own where the transport
+ * has a pool. */
+enum cb_conn_end { CB_END_RECV = 0, CB_END_SEND = 1, CB_END_RECV_SHARED = 2, CB_END_SEND_SHARED = 3 };
 
 /* A setting that is on, off, or chosen by the transport (0: so a zeroed
  * config means auto). */
@@ -147,6 +159,11 @@ struct cb_transport_ops {
     cb_status (*send_post)(void *sconn, size_t nbytes);
     cb_status (*recv_slot)(void *rconn, const void **slot, size_t *nbytes);
     cb_status (*recv_release)(void *rconn);
+    /* Receiver: the next `nmsgs` messages on this connection are to be
+     * received now, in order (the channel primitives say so before they
+     * wait). A connection with shared slots clears the sender to send only
+     * these; the others have their own slots and clear them ahead. */
+    cb_status (*recv_expect)(void *rconn, size_t nmsgs);
     /* Drive the connections of the context that have work (socket I/O, CQ
      * polling). Called by every wait loop, so data posted to one peer moves
      * while we wait for another. Its cost must follow the connections with
@@ -155,7 +172,8 @@ struct cb_transport_ops {
     cb_status (*progress)(void *tctx);
     /* Sender: *idle = 1 when everything posted has left this rank's buffers
      * (safe to close) and, where the transport lends (caps.lends), has been
-     * consumed by the receiver (lent memory is free to change). */
+     * consumed by the receiver, or (verbs, to shared slots) written into
+     * its memory: lent memory is free to change. */
     cb_status (*send_idle)(void *sconn, int *idle);
 
     /* Zero-copy, in one vocabulary:
@@ -198,9 +216,18 @@ struct cb_transport_ops {
      * 0 where it maps the peer's memory and allocates none (shm's sender). */
     size_t (*send_bytes)(void *sconn);
     size_t (*recv_bytes)(void *rconn);
-    /* What send_bytes (is_send 1) or recv_bytes (0) of a connection made with
-     * cfg reports, from the slot geometry alone: `collbench model`'s figure. */
-    size_t (*geometry_bytes)(const struct cb_transport_config *cfg, int is_send);
+    /* What send_bytes or recv_bytes of a connection end made with cfg
+     * reports, from the slot geometry alone: `collbench model`'s figure. */
+    size_t (*geometry_bytes)(const struct cb_transport_config *cfg, enum cb_conn_end end);
+    /* Buffer memory the context holds for all its connections (verbs: the
+     * shared receive pool, as large as the most slots granted at once), and
+     * what it holds with at most `slots` granted at once (the model's). */
+    size_t (*shared_bytes)(void *tctx);
+    size_t (*shared_geometry_bytes)(const struct cb_transport_config *cfg, int slots);
+    /* Grow the shared pool to hold `slots` at once now (an algorithm's most
+     * in flight, once its connections are made): registered outside the
+     * timed runs, and what the header reports is what they use. */
+    cb_status (*reserve_shared)(void *tctx, int slots);
 
     cb_status (*close_send)(void *sconn);
     cb_status (*close_recv)(void *rconn);
@@ -230,5 +257,11 @@ cb_status cb_transport_no_reply(void *tctx, const struct cb_peer *peer, const vo
 cb_status cb_transport_no_take_reply(void *lcomm, const void *reply);
 /* A connection end that allocates no buffer of its own (it maps the peer's). */
 size_t cb_transport_no_buffers(void *conn);
+/* No shared slots: every connection clears its own ahead, expecting is moot. */
+cb_status cb_transport_no_expect(void *rconn, size_t nmsgs);
+/* No buffer memory outside the connections. */
+size_t cb_transport_no_shared_buffers(void *tctx);
+size_t cb_transport_no_shared_geometry(const struct cb_transport_config *cfg, int slots);
+cb_status cb_transport_no_reserve(void *tctx, int slots);
 
 #endif

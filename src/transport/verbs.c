@@ -211,6 +211,7 @@ static void close_device(struct vctx *t)
         vb_conn_destroy(t->conns);
     while (t->windows)   /* buffers nobody freed */
         vb_free_shared(t, t->windows->base);
+    vb_pool_destroy(t);
     close(t->wake_fd);
     if (t->ch)
         rdma_destroy_event_channel(t->ch);
@@ -279,11 +280,36 @@ undo_list:
     return st;
 }
 
-/* Both ends register a FIFO of nslots slots and the CTS entries. */
-static size_t verbs_geometry_bytes(const struct cb_transport_config *cfg, int is_send)
+/* Both ends register a FIFO of nslots slots and the CTS entries; an end
+ * with shared slots only the entries (its slots are the pool's). */
+static size_t verbs_geometry_bytes(const struct cb_transport_config *cfg, enum cb_conn_end end)
 {
-    (void)is_send;
-    return vb_conn_reg_bytes(cfg);
+    int shared = end == CB_END_RECV_SHARED || end == CB_END_SEND_SHARED;
+    return shared ? vb_fifo_entries_bytes(cfg->nslots) : vb_conn_reg_bytes(cfg);
+}
+
+/* A reservation is one chunk of exactly that many slots (verbs_pool.c). */
+static size_t verbs_pool_geometry_bytes(const struct cb_transport_config *cfg, int slots)
+{
+    return vb_page_round((size_t)slots * cfg->slot_bytes);
+}
+
+static size_t verbs_pool_bytes(void *tctx)
+{
+    const struct vrank *r = tctx;
+    size_t bytes = 0;
+    for (int k = 0; k < r->ndev; k++)
+        bytes += r->dev[k]->pool_bytes;
+    return bytes;
+}
+
+static cb_status verbs_pool_reserve(void *tctx, int slots)
+{
+    const struct vrank *r = tctx;
+    cb_status st = CB_OK;
+    for (int k = 0; k < r->ndev && st == CB_OK; k++)
+        st = vb_pool_reserve(r->dev[k], slots);
+    return st;
 }
 
 static size_t verbs_conn_bytes(void *conn)
@@ -305,6 +331,7 @@ const struct cb_transport_ops cb_transport_verbs = {
     .send_post = vb_send_post,
     .recv_slot = vb_recv_slot,
     .recv_release = vb_recv_release,
+    .recv_expect = vb_recv_expect,
     .progress = vr_progress,
     .send_idle = vb_send_idle,
     .alloc_shared = vr_alloc_shared,
@@ -316,6 +343,9 @@ const struct cb_transport_ops cb_transport_verbs = {
     .send_bytes = verbs_conn_bytes,
     .recv_bytes = verbs_conn_bytes,
     .geometry_bytes = verbs_geometry_bytes,
+    .shared_bytes = verbs_pool_bytes,
+    .shared_geometry_bytes = verbs_pool_geometry_bytes,
+    .reserve_shared = verbs_pool_reserve,
     .close_send = vb_close_send,
     .close_recv = vb_close_recv,
     .finalize = verbs_finalize,

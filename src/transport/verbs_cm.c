@@ -404,6 +404,7 @@ cb_status vb_listen(void *tctx, const struct cb_peer *peer, void *handle, void *
     h.link_layer = t->pattr.link_layer;
     h.rate_mbps = t->rate_mbps;
     h.split_data = cb_split_data(&t->cfg);
+    h.pooled = l->rc->pooled;
     snprintf(h.qps.dev, sizeof h.qps.dev, "%s", t->dev);
     snprintf(h.host, sizeof h.host, "%s", t->cfg.host);
     vb_handle_encode(&h, handle);
@@ -535,6 +536,12 @@ cb_status vb_check_same_shape(const struct vctx *t, const struct cb_peer *peer, 
                      "%d slots of %zu bytes: give every rank the same options", peer->rank, peer->host, h->qps.nqps,
                      h->nslots, h->slot_bytes, t->cfg.qps_per_conn, t->cfg.nslots, t->cfg.slot_bytes);
         return CB_EUSAGE;
+    }
+    if (h->pooled != (peer->shared_slots != 0)) {
+        cb_log_error("verbs: rank %d (%s) %s shared receive slots for this connection and this rank %s: "
+                     "protocol mismatch (are both ranks the same collbench build?)", peer->rank, peer->host,
+                     h->pooled ? "uses" : "does not use", peer->shared_slots ? "does" : "does not");
+        return CB_EINTERNAL;
     }
     return check_split(t, cb_split_data(&t->cfg), h->split_data, peer);
 }

@@ -18,6 +18,25 @@ static void conn_unlink(struct vconn *c)
         }
 }
 
+/* The memory of a connection and the pool slots it was granted. */
+static void free_arrays(struct vconn *c)
+{
+    for (int i = 0; c->granted && i < c->nslots; i++)
+        if (c->granted[i])
+            vb_pool_give(c->t, c->granted[i]);
+    free(c->granted);
+    free(c->cts);
+    free(c->fifo);
+    free(c->sizes);
+    free(c->lent);
+    free(c->lent_lkey);
+    free(c->offers);
+    free(c->ndirect);
+    free(c->wqe_end);
+    free(c->q);
+    free(c);
+}
+
 /* Release every verbs resource of a connection, in reverse order of creation. */
 void vb_conn_destroy(struct vconn *c)
 {
@@ -44,23 +63,46 @@ void vb_conn_destroy(struct vconn *c)
     if (c->fifo_mr)
         ibv_dereg_mr(c->fifo_mr);
     t->registered -= c->reg_bytes;
-    free(c->cts);
-    free(c->fifo);
-    free(c->sizes);
-    free(c->lent);
-    free(c->lent_lkey);
-    free(c->offers);
-    free(c->ndirect);
-    free(c->wqe_end);
-    free(c->q);
-    free(c);
+    free_arrays(c);
+}
+
+/* Bytes a connection registers of its own: its FIFO (none with shared
+ * slots: they are the pool's) and its clear-to-send entries. */
+static size_t own_fifo_bytes(const struct vctx *t, int pooled)
+{
+    return pooled ? 0 : vb_page_round((size_t)t->cfg.nslots * t->cfg.slot_bytes);
+}
+
+static cb_status alloc_arrays(struct vconn *c, size_t fifo_bytes, size_t cts_bytes)
+{
+    c->q = calloc((size_t)c->nq, sizeof *c->q);
+    c->sizes = calloc((size_t)c->nslots, sizeof *c->sizes);
+    c->lent = calloc((size_t)c->nslots, sizeof *c->lent);
+    c->lent_lkey = calloc((size_t)c->nslots, sizeof *c->lent_lkey);
+    c->offers = calloc((size_t)c->nslots, sizeof *c->offers);
+    c->ndirect = calloc((size_t)c->nslots, sizeof *c->ndirect);
+    c->granted = calloc((size_t)c->nslots, sizeof *c->granted);
+    c->wqe_end = calloc((size_t)c->nq * (size_t)c->nslots, sizeof *c->wqe_end);
+    if (!c->q || !c->sizes || !c->lent || !c->lent_lkey || !c->offers || !c->ndirect || !c->granted ||
+        !c->wqe_end || (fifo_bytes && posix_memalign((void **)&c->fifo, 4096, fifo_bytes)) ||
+        posix_memalign((void **)&c->cts, 4096, cts_bytes)) {
+        cb_log_error("verbs: out of memory for the %zu-byte FIFO of the connection %s rank %d (%s)", fifo_bytes,
+                     c->is_send ? "to" : "from", c->peer.rank, c->peer.host);
+        return CB_ENOMEM;
+    }
+    if (fifo_bytes)
+        memset(c->fifo, 0, fifo_bytes);
+    memset(c->cts, 0, cts_bytes);
+    return CB_OK;
 }
 
 /* Everything a connection needs before any QP exists: registered memory, CQ. */
 cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer, struct vconn **out)
 {
-    cb_status st = vb_check_memlock(t, vb_conn_reg_bytes(&t->cfg), is_send ? "a send connection" : "a receive connection",
-                                 peer);
+    int pooled = peer->shared_slots != 0;
+    size_t fifo_bytes = own_fifo_bytes(t, pooled), cts_bytes = vb_fifo_entries_bytes(t->cfg.nslots);
+    cb_status st = vb_check_memlock(t, fifo_bytes + cts_bytes, is_send ? "a send connection" : "a receive connection",
+                                    peer);
     if (st)
         return st;
     struct vconn *c = calloc(1, sizeof *c);
@@ -70,6 +112,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     }
     c->t = t;
     c->is_send = is_send;
+    c->pooled = pooled;
     c->peer = *peer;
     c->nq = t->cfg.qps_per_conn;
     c->split = cb_split_data(&t->cfg);
@@ -84,24 +127,9 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
     c->sq_depth = is_send ? (c->ar ? 2 : 1) * c->nslots + 2 : 2 * c->nslots + 4;
     c->rq_depth = is_send ? 1 : c->nslots + 2;
     c->t_start = cb_now_ms();
-    size_t fifo_bytes = vb_page_round((size_t)c->nslots * c->slot_bytes);
-    size_t cts_bytes = vb_fifo_entries_bytes(c->nslots);
-    c->q = calloc((size_t)c->nq, sizeof *c->q);
-    c->sizes = calloc((size_t)c->nslots, sizeof *c->sizes);
-    c->lent = calloc((size_t)c->nslots, sizeof *c->lent);
-    c->lent_lkey = calloc((size_t)c->nslots, sizeof *c->lent_lkey);
-    c->offers = calloc((size_t)c->nslots, sizeof *c->offers);
-    c->ndirect = calloc((size_t)c->nslots, sizeof *c->ndirect);
-    c->wqe_end = calloc((size_t)c->nq * (size_t)c->nslots, sizeof *c->wqe_end);
-    if (!c->q || !c->sizes || !c->lent || !c->lent_lkey || !c->offers || !c->ndirect || !c->wqe_end || posix_memalign((void **)&c->fifo, 4096, fifo_bytes) ||
-        posix_memalign((void **)&c->cts, 4096, cts_bytes)) {
-        cb_log_error("verbs: out of memory for the %zu-byte FIFO of the connection %s rank %d (%s)", fifo_bytes,
-                     is_send ? "to" : "from", peer->rank, peer->host);
-        st = CB_ENOMEM;
+    st = alloc_arrays(c, fifo_bytes, cts_bytes);
+    if (st)
         goto undo_alloc;
-    }
-    memset(c->fifo, 0, fifo_bytes);
-    memset(c->cts, 0, cts_bytes);
     for (int i = 0; i < c->nq; i++) {
         c->q[i].own = OWN_QP;
         c->q[i].c = c;
@@ -109,8 +137,7 @@ cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer
         c->q[i].tc = c->q[i].sl = c->q[i].mtu = c->q[i].sl_asked = -1;
     }
     int acc = IBV_ACCESS_LOCAL_WRITE | (is_send ? 0 : IBV_ACCESS_REMOTE_WRITE) | vb_data_access(t);
-    c->fifo_mr = ibv_reg_mr(t->pd, c->fifo, fifo_bytes, acc);
-    if (!c->fifo_mr)
+    if (fifo_bytes && !(c->fifo_mr = ibv_reg_mr(t->pd, c->fifo, fifo_bytes, acc)))
         goto reg_failed;
     c->cts_mr = ibv_reg_mr(t->pd, c->cts, cts_bytes,
                            IBV_ACCESS_LOCAL_WRITE | (is_send ? IBV_ACCESS_REMOTE_WRITE : 0));
@@ -148,16 +175,7 @@ undo_reg:
         ibv_dereg_mr(c->fifo_mr);
     t->registered -= c->reg_bytes;
 undo_alloc:
-    free(c->cts);
-    free(c->fifo);
-    free(c->sizes);
-    free(c->lent);
-    free(c->lent_lkey);
-    free(c->offers);
-    free(c->ndirect);
-    free(c->wqe_end);
-    free(c->q);
-    free(c);
+    free_arrays(c);
     return st;
 }
 

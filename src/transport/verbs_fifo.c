@@ -187,6 +187,21 @@ static uint64_t send_completed(const struct vconn *c)
     return m;
 }
 
+/* Sender: advance `completed`; with pooled slots the staging of every
+ * message now written goes back to the pool. */
+static void note_completed(struct vconn *c)
+{
+    uint64_t done = send_completed(c);
+    done = done < c->posted ? done : c->posted;
+    for (; c->pooled && c->completed < done; c->completed++) {
+        int slot = (int)(c->completed % (uint64_t)c->nslots);
+        if (c->granted[slot])
+            vb_pool_give(c->t, c->granted[slot]);
+        c->granted[slot] = NULL;
+    }
+    c->completed = done > c->completed ? done : c->completed;
+}
+
 int vb_entry_read(const struct cts_entry *e, uint32_t seq, struct cts_entry *out)
 {
     if (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != seq)
@@ -242,11 +257,13 @@ static cb_status post_piece(struct vconn *c, struct vqp *q, uint64_t s, struct i
  * QP(s), and the write of the last free slot, whose completion the sender
  * needs to get a slot back. Without split that takes the last message on
  * each QP: any nq in a row cover every QP (s + nq - completed: the last nq
- * of the slots, signaled since `completed` only grows). */
+ * of the slots, signaled since `completed` only grows). To a pooled
+ * receiver also the last posted (on each QP): send_idle waits for them. */
 static int signal_write(const struct vconn *c, uint64_t s, int first)
 {
     uint64_t span = c->split ? 1 : (uint64_t)c->nq;
-    return c->q[first].unsig + 1 >= c->sig_every || s + span - c->completed >= (uint64_t)c->nslots;
+    return c->q[first].unsig + 1 >= c->sig_every || s + span - c->completed >= (uint64_t)c->nslots ||
+           (c->pooled && s + span >= c->posted);
 }
 
 /* Sender: write every posted slot whose clear-to-send has arrived. */
@@ -282,8 +299,10 @@ static cb_status send_issue(struct vconn *c)
             rkey = o.rkey;
             imm |= IMM_DIRECT;
         }
-        const char *from = c->lent[slot] ? c->lent[slot] : c->fifo + (size_t)slot * c->slot_bytes;
-        uint32_t lkey = c->lent[slot] ? c->lent_lkey[slot] : c->fifo_mr->lkey;
+        const char *from = c->lent[slot]   ? c->lent[slot]
+                           : c->pooled     ? c->granted[slot]->addr
+                                           : c->fifo + (size_t)slot * c->slot_bytes;
+        uint32_t lkey = c->lent[slot] ? c->lent_lkey[slot] : c->pooled ? c->granted[slot]->lkey : c->fifo_mr->lkey;
         for (int i = first; i < last; i++) {
             size_t off, len;
             piece_of(c, n, i, &off, &len);
@@ -336,22 +355,65 @@ static cb_status write_entry(struct vconn *c, int index, const struct cts_entry 
     return CB_OK;
 }
 
+/* Receiver: the messages the sender may be cleared for: a FIFO ahead of
+ * what was consumed, and with pooled slots only those expected. */
+static uint64_t cts_limit(const struct vconn *c)
+{
+    uint64_t ahead = c->consumed + (uint64_t)c->nslots;
+    return c->pooled && c->expected < ahead ? c->expected : ahead;
+}
+
+/* Receiver: where message s is to be written: its slot of the FIFO, or the
+ * pool slot taken for it. */
+static cb_status slot_for(struct vconn *c, int slot, uint64_t *addr, uint32_t *rkey)
+{
+    if (!c->pooled) {
+        *addr = (uintptr_t)(c->fifo + (size_t)slot * c->slot_bytes);
+        *rkey = c->fifo_mr->rkey;
+        return CB_OK;
+    }
+    cb_status st = vb_pool_take(c->t, &c->peer, &c->granted[slot]);
+    if (st) {
+        vb_conn_fail(c, st);
+        return st;
+    }
+    *addr = (uintptr_t)c->granted[slot]->addr;
+    *rkey = c->granted[slot]->rkey;
+    return CB_OK;
+}
+
 /* Receiver: tell the sender about every free slot. */
 cb_status vb_cts_issue(struct vconn *c)
 {
     if (!c->ready && c->nestablished < c->nq)
         return CB_OK;
-    while (c->cts_sent < c->consumed + (uint64_t)c->nslots && entry_room(c) && !vb_port_down(c->t)) {
-        uint64_t s = c->cts_sent;
+    while (c->cts_sent < cts_limit(c) && entry_room(c) && !vb_port_down(c->t)) {
+        uint64_t s = c->cts_sent, addr;
         int slot = (int)(s % (uint64_t)c->nslots);
-        struct cts_entry e = vb_entry_make((uintptr_t)(c->fifo + (size_t)slot * c->slot_bytes), c->fifo_mr->rkey,
-                                           (uint32_t)c->slot_bytes, (uint32_t)(s + 1));
-        cb_status st = write_entry(c, slot, &e, "clear-to-send");
+        uint32_t rkey;
+        cb_status st = slot_for(c, slot, &addr, &rkey);
+        if (st)
+            return st;
+        struct cts_entry e = vb_entry_make(addr, rkey, (uint32_t)c->slot_bytes, (uint32_t)(s + 1));
+        st = write_entry(c, slot, &e, "clear-to-send");
         if (st)
             return st;
         c->cts_sent++;
     }
     return CB_OK;
+}
+
+cb_status vb_recv_expect(void *rconn, size_t nmsgs)
+{
+    struct vconn *c = rconn;
+    if (c->err)
+        return c->err;
+    if (!c->pooled)
+        return CB_OK;
+    c->expected += nmsgs;
+    cb_status st = vb_cts_issue(c);
+    vb_conn_note_work(c);
+    return st;
 }
 
 /* The highest message any QP has delivered (a piece of it), + 1. */
@@ -427,18 +489,28 @@ cb_status vb_send_slot(void *sconn, size_t nbytes, void **slot)
     cb_status st = vb_conn_progress(c);
     if (st)
         return st;
-    c->completed = send_completed(c);
+    note_completed(c);
     if (!c->slot_out) {
         /* A slot only once the receiver has cleared it: send_post then writes
          * at once and nothing waits for a later call. A sender that posts its
          * last slice and leaves for something else (an MPI barrier, the next
-         * size) would otherwise strand that slice until it comes back. */
+         * size) would otherwise strand that slice until it comes back.
+         * With shared slots the clear-to-send comes only once the receiver
+         * expects the message, so the slot goes out before it: the posted
+         * slice is written by a later progress call, wherever this rank
+         * waits (the bootstrap's waits drive it too). */
         struct cts_entry e;
         if (c->posted - c->completed >= (uint64_t)c->nslots ||
-            !vb_entry_read(&c->cts[c->posted % (uint64_t)c->nslots], (uint32_t)(c->posted + 1), &e))
+            (!c->pooled &&
+             !vb_entry_read(&c->cts[c->posted % (uint64_t)c->nslots], (uint32_t)(c->posted + 1), &e)))
             return CB_OK;
     }
-    *slot = c->fifo + (size_t)(c->posted % (uint64_t)c->nslots) * c->slot_bytes;
+    int s = (int)(c->posted % (uint64_t)c->nslots);
+    if (c->pooled && !c->granted[s] && (st = vb_pool_take(c->t, &c->peer, &c->granted[s])) != CB_OK) {
+        vb_conn_fail(c, st);
+        return st;
+    }
+    *slot = c->pooled ? c->granted[s]->addr : c->fifo + (size_t)s * c->slot_bytes;
     c->slot_out = 1;
     return CB_OK;
 }
@@ -455,6 +527,10 @@ static cb_status post(struct vconn *c, size_t nbytes, const char *lent, uint32_t
         return CB_EINTERNAL;
     }
     uint64_t slot = c->posted % (uint64_t)c->nslots;
+    if (lent && c->pooled && c->granted[slot]) {   /* written from the user's buffer: no staging */
+        vb_pool_give(c->t, c->granted[slot]);
+        c->granted[slot] = NULL;
+    }
     c->sizes[slot] = (uint32_t)nbytes;
     c->lent[slot] = lent;
     c->lent_lkey[slot] = lkey;
@@ -499,7 +575,7 @@ cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes)
     }
     int s = (int)(c->consumed % (uint64_t)c->nslots);
     const struct vb_offer *o = &c->offers[s];
-    *slot = c->fifo + (size_t)s * c->slot_bytes;
+    *slot = c->pooled ? c->granted[s]->addr : c->fifo + (size_t)s * c->slot_bytes;
     *nbytes = c->sizes[s];
     if (c->ndirect[s]) {   /* written into the destination we offered */
         if (c->ndirect[s] != pieces(c) || o->seq1 != c->consumed + 1 || *nbytes > o->bytes) {
@@ -528,6 +604,10 @@ cb_status vb_recv_release(void *rconn)
         return CB_EINTERNAL;
     }
     int s = (int)(c->consumed % (uint64_t)c->nslots);
+    if (c->pooled) {
+        vb_pool_give(c->t, c->granted[s]);
+        c->granted[s] = NULL;
+    }
     c->ndirect[s] = 0;
     c->offers[s].seq1 = 0;   /* used, or the sender wrote before it saw it */
     c->slot_out = 0;
@@ -543,7 +623,7 @@ cb_status vb_recv_release(void *rconn)
  * connection's own next call (its CQ holds what arrives meanwhile). */
 static int has_work(const struct vconn *c)
 {
-    return c->is_send ? c->issued < c->posted : c->cts_sent < c->consumed + (uint64_t)c->nslots;
+    return c->is_send ? c->issued < c->posted : c->cts_sent < cts_limit(c);
 }
 
 void vb_conn_note_work(struct vconn *c)
@@ -615,14 +695,18 @@ cb_status vb_send_idle(void *sconn, int *idle)
     cb_status st = vb_conn_progress(c);
     if (st)
         return st;
-    c->completed = send_completed(c);
+    note_completed(c);
     /* everything written, and the receiver has released all of it: the
      * clear-to-send for the last slot it will ever offer has arrived (it
      * offers slot s only after consuming s - nslots). Unsignaled writes
      * never complete here; the receiver's release proves they landed. */
     uint64_t last = c->posted + (uint64_t)c->nslots - 1;
     struct cts_entry e;
-    *idle = c->issued == c->posted && vb_entry_read(&c->cts[last % (uint64_t)c->nslots], (uint32_t)(last + 1), &e);
+    if (c->pooled)   /* no clear-to-send ahead: the last writes are signaled instead */
+        *idle = c->issued == c->posted && c->completed >= c->posted;
+    else
+        *idle = c->issued == c->posted &&
+                vb_entry_read(&c->cts[last % (uint64_t)c->nslots], (uint32_t)(last + 1), &e);
     return CB_OK;
 }
 

@@ -75,6 +75,7 @@ void vb_handle_encode(const struct vb_hinfo *i, void *handle)
     h.mtu_asked = (uint8_t)(i->mtu_asked != 0);
     h.rate_mbps = htobe32(i->rate_mbps);
     h.split_data = (uint8_t)(i->split_data != 0);
+    h.pooled = (uint8_t)(i->pooled != 0);
     snprintf(h.host, sizeof h.host, "%s", i->host);
     qps_encode(&i->qps, &h.qps);
     memset(handle, 0, CB_HANDLE_BYTES);
@@ -122,6 +123,7 @@ cb_status vb_handle_decode(const void *handle, const struct cb_peer *peer, struc
     i->mtu_asked = h.mtu_asked != 0;
     i->rate_mbps = be32toh(h.rate_mbps);
     i->split_data = h.split_data != 0;
+    i->pooled = h.pooled != 0;
     snprintf(i->host, sizeof i->host, "%.*s", (int)sizeof h.host - 1, h.host);
     return CB_OK;
 }

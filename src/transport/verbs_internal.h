@@ -33,8 +33,8 @@
 #define VREQ_MAGIC 0x43425652u  /* "CBVR": CM request private data */
 #define VREP_MAGIC 0x43425641u  /* "CBVA": CM reply private data */
 #define VRPL_MAGIC 0x43425650u  /* "CBVP": the sender's reply through the bootstrap */
-#define VH_VERSION 6   /* 3: the port's MTU, link layer, rate; 4: --ib-connect, QP addresses; 5: split_data;
-                          * 6: QP addresses in one block (struct vqps) */
+#define VH_VERSION 7   /* 3: the port's MTU, link layer, rate; 4: --ib-connect, QP addresses; 5: split_data;
+                          * 6: QP addresses in one block (struct vqps); 7: pooled */
 #define VB_MAX_QPS 64  /* --qps bound: every QP number fits in a handle */
 #define CQ_BATCH 32
 #define VB_PORT_EVENTS_MAX 32
@@ -71,7 +71,8 @@ struct vhandle {
     uint32_t nonce;           /* identifies this listen */
     int32_t rank;             /* the listening (receiving) rank */
     uint16_t port;            /* rdma_cm port, network byte order */
-    uint16_t pad;
+    uint8_t pooled;           /* 1: the listener's slots are from its shared pool */
+    uint8_t pad;
     uint32_t nslots;
     uint64_t slot_bytes;
     uint8_t addr[16];         /* IPv4 (first 4 bytes) or IPv6 address */
@@ -143,6 +144,7 @@ struct vb_hinfo {
     enum ibv_mtu mtu, active_mtu;
     uint32_t rate_mbps;
     int split_data;
+    int pooled;
     char host[64];
     struct vb_qps qps;
 };
@@ -299,6 +301,15 @@ struct vconn {
     uint64_t posted, issued, completed;
     /* receiver */
     uint64_t consumed, cts_sent;
+    int pooled;               /* slots from t's shared pool (struct cb_peer's shared_slots, both
+                               * ends alike): a sender is handed a staging slot without its
+                               * clear-to-send (that comes only once the receiver expects the
+                               * message), and is idle once every write completed */
+    uint64_t expected;        /* messages the receiver has said it takes (recv_expect): with
+                               * pooled slots the sender is cleared for these only */
+    struct vslot **granted;   /* pooled: per slot, the pool slot in use (receiver: the one its
+                               * clear-to-send named; sender: the staging of an unlent message) */
+
     struct vb_offer *offers;  /* per slot */
     uint8_t *ndirect;         /* per slot: pieces written to the offered destination */
     int ar;                   /* sender: --ib-ar's form for pieces of ar_threshold bytes or more */
@@ -319,6 +330,14 @@ struct vlisten {
     struct cb_peer peer;
     int64_t t_first;
 };
+
+/* One slot of the shared receive pool (verbs_pool.c). */
+struct vslot {
+    char *addr;
+    uint32_t lkey, rkey;
+    struct vslot *next_free;
+};
+struct vpool_chunk;
 
 /* A collective buffer registered with the device (verbs_window.c). */
 struct vwindow {
@@ -365,6 +384,10 @@ struct vctx {
     int nunready;             /* connections not yet handed to the caller: rdma_cm is pumped */
     struct vlisten *listens;
     struct vwindow *windows;  /* alloc_shared buffers */
+    struct vpool_chunk *pool; /* shared receive slots (verbs_pool.c) */
+    struct vslot *pool_free;
+    size_t pool_bytes;
+    int pool_slots, pool_reserved;
     int window_warned;        /* one warning for buffers left unregistered */
     uint32_t rate_mbps;       /* this port's rate, 0 = unknown */
     char rate_str[64];        /* "200 Gb/s (4X HDR)" */
@@ -444,6 +467,14 @@ const char *vb_link_layer_str(int ll);
 /* ---------------------------------------------------- verbs_device.c */
 int vb_have_cap_ipc_lock(void);
 size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg);
+/* The shared receive pool (verbs_pool.c): a free slot, grown by a FIFO's
+ * worth when empty (CB_EDEVICE / CB_ENOMEM, logged, naming `peer`). */
+cb_status vb_pool_take(struct vctx *t, const struct cb_peer *peer, struct vslot **out);
+void vb_pool_give(struct vctx *t, struct vslot *s);
+void vb_pool_destroy(struct vctx *t);
+/* Grow the pool to at least `slots` now; growing past the most reserved
+ * later (inside a run) is said once per chunk. */
+cb_status vb_pool_reserve(struct vctx *t, int slots);
 size_t vb_fifo_entries_bytes(int nslots);
 cb_status vb_check_memlock(struct vctx *t, size_t more, const char *what, const struct cb_peer *peer);
 cb_status vb_check_queue_limits(const struct vctx *t);
@@ -582,6 +613,7 @@ cb_status vb_recv_release(void *rconn);
 cb_status vb_recv_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
 cb_status vb_progress(void *tctx);
 cb_status vb_send_idle(void *sconn, int *idle);
+cb_status vb_recv_expect(void *rconn, size_t nmsgs);
 cb_status vb_close_send(void *sconn);
 cb_status vb_close_recv(void *rconn);
 

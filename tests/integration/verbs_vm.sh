@@ -6,6 +6,9 @@
 #   - the four collectives over --transport verbs on rxe0, 2 and 4 ranks,
 #     float/bfloat16/int32, sum/max, out-of-place and in-place, checked (-c 2),
 #     and all_reduce / reduce_scatter --algo direct at 3 ranks;
+#   - alltoall (pairwise, linear) and the direct all_reduce on shared receive
+#     slots: every rank's buffers = `collbench model --scale`'s, below a FIFO
+#     per peer each way;
 #   - --ib-ar on (write + 0-byte write with immediate) checked bit-exact, and
 #     what --ib-ar / --ib-relaxed-ordering put in force shown in the header;
 #   - --ib-split-data on and off (each message split over the QPs, or whole
@@ -19,7 +22,7 @@
 # (verbs_two_vms.sh). Without qemu or the kernel package (no network to the
 # Debian mirror) the suite prints SKIP lines with the reason, never PASS.
 # Uses $COLLBENCH_BUILD (build or build-san); COLLBENCH_QUICK=1: smaller set;
-# VERBS_VM_CASES=data: only the --ib-ar / --ib-relaxed-ordering / --ib-split-data
+# VERBS_VM_CASES=shared: only the contract suite and the shared slot cases; =data: only the --ib-ar / --ib-relaxed-ordering / --ib-split-data
 # cases and test_verbs' exchanges (a quick loop); =connect: only the --ib-connect cases.
 #   - --ib-connect oob (QP addresses through the bootstrap, no rdma_cm):
 #     every collective bit-exact at 2 and 3 ranks with --qps 2, the header
@@ -106,8 +109,13 @@ unit_tests() {
     cat "$TMP/unit2.out"
     cmocka_lines "$TMP/unit2.out" "$rc" " (without CAP_IPC_LOCK)"
     echo "# test_verbs: $((SECONDS - t0)) s"
-    # the transport contract suite (tests/unit/test_contract.c): its verbs
-    # cases need this VM's device; shm and tcp already ran on the host
+    contract_tests
+}
+
+# the transport contract suite (tests/unit/test_contract.c): its verbs cases
+# (own and shared slots) need this VM's device; shm and tcp ran on the host
+contract_tests() {
+    local rc
     case_ "test_contract (verbs)"
     CB_TEST_HCA=$HCA timeout -k 5 300 "$ROOT/$BUILD/tests/test_contract" > "$TMP/contract.out" 2>&1
     rc=$?
@@ -411,12 +419,58 @@ connect_modes() {
     fi
 }
 
+# All-to-all style connections (every pair) take their receive slots from
+# one pool per rank, granted only for the messages a receive expects: every
+# rank's registered buffers are exactly what `collbench model --scale`
+# says (send FIFOs and clear-to-send entries per connection, the pool at
+# its most slots in flight), below a FIFO per peer each way, and bit-exact.
+shared_slots() {
+    local np=4 algo coll name
+    # the sanitizer pass runs the shared-slot paths in the contract suite and
+    # its alltoall and direct collectives; this case checks figures, not C
+    [ "$QUICK" = 1 ] && return
+    "$ROOT/$BUILD/collbench" model --scale --transport verbs --ranks "$np" --slots 4 --slot-bytes 4096 --csv \
+        > "$TMP/model.csv"
+    for algo in pairwise linear direct; do
+        coll=alltoall
+        [ $algo = direct ] && coll=all_reduce
+        name="$coll --algo $algo verbs np=$np: shared slots, buffers per rank = model"
+        case_ "$name"
+        expect_rc 0 "$name" mpi "$np" "$coll" --algo $algo -b 96000 -e 96000 --slot-bytes 4K --slots 4 -d int32 \
+            -n 2 -w 1 -c 1 -I 0 --transport verbs --hca "$HCA" -T 60 -J "$TMP/shared.json" || { bad=1; continue; }
+        no_wrong "$name" || continue
+        if grep -q 'shared slot pool grows past' "$TMP/err"; then
+            fail "$name: the pool grew inside the run: $(grep -m 1 'grows past' "$TMP/err")"
+        elif ! python3 - "$TMP/shared.json" "$TMP/model.csv" "$algo" "$np" > "$TMP/why" <<'PY'
+import csv, json, sys
+path, model_csv, algo, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+want = int(next(r for r in csv.DictReader(open(model_csv)) if r["algorithm"] == algo)["buffer_bytes"])
+got = [r["connections"]["buffer_bytes"] for r in json.load(open(path))["ranks"]]
+fifo = 4 * 4096 + 4096   # one connection end's own slots and entries, page-rounded
+if got != [want] * n:
+    print(f"ranks report {got} B, the model {want} B")
+    sys.exit(1)
+if want >= 2 * (n - 1) * fifo:
+    print(f"the model's {want} B is not below a FIFO per peer each way ({2 * (n - 1) * fifo} B)")
+    sys.exit(1)
+print(f"{want} B per rank, the model's (a FIFO per peer each way: {2 * (n - 1) * fifo} B)")
+PY
+        then
+            fail "$name: $(cat "$TMP/why")"
+        else
+            pass "$name: $(cat "$TMP/why")"
+        fi
+    done
+}
+
 t_all=$SECONDS
 echo "# inside: $(uname -r), $(nproc) vCPUs, build $BUILD, quick $QUICK"
 if [ "$CASES" = data ]; then unit_exchanges; data_path_settings; split_data_settings; exit $bad; fi
 if [ "$CASES" = connect ]; then connect_modes; exit $bad; fi
+if [ "$CASES" = shared ]; then contract_tests; shared_slots; exit $bad; fi
 unit_tests
 t=$SECONDS; collectives; echo "# collectives: $((SECONDS - t)) s"
+shared_slots
 data_path_settings
 split_data_settings
 connect_modes

@@ -28,6 +28,7 @@
 struct env {
     const struct cb_transport_ops *ops;
     char hca[128];   /* verbs: the active port to use */
+    int shared_slots;   /* the receiver's slots from its shared pool (struct cb_peer) */
 };
 
 /* A sender context (rank 0) connected to a receiver context (rank 1). */
@@ -35,6 +36,8 @@ struct link {
     const struct env *env;
     const struct cb_transport_ops *T;
     void *sctx, *rctx, *sconn, *rconn;
+    int expected;   /* messages the receiver said it takes (recv_expect) */
+    int taken;      /* messages it took */
 };
 
 static int active_port(char *hca, size_t len)
@@ -89,7 +92,8 @@ static void progress(struct link *l)
 static void link_open(struct link *l, const struct env *e, int accept_first)
 {
     struct cb_transport_config cfg;
-    struct cb_peer sender = {.rank = 0, .host = "host0"}, receiver = {.rank = 1, .host = "host1"};
+    struct cb_peer sender = {.rank = 0, .host = "host0", .shared_slots = e->shared_slots},
+                   receiver = {.rank = 1, .host = "host1", .shared_slots = e->shared_slots};
     uint8_t handle[CB_HANDLE_BYTES];
     void *listen = NULL;
     memset(l, 0, sizeof *l);
@@ -168,11 +172,22 @@ static int try_send(struct link *l, int i)
     return 1;
 }
 
+/* The receiver says it takes the next message, as the channel primitives
+ * do before they wait: with shared slots nothing is sent before that. */
+static void expect_next(struct link *l)
+{
+    if (l->expected > l->taken)
+        return;
+    assert_int_equal(l->T->recv_expect(l->rconn, 1), CB_OK);
+    l->expected++;
+}
+
 /* Take message i if it arrived: in order (its size), intact; 1 when taken. */
 static int try_recv(struct link *l, int i)
 {
     const void *in = NULL;
     size_t n = 0;
+    expect_next(l);
     assert_int_equal(l->T->recv_slot(l->rconn, &in, &n), CB_OK);
     if (!in)
         return 0;
@@ -182,6 +197,7 @@ static int try_recv(struct link *l, int i)
             fail_msg("%s: message %d byte %zu is %u, expected %u", l->T->name, i, k,
                      ((const uint8_t *)in)[k], msg_byte(i, k));
     assert_int_equal(l->T->recv_release(l->rconn), CB_OK);
+    l->taken++;
     return 1;
 }
 
@@ -289,6 +305,7 @@ static void test_offered_destination(void **state)
     int accepted = -1;
     assert_int_equal(l.T->recv_offer(l.rconn, 0, dst, SLOT, &accepted), CB_OK);
     assert_int_equal(accepted, l.T->caps.takes_offers);
+    expect_next(&l);
     for (int k = 0; k < 1000; k++)   /* let the offer travel (verbs: an RDMA write) */
         progress(&l);
     double deadline = cb_now_s() + DEADLINE_S;
@@ -298,7 +315,7 @@ static void test_offered_destination(void **state)
     }
     const void *in = NULL;
     size_t n = 0;
-    while (!in) {
+    while (!in) {   /* expected above */
         assert_int_equal(l.T->recv_slot(l.rconn, &in, &n), CB_OK);
         progress(&l);
         assert_true(cb_now_s() < deadline);
@@ -314,7 +331,9 @@ static void test_offered_destination(void **state)
 }
 
 /* Each end reports the buffer memory the geometry says it holds: what
- * `collbench model --scale` multiplies by the connections per rank. */
+ * `collbench model --scale` multiplies by the connections per rank. With
+ * shared slots the receiver holds none of its own; the pool (shared_bytes)
+ * grows when a message is expected, by a FIFO's worth, where there is one. */
 static void test_buffer_bytes_match_geometry(void **state)
 {
     const struct env *e = *state;
@@ -325,16 +344,32 @@ static void test_buffer_bytes_match_geometry(void **state)
     link_open(&l, e, 0);
     make_cfg(e, &cfg, 0);
     size_t sent = l.T->send_bytes(l.sconn), received = l.T->recv_bytes(l.rconn);
-    assert_int_equal(sent, l.T->geometry_bytes(&cfg, 1));
-    assert_int_equal(received, l.T->geometry_bytes(&cfg, 0));
-    /* the receiver at least holds its slots: nothing is left out of the report */
-    assert_true(received >= (size_t)NSLOTS * SLOT);
+    int shared = e->shared_slots;
+    assert_int_equal(sent, l.T->geometry_bytes(&cfg, shared ? CB_END_SEND_SHARED : CB_END_SEND));
+    assert_int_equal(received, l.T->geometry_bytes(&cfg, shared ? CB_END_RECV_SHARED : CB_END_RECV));
+    assert_int_equal(l.T->shared_bytes(l.sctx) + l.T->shared_bytes(l.rctx), 0);
+    if (shared && l.T == &cb_transport_verbs) {
+        /* neither end holds slots of its own; with nothing reserved each
+         * end's pool grows by a FIFO's worth when it first needs a slot */
+        assert_true(sent < (size_t)SLOT && received < (size_t)SLOT);
+        expect_next(&l);
+        assert_int_equal(l.T->shared_bytes(l.rctx), l.T->shared_geometry_bytes(&cfg, NSLOTS));
+        assert_true(l.T->shared_geometry_bytes(&cfg, NSLOTS) >= (size_t)NSLOTS * SLOT);
+        while (!try_send(&l, 0))   /* staged (not lent): a slot of the sender's pool */
+            progress(&l);
+        assert_int_equal(l.T->shared_bytes(l.sctx), l.T->shared_geometry_bytes(&cfg, NSLOTS));
+        while (!try_recv(&l, 0))
+            progress(&l);
+    } else {
+        /* the receiver at least holds its slots: nothing is left out of the report */
+        assert_true(received >= (size_t)NSLOTS * SLOT);
+    }
     link_close(&l);
 }
 
 int main(void)
 {
-    static struct env envs[3];
+    static struct env envs[6];
     const struct cb_transport_ops *ops[3] = {&cb_transport_shm, &cb_transport_tcp, &cb_transport_verbs};
     static const struct {
         const char *name;
@@ -346,14 +381,18 @@ int main(void)
         {"buffer_bytes_match_geometry", test_buffer_bytes_match_geometry},
     };
     enum { NCASES = sizeof cases / sizeof cases[0] };
-    static char names[3][NCASES][64];
-    struct CMUnitTest tests[3 * NCASES];
-    for (int t = 0; t < 3; t++) {
-        envs[t].ops = ops[t];
-        if (ops[t] == &cb_transport_verbs && !active_port(envs[t].hca, sizeof envs[t].hca))
+    static char names[6][NCASES][64];
+    struct CMUnitTest tests[6 * NCASES];
+    /* each transport with its own slots per connection, then with shared slots */
+    for (int t = 0; t < 6; t++) {
+        const struct cb_transport_ops *o = ops[t % 3];
+        envs[t].ops = o;
+        envs[t].shared_slots = t >= 3;
+        if (o == &cb_transport_verbs && !active_port(envs[t].hca, sizeof envs[t].hca))
             envs[t].ops = NULL;   /* its cases skip */
         for (int c = 0; c < NCASES; c++) {
-            snprintf(names[t][c], sizeof names[t][c], "%s_%s", ops[t]->name, cases[c].name);
+            snprintf(names[t][c], sizeof names[t][c], "%s_%s%s", o->name, envs[t].shared_slots ? "shared_" : "",
+                     cases[c].name);
             tests[t * NCASES + c] = (struct CMUnitTest){names[t][c], cases[c].fn, NULL, NULL, &envs[t]};
         }
     }

@@ -330,9 +330,35 @@ static void test_scale_counts_connections_and_buffers(void **state)
     assert_true(need.setup_s < 0);
 }
 
+/* --scale over verbs: every-pair algorithms take their slots from the
+ * rank's shared pool, so a rank pins its connections' clear-to-send
+ * entries and the pool at its most slots in flight, not a FIFO per peer. */
+static void test_scale_shared_slots(void **state)
+{
+    (void)state;
+    struct cb_scale_terms t = {&cb_transport_verbs, {0}, 0.001, 0.0001};
+    t.cfg.nslots = 8;
+    t.cfg.slot_bytes = 512 << 10;
+    t.cfg.qps_per_conn = 1;
+    t.cfg.channels = 1;
+    const size_t entries = 4096, slot = 512 << 10, fifo = 8 * slot;   /* 2 x 8 entries of 32 B page-rounded */
+    struct cb_scale_need need;
+    /* one peer at a time: its FIFO's slots, and one a send holds while it is posted */
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_PAIRWISE, 4096, &need), 0);
+    assert_int_equal(need.buffer_bytes, 2 * 4095 * entries + 9 * slot);
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_LINEAR, 4096, &need), 0);
+    assert_int_equal(need.buffer_bytes, 2 * 4095 * entries + 9 * slot);
+    /* two slices from each of 4095 peers at once, and a send's */
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_DIRECT, 4096, &need), 0);
+    assert_int_equal(need.buffer_bytes, 2 * 4095 * entries + 8191 * slot);
+    assert_int_equal(cb_model_scale(&t, CB_ALGO_RING, 4096, &need), 0);
+    assert_int_equal(need.buffer_bytes, 2 * (fifo + entries));   /* own FIFOs, cleared ahead */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scale_shared_slots),
         cmocka_unit_test(test_double_tree_shapes),
         cmocka_unit_test(test_tree_matches_nccl_small),
         cmocka_unit_test(test_fold_covers_every_rank_once),

@@ -129,6 +129,7 @@ static struct vb_hinfo sample_handle(void)
     h.link_layer = IBV_LINK_LAYER_ETHERNET;
     h.rate_mbps = 100000;
     h.split_data = 1;
+    h.pooled = 1;
     snprintf(h.qps.dev, sizeof h.qps.dev, "mlx5_1");
     snprintf(h.host, sizeof h.host, "nodeb");
     h.qps.connect_mode = VB_CONNECT_OOB;
@@ -167,6 +168,7 @@ static void handle_round_trip(void **state)
     assert_int_equal(back.link_layer, IBV_LINK_LAYER_ETHERNET);
     assert_int_equal(back.rate_mbps, 100000);
     assert_int_equal(back.split_data, 1);
+    assert_int_equal(back.pooled, 1);
     assert_string_equal(back.qps.dev, "mlx5_1");
     assert_string_equal(back.host, "nodeb");
     assert_int_equal(back.qps.connect_mode, VB_CONNECT_OOB);
@@ -198,7 +200,7 @@ static void handle_refused(void **state)
     cb_status st = vb_handle_decode(buf, &peer, &back);
     char *msg = capture_end();
     assert_int_equal(st, CB_EUSAGE);
-    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (3, this build 6)"));
+    assert_non_null(strstr(msg, "rank 3 (nodeb) is not a verbs handle of this version (3, this build 7)"));
     vb_handle_encode(&h, buf);
     memcpy(&raw, buf, sizeof raw);
     raw.mtu = 9;   /* no such MTU code */
@@ -303,7 +305,7 @@ static void reply_refused(void **state)
     cb_status st = vb_reply_decode(buf, &peer, &back);
     char *msg = capture_end();
     assert_int_equal(st, CB_EUSAGE);
-    assert_non_null(strstr(msg, "reply from rank 5 (nodec) is not a verbs reply of this version (3, this build 6)"));
+    assert_non_null(strstr(msg, "reply from rank 5 (nodec) is not a verbs reply of this version (3, this build 7)"));
     vb_reply_encode(&r, buf);
     memcpy(&raw, buf, sizeof raw);
     raw.qps.nqps = htons(VB_MAX_QPS + 1);
