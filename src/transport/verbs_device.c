@@ -48,7 +48,7 @@ static void gid_str(const union ibv_gid *g, char *buf, size_t len)
         inet_ntop(AF_INET6, g->raw, buf, (socklen_t)len);
 }
 
-static int read_sysfs(const char *path, char *buf, size_t len)
+int vb_read_file(const char *path, char *buf, size_t len)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -56,6 +56,15 @@ static int read_sysfs(const char *path, char *buf, size_t len)
     size_t n = fread(buf, 1, len - 1, f);
     fclose(f);
     buf[n] = '\0';
+    return 0;
+}
+
+/* A sysfs value without its trailing blanks; -1 when unreadable or empty. */
+static int read_sysfs(const char *path, char *buf, size_t len)
+{
+    if (vb_read_file(path, buf, len))
+        return -1;
+    size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
         buf[--n] = '\0';
     return n ? 0 : -1;

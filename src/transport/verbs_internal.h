@@ -467,6 +467,9 @@ const char *vb_link_layer_str(int ll);
 /* ---------------------------------------------------- verbs_device.c */
 int vb_have_cap_ipc_lock(void);
 size_t vb_conn_reg_bytes(const struct cb_transport_config *cfg);
+/* The whole of a small file (sysfs, /proc) in buf, NUL-terminated; -1 when
+ * it cannot be read. */
+int vb_read_file(const char *path, char *buf, size_t len);
 /* The shared receive pool (verbs_pool.c): a free slot, grown by a FIFO's
  * worth when empty (CB_EDEVICE / CB_ENOMEM, logged, naming `peer`). */
 cb_status vb_pool_take(struct vctx *t, const struct cb_peer *peer, struct vslot **out);

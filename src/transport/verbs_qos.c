@@ -56,24 +56,12 @@ cb_status vb_vlan_real_dev(const char *text, char *dev, size_t len)
     return CB_OK;
 }
 
-/* The whole of a small file in buf; -1 when it cannot be read. */
-static int read_text(const char *path, char *buf, size_t len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, len - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return 0;
-}
-
 /* `dev` is a VLAN netdev (its uevent says DEVTYPE=vlan; readable by anyone). */
 static int is_vlan(const char *dev)
 {
     char path[128], buf[512];
     snprintf(path, sizeof path, "/sys/class/net/%s/uevent", dev);
-    return !read_text(path, buf, sizeof buf) && strstr(buf, "DEVTYPE=vlan\n");
+    return !vb_read_file(path, buf, sizeof buf) && strstr(buf, "DEVTYPE=vlan\n");
 }
 
 /* A sign that `dev` has traffic classes (num_tc > 0): a transmit queue in a class
@@ -83,7 +71,7 @@ static int has_traffic_classes(const char *dev)
     char path[160], buf[16];
     for (int q = 0; q < 1024; q++) {
         snprintf(path, sizeof path, "/sys/class/net/%s/queues/tx-%d/traffic_class", dev, q);
-        if (read_text(path, buf, sizeof buf))
+        if (vb_read_file(path, buf, sizeof buf))
             return 0;
         if (atoi(buf) > 0)
             return 1;
@@ -116,7 +104,7 @@ static void sl_from_vlan(struct vctx *t, const char *ndev, int prio)
     char path[128], text[4096], real[64];
     int pcp;
     snprintf(path, sizeof path, "/proc/net/vlan/%s", ndev);
-    const char *why = read_text(path, text, sizeof text) ? strerror(errno)
+    const char *why = vb_read_file(path, text, sizeof text) ? strerror(errno)
                       : vb_vlan_egress_pcp(text, prio, &pcp) ? "no EGRESS line" : NULL;
     if (why) {
         cb_log_warn("verbs: %s:%d: --ib-connect oob cannot read the egress map of VLAN %s from %s (%s; root "
@@ -172,7 +160,7 @@ void vb_oob_choose_sl(struct vctx *t, int tc)
         return;
     snprintf(path, sizeof path, "/sys/class/infiniband/%s/ports/%d/gid_attrs/ndevs/%d", t->dev, t->port,
              t->gid_index);
-    if (read_text(path, ndev, sizeof ndev) || !ndev[0]) {
+    if (vb_read_file(path, ndev, sizeof ndev) || !ndev[0]) {
         sl_from(t, 0, "no netdev for GID index %d", t->gid_index);
         return;
     }
