@@ -40,7 +40,9 @@ check() {
     cp "$TMP/$tag.out" "$TMP/out"; cp "$TMP/$tag.err" "$TMP/err"
     line=$(grep '^# wire: ' "$TMP/out")
     if [ "$rc" != "$want" ]; then
-        fail "$name: exit $rc, expected $want"; tail -5 "$TMP/err"; tail -3 "$TMP/out"; return 1
+        # collbench's own lines first: mpirun's boxes at the end can hide which rank failed how
+        fail "$name: exit $rc, expected $want"; grep -m 5 '^collbench' "$TMP/err"; tail -8 "$TMP/err"
+        tail -3 "$TMP/out"; return 1
     fi
     no_wrong "$name" || return 1
     if ! echo "$line" | grep -qE 'host vm\([0-9.]+\) .*tcp RetransSegs \+[1-9]'; then
