@@ -121,13 +121,12 @@ static cb_status wait_requests(struct cb_boot *b, MPI_Request *reqs, const int *
             }
             if (done)
                 break;
-            if (++spins % 64 == 0 && b->watch) {
-                cb_status st = b->watch(b->watch_ctx);
+            if (++spins % 64 == 0) {
+                cb_status st = b->watch ? b->watch(b->watch_ctx) : CB_OK;
                 if (st != CB_OK)
                     return st;
-            }
-            if (spins % 64 == 0)
                 sched_yield();
+            }
             if (spins % 1024 == 0 && cb_now_s() > deadline) {
                 int p = peers[i];
                 cb_log_error("%s: timed out after %d s waiting for rank %d (host %s); "

@@ -253,6 +253,12 @@ static cb_status post_piece(struct vconn *c, struct vqp *q, uint64_t s, struct i
     return CB_OK;
 }
 
+/* Slot `slot`'s memory: the connection's own FIFO, or the pool slot it holds. */
+static char *slot_mem(const struct vconn *c, int slot)
+{
+    return c->pooled ? c->granted[slot]->addr : c->fifo + (size_t)slot * c->slot_bytes;
+}
+
 /* Sender: whether message s's write is signaled: every sig_every-th on its
  * QP(s), and the write of the last free slot, whose completion the sender
  * needs to get a slot back. Without split that takes the last message on
@@ -299,9 +305,7 @@ static cb_status send_issue(struct vconn *c)
             rkey = o.rkey;
             imm |= IMM_DIRECT;
         }
-        const char *from = c->lent[slot]   ? c->lent[slot]
-                           : c->pooled     ? c->granted[slot]->addr
-                                           : c->fifo + (size_t)slot * c->slot_bytes;
+        const char *from = c->lent[slot] ? c->lent[slot] : slot_mem(c, slot);
         uint32_t lkey = c->lent[slot] ? c->lent_lkey[slot] : c->pooled ? c->granted[slot]->lkey : c->fifo_mr->lkey;
         for (int i = first; i < last; i++) {
             size_t off, len;
@@ -367,18 +371,13 @@ static uint64_t cts_limit(const struct vconn *c)
  * pool slot taken for it. */
 static cb_status slot_for(struct vconn *c, int slot, uint64_t *addr, uint32_t *rkey)
 {
-    if (!c->pooled) {
-        *addr = (uintptr_t)(c->fifo + (size_t)slot * c->slot_bytes);
-        *rkey = c->fifo_mr->rkey;
-        return CB_OK;
-    }
-    cb_status st = vb_pool_take(c->t, &c->peer, &c->granted[slot]);
+    cb_status st = c->pooled ? vb_pool_take(c->t, &c->peer, &c->granted[slot]) : CB_OK;
     if (st) {
         vb_conn_fail(c, st);
         return st;
     }
-    *addr = (uintptr_t)c->granted[slot]->addr;
-    *rkey = c->granted[slot]->rkey;
+    *addr = (uintptr_t)slot_mem(c, slot);
+    *rkey = c->pooled ? c->granted[slot]->rkey : c->fifo_mr->rkey;
     return CB_OK;
 }
 
@@ -510,7 +509,7 @@ cb_status vb_send_slot(void *sconn, size_t nbytes, void **slot)
         vb_conn_fail(c, st);
         return st;
     }
-    *slot = c->pooled ? c->granted[s]->addr : c->fifo + (size_t)s * c->slot_bytes;
+    *slot = slot_mem(c, s);
     c->slot_out = 1;
     return CB_OK;
 }
@@ -575,7 +574,7 @@ cb_status vb_recv_slot(void *rconn, const void **slot, size_t *nbytes)
     }
     int s = (int)(c->consumed % (uint64_t)c->nslots);
     const struct vb_offer *o = &c->offers[s];
-    *slot = c->pooled ? c->granted[s]->addr : c->fifo + (size_t)s * c->slot_bytes;
+    *slot = slot_mem(c, s);
     *nbytes = c->sizes[s];
     if (c->ndirect[s]) {   /* written into the destination we offered */
         if (c->ndirect[s] != pieces(c) || o->seq1 != c->consumed + 1 || *nbytes > o->bytes) {
