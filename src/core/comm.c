@@ -38,24 +38,44 @@ static cb_status some_share(struct cb_boot *boot, int *share)
     return st;
 }
 
+/* The lowest rank for which `failed` holds, or -1: the combined answer. */
+static cb_status first_rank_failing(struct cb_boot *boot, int failed, int timeout_ms, int *rank)
+{
+    int n = cb_boot_size(boot);
+    double lowest = failed ? n - cb_boot_rank(boot) : 0;   /* the max is the lowest rank */
+    cb_status st = cb_boot_allreduce_max(boot, &lowest, 1, timeout_ms, "choosing the transport");
+    *rank = lowest > 0 ? n - (int)lowest : -1;
+    return st;
+}
+
 /* The network: verbs when an RDMA port is usable on every rank, else tcp.
- * All ranks must agree, so the verbs probe is combined over ranks. */
+ * All ranks must agree. A rank without an ACTIVE port is asked quietly
+ * first (it is why auto exists); a verbs start that fails where ports
+ * are up has logged why, and auto falls back all the same. */
 static cb_status choose_network(struct cb_boot *boot, const struct cb_transport_config *cfg,
                                 const struct cb_transport_ops **ops, void **tctx)
 {
-    double verbs_failed = cb_transport_verbs.init(cfg, tctx) != CB_OK;
-    cb_status st = cb_boot_allreduce_max(boot, &verbs_failed, 1, cfg->timeout_ms, "choosing the transport");
+    int without = -1, failed = -1;
+    cb_status st = first_rank_failing(boot, !cb_transport_verbs.usable(cfg), cfg->timeout_ms, &without);
     if (st != CB_OK)
         return st;
-    if (verbs_failed == 0) {
-        *ops = &cb_transport_verbs;
-        return CB_OK;
-    }
-    if (*tctx)
+    if (without < 0) {
+        st = first_rank_failing(boot, cb_transport_verbs.init(cfg, tctx) != CB_OK, cfg->timeout_ms, &failed);
+        if (st == CB_OK && failed < 0) {
+            *ops = &cb_transport_verbs;
+            return CB_OK;
+        }
         cb_transport_verbs.finalize(*tctx);
-    *tctx = NULL;
-    if (cb_boot_rank(boot) == 0)
-        cb_log_info("auto: no usable RDMA port on every rank, using tcp");
+        *tctx = NULL;
+        if (st != CB_OK)
+            return st;
+    }
+    if (cb_boot_rank(boot) == 0 && without >= 0)
+        cb_log_info("auto: rank %d on %s has no ACTIVE RDMA port: using tcp (--transport verbs says what it finds)",
+                    without, cb_boot_host(boot, without));
+    else if (cb_boot_rank(boot) == 0)
+        cb_log_info("auto: verbs did not start on rank %d on %s (its error is above): using tcp", failed,
+                    cb_boot_host(boot, failed));
     *ops = &cb_transport_tcp;
     return cb_transport_tcp.init(cfg, tctx);
 }

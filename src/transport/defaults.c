@@ -30,6 +30,12 @@ cb_status cb_transport_no_lend(void *sconn, const void *src, size_t nbytes, int 
     return CB_OK;
 }
 
+int cb_transport_always_usable(const struct cb_transport_config *cfg)
+{
+    (void)cfg;
+    return 1;
+}
+
 int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, int max)
 {
     (void)tctx, (void)from, (void)ev, (void)max;

@@ -529,6 +529,7 @@ static void shm_finalize(void *tctx)
 
 const struct cb_transport_ops cb_transport_shm = {
     .name = "shm",
+    .usable = cb_transport_always_usable,
     .init = shm_init,
     .properties = shm_properties,
     .listen = shm_listen,

@@ -359,6 +359,7 @@ static size_t tcp_recv_bytes(void *rconn)
 
 const struct cb_transport_ops cb_transport_tcp = {
     .name = "tcp",
+    .usable = cb_transport_always_usable,
     .init = tcp_init,
     .properties = tcp_properties,
     .listen = tcp_listen,

@@ -133,6 +133,10 @@ struct cb_transport_caps {
 
 struct cb_transport_ops {
     const char *name;
+    /* Auto's quiet question before init: could this rank run it here at all
+     * (verbs: an ACTIVE port)? 1 or 0, nothing logged: a host without the
+     * hardware is a reason to take another transport, not an error. */
+    int (*usable)(const struct cb_transport_config *cfg);
     /* Whether this transport can run here; CB_EDEVICE (logged) if not. Allocates *tctx. */
     cb_status (*init)(const struct cb_transport_config *cfg, void **tctx);
     /* What this rank uses (device, link layer, rate, MTU, GID...). */
@@ -253,6 +257,8 @@ void cb_transport_plain_free(void *tctx, void *p);
 cb_status cb_transport_no_offer(void *rconn, size_t ahead, void *dst, size_t nbytes, int *accepted);
 cb_status cb_transport_no_lend(void *sconn, const void *src, size_t nbytes, int *posted);
 int cb_transport_no_port_events(void *tctx, int from, struct cb_port_event *ev, int max);
+/* Runs wherever the program runs (shm, tcp). */
+int cb_transport_always_usable(const struct cb_transport_config *cfg);
 cb_status cb_transport_no_reply(void *tctx, const struct cb_peer *peer, const void *handle, void *reply);
 cb_status cb_transport_no_take_reply(void *lcomm, const void *reply);
 /* A connection end that allocates no buffer of its own (it maps the peer's). */

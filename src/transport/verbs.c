@@ -319,6 +319,7 @@ static size_t verbs_conn_bytes(void *conn)
 
 const struct cb_transport_ops cb_transport_verbs = {
     .name = "verbs",
+    .usable = vb_active_port_here,
     .init = verbs_init,
     .properties = vr_properties,
     .listen = vr_listen,

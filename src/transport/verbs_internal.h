@@ -534,6 +534,9 @@ struct vb_ports_used {
  * `note` gets the ports the automatic choice skipped ("" if none). */
 cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
                          struct vb_ports_used *use, char *note, size_t note_len);
+/* The transport's `usable`: an ACTIVE port on some device here, or --hca set
+ * (then init says what is wrong with the ports it names). Logs nothing. */
+int vb_active_port_here(const struct cb_transport_config *cfg);
 
 /* ------------------------------------------------------ verbs_conn.c */
 cb_status vb_conn_create(struct vctx *t, int is_send, const struct cb_peer *peer, struct vconn **out);

@@ -232,6 +232,28 @@ static cb_status pick_ports(const struct cb_transport_config *cfg, const struct 
     return CB_OK;
 }
 
+int vb_active_port_here(const struct cb_transport_config *cfg)
+{
+    if (cfg->hca[0])
+        return 1;
+    int n = 0, any = 0;
+    struct ibv_device **list = ibv_get_device_list(&n);
+    if (!list)
+        return 0;
+    struct ports *all = calloc(1, sizeof *all);
+    if (!all) {
+        any = 1;   /* let init report it */
+        goto free_list;
+    }
+    scan_ports(list, n, all);
+    for (int i = 0; i < all->n; i++)
+        any |= all->p[i].active;
+    free(all);
+free_list:
+    ibv_free_device_list(list);
+    return any;
+}
+
 cb_status vb_choose_port(const struct cb_transport_config *cfg, struct ibv_device **list, int n,
                          struct vb_ports_used *use, char *note, size_t note_len)
 {

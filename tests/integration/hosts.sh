@@ -68,6 +68,12 @@ if [ "$(cat "$TMP/across.rc")" = 0 ] && grep -q '^# Out of bounds values : 0 OK'
    [ "$(transport_of across)" = tcp ]; then pass "$name"
 else fail "$name: exit $(cat "$TMP/across.rc"), transport '$(transport_of across)'"; tail -3 "$TMP/across.err"; fi
 
+# netns hosts have no RDMA device: a reason to take tcp, said once, not an error per rank
+name="auto without RDMA ports: one info line names the rank and host, no error lines"
+if grep -qE '^collbench\[rank 0@[^]]*\]: info: auto: rank 0 on [^ ]+ has no ACTIVE RDMA port: using tcp' "$TMP/across.err" &&
+   ! grep -q 'error:' "$TMP/across.err" && [ "$(grep -c 'auto:' "$TMP/across.err")" = 1 ]; then pass "$name"
+else fail "$name:$(grep -E 'error|auto' "$TMP/across.err" | head -4 | sed 's/^/ | /' | tr -d '\n')"; fi
+
 name="--transport shm between two netns hosts is refused, naming both ranks"
 if [ "$(cat "$TMP/shm.rc")" = 2 ] && grep -q 'rank 0 (host .*) and rank 1 (host .*) are in different namespaces' "$TMP/shm.err"; then
     pass "$name"

@@ -18,7 +18,7 @@ static void test_every_operation_present(void **state)
         const struct cb_transport_ops *t = cb_transports[i];
         assert_non_null(t->name);
         void (*const ops[])(void) = {
-            (void (*)(void))t->init, (void (*)(void))t->properties, (void (*)(void))t->listen,
+            (void (*)(void))t->usable, (void (*)(void))t->init, (void (*)(void))t->properties, (void (*)(void))t->listen,
             (void (*)(void))t->connect, (void (*)(void))t->accept, (void (*)(void))t->close_listen,
             (void (*)(void))t->send_slot, (void (*)(void))t->send_post, (void (*)(void))t->recv_slot,
             (void (*)(void))t->recv_release, (void (*)(void))t->progress, (void (*)(void))t->send_idle,
