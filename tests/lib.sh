@@ -14,8 +14,8 @@ export OMPI_MCA_btl_base_warn_component_unused=0 OMPI_MCA_rmaps_base_oversubscri
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 QUICK=${COLLBENCH_QUICK:-0}   # 1: the sanitizer pass runs a smaller matrix
-TMP=$(mktemp -d /tmp/collbench-it.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+TMP=$(mktemp -d /tmp/collbench-it.XXXXXX)   # CB_TEST_KEEP=1 keeps it for a post-mortem
+trap '[ "${CB_TEST_KEEP:-0}" = 1 ] || rm -rf "$TMP"' EXIT
 
 exec 9>&1   # the script's own stdout: schema failures are reported there even when a run's output is kept
 
