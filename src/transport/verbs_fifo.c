@@ -8,16 +8,19 @@
 #include <string.h>
 #include <time.h>
 
-/* A completion error while the port is down can be read before the port's
- * own event is recorded (the async thread may hold it): up to 500 ms for
- * it, so the error names the port event that explains it. */
+/* A completion error while the port goes down can be read before the
+ * port's own event is recorded (the async thread may hold it), and even
+ * while the port still reads ACTIVE (rxe fails a send as soon as its netdev
+ * is going down, and marks the port down just after): up to 500 ms for the
+ * event, so the error names the port event that explains it. An error with
+ * the port up all along (a dead peer) spends those 500 ms once, on its way out. */
 static void port_event_settle(struct vctx *t)
 {
     struct ibv_port_attr pa;
     for (int waited = 0; waited < 500; waited += 10) {
         vb_async_poll(t);
         if (atomic_load_explicit(&t->nport_ev, memory_order_acquire) > 0 ||
-            ibv_query_port(t->ctx, (uint8_t)t->port, &pa) != 0 || pa.state == IBV_PORT_ACTIVE)
+            ibv_query_port(t->ctx, (uint8_t)t->port, &pa) != 0)
             return;
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
